@@ -1,0 +1,42 @@
+using System.CommandLine;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>
+/// The `dnn` command line. Exit codes: 0 done, 1 a problem with the input (files, values),
+/// 2 a command line that does not parse. Every problem is one line on stderr starting "error:".
+/// </summary>
+public static class DnnCli
+{
+    public const int Ok = 0, InputError = 1, UsageError = 2;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("DistributedNN: train feedforward neural networks, in one process or on an Akka.NET cluster.");
+        root.Subcommands.Add(TrainCommand.Create(stdout));
+        root.Subcommands.Add(ExportCommand.Create(stdout));
+        root.Subcommands.Add(EvaluateCommand.Create(stdout));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) stderr.WriteLine($"error: {error.Message}");
+            stderr.WriteLine("Run 'dnn --help' (or 'dnn COMMAND --help') for the options.");
+            return UsageError;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (UserErrorException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return InputError;
+        }
+        catch (OutOfMemoryException)
+        {
+            stderr.WriteLine("error: out of memory: use a smaller --batch, a smaller network or --train-limit");
+            return InputError;
+        }
+    }
+}

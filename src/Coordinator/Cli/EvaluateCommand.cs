@@ -1,0 +1,33 @@
+using System.CommandLine;
+using System.Globalization;
+using DistributedNN.Data;
+using DistributedNN.Model;
+using DistributedNN.Serialization;
+using DistributedNN.Training;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>`dnn evaluate`: loss and accuracy of a saved model on a data set's test part.</summary>
+public static class EvaluateCommand
+{
+    public static Command Create(TextWriter stdout)
+    {
+        var model = new Argument<string>("model") { Description = "A model file (or its JSON export)." };
+        var data = new Option<string?>("--data") { Description = "Data set, as for train (default: $DNN_DATA, then /usr/share/datasets/fashion-mnist)." };
+        var command = new Command("evaluate", "Report a saved model's test loss and accuracy.\n\nExample:\n  dnn evaluate model.dnn");
+        command.Arguments.Add(model);
+        command.Options.Add(data);
+        command.SetAction(parse =>
+        {
+            var trained = ModelLoader.Load(parse.GetValue(model)!);
+            var sets = DataSource.Load(parse.GetValue(data));
+            if (sets.Test.FeatureCount != trained.Spec.InputSize)
+                throw new UserErrorException($"the model takes {trained.Spec.InputSize} inputs but {sets.Test.Name} has {sets.Test.FeatureCount} features");
+            var stats = LocalTrainer.Evaluate(new Backprop(trained.Spec, 256), trained.Parameters, sets.Test);
+            stdout.WriteLine(string.Format(CultureInfo.InvariantCulture, "test_loss {0:F4}  test_acc {1:P2}  ({2} samples)",
+                stats.LossSum / stats.Count, (double)stats.Correct / stats.Count, stats.Count));
+            return DnnCli.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,193 @@
+using System.CommandLine;
+using System.Globalization;
+using DistributedNN.Data;
+using DistributedNN.Model;
+using DistributedNN.Serialization;
+using DistributedNN.Training;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>`dnn train`: single-process training, one line per epoch.</summary>
+public static class TrainCommand
+{
+    public const string DefaultLayers = "784,256,128,10";
+
+    public static Command Create(TextWriter stdout)
+    {
+        var data = new Option<string?>("--data") { Description = "Data set: a folder with the four IDX files (MNIST/Fashion-MNIST, raw or .gz), a CSV file, or TRAIN.csv,TEST.csv. Default: $DNN_DATA, then /usr/share/datasets/fashion-mnist." };
+        var layers = new Option<string?>("--layers") { Description = $"Layer sizes from input to output, e.g. {DefaultLayers} (the default; with --init, the init file's)." };
+        var activation = new Option<string>("--activation") { Description = "Hidden activation: relu, sigmoid, tanh, identity.", DefaultValueFactory = _ => "relu" };
+        var output = new Option<string?>("--output") { Description = "Output activation: softmax (default for cross-entropy), sigmoid (default for sse/mse), identity, tanh, relu." };
+        var loss = new Option<string>("--loss") { Description = "Loss: ce (softmax cross-entropy), sse (½·Σ(t−a)², the tutorial's), mse. Averaged over the batch.", DefaultValueFactory = _ => "ce" };
+        var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum, nesterov, adam, adamw.", DefaultValueFactory = _ => "momentum" };
+        var lr = new Option<float?>("--lr") { Description = "Learning rate η (default: 0.05 for sgd/momentum/nesterov, 0.001 for adam/adamw)." };
+        var momentum = new Option<float>("--momentum") { Description = "Momentum μ for momentum/nesterov.", DefaultValueFactory = _ => 0.9f };
+        var weightDecay = new Option<float>("--weight-decay") { Description = "L2 weight decay λ (decoupled for adamw).", DefaultValueFactory = _ => 0f };
+        var batch = new Option<int>("--batch") { Description = "Mini-batch size (global).", DefaultValueFactory = _ => 64 };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training set.", DefaultValueFactory = _ => 5 };
+        var seed = new Option<long>("--seed") { Description = "Seed of the initial weights and the data order.", DefaultValueFactory = _ => 1 };
+        var shards = new Option<int?>("--shards") { Description = "Shards per mini-batch (fixed boundaries; part of the run's mathematics, like the batch size). Default: 4, or the batch size if smaller." };
+        var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data set's order in every epoch." };
+        var trainLimit = new Option<int?>("--train-limit") { Description = "Use only the first N training samples." };
+        var init = new Option<string?>("--init") { Description = "Start from these weights: a model file (.dnn) or a JSON export of the same shape." };
+        var initScheme = new Option<string>("--init-scheme") { Description = "Random initialisation: auto (He for ReLU layers, Xavier otherwise), xavier, he, pytorch.", DefaultValueFactory = _ => "auto" };
+        var save = new Option<string?>("--save") { Description = "Write the trained model to this file." };
+        var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
+        var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
+        var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
+
+        var command = new Command("train", "Train a network in this process and report loss and accuracy per epoch.\n\n" +
+            "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
+            "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
+        foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn })
+            command.Options.Add(o);
+
+        command.SetAction(parse =>
+        {
+            var request = new TrainRequest
+            {
+                Data = parse.GetValue(data),
+                Layers = parse.GetValue(layers),
+                Activation = parse.GetValue(activation)!,
+                Output = parse.GetValue(output),
+                Loss = parse.GetValue(loss)!,
+                Optimizer = parse.GetValue(optimizer)!,
+                LearningRate = parse.GetValue(lr),
+                Momentum = parse.GetValue(momentum),
+                WeightDecay = parse.GetValue(weightDecay),
+                Batch = parse.GetValue(batch),
+                Epochs = parse.GetValue(epochs),
+                Seed = parse.GetValue(seed),
+                Shards = parse.GetValue(shards),
+                Shuffle = !parse.GetValue(noShuffle),
+                TrainLimit = parse.GetValue(trainLimit),
+                Init = parse.GetValue(init),
+                InitScheme = parse.GetValue(initScheme)!,
+                Save = parse.GetValue(save),
+                MetricsOut = parse.GetValue(metricsOut),
+                TestFraction = parse.GetValue(testFraction),
+                LabelColumn = parse.GetValue(labelColumn)!,
+            };
+            return TrainRun.Execute(request, stdout);
+        });
+        return command;
+    }
+}
+
+/// <summary>The options of one `dnn train`, as given.</summary>
+public sealed record TrainRequest
+{
+    public string? Data { get; init; }
+    public string? Layers { get; init; }
+    public string Activation { get; init; } = "relu";
+    public string? Output { get; init; }
+    public string Loss { get; init; } = "ce";
+    public string Optimizer { get; init; } = "momentum";
+    public float? LearningRate { get; init; }
+    public float Momentum { get; init; } = 0.9f;
+    public float WeightDecay { get; init; }
+    public int Batch { get; init; } = 64;
+    public int Epochs { get; init; } = 5;
+    public long Seed { get; init; } = 1;
+    public int? Shards { get; init; }
+    public bool Shuffle { get; init; } = true;
+    public int? TrainLimit { get; init; }
+    public string? Init { get; init; }
+    public string InitScheme { get; init; } = "auto";
+    public string? Save { get; init; }
+    public string? MetricsOut { get; init; }
+    public double TestFraction { get; init; } = DataSource.DefaultTestFraction;
+    public string LabelColumn { get; init; } = "last";
+}
+
+internal static class TrainRun
+{
+    public static int Execute(TrainRequest r, TextWriter stdout)
+    {
+        // Validate everything that needs no data before spending seconds loading it.
+        if (!Activations.TryParse(r.Activation, out var hidden) || hidden == Activation.Softmax)
+            throw new UserErrorException($"--activation '{r.Activation}' is not one of relu, sigmoid, tanh, identity");
+        if (!Losses.TryParse(r.Loss, out var loss))
+            throw new UserErrorException($"--loss '{r.Loss}' is not one of ce, sse, mse");
+        var outputAct = loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.Sigmoid;
+        if (r.Output is not null && !Activations.TryParse(r.Output, out outputAct))
+            throw new UserErrorException($"--output '{r.Output}' is not one of softmax, sigmoid, identity, tanh, relu");
+        if (!OptimizerSettings.TryParseKind(r.Optimizer, out var kind))
+            throw new UserErrorException($"--optimizer '{r.Optimizer}' is not one of sgd, momentum, nesterov, adam, adamw");
+        if (!Initializer.TryParse(r.InitScheme, out var scheme))
+            throw new UserErrorException($"--init-scheme '{r.InitScheme}' is not one of auto, xavier, he, pytorch");
+        if (r.Batch <= 0) throw new UserErrorException($"--batch must be at least 1 (got {r.Batch})");
+        if (r.Epochs <= 0) throw new UserErrorException($"--epochs must be at least 1 (got {r.Epochs})");
+        if (r.Seed < 0) throw new UserErrorException($"--seed must be zero or positive (got {r.Seed})");
+        if (r.TrainLimit is <= 0) throw new UserErrorException($"--train-limit must be at least 1 (got {r.TrainLimit})");
+        if (!(r.TestFraction > 0 && r.TestFraction < 1)) throw new UserErrorException($"--test-fraction must be between 0 and 1 (got {r.TestFraction})");
+        float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
+        var optimizer = new OptimizerSettings(kind, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
+        optimizer.Validate();
+        int shards = r.Shards ?? System.Math.Min(4, r.Batch);
+        var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer);
+        settings.Validate();
+
+        TrainedModel? initial = r.Init is null ? null : ModelLoader.Load(r.Init);
+        var sizes = r.Layers is not null ? ParseLayers(r.Layers)
+            : initial is not null ? [initial.Spec.InputSize, .. initial.Spec.Layers.Select(l => l.Outputs)]
+            : ParseLayers(TrainCommand.DefaultLayers);
+        var spec = NetworkSpec.FromSizes(sizes, hidden, outputAct, loss);
+
+        var data = DataSource.Load(r.Data, new DataSourceOptions { TestFraction = r.TestFraction, Csv = new CsvOptions { LabelColumn = LabelColumn.Parse(r.LabelColumn) } });
+        var train = r.TrainLimit is int limit ? data.Train.Take(limit) : data.Train;
+
+        var parameters = new float[spec.ParameterCount];
+        if (initial is not null)
+        {
+            CheckSameShape(spec, initial.Spec, r.Init!);
+            initial.Parameters.CopyTo(parameters, 0);
+        }
+        else Initializer.Initialize(spec, parameters, scheme, (ulong)r.Seed);
+
+        stdout.WriteLine($"data    {data.Source}: {train.Count} training, {data.Test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes");
+        stdout.WriteLine($"network {spec}");
+        stdout.WriteLine($"train   {OptimizerSettings.Name(kind)} lr {lrValue.ToString(CultureInfo.InvariantCulture)}, batch {r.Batch} in {shards} shards, {r.Epochs} epochs, seed {r.Seed}{(r.Init is null ? "" : $", init from {r.Init}")}");
+
+        var trainer = new LocalTrainer(spec, parameters, settings);
+        var results = trainer.Train(train, data.Test, e => stdout.WriteLine(FormatEpoch(e, r.Epochs)));
+
+        if (r.Save is not null)
+        {
+            var notes = $"trained by dnn train: {OptimizerSettings.Name(kind)} lr {lrValue.ToString(CultureInfo.InvariantCulture)}, batch {r.Batch}, {r.Epochs} epochs, seed {r.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
+            ModelFile.Save(r.Save, new TrainedModel(spec, trainer.Parameters, notes));
+            stdout.WriteLine($"saved   {r.Save}");
+        }
+        if (r.MetricsOut is not null)
+        {
+            RunMetrics.Write(r.MetricsOut, spec, settings, results, trainer.Steps);
+            stdout.WriteLine($"metrics {r.MetricsOut}");
+        }
+        return DnnCli.Ok;
+    }
+
+    public static string FormatEpoch(EpochResult e, int epochs) => string.Format(CultureInfo.InvariantCulture,
+        "epoch {0}/{1}  loss {2:F4}  train_acc {3:P2}  test_loss {4:F4}  test_acc {5:P2}  {6:N0} samples/s  {7:F2} s  grad_norms [{8}]",
+        e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.TrainSeconds,
+        string.Join(" ", e.GradientNorms.Select(n => n.ToString("0.###e0", CultureInfo.InvariantCulture))));
+
+    public static int[] ParseLayers(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var sizes = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] <= 0)
+                throw new UserErrorException($"--layers '{text}': '{parts[i]}' is not a positive layer size (write sizes like 784,256,128,10)");
+        if (sizes.Length < 2) throw new UserErrorException($"--layers '{text}' needs at least an input and an output size, e.g. 784,10");
+        return sizes;
+    }
+
+    private static void CheckSameShape(NetworkSpec spec, NetworkSpec init, string path)
+    {
+        if (init.Layers.Count != spec.Layers.Count)
+            throw new UserErrorException($"--init {path}: the file has {init.Layers.Count} layers but the network has {spec.Layers.Count}");
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (init.Layers[l].Inputs != spec.Layers[l].Inputs || init.Layers[l].Outputs != spec.Layers[l].Outputs)
+                throw new UserErrorException($"--init {path}: layer {l + 1} is {init.Layers[l].Outputs}×{init.Layers[l].Inputs} in the file but {spec.Layers[l].Outputs}×{spec.Layers[l].Inputs} in the network");
+    }
+}

@@ -1,0 +1,3 @@
+using DistributedNN.Coordinator.Cli;
+
+return DnnCli.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,200 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace DistributedNN.Numerics;
+
+/// <summary>
+/// Matrix products for the dense layers: C[m×n] = A[m×k] · B[k×n], with A read through two
+/// strides (so Aᵀ costs nothing) and B and C row-major.
+///
+/// Every element of C is one fused-multiply-add chain over k in increasing order, whatever the
+/// tiling, the register width or the number of rows in the call. So a row's result does not
+/// depend on which other rows were computed with it — the property that lets a worker compute
+/// a forward pass over its whole share of a batch and still match the single-process result.
+///
+/// Blocking: a micro-tile of 4 rows × 2 vectors of C lives in registers while k runs; k is cut
+/// into blocks of <see cref="KBlock"/> so the B panel being streamed (KBlock × 2 vectors) stays in L1
+/// across all row tiles.
+/// </summary>
+public static unsafe class Gemm
+{
+    private const int Rows = 4;
+    /// <summary>k-block: 128 rows of a 32-float B panel is 16 KB, half the L1 data cache.</summary>
+    public const int KBlock = 128;
+
+    /// <summary>
+    /// C = (accumulate ? C : 0) + A·B, where A(i,p) = a[i·ars + p·acs], B(p,j) = b[p·ldb + j],
+    /// C(i,j) = c[i·ldc + j]. With <paramref name="accumulate"/> the FMA chain continues from C.
+    /// </summary>
+    public static void MatMul(int m, int n, int k, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0)
+        {
+            if (!accumulate) ZeroRows(m, n, c, ldc);
+            return;
+        }
+        for (int k0 = 0; k0 < k; k0 += KBlock)
+        {
+            int kLen = System.Math.Min(KBlock, k - k0);
+            Block(m, n, kLen, a + (long)k0 * acs, ars, acs, b + (long)k0 * ldb, ldb, c, ldc, load: accumulate || k0 > 0, add: false);
+        }
+    }
+
+    /// <summary>
+    /// C = Σₛ Aₛ·Bₛ over the k-segments [bounds[s], bounds[s+1]): each segment's product is
+    /// summed from zero, then added to C in segment order — C = ((P₀ + P₁) + P₂) + …, exactly
+    /// what a coordinator computes when it adds per-shard gradients in shard order.
+    /// </summary>
+    public static void MatMulSegmented(int m, int n, ReadOnlySpan<int> bounds, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
+    {
+        if (m <= 0 || n <= 0) return;
+        bool first = true;
+        for (int s = 0; s + 1 < bounds.Length; s++)
+        {
+            int k0 = bounds[s], kLen = bounds[s + 1] - bounds[s];
+            if (kLen <= 0) continue;
+            Block(m, n, kLen, a + (long)k0 * acs, ars, acs, b + (long)k0 * ldb, ldb, c, ldc, load: false, add: !first);
+            first = false;
+        }
+        if (first) ZeroRows(m, n, c, ldc);
+    }
+
+    private static void ZeroRows(int m, int n, float* c, int ldc)
+    {
+        for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
+    }
+
+    private static void Block(int m, int n, int kLen, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool load, bool add)
+    {
+        int j = 0;
+        switch (Kernels.Path)
+        {
+            case KernelPath.Vector512:
+                j = Panels2<V512, Vector512<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+                j = Panels1<V512, Vector512<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+                j = Panels1<V256, Vector256<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+                break;
+            case KernelPath.Vector256:
+                j = Panels2<V256, Vector256<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+                j = Panels1<V256, Vector256<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+                break;
+        }
+        Panels1<Scalar, float>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+    }
+
+    private static int Panels2<TOps, TV>(int j, int m, int n, int kLen, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool load, bool add)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        int w = 2 * TOps.Width;
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i += Rows)
+                Tile2<TOps, TV>(System.Math.Min(Rows, m - i), kLen, a + (long)i * ars, ars, acs, b + j, ldb, c + (long)i * ldc + j, ldc, load, add);
+        return j;
+    }
+
+    private static int Panels1<TOps, TV>(int j, int m, int n, int kLen, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool load, bool add)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        int w = TOps.Width;
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i += Rows)
+                Tile1<TOps, TV>(System.Math.Min(Rows, m - i), kLen, a + (long)i * ars, ars, acs, b + j, ldb, c + (long)i * ldc + j, ldc, load, add);
+        return j;
+    }
+
+    // C[rows × 2W] (+)= A[rows × kLen] · B[kLen × 2W]. Rows past `rows` alias row 0 (computed, never stored).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2<TOps, TV>(int rows, int kLen, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool load, bool add)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        int w = TOps.Width;
+        float* a0 = a, a1 = rows > 1 ? a + ars : a, a2 = rows > 2 ? a + 2L * ars : a, a3 = rows > 3 ? a + 3L * ars : a;
+        float* c0 = c, c1 = rows > 1 ? c + ldc : c, c2 = rows > 2 ? c + 2L * ldc : c, c3 = rows > 3 ? c + 3L * ldc : c;
+        TV x00, x01, x10, x11, x20, x21, x30, x31;
+        if (load)
+        {
+            x00 = TOps.Load(c0); x01 = TOps.Load(c0 + w); x10 = TOps.Load(c1); x11 = TOps.Load(c1 + w);
+            x20 = TOps.Load(c2); x21 = TOps.Load(c2 + w); x30 = TOps.Load(c3); x31 = TOps.Load(c3 + w);
+        }
+        else
+        {
+            x00 = x01 = x10 = x11 = x20 = x21 = x30 = x31 = TOps.Zero;
+        }
+        float* bp = b;
+        long ao = 0;
+        for (int p = 0; p < kLen; p++)
+        {
+            TV b0 = TOps.Load(bp), b1 = TOps.Load(bp + w);
+            TV s = TOps.Broadcast(a0[ao]); x00 = TOps.Fma(s, b0, x00); x01 = TOps.Fma(s, b1, x01);
+            s = TOps.Broadcast(a1[ao]); x10 = TOps.Fma(s, b0, x10); x11 = TOps.Fma(s, b1, x11);
+            s = TOps.Broadcast(a2[ao]); x20 = TOps.Fma(s, b0, x20); x21 = TOps.Fma(s, b1, x21);
+            s = TOps.Broadcast(a3[ao]); x30 = TOps.Fma(s, b0, x30); x31 = TOps.Fma(s, b1, x31);
+            bp += ldb;
+            ao += acs;
+        }
+        if (add)
+        {
+            x00 = TOps.Add(TOps.Load(c0), x00); x01 = TOps.Add(TOps.Load(c0 + w), x01);
+            x10 = TOps.Add(TOps.Load(c1), x10); x11 = TOps.Add(TOps.Load(c1 + w), x11);
+            x20 = TOps.Add(TOps.Load(c2), x20); x21 = TOps.Add(TOps.Load(c2 + w), x21);
+            x30 = TOps.Add(TOps.Load(c3), x30); x31 = TOps.Add(TOps.Load(c3 + w), x31);
+        }
+        TOps.Store(c0, x00); TOps.Store(c0 + w, x01);
+        if (rows > 1) { TOps.Store(c1, x10); TOps.Store(c1 + w, x11); }
+        if (rows > 2) { TOps.Store(c2, x20); TOps.Store(c2 + w, x21); }
+        if (rows > 3) { TOps.Store(c3, x30); TOps.Store(c3 + w, x31); }
+    }
+
+    // C[rows × W] (+)= A[rows × kLen] · B[kLen × W]; the same chain as Tile2, for edge columns.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1<TOps, TV>(int rows, int kLen, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool load, bool add)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        float* a0 = a, a1 = rows > 1 ? a + ars : a, a2 = rows > 2 ? a + 2L * ars : a, a3 = rows > 3 ? a + 3L * ars : a;
+        float* c0 = c, c1 = rows > 1 ? c + ldc : c, c2 = rows > 2 ? c + 2L * ldc : c, c3 = rows > 3 ? c + 3L * ldc : c;
+        TV x0, x1, x2, x3;
+        if (load) { x0 = TOps.Load(c0); x1 = TOps.Load(c1); x2 = TOps.Load(c2); x3 = TOps.Load(c3); }
+        else x0 = x1 = x2 = x3 = TOps.Zero;
+        float* bp = b;
+        long ao = 0;
+        for (int p = 0; p < kLen; p++)
+        {
+            TV b0 = TOps.Load(bp);
+            x0 = TOps.Fma(TOps.Broadcast(a0[ao]), b0, x0);
+            x1 = TOps.Fma(TOps.Broadcast(a1[ao]), b0, x1);
+            x2 = TOps.Fma(TOps.Broadcast(a2[ao]), b0, x2);
+            x3 = TOps.Fma(TOps.Broadcast(a3[ao]), b0, x3);
+            bp += ldb;
+            ao += acs;
+        }
+        if (add)
+        {
+            x0 = TOps.Add(TOps.Load(c0), x0); x1 = TOps.Add(TOps.Load(c1), x1);
+            x2 = TOps.Add(TOps.Load(c2), x2); x3 = TOps.Add(TOps.Load(c3), x3);
+        }
+        TOps.Store(c0, x0);
+        if (rows > 1) TOps.Store(c1, x1);
+        if (rows > 2) TOps.Store(c2, x2);
+        if (rows > 3) TOps.Store(c3, x3);
+    }
+
+    /// <summary>dst[cols × rows] = srcᵀ for a row-major src[rows × cols]; blocked so both sides stay in cache.</summary>
+    public static void Transpose(int rows, int cols, float* src, float* dst)
+    {
+        const int T = 16;
+        for (int i0 = 0; i0 < rows; i0 += T)
+        {
+            int i1 = System.Math.Min(rows, i0 + T);
+            for (int j0 = 0; j0 < cols; j0 += T)
+            {
+                int j1 = System.Math.Min(cols, j0 + T);
+                for (int i = i0; i < i1; i++)
+                {
+                    float* s = src + (long)i * cols;
+                    for (int j = j0; j < j1; j++) dst[(long)j * rows + i] = s[j];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+using System.Runtime.Intrinsics;
+
+namespace DistributedNN.Model;
+
+/// <summary>The nonlinearity a(z) a layer applies after z = W·a_prev + b.</summary>
+public enum Activation
+{
+    /// <summary>a = z.</summary>
+    Identity,
+    /// <summary>Logistic sigmoid a = 1 / (1 + e^−z); a' = a(1 − a) ≤ 0.25 — the root of the vanishing gradient.</summary>
+    Sigmoid,
+    /// <summary>a = max(0, z); a' = 1 for z &gt; 0, else 0.</summary>
+    ReLU,
+    /// <summary>a = tanh z; a' = 1 − a².</summary>
+    Tanh,
+    /// <summary>a_j = e^{z_j} / Σ_k e^{z_k} over a row; output layer only.</summary>
+    Softmax,
+}
+
+public static class Activations
+{
+    public static string Name(this Activation a) => a switch
+    {
+        Activation.Identity => "identity",
+        Activation.Sigmoid => "sigmoid",
+        Activation.ReLU => "relu",
+        Activation.Tanh => "tanh",
+        Activation.Softmax => "softmax",
+        _ => throw new ArgumentOutOfRangeException(nameof(a)),
+    };
+
+    public static bool TryParse(string? text, out Activation activation)
+    {
+        switch (text?.Trim().ToLowerInvariant())
+        {
+            case "identity" or "linear" or "none": activation = Activation.Identity; return true;
+            case "sigmoid" or "logistic": activation = Activation.Sigmoid; return true;
+            case "relu": activation = Activation.ReLU; return true;
+            case "tanh": activation = Activation.Tanh; return true;
+            case "softmax": activation = Activation.Softmax; return true;
+            default: activation = default; return false;
+        }
+    }
+
+    /// <summary>
+    /// a = act(z + bias) over one row, in place (the row holds z on entry). Rows are processed
+    /// one at a time so an element's arithmetic depends only on its column, never on the batch.
+    /// </summary>
+    public static unsafe void ForwardRow(Activation act, float* row, float* bias, int n)
+    {
+        switch (act)
+        {
+            case Activation.Identity: AddBias(row, bias, n); break;
+            case Activation.ReLU: BiasReLU(row, bias, n); break;
+            case Activation.Sigmoid: BiasSigmoid(row, bias, n); break;
+            case Activation.Tanh:
+                for (int j = 0; j < n; j++) row[j] = MathF.Tanh(row[j] + bias[j]);
+                break;
+            case Activation.Softmax:
+                AddBias(row, bias, n);
+                SoftmaxInPlace(row, n);
+                break;
+            default: throw new ArgumentOutOfRangeException(nameof(act));
+        }
+    }
+
+    /// <summary>
+    /// δ = g ⊙ a'(z), written over g, for element-wise activations, with a' expressed through the
+    /// stored output a (so z need not be kept). Softmax is handled by <see cref="SoftmaxBackwardRow"/>.
+    /// </summary>
+    public static unsafe void BackwardRow(Activation act, float* a, float* g, int n)
+    {
+        switch (act)
+        {
+            case Activation.Identity: break;
+            case Activation.ReLU: ReLUBackward(a, g, n); break;
+            case Activation.Sigmoid: SigmoidBackward(a, g, n); break;
+            case Activation.Tanh:
+                for (int j = 0; j < n; j++) g[j] *= 1f - a[j] * a[j];
+                break;
+            case Activation.Softmax: SoftmaxBackwardRow(a, g, n); break;
+            default: throw new ArgumentOutOfRangeException(nameof(act));
+        }
+    }
+
+    /// <summary>δ_j = s_j (g_j − Σ_k g_k s_k): the softmax Jacobian applied to g (no fusion with a loss).</summary>
+    public static unsafe void SoftmaxBackwardRow(float* s, float* g, int n)
+    {
+        double dot = 0;
+        for (int k = 0; k < n; k++) dot += (double)g[k] * s[k];
+        float d = (float)dot;
+        for (int j = 0; j < n; j++) g[j] = s[j] * (g[j] - d);
+    }
+
+    /// <summary>Numerically stable softmax of one row: subtract the max before exponentiating.</summary>
+    public static unsafe void SoftmaxInPlace(float* z, int n)
+    {
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < n; j++) max = MathF.Max(max, z[j]);
+        float sum = 0f;
+        for (int j = 0; j < n; j++) { float e = MathF.Exp(z[j] - max); z[j] = e; sum += e; }
+        float inv = 1f / sum;
+        for (int j = 0; j < n; j++) z[j] *= inv;
+    }
+
+    private static unsafe void AddBias(float* row, float* bias, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16) (Vector512.Load(row + j) + Vector512.Load(bias + j)).Store(row + j);
+        for (; j + 8 <= n; j += 8) (Vector256.Load(row + j) + Vector256.Load(bias + j)).Store(row + j);
+        for (; j < n; j++) row[j] += bias[j];
+    }
+
+    private static unsafe void BiasReLU(float* row, float* bias, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16) Vector512.Max(Vector512.Load(row + j) + Vector512.Load(bias + j), Vector512<float>.Zero).Store(row + j);
+        for (; j + 8 <= n; j += 8) Vector256.Max(Vector256.Load(row + j) + Vector256.Load(bias + j), Vector256<float>.Zero).Store(row + j);
+        for (; j < n; j++) row[j] = MathF.Max(row[j] + bias[j], 0f);
+    }
+
+    // The vector Exp and MathF.Exp may differ in the last bit, so the tail goes through a
+    // padded vector too: every element meets the same algorithm whatever the row length.
+    private static unsafe void BiasSigmoid(float* row, float* bias, int n)
+    {
+        var one = Vector256.Create(1f);
+        int j = 0;
+        for (; j + 8 <= n; j += 8)
+        {
+            var z = Vector256.Load(row + j) + Vector256.Load(bias + j);
+            (one / (one + Vector256.Exp(-z))).Store(row + j);
+        }
+        if (j < n)
+        {
+            float* tail = stackalloc float[8];
+            for (int t = 0; t < 8; t++) tail[t] = j + t < n ? row[j + t] + bias[j + t] : 0f;
+            var z = Vector256.Load(tail);
+            (one / (one + Vector256.Exp(-z))).Store(tail);
+            for (int t = 0; j + t < n; t++) row[j + t] = tail[t];
+        }
+    }
+
+    private static unsafe void ReLUBackward(float* a, float* g, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16)
+                Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(a + j), Vector512<float>.Zero), Vector512.Load(g + j), Vector512<float>.Zero).Store(g + j);
+        for (; j + 8 <= n; j += 8)
+            Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(a + j), Vector256<float>.Zero), Vector256.Load(g + j), Vector256<float>.Zero).Store(g + j);
+        for (; j < n; j++) g[j] = a[j] > 0f ? g[j] : 0f;
+    }
+
+    private static unsafe void SigmoidBackward(float* a, float* g, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16)
+            {
+                var av = Vector512.Load(a + j);
+                (Vector512.Load(g + j) * (av * (Vector512<float>.One - av))).Store(g + j);
+            }
+        for (; j + 8 <= n; j += 8)
+        {
+            var av = Vector256.Load(a + j);
+            (Vector256.Load(g + j) * (av * (Vector256<float>.One - av))).Store(g + j);
+        }
+        for (; j < n; j++) g[j] *= a[j] * (1f - a[j]);
+    }
+}

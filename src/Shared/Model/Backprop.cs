@@ -1,0 +1,247 @@
+using System.Runtime.Intrinsics;
+using DistributedNN.Numerics;
+
+namespace DistributedNN.Model;
+
+/// <summary>Loss sum, correct predictions and sample count of a batch or shard.</summary>
+public readonly record struct BatchStats(double LossSum, int Correct, int Count)
+{
+    public static BatchStats operator +(BatchStats a, BatchStats b) => new(a.LossSum + b.LossSum, a.Correct + b.Correct, a.Count + b.Count);
+}
+
+/// <summary>
+/// Forward pass and backpropagation for a <see cref="NetworkSpec"/> over mini-batches of up to
+/// <see cref="MaxRows"/> samples, with every buffer allocated once (no allocation per step).
+///
+/// Per layer, batch-major (A is [rows × in], W is [out × in]):
+///   forward   Z = A_prev·Wᵀ,  A = act(Z + b)
+///   backward  δ = dE/dA ⊙ act'(Z)      (for the output layer: from the loss)
+///             dW = δᵀ·A_prev,  db = Σ_rows δ,  dE/dA_prev = δ·W
+/// The chain rule summed over every path through the network is exactly the product δ·W: each
+/// input of a layer feeds every output, and dE/da_i = Σ_j δ_j·w_ji adds up those paths.
+///
+/// The gradient is the SUM over samples (not the mean) of each shard, and shards are added in
+/// index order: see <see cref="Gradient"/>. A user divides by the batch size (the optimizers do).
+/// Not thread-safe: one instance per thread.
+/// </summary>
+public sealed unsafe class Backprop
+{
+    private readonly NetworkSpec _spec;
+    private readonly float[][] _activations; // per layer, [MaxRows × Outputs], after the activation
+    private readonly float[] _outputZ;       // last layer's z, [MaxRows × OutputSize]
+    private readonly float[] _deltaA, _deltaB; // δ ping-pong, [MaxRows × MaxWidth]
+    private readonly float[] _weightsT;      // Wᵀ [in × out] of each layer, at the layer's weight offset
+    private readonly float[] _columnSum;     // one shard's Σ_rows δ
+
+    public Backprop(NetworkSpec spec, int maxRows)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRows);
+        _spec = spec;
+        MaxRows = maxRows;
+        _activations = spec.Layers.Select(l => Pinned(maxRows * l.Outputs)).ToArray();
+        _outputZ = Pinned(maxRows * spec.OutputSize);
+        _deltaA = Pinned(maxRows * spec.MaxWidth);
+        _deltaB = Pinned(maxRows * spec.MaxWidth);
+        _weightsT = Pinned(spec.ParameterCount);
+        _columnSum = Pinned(spec.MaxWidth);
+    }
+
+    private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
+
+    public NetworkSpec Spec => _spec;
+    public int MaxRows { get; }
+
+    /// <summary>The output layer's activations of the last forward pass, [rows × OutputSize].</summary>
+    public ReadOnlySpan<float> Output(int rows) => _activations[^1].AsSpan(0, rows * _spec.OutputSize);
+
+    /// <summary>Activations of layer <paramref name="layer"/> from the last forward pass.</summary>
+    public ReadOnlySpan<float> LayerOutput(int layer, int rows) => _activations[layer].AsSpan(0, rows * _spec.Layers[layer].Outputs);
+
+    /// <summary>Runs the network on <paramref name="rows"/> samples; returns the outputs [rows × OutputSize].</summary>
+    public ReadOnlySpan<float> Forward(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, int rows)
+    {
+        CheckShapes(parameters, input, rows);
+        fixed (float* p = parameters)
+        fixed (float* x = input)
+            ForwardCore(p, x, rows);
+        return Output(rows);
+    }
+
+    /// <summary>
+    /// Loss and gradient of the samples in <paramref name="input"/> (rows of InputSize) with class
+    /// <paramref name="labels"/>. <paramref name="shardBounds"/> cuts the rows into shards
+    /// [b₀=0, b₁), [b₁, b₂) … [.., rows): each shard's gradient (sum over its samples) is computed
+    /// from zero and added to <paramref name="gradient"/> in shard order, so the result equals, bit for
+    /// bit, summing separately computed shard gradients in order — on one machine or many.
+    /// The gradient is overwritten, not accumulated into.
+    /// </summary>
+    public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows,
+        ReadOnlySpan<int> shardBounds, Span<float> gradient)
+    {
+        CheckShapes(parameters, input, rows);
+        if (labels.Length < rows) throw new ArgumentException($"{labels.Length} labels for {rows} rows");
+        if (gradient.Length != _spec.ParameterCount) throw new ArgumentException($"gradient holds {gradient.Length} values, the network has {_spec.ParameterCount}");
+        if (shardBounds.Length < 2 || shardBounds[0] != 0 || shardBounds[^1] != rows)
+            throw new ArgumentException("shard bounds must run from 0 to the row count");
+
+        fixed (float* p = parameters)
+        fixed (float* x = input)
+        fixed (float* g = gradient)
+        {
+            ForwardCore(p, x, rows);
+            var stats = OutputDelta(labels, shardBounds);
+            BackwardCore(p, x, rows, shardBounds, g);
+            return stats;
+        }
+    }
+
+    /// <summary>Single-shard convenience: the whole batch is one shard.</summary>
+    public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows, Span<float> gradient)
+    {
+        Span<int> bounds = [0, rows];
+        return Gradient(parameters, input, labels, rows, bounds, gradient);
+    }
+
+    /// <summary>Loss and correct count of the last forward pass against <paramref name="labels"/> (no gradient).</summary>
+    public BatchStats Evaluate(ReadOnlySpan<int> labels, int rows)
+    {
+        int n = _spec.OutputSize;
+        double loss = 0;
+        int correct = 0;
+        fixed (float* a = _activations[^1])
+        fixed (float* z = _outputZ)
+            for (int r = 0; r < rows; r++)
+            {
+                loss += Losses.SampleLoss(_spec.Loss, z + r * n, a + r * n, labels[r], n);
+                if (Losses.Predict(a + r * n, n) == labels[r]) correct++;
+            }
+        return new BatchStats(loss, correct, rows);
+    }
+
+    private void CheckShapes(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, int rows)
+    {
+        if (parameters.Length != _spec.ParameterCount) throw new ArgumentException($"{parameters.Length} parameters for a network of {_spec.ParameterCount}");
+        if (rows < 0 || rows > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows; this workspace holds up to {MaxRows}");
+        if (input.Length < rows * _spec.InputSize) throw new ArgumentException($"input holds {input.Length} values, {rows} rows need {rows * _spec.InputSize}");
+    }
+
+    private void ForwardCore(float* p, float* x, int rows)
+    {
+        var layers = _spec.Layers;
+        float* prev = x;
+        fixed (float* wT = _weightsT)
+        fixed (float* zOut = _outputZ)
+            for (int l = 0; l < layers.Count; l++)
+            {
+                var layer = layers[l];
+                int inN = layer.Inputs, outN = layer.Outputs;
+                float* w = p + _spec.WeightOffset(l), b = p + _spec.BiasOffset(l), t = wT + _spec.WeightOffset(l);
+                Gemm.Transpose(outN, inN, w, t);
+                fixed (float* a = _activations[l])
+                {
+                    // Z = A_prev · Wᵀ   [rows × out]
+                    Gemm.MatMul(rows, outN, inN, prev, inN, 1, t, outN, a, outN, accumulate: false);
+                    bool last = l == layers.Count - 1;
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float* row = a + (long)r * outN;
+                        if (last)
+                        {
+                            // keep z (+ b) of the output layer for a stable cross-entropy
+                            float* zr = zOut + (long)r * outN;
+                            for (int j = 0; j < outN; j++) zr[j] = row[j] + b[j];
+                        }
+                        Activations.ForwardRow(layer.Activation, row, b, outN);
+                    }
+                    prev = a;
+                }
+            }
+    }
+
+    // δ of the output layer into _deltaA, and the loss / accuracy of each shard summed in shard order.
+    private BatchStats OutputDelta(ReadOnlySpan<int> labels, ReadOnlySpan<int> bounds)
+    {
+        int n = _spec.OutputSize;
+        var output = _spec.Layers[^1].Activation;
+        var total = new BatchStats(0, 0, 0);
+        fixed (float* a = _activations[^1])
+        fixed (float* z = _outputZ)
+        fixed (float* d = _deltaA)
+            for (int s = 0; s + 1 < bounds.Length; s++)
+            {
+                double loss = 0;
+                int correct = 0;
+                for (int r = bounds[s]; r < bounds[s + 1]; r++)
+                {
+                    int label = labels[r];
+                    if (!Losses.IsValidLabel(label, n)) throw new UserErrorException($"label {label} does not fit the network's {n} output(s)");
+                    loss += Losses.SampleLossAndDelta(_spec.Loss, output, z + r * n, a + r * n, label, d + r * n, n);
+                    if (Losses.Predict(a + r * n, n) == label) correct++;
+                }
+                total += new BatchStats(loss, correct, bounds[s + 1] - bounds[s]);
+            }
+        return total;
+    }
+
+    private void BackwardCore(float* p, float* x, int rows, ReadOnlySpan<int> bounds, float* g)
+    {
+        var layers = _spec.Layers;
+        float[] delta = _deltaA, next = _deltaB;
+        for (int l = layers.Count - 1; l >= 0; l--)
+        {
+            var layer = layers[l];
+            int inN = layer.Inputs, outN = layer.Outputs;
+            fixed (float* d = delta)
+            fixed (float* dn = next)
+            fixed (float* prevAct = l > 0 ? _activations[l - 1] : null)
+            {
+                float* prev = l > 0 ? prevAct : x;
+                // dW = δᵀ · A_prev   [out × in], shard by shard
+                Gemm.MatMulSegmented(outN, inN, bounds, d, 1, outN, prev, inN, g + _spec.WeightOffset(l), inN);
+                // db = Σ_rows δ   [out], shard by shard
+                SegmentedColumnSums(d, outN, bounds, g + _spec.BiasOffset(l));
+                if (l > 0)
+                {
+                    // dE/dA_prev = δ · W   [rows × in]; then δ_prev = dE/dA_prev ⊙ act'(A_prev)
+                    Gemm.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, dn, inN, accumulate: false);
+                    var act = layers[l - 1].Activation;
+                    for (int r = 0; r < rows; r++)
+                        Activations.BackwardRow(act, prev + (long)r * inN, dn + (long)r * inN, inN);
+                }
+            }
+            (delta, next) = (next, delta);
+        }
+    }
+
+    private void SegmentedColumnSums(float* d, int n, ReadOnlySpan<int> bounds, float* db)
+    {
+        bool first = true;
+        fixed (float* acc = _columnSum)
+            for (int s = 0; s + 1 < bounds.Length; s++)
+            {
+                if (bounds[s + 1] == bounds[s]) continue;
+                new Span<float>(acc, n).Clear();
+                for (int r = bounds[s]; r < bounds[s + 1]; r++) AddInto(acc, d + (long)r * n, n);
+                if (first) new Span<float>(acc, n).CopyTo(new Span<float>(db, n));
+                else AddInto(db, acc, n);
+                first = false;
+            }
+        if (first) new Span<float>(db, n).Clear();
+    }
+
+    /// <summary>dst += src, element by element (the same bits at any vector width).</summary>
+    internal static void AddInto(float* dst, float* src, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16) (Vector512.Load(dst + j) + Vector512.Load(src + j)).Store(dst + j);
+        for (; j + 8 <= n; j += 8) (Vector256.Load(dst + j) + Vector256.Load(src + j)).Store(dst + j);
+        for (; j < n; j++) dst[j] += src[j];
+    }
+
+    /// <summary>The predicted class of one output row.</summary>
+    public static int Predict(ReadOnlySpan<float> row)
+    {
+        fixed (float* p = row) return Losses.Predict(p, row.Length);
+    }
+}

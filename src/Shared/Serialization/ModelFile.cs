@@ -1,0 +1,171 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using DistributedNN.Model;
+
+namespace DistributedNN.Serialization;
+
+/// <summary>A network's architecture and its trained parameters.</summary>
+public sealed record TrainedModel(NetworkSpec Spec, float[] Parameters, string Notes = "")
+{
+    public TrainedModel Validate()
+    {
+        if (Parameters.Length != Spec.ParameterCount)
+            throw new ArgumentException($"{Parameters.Length} parameters for a network of {Spec.ParameterCount}");
+        return this;
+    }
+}
+
+/// <summary>
+/// The binary model file (docs/MODEL_FORMAT.md): little-endian, versioned, SHA-256 checked.
+/// <code>
+///   "DNNMODEL"                       8 bytes magic
+///   u32 version = 1
+///   u8  loss        i32 inputSize    i32 layerCount
+///   per layer: i32 outputs, u8 activation
+///   i32 notesLength, UTF-8 notes     (free text, e.g. how it was trained)
+///   i32 parameterCount, f32 × parameterCount   (the flat vector: per layer W [out×in] row-major, then b)
+///   32 bytes SHA-256 of everything before it
+/// </code>
+/// Written atomically: a temp file in the same folder, flushed, then renamed over the target.
+/// </summary>
+public static class ModelFile
+{
+    public static ReadOnlySpan<byte> Magic => "DNNMODEL"u8;
+    public const uint Version = 1;
+    private const int HashLength = 32;
+
+    public static void Save(string path, TrainedModel model)
+    {
+        model.Validate();
+        var bytes = Encode(model);
+        AtomicFile.Write(path, bytes);
+    }
+
+    public static byte[] Encode(TrainedModel model)
+    {
+        // floats are written as the machine holds them; every platform .NET runs on here is little-endian
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("model files are little-endian");
+        var spec = model.Spec;
+        var notes = Encoding.UTF8.GetBytes(model.Notes);
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(Magic);
+            w.Write(Version);
+            w.Write((byte)spec.Loss);
+            w.Write(spec.InputSize);
+            w.Write(spec.Layers.Count);
+            foreach (var layer in spec.Layers)
+            {
+                w.Write(layer.Outputs);
+                w.Write((byte)layer.Activation);
+            }
+            w.Write(notes.Length);
+            w.Write(notes);
+            w.Write(model.Parameters.Length);
+            w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(model.Parameters.AsSpan()));
+        }
+        ms.Write(SHA256.HashData(ms.GetBuffer().AsSpan(0, (int)ms.Length)));
+        return ms.ToArray();
+    }
+
+    public static TrainedModel Load(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (FileNotFoundException) { throw new DataFormatException($"{path}: model file not found"); }
+        catch (DirectoryNotFoundException) { throw new DataFormatException($"{path}: model file not found"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DataFormatException($"{path}: cannot read the model file ({e.Message})"); }
+        return Decode(bytes, path);
+    }
+
+    public static bool LooksLikeModelFile(ReadOnlySpan<byte> head) => head.StartsWith(Magic);
+
+    public static TrainedModel Decode(ReadOnlySpan<byte> bytes, string name)
+    {
+        if (bytes.Length < Magic.Length || !bytes.StartsWith(Magic))
+            throw new DataFormatException($"{name}: not a DistributedNN model file (it does not start with \"DNNMODEL\")");
+        var r = new SpanReader(bytes, name);
+        r.Skip(Magic.Length);
+        uint version = r.UInt32();
+        if (version != Version)
+            throw new DataFormatException($"{name}: model format version {version} is not supported (this build reads version {Version})");
+        if (bytes.Length < Magic.Length + 4 + HashLength || !SHA256.HashData(bytes[..^HashLength]).AsSpan().SequenceEqual(bytes[^HashLength..]))
+            throw new DataFormatException($"{name}: the model file is truncated or corrupt (checksum mismatch)");
+
+        // The checksum holds, so from here on a bad field is a file written by a broken writer.
+        r = new SpanReader(bytes[..^HashLength], name);
+        r.Skip(Magic.Length + 4);
+        byte lossByte = r.Byte();
+        int inputs = r.Int32();
+        int layerCount = r.Int32();
+        if (layerCount <= 0 || layerCount > 100_000) throw new DataFormatException($"{name}: invalid model header ({layerCount} layers)");
+        var layers = new List<LayerSpec>(layerCount);
+        int prev = inputs;
+        for (int l = 0; l < layerCount; l++)
+        {
+            int outputs = r.Int32();
+            byte act = r.Byte();
+            if (!Enum.IsDefined(typeof(Activation), (int)act)) throw new DataFormatException($"{name}: unknown activation code {act} in layer {l + 1}");
+            layers.Add(new LayerSpec(prev, outputs, (Activation)act));
+            prev = outputs;
+        }
+        string notes = Encoding.UTF8.GetString(r.Bytes(r.Int32()));
+        int count = r.Int32();
+        if (!Enum.IsDefined(typeof(LossKind), (int)lossByte)) throw new DataFormatException($"{name}: unknown loss code {lossByte}");
+        NetworkSpec spec;
+        try { spec = new NetworkSpec(layers, (LossKind)lossByte); }
+        catch (UserErrorException e) { throw new DataFormatException($"{name}: invalid architecture: {e.Message}"); }
+        if (spec.ParameterCount != count || (long)count * 4 != r.Remaining)
+            throw new DataFormatException($"{name}: the architecture needs {spec.ParameterCount} parameters but the file holds {r.Remaining / 4}");
+        var parameters = new float[count];
+        r.Bytes(count * 4).CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(parameters.AsSpan()));
+        return new TrainedModel(spec, parameters, notes);
+    }
+
+    private ref struct SpanReader(ReadOnlySpan<byte> data, string name)
+    {
+        private readonly ReadOnlySpan<byte> _data = data;
+        private int _pos;
+        public int Remaining => _data.Length - _pos;
+        private ReadOnlySpan<byte> Take(int n)
+        {
+            if (n < 0 || n > Remaining) throw new DataFormatException($"{name}: truncated model file");
+            var s = _data.Slice(_pos, n);
+            _pos += n;
+            return s;
+        }
+        public void Skip(int n) => Take(n);
+        public byte Byte() => Take(1)[0];
+        public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
+        public uint UInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+        public ReadOnlySpan<byte> Bytes(int n) => Take(n);
+    }
+}
+
+/// <summary>Write-then-rename, so a reader never sees a half-written file.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, ReadOnlySpan<byte> bytes)
+    {
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        string temp = full + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                fs.Write(bytes);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            throw new UserErrorException($"{path}: cannot write the file ({e.Message})", e);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using DistributedNN.Model;
+
+namespace DistributedNN.Serialization;
+
+/// <summary>
+/// The model as plain JSON for other tools: every layer's W as an array of rows (rows = outputs,
+/// columns = inputs, as PyTorch's nn.Linear.weight) and b as an array (docs/MODEL_FORMAT.md).
+/// <code>
+/// { "format": "distributednn-model", "version": 1, "loss": "cross-entropy", "inputs": 784,
+///   "layers": [ { "type": "dense", "inputs": 784, "outputs": 256, "activation": "relu",
+///                 "weight": [[...784 numbers...], ...256 rows], "bias": [...256 numbers] }, ... ] }
+/// </code>
+/// Numbers are written in the shortest form that reads back as the same float.
+/// </summary>
+public static class ModelJson
+{
+    public const string FormatName = "distributednn-model";
+    public const int Version = 1;
+
+    public static void Save(string path, TrainedModel model)
+    {
+        using var ms = new MemoryStream();
+        Write(ms, model);
+        AtomicFile.Write(path, ms.GetBuffer().AsSpan(0, (int)ms.Length));
+    }
+
+    public static void Write(Stream stream, TrainedModel model)
+    {
+        model.Validate();
+        var spec = model.Spec;
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
+        w.WriteStartObject();
+        w.WriteString("format", FormatName);
+        w.WriteNumber("version", Version);
+        w.WriteString("loss", spec.Loss.Name());
+        w.WriteNumber("inputs", spec.InputSize);
+        w.WriteNumber("parameters", spec.ParameterCount);
+        w.WriteStartArray("layers");
+        for (int l = 0; l < spec.Layers.Count; l++)
+        {
+            var layer = spec.Layers[l];
+            w.WriteStartObject();
+            w.WriteString("type", "dense");
+            w.WriteNumber("inputs", layer.Inputs);
+            w.WriteNumber("outputs", layer.Outputs);
+            w.WriteString("activation", layer.Activation.Name());
+            w.WriteStartArray("weight");
+            var weights = model.Parameters.AsSpan(spec.WeightOffset(l), layer.WeightCount);
+            for (int o = 0; o < layer.Outputs; o++)
+            {
+                w.WriteStartArray();
+                foreach (float v in weights.Slice(o * layer.Inputs, layer.Inputs)) w.WriteNumberValue(v);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("bias");
+            foreach (float v in model.Parameters.AsSpan(spec.BiasOffset(l), layer.Outputs)) w.WriteNumberValue(v);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    public static TrainedModel Load(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DataFormatException($"{path}: file not found"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DataFormatException($"{path}: cannot read the file ({e.Message})"); }
+        return Parse(bytes, path);
+    }
+
+    public static TrainedModel Parse(ReadOnlySpan<byte> json, string name)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json.ToArray());
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw Bad(name, "the top level is not an object");
+            if (root.TryGetProperty("version", out var ver) && ver.GetInt32() != Version)
+                throw Bad(name, $"model JSON version {ver.GetInt32()} is not supported (this build reads version {Version})");
+            var loss = LossKind.CrossEntropy;
+            if (root.TryGetProperty("loss", out var lossEl) && !Losses.TryParse(lossEl.GetString(), out loss))
+                throw Bad(name, $"unknown loss '{lossEl.GetString()}'");
+            if (!root.TryGetProperty("layers", out var layersEl) || layersEl.ValueKind != JsonValueKind.Array || layersEl.GetArrayLength() == 0)
+                throw Bad(name, "no \"layers\" array");
+
+            var layers = new List<LayerSpec>();
+            var weights = new List<float[][]>();
+            var biases = new List<float[]>();
+            int index = 0;
+            foreach (var layerEl in layersEl.EnumerateArray())
+            {
+                index++;
+                if (!layerEl.TryGetProperty("weight", out var wEl) || wEl.ValueKind != JsonValueKind.Array || wEl.GetArrayLength() == 0)
+                    throw Bad(name, $"layer {index} has no \"weight\" matrix");
+                var rows = wEl.EnumerateArray().Select(r => ReadVector(r, name, $"layer {index} weight")).ToArray();
+                int inputs = rows[0].Length;
+                if (inputs == 0 || rows.Any(r => r.Length != inputs)) throw Bad(name, $"layer {index} weight rows differ in length");
+                if (!layerEl.TryGetProperty("bias", out var bEl)) throw Bad(name, $"layer {index} has no \"bias\" vector");
+                var bias = ReadVector(bEl, name, $"layer {index} bias");
+                if (bias.Length != rows.Length) throw Bad(name, $"layer {index} has {rows.Length} weight rows but {bias.Length} biases");
+                var act = index == layersEl.GetArrayLength() && loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.ReLU;
+                if (layerEl.TryGetProperty("activation", out var actEl) && !Activations.TryParse(actEl.GetString(), out act))
+                    throw Bad(name, $"layer {index} has unknown activation '{actEl.GetString()}'");
+                if (layers.Count > 0 && layers[^1].Outputs != inputs)
+                    throw Bad(name, $"layer {index} takes {inputs} inputs but layer {index - 1} gives {layers[^1].Outputs}");
+                layers.Add(new LayerSpec(inputs, rows.Length, act));
+                weights.Add(rows);
+                biases.Add(bias);
+            }
+            NetworkSpec spec;
+            try { spec = new NetworkSpec(layers, loss); }
+            catch (UserErrorException e) { throw Bad(name, e.Message); }
+            var parameters = new float[spec.ParameterCount];
+            for (int l = 0; l < layers.Count; l++)
+            {
+                for (int o = 0; o < layers[l].Outputs; o++)
+                    weights[l][o].CopyTo(parameters.AsSpan(spec.WeightOffset(l) + o * layers[l].Inputs));
+                biases[l].CopyTo(parameters.AsSpan(spec.BiasOffset(l)));
+            }
+            return new TrainedModel(spec, parameters);
+        }
+        catch (JsonException e) { throw Bad(name, $"not valid JSON ({e.Message.Split('\n')[0]})"); }
+        catch (InvalidOperationException e) { throw Bad(name, $"unexpected JSON value ({e.Message.Split('\n')[0]})"); }
+        catch (FormatException e) { throw Bad(name, $"unexpected JSON value ({e.Message.Split('\n')[0]})"); }
+    }
+
+    private static float[] ReadVector(JsonElement el, string name, string what)
+    {
+        if (el.ValueKind != JsonValueKind.Array) throw Bad(name, $"{what} is not an array of numbers");
+        var v = new float[el.GetArrayLength()];
+        int i = 0;
+        foreach (var x in el.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Number) throw Bad(name, $"{what} holds a {x.ValueKind.ToString().ToLowerInvariant()} where a number belongs");
+            float f = x.GetSingle();
+            if (!float.IsFinite(f)) throw Bad(name, $"{what} holds a number outside float range");
+            v[i++] = f;
+        }
+        return v;
+    }
+
+    private static DataFormatException Bad(string name, string what) => new($"{name}: {what}");
+}
+
+/// <summary>Reads weights for <c>--init</c> and <c>evaluate</c>: a binary model file or a JSON export.</summary>
+public static class ModelLoader
+{
+    public static TrainedModel Load(string path)
+    {
+        byte[] head = new byte[8];
+        try
+        {
+            using var fs = File.OpenRead(path);
+            int n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            if (n < head.Length) Array.Resize(ref head, n);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DataFormatException($"{path}: file not found"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DataFormatException($"{path}: cannot read the file ({e.Message})"); }
+        return ModelFile.LooksLikeModelFile(head) ? ModelFile.Load(path) : ModelJson.Load(path);
+    }
+}
