@@ -19,7 +19,7 @@ public static class TrainCommand
         var activation = new Option<string>("--activation") { Description = "Hidden activation: relu, sigmoid, tanh, identity.", DefaultValueFactory = _ => "relu" };
         var output = new Option<string?>("--output") { Description = "Output activation: softmax (default for cross-entropy), sigmoid (default for sse/mse), identity, tanh, relu." };
         var loss = new Option<string>("--loss") { Description = "Loss: ce (softmax cross-entropy), sse (½·Σ(t−a)², the tutorial's), mse. Averaged over the batch.", DefaultValueFactory = _ => "ce" };
-        var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum, nesterov, adam, adamw.", DefaultValueFactory = _ => "momentum" };
+        var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum, nesterov, adam, adamw.", DefaultValueFactory = _ => "adam" };
         var lr = new Option<float?>("--lr") { Description = "Learning rate η (default: 0.05 for sgd/momentum/nesterov, 0.001 for adam/adamw)." };
         var momentum = new Option<float>("--momentum") { Description = "Momentum μ for momentum/nesterov.", DefaultValueFactory = _ => 0.9f };
         var weightDecay = new Option<float>("--weight-decay") { Description = "L2 weight decay λ (decoupled for adamw).", DefaultValueFactory = _ => 0f };
@@ -82,7 +82,7 @@ public sealed record TrainRequest
     public string Activation { get; init; } = "relu";
     public string? Output { get; init; }
     public string Loss { get; init; } = "ce";
-    public string Optimizer { get; init; } = "momentum";
+    public string Optimizer { get; init; } = "adam";
     public float? LearningRate { get; init; }
     public float Momentum { get; init; } = 0.9f;
     public float WeightDecay { get; init; }

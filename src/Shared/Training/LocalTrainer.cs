@@ -78,10 +78,10 @@ public sealed class LocalTrainer
     private void CheckData(Dataset data)
     {
         if (data.FeatureCount != _spec.InputSize)
-            throw new UserErrorException($"the network takes {_spec.InputSize} inputs but {data.Name} has {data.FeatureCount} features per sample; make the first --layers size {data.FeatureCount}");
+            throw new UserErrorException($"the network takes {_spec.InputSize} inputs but the data set '{data.Name}' has {data.FeatureCount} features per sample; make the first --layers size {data.FeatureCount}");
         bool fits = _spec.OutputSize == 1 ? data.ClassCount <= 2 : data.ClassCount <= _spec.OutputSize;
         if (!fits)
-            throw new UserErrorException($"{data.Name} has {data.ClassCount} classes but the network has only {_spec.OutputSize} outputs; make the last --layers size at least {data.ClassCount}");
+            throw new UserErrorException($"the data set '{data.Name}' has {data.ClassCount} classes but the network has only {_spec.OutputSize} outputs; make the last --layers size at least {data.ClassCount}");
     }
 
     private EpochResult RunEpoch(DataPlan plan, int epoch, Dataset train, Dataset test)
