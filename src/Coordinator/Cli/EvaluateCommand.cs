@@ -14,13 +14,23 @@ public static class EvaluateCommand
     {
         var model = new Argument<string>("model") { Description = "A model file (or its JSON export)." };
         var data = new Option<string?>("--data") { Description = "Data set, as for train (default: $DNN_DATA, then /usr/share/datasets/fashion-mnist)." };
+        var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the held-out fraction, as given to train (the split and the feature scaling follow from it).", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
+        var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
         var command = new Command("evaluate", "Report a saved model's test loss and accuracy.\n\nExample:\n  dnn evaluate model.dnn");
         command.Arguments.Add(model);
         command.Options.Add(data);
+        command.Options.Add(testFraction);
+        command.Options.Add(labelColumn);
         command.SetAction(parse =>
         {
             var trained = ModelLoader.Load(parse.GetValue(model)!);
-            var sets = DataSource.Load(parse.GetValue(data));
+            double fraction = parse.GetValue(testFraction);
+            if (!(fraction > 0 && fraction < 1)) throw new UserErrorException($"--test-fraction must be between 0 and 1 (got {fraction})");
+            var sets = DataSource.Load(parse.GetValue(data), new DataSourceOptions
+            {
+                TestFraction = fraction,
+                Csv = new CsvOptions { LabelColumn = LabelColumn.Parse(parse.GetValue(labelColumn)!) },
+            });
             if (sets.Test.FeatureCount != trained.Spec.InputSize)
                 throw new UserErrorException($"the model takes {trained.Spec.InputSize} inputs but {sets.Test.Name} has {sets.Test.FeatureCount} features");
             var stats = LocalTrainer.Evaluate(new Backprop(trained.Spec, 256), trained.Parameters, sets.Test);

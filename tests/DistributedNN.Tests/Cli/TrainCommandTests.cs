@@ -137,4 +137,25 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(0, CliRunner.Run([.. common, "--save", b]).Exit);
         Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
     }
+
+    [Fact]
+    public void Evaluate_reports_the_saved_models_test_accuracy()
+    {
+        string csv = WriteCsv();
+        string model = _dir.File("model.dnn"), metrics = _dir.File("metrics.json");
+        var (exit, _, err) = CliRunner.Run("train", "--data", csv, "--layers", "3,16,2", "--epochs", "10", "--batch", "16",
+            "--test-fraction", "0.3", "--save", model, "--metrics-out", metrics);
+        Assert.True(exit == 0, err);
+        double trained;
+        using (var doc = JsonDocument.Parse(File.ReadAllText(metrics))) trained = doc.RootElement.GetProperty("test_accuracy").GetDouble();
+
+        var (evalExit, output, evalErr) = CliRunner.Run("evaluate", model, "--data", csv, "--test-fraction", "0.3");
+        Assert.True(evalExit == 0, evalErr);
+        Assert.Contains($"test_acc {trained.ToString("P2", System.Globalization.CultureInfo.InvariantCulture)}", output);
+        Assert.Contains("(60 samples)", output);
+
+        (evalExit, _, evalErr) = CliRunner.Run("evaluate", _dir.File("missing.dnn"), "--data", csv);
+        Assert.Equal(1, evalExit);
+        Assert.Equal($"error: {_dir.File("missing.dnn")}: file not found", evalErr.TrimEnd());
+    }
 }

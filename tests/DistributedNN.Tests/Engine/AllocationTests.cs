@@ -1,0 +1,41 @@
+using DistributedNN.Model;
+using DistributedNN.Numerics;
+using DistributedNN.Training;
+
+namespace DistributedNN.Tests.Engine;
+
+public sealed class AllocationTests
+{
+    [Theory]
+    [InlineData(Activation.ReLU, LossKind.CrossEntropy, OptimizerKind.Adam)]
+    [InlineData(Activation.Sigmoid, LossKind.SumSquaredError, OptimizerKind.Nesterov)]
+    [InlineData(Activation.Tanh, LossKind.MeanSquaredError, OptimizerKind.Sgd)]
+    public void A_training_step_allocates_nothing_in_steady_state(Activation hidden, LossKind loss, OptimizerKind optimizer)
+    {
+        var spec = NetworkSpec.FromSizes([50, 40, 30, 10], hidden, loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.Sigmoid, loss);
+        var p = new float[spec.ParameterCount];
+        Initializer.Initialize(spec, p, InitScheme.Auto, 1);
+        const int rows = 32;
+        var rng = new Rng(2);
+        var x = new float[rows * 50];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
+        var y = Enumerable.Range(0, rows).Select(i => i % 10).ToArray();
+        var g = new float[p.Length];
+        var bp = new Backprop(spec, rows);
+        var opt = new Optimizer(new OptimizerSettings(optimizer, 0.01f), p.Length);
+        int[] bounds = [0, 8, 16, 24, 32];
+        var norms = new double[spec.Layers.Count];
+
+        void Step()
+        {
+            bp.Gradient(p, x, y, rows, bounds, g);
+            GradientNorms.Compute(spec, g, 1f / rows, norms);
+            opt.Step(p, g, 1f / rows);
+        }
+        for (int i = 0; i < 20; i++) Step(); // warm up (JIT tiers)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++) Step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+    }
+}
