@@ -1,5 +1,21 @@
-// The worker executable joins a training cluster and computes shard gradients.
-// Distributed training lands with the distributed-training issue; until then this
-// executable only says so, so that nobody mistakes it for a working worker.
-Console.Error.WriteLine("dnn-worker: distributed training is not available yet; use `dnn train` for single-process training.");
-return 2;
+using System.CommandLine;
+using DistributedNN;
+using DistributedNN.Workers;
+
+// dnn-worker: joins a training cluster and computes shard gradients (the same as `dnn worker`).
+var root = WorkerCommand.Configure(new RootCommand(WorkerCommand.Description));
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+try
+{
+    return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (UserErrorException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

@@ -33,7 +33,7 @@ public static class EvaluateCommand
             });
             if (sets.Test.FeatureCount != trained.Spec.InputSize)
                 throw new UserErrorException($"the model takes {trained.Spec.InputSize} inputs but {sets.Test.Name} has {sets.Test.FeatureCount} features");
-            var stats = LocalTrainer.Evaluate(new Backprop(trained.Spec, 256), trained.Parameters, sets.Test);
+            var stats = LocalTrainer.Evaluate(new Backprop(trained.Spec, LocalTrainer.EvaluationChunk), trained.Parameters, sets.Test);
             stdout.WriteLine(string.Format(CultureInfo.InvariantCulture, "test_loss {0:F4}  test_acc {1:P2}  ({2} samples)",
                 stats.LossSum / stats.Count, (double)stats.Correct / stats.Count, stats.Count));
             return DnnCli.Ok;

@@ -6,9 +6,12 @@ using DistributedNN.Training;
 namespace DistributedNN.Coordinator.Cli;
 
 /// <summary>The `--metrics-out` JSON summary of a training run.</summary>
+/// <summary>How a run was carried out: mode, workers, tensor payload bytes, and the final weights' hash.</summary>
+internal sealed record RunFacts(string Mode, int Workers, long BytesSent, long BytesReceived, string WeightsSha256);
+
 internal static class RunMetrics
 {
-    public static void Write(string path, NetworkSpec spec, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps)
+    public static void Write(string path, NetworkSpec spec, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps, RunFacts facts)
     {
         var last = epochs[^1];
         double seconds = epochs.Sum(e => e.TrainSeconds);
@@ -30,6 +33,11 @@ internal static class RunMetrics
             ["batch"] = settings.BatchSize,
             ["shards"] = settings.Shards,
             ["seed"] = settings.Seed,
+            ["mode"] = facts.Mode,
+            ["workers"] = facts.Workers,
+            ["bytes_sent"] = facts.BytesSent,
+            ["bytes_received"] = facts.BytesReceived,
+            ["weights_sha256"] = facts.WeightsSha256,
             ["per_epoch"] = epochs.Select(e => new Dictionary<string, object>
             {
                 ["epoch"] = e.Epoch,

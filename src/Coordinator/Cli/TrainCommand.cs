@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using DistributedNN.Cluster;
 using DistributedNN.Data;
+using DistributedNN.Protocol;
+using DistributedNN.Workers;
 using DistributedNN.Model;
 using DistributedNN.Serialization;
 using DistributedNN.Training;
@@ -35,11 +38,21 @@ public static class TrainCommand
         var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
         var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
         var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
+        var workers = new Option<int>("--workers") { Description = "Distributed: host this many worker actors in this process.", DefaultValueFactory = _ => 0 };
+        var spawnWorkers = new Option<int>("--spawn-workers") { Description = "Distributed: start this many worker processes on this machine (stopped at the end).", DefaultValueFactory = _ => 0 };
+        var minWorkers = new Option<int?>("--min-workers") { Description = "Distributed: wait for this many workers before the first step (default: --workers + --spawn-workers); others may join with dnn-worker --seed-nodes." };
+        var host = new Option<string>("--host") { Description = "Distributed: address the coordinator binds to.", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Distributed: the coordinator's Akka.Remote port (0 = any free; workers on other machines need a fixed one, e.g. 4053).", DefaultValueFactory = _ => 0 };
+        var publicHost = new Option<string?>("--public-host") { Description = "Distributed: the host name workers reach the coordinator by (default --host)." };
+        var stepTimeout = new Option<double>("--step-timeout") { Description = "Distributed: seconds before a missing shard result is handed to another worker.", DefaultValueFactory = _ => 60 };
+        var startTimeout = new Option<double>("--start-timeout") { Description = "Distributed: seconds to wait for --min-workers.", DefaultValueFactory = _ => 120 };
+        var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error (logs go to stderr).", DefaultValueFactory = _ => "warning" };
 
         var command = new Command("train", "Train a network in this process and report loss and accuracy per epoch.\n\n" +
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
             "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
-        foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn })
+        foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
+            workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, logLevel })
             command.Options.Add(o);
 
         command.SetAction(parse =>
@@ -67,6 +80,15 @@ public static class TrainCommand
                 MetricsOut = parse.GetValue(metricsOut),
                 TestFraction = parse.GetValue(testFraction),
                 LabelColumn = parse.GetValue(labelColumn)!,
+                Workers = parse.GetValue(workers),
+                SpawnWorkers = parse.GetValue(spawnWorkers),
+                MinWorkers = parse.GetValue(minWorkers),
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                PublicHost = parse.GetValue(publicHost),
+                StepTimeoutSeconds = parse.GetValue(stepTimeout),
+                StartTimeoutSeconds = parse.GetValue(startTimeout),
+                LogLevel = parse.GetValue(logLevel)!,
             };
             return TrainRun.Execute(request, stdout);
         });
@@ -98,6 +120,22 @@ public sealed record TrainRequest
     public string? MetricsOut { get; init; }
     public double TestFraction { get; init; } = DataSource.DefaultTestFraction;
     public string LabelColumn { get; init; } = "last";
+    public int Workers { get; init; }
+    public int SpawnWorkers { get; init; }
+    public int? MinWorkers { get; init; }
+    public string Host { get; init; } = "127.0.0.1";
+    public int Port { get; init; }
+    public string? PublicHost { get; init; }
+    public double StepTimeoutSeconds { get; init; } = 60;
+    public double StartTimeoutSeconds { get; init; } = 120;
+    public string LogLevel { get; init; } = "warning";
+
+    public bool Distributed => Workers > 0 || SpawnWorkers > 0 || MinWorkers is > 0;
+
+    public string Mode => !Distributed ? "single-process"
+        : SpawnWorkers > 0 ? "multi-process"
+        : MinWorkers is int m && m > Workers ? "cluster"
+        : "in-process";
 }
 
 internal static class TrainRun
@@ -121,6 +159,13 @@ internal static class TrainRun
         if (r.Seed < 0) throw new UserErrorException($"--seed must be zero or positive (got {r.Seed})");
         if (r.TrainLimit is <= 0) throw new UserErrorException($"--train-limit must be at least 1 (got {r.TrainLimit})");
         if (!(r.TestFraction > 0 && r.TestFraction < 1)) throw new UserErrorException($"--test-fraction must be between 0 and 1 (got {r.TestFraction})");
+        if (r.Workers < 0) throw new UserErrorException($"--workers must be zero or more (got {r.Workers})");
+        if (r.SpawnWorkers < 0) throw new UserErrorException($"--spawn-workers must be zero or more (got {r.SpawnWorkers})");
+        if (r.MinWorkers is < 1) throw new UserErrorException($"--min-workers must be at least 1 (got {r.MinWorkers})");
+        if (r.Port is < 0 or > 65535) throw new UserErrorException($"--port must be between 0 and 65535 (got {r.Port})");
+        if (!(r.StepTimeoutSeconds > 0)) throw new UserErrorException($"--step-timeout must be a positive number of seconds (got {r.StepTimeoutSeconds})");
+        if (!(r.StartTimeoutSeconds > 0)) throw new UserErrorException($"--start-timeout must be a positive number of seconds (got {r.StartTimeoutSeconds})");
+        var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
         var optimizer = new OptimizerSettings(kind, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
         optimizer.Validate();
@@ -134,8 +179,11 @@ internal static class TrainRun
             : ParseLayers(TrainCommand.DefaultLayers);
         var spec = NetworkSpec.FromSizes(sizes, hidden, outputAct, loss);
 
-        var data = DataSource.Load(r.Data, new DataSourceOptions { TestFraction = r.TestFraction, Csv = new CsvOptions { LabelColumn = LabelColumn.Parse(r.LabelColumn) } });
-        var train = r.TrainLimit is int limit ? data.Train.Take(limit) : data.Train;
+        LabelColumn.Parse(r.LabelColumn);
+        var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit);
+        var loaded = DataCache.Load(dataRequest);
+        var data = loaded.Data;
+        var train = loaded.Train;
 
         var parameters = new float[spec.ParameterCount];
         if (initial is not null)
@@ -149,18 +197,52 @@ internal static class TrainRun
         stdout.WriteLine($"network {spec}");
         stdout.WriteLine($"train   {OptimizerSettings.Name(kind)} lr {lrValue.ToString(CultureInfo.InvariantCulture)}, batch {r.Batch} in {shards} shards, {r.Epochs} epochs, seed {r.Seed}{(r.Init is null ? "" : $", init from {r.Init}")}");
 
-        var trainer = new LocalTrainer(spec, parameters, settings);
-        var results = trainer.Train(train, data.Test, e => stdout.WriteLine(FormatEpoch(e, r.Epochs)));
+        IReadOnlyList<EpochResult> results;
+        string weightsHash;
+        long steps;
+        RunFacts facts;
+        if (!r.Distributed)
+        {
+            var trainer = new LocalTrainer(spec, parameters, settings);
+            results = trainer.Train(train, data.Test, e => stdout.WriteLine(FormatEpoch(e, r.Epochs)));
+            weightsHash = TrainingState.HashWeights(parameters);
+            steps = trainer.Steps;
+            facts = new RunFacts(r.Mode, 1, 0, 0, weightsHash);
+        }
+        else
+        {
+            DnnLogging.Configure(logLevel, "coordinator");
+            LocalTrainer.CheckData(spec, train);
+            LocalTrainer.CheckData(spec, data.Test);
+            var options = new DistributedOptions
+            {
+                InProcessWorkers = r.Workers,
+                SpawnedWorkers = r.SpawnWorkers,
+                MinWorkers = r.MinWorkers ?? r.Workers + r.SpawnWorkers,
+                Node = new NodeOptions { Host = r.Host, Port = r.Port, PublicHost = r.PublicHost },
+                StepTimeout = TimeSpan.FromSeconds(r.StepTimeoutSeconds),
+                StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
+                WorkerLogLevel = r.LogLevel,
+            };
+            stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}");
+            var state = new TrainingState(spec, parameters, settings, train.Count);
+            var outcome = DistributedTrainer.RunAsync(state, dataRequest, loaded, options, e => stdout.WriteLine(FormatEpoch(e, r.Epochs))).GetAwaiter().GetResult();
+            results = outcome.Epochs;
+            weightsHash = outcome.WeightsSha256;
+            steps = outcome.Steps;
+            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash);
+        }
+        stdout.WriteLine($"weights sha256 {weightsHash}");
 
         if (r.Save is not null)
         {
             var notes = $"trained by dnn train: {OptimizerSettings.Name(kind)} lr {lrValue.ToString(CultureInfo.InvariantCulture)}, batch {r.Batch}, {r.Epochs} epochs, seed {r.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
-            ModelFile.Save(r.Save, new TrainedModel(spec, trainer.Parameters, notes));
+            ModelFile.Save(r.Save, new TrainedModel(spec, parameters, notes));
             stdout.WriteLine($"saved   {r.Save}");
         }
         if (r.MetricsOut is not null)
         {
-            RunMetrics.Write(r.MetricsOut, spec, settings, results, trainer.Steps);
+            RunMetrics.Write(r.MetricsOut, spec, settings, results, steps, facts);
             stdout.WriteLine($"metrics {r.MetricsOut}");
         }
         return DnnCli.Ok;

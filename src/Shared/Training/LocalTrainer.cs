@@ -29,14 +29,13 @@ public sealed record EpochResult(
 public sealed class LocalTrainer
 {
     private readonly NetworkSpec _spec;
-    private readonly TrainingSettings _settings;
     private readonly Backprop _backprop;
-    private readonly Optimizer _optimizer;
     private readonly float[] _gradient;
     private readonly float[] _input;
     private readonly int[] _labels;
     private readonly int[] _bounds;
-    private readonly double[] _norms, _normSums;
+    private TrainingState? _state;
+    private readonly TrainingSettings _settings;
 
     public LocalTrainer(NetworkSpec spec, float[] parameters, TrainingSettings settings)
     {
@@ -45,92 +44,84 @@ public sealed class LocalTrainer
         _spec = spec;
         _settings = settings;
         Parameters = parameters;
-        _backprop = new Backprop(spec, System.Math.Max(settings.BatchSize, 256));
-        _optimizer = new Optimizer(settings.Optimizer, spec.ParameterCount);
+        _backprop = new Backprop(spec, System.Math.Max(settings.BatchSize, EvaluationChunk));
         _gradient = new float[spec.ParameterCount];
         _input = GC.AllocateArray<float>(settings.BatchSize * spec.InputSize, pinned: true);
         _labels = new int[settings.BatchSize];
         _bounds = new int[settings.Shards + 1];
-        _norms = new double[spec.Layers.Count];
-        _normSums = new double[spec.Layers.Count];
     }
 
     public float[] Parameters { get; }
-    public Optimizer Optimizer => _optimizer;
-    public long Steps { get; private set; }
+    public long Steps => _state?.Steps ?? 0;
+    /// <summary>The run's state after <see cref="Train"/> (optimizer, step, weights hash).</summary>
+    public TrainingState? State => _state;
 
     /// <summary>Trains for the configured epochs, calling <paramref name="onEpoch"/> after each.</summary>
     public IReadOnlyList<EpochResult> Train(Dataset train, Dataset test, Action<EpochResult>? onEpoch = null)
     {
-        CheckData(train);
-        CheckData(test);
-        var plan = new DataPlan(train.Count, _settings.BatchSize, _settings.Shards, _settings.Seed, _settings.Shuffle);
+        CheckData(_spec, train);
+        CheckData(_spec, test);
+        var state = _state = new TrainingState(_spec, Parameters, _settings, train.Count);
         var results = new List<EpochResult>();
-        for (int epoch = 0; epoch < _settings.Epochs; epoch++)
-        {
-            var result = RunEpoch(plan, epoch, train, test);
-            results.Add(result);
-            onEpoch?.Invoke(result);
-        }
-        return results;
-    }
-
-    private void CheckData(Dataset data)
-    {
-        if (data.FeatureCount != _spec.InputSize)
-            throw new UserErrorException($"the network takes {_spec.InputSize} inputs but the data set '{data.Name}' has {data.FeatureCount} features per sample; make the first --layers size {data.FeatureCount}");
-        bool fits = _spec.OutputSize == 1 ? data.ClassCount <= 2 : data.ClassCount <= _spec.OutputSize;
-        if (!fits)
-            throw new UserErrorException($"the data set '{data.Name}' has {data.ClassCount} classes but the network has only {_spec.OutputSize} outputs; make the last --layers size at least {data.ClassCount}");
-    }
-
-    private EpochResult RunEpoch(DataPlan plan, int epoch, Dataset train, Dataset test)
-    {
-        var total = new BatchStats(0, 0, 0);
-        Array.Clear(_normSums);
-        var clock = Stopwatch.StartNew();
         int features = _spec.InputSize;
-        for (int step = 0; step < plan.StepsPerEpoch; step++)
+        while (!state.Finished)
         {
-            var batch = plan.Batch(epoch, step);
+            state.BeginStep();
+            var batch = state.CurrentBatch;
             for (int r = 0; r < batch.Length; r++)
             {
                 train.Sample(batch[r]).CopyTo(_input.AsSpan(r * features, features));
                 _labels[r] = train.Labels[batch[r]];
             }
-            plan.ShardBounds(batch.Length, _bounds);
+            state.Plan.ShardBounds(batch.Length, _bounds);
             var stats = _backprop.Gradient(Parameters, _input, _labels, batch.Length, _bounds, _gradient);
-            if (!double.IsFinite(stats.LossSum))
-                throw new TrainingDivergedException($"training diverged at epoch {epoch + 1}, step {step + 1}: the loss is {stats.LossSum} (learning rate too high?)");
-            float scale = 1f / batch.Length;
-            GradientNorms.Compute(_spec, _gradient, scale, _norms);
-            for (int l = 0; l < _norms.Length; l++) _normSums[l] += _norms[l];
-            _optimizer.Step(Parameters, _gradient, scale);
-            total += stats;
-            Steps++;
+            if (state.ApplyStep(_gradient, stats))
+            {
+                var result = state.FinishEpoch(Evaluate(test));
+                results.Add(result);
+                onEpoch?.Invoke(result);
+            }
         }
-        double seconds = clock.Elapsed.TotalSeconds;
-        var testStats = Evaluate(test);
-        return new EpochResult(
-            epoch + 1, Steps, total.LossSum / total.Count, (double)total.Correct / total.Count,
-            testStats.LossSum / System.Math.Max(1, testStats.Count), (double)testStats.Correct / System.Math.Max(1, testStats.Count),
-            seconds, train.Count / seconds, _normSums.Select(n => n / plan.StepsPerEpoch).ToArray());
+        return results;
+    }
+
+    /// <summary>Refuses a data set whose shape does not fit the network, naming what to change.</summary>
+    public static void CheckData(NetworkSpec spec, Dataset data)
+    {
+        if (data.FeatureCount != spec.InputSize)
+            throw new UserErrorException($"the network takes {spec.InputSize} inputs but the data set '{data.Name}' has {data.FeatureCount} features per sample; make the first --layers size {data.FeatureCount}");
+        bool fits = spec.OutputSize == 1 ? data.ClassCount <= 2 : data.ClassCount <= spec.OutputSize;
+        if (!fits)
+            throw new UserErrorException($"the data set '{data.Name}' has {data.ClassCount} classes but the network has only {spec.OutputSize} outputs; make the last --layers size at least {data.ClassCount}");
     }
 
     /// <summary>Loss sum and correct count of the current parameters on <paramref name="data"/>.</summary>
     public BatchStats Evaluate(Dataset data) => Evaluate(_backprop, Parameters, data);
 
+    /// <summary>
+    /// Loss and accuracy over <paramref name="data"/> in chunks of <see cref="EvaluationChunk"/> rows,
+    /// summed in chunk order — the same chunks the cluster hands to its workers.
+    /// </summary>
     public static BatchStats Evaluate(Backprop backprop, ReadOnlySpan<float> parameters, Dataset data)
     {
         var total = new BatchStats(0, 0, 0);
-        int f = data.FeatureCount;
-        for (int start = 0; start < data.Count; start += backprop.MaxRows)
-        {
-            int rows = System.Math.Min(backprop.MaxRows, data.Count - start);
-            backprop.Forward(parameters, data.Features.AsSpan(start * f, rows * f), rows);
-            total += backprop.Evaluate(data.Labels.AsSpan(start, rows), rows);
-        }
+        for (int chunk = 0; chunk < EvaluationChunks(data.Count); chunk++)
+            total += EvaluateChunk(backprop, parameters, data, chunk);
         return total;
+    }
+
+    /// <summary>Rows per evaluation chunk: fixed, so the sum of chunk results never depends on who computed them.</summary>
+    public const int EvaluationChunk = 256;
+
+    public static int EvaluationChunks(int count) => (count + EvaluationChunk - 1) / EvaluationChunk;
+
+    public static BatchStats EvaluateChunk(Backprop backprop, ReadOnlySpan<float> parameters, Dataset data, int chunk)
+    {
+        int f = data.FeatureCount;
+        int start = chunk * EvaluationChunk;
+        int rows = System.Math.Min(EvaluationChunk, data.Count - start);
+        backprop.Forward(parameters, data.Features.AsSpan(start * f, rows * f), rows);
+        return backprop.Evaluate(data.Labels.AsSpan(start, rows), rows);
     }
 }
 

@@ -1,0 +1,466 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using DistributedNN.Model;
+using DistributedNN.Protocol;
+using DistributedNN.Training;
+using DistributedNN.Transport;
+
+namespace DistributedNN.Coordinator.Actors;
+
+/// <summary>How a distributed run ended.</summary>
+public sealed record TrainingOutcome(IReadOnlyList<EpochResult> Epochs, long Steps, string WeightsSha256, int Workers, long TensorBytesSent, long TensorBytesReceived);
+
+/// <summary>
+/// The coordinator: holds all training state (a <see cref="TrainingState"/>), registers and watches
+/// workers, and runs each step — weights to every worker once (data plane), shards handed out as
+/// workers become free (at most <see cref="InFlightPerWorker"/> at a time each, so a fast worker
+/// takes more), results checked and collected by a <see cref="StepAggregator"/>, gradients summed in
+/// shard order, the optimizer applied, the version bumped. Each epoch ends with a distributed
+/// evaluation on the test set.
+/// </summary>
+public sealed class CoordinatorActor : ReceiveActor, IWithTimers
+{
+    public const int InFlightPerWorker = 2;
+
+    public sealed record Settings(
+        Guid Job, TrainingState State, DataRequest Data, string DataFingerprint, int TestCount, int MinWorkers,
+        TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion);
+
+    private sealed class Worker(IActorRef actor, IPEndPoint endpoint)
+    {
+        public IActorRef Actor { get; } = actor;
+        public IPEndPoint Endpoint { get; } = endpoint;
+        public TensorChannel? Channel;
+        public bool Ready;
+        public long WeightsSent = -1;
+        public int InFlight;
+        public string Name => Actor.Path.Address.HasLocalScope ? Actor.Path.Name : $"{Actor.Path.Address.Host}:{Actor.Path.Address.Port}/{Actor.Path.Name}";
+    }
+
+    private sealed record ChannelOpened(IActorRef Worker, TensorChannel Channel);
+    private sealed record ChannelFailed(IActorRef Worker, string Reason);
+    private sealed record GradientArrived(IActorRef Worker, TensorHeader Header, float[] Buffer);
+    private sealed record SendsFlushed(long Step);
+    private sealed record StepDeadline(long Step, int Attempt);
+    private sealed class StartDeadline { public static readonly StartDeadline Instance = new(); }
+
+    private readonly Settings _s;
+    private readonly TrainingState _state;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<IActorRef, Worker> _workers = new();
+    private readonly GradientBufferPool _pool;
+    private readonly float[] _gradient;
+    private readonly int[] _bounds;
+    private readonly List<Task> _sends = new();
+    private readonly Queue<int> _queue = new();
+    private readonly List<EpochResult> _epochs = new();
+    private StepAggregator? _step;
+    private int _deadlineAttempt;
+    // evaluation of the current epoch
+    private BatchStats?[] _chunkResults = [];
+    private IActorRef?[] _chunkOwner = [];
+    private long _evalVersion = -1;
+    private int _maxWorkers;
+    private long _retiredBytesSent, _retiredBytesReceived;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(Settings settings) => Akka.Actor.Props.Create(() => new CoordinatorActor(settings));
+
+    public CoordinatorActor(Settings settings)
+    {
+        _s = settings;
+        _state = settings.State;
+        _pool = new GradientBufferPool(_state.Spec.ParameterCount);
+        _gradient = GC.AllocateUninitializedArray<float>(_state.Spec.ParameterCount, pinned: true);
+        _bounds = new int[_state.Settings.Shards + 1];
+        WaitingForWorkers();
+    }
+
+    private void Common()
+    {
+        Receive<RegisterWorker>(OnRegister);
+        Receive<ChannelOpened>(OnChannelOpened);
+        Receive<ChannelFailed>(f =>
+        {
+            _log.Warning("Cannot open the data plane to worker {Worker}: {Reason}", f.Worker.Path, f.Reason);
+            RemoveWorker(f.Worker, "data plane unreachable");
+        });
+        Receive<WorkerReady>(OnReady);
+        Receive<WorkerRefused>(r =>
+        {
+            _log.Error("Worker {Worker} refused the job: {Reason}", r.Worker.Path, r.Reason);
+            RemoveWorker(r.Worker, "refused the job");
+        });
+        Receive<Terminated>(t =>
+        {
+            if (!_workers.ContainsKey(t.ActorRef)) return;
+            _log.Warning("Worker {Worker} is gone", t.ActorRef.Path);
+            RemoveWorker(t.ActorRef, "terminated");
+        });
+    }
+
+    protected override void PreStart() => Timers.StartSingleTimer("start", StartDeadline.Instance, _s.StartTimeout);
+
+    private void WaitingForWorkers()
+    {
+        Common();
+        Receive<GradientArrived>(g => _pool.Return(g.Buffer));
+        Receive<StartDeadline>(_ => Fail(new UserErrorException(
+            $"only {_workers.Values.Count(w => w.Ready)} of the {_s.MinWorkers} workers needed were ready after {_s.StartTimeout.TotalSeconds:F0} s; " +
+            $"start workers with: dnn-worker --seed-nodes {Akka.Cluster.Cluster.Get(Context.System).SelfAddress}")));
+    }
+
+    private void Training()
+    {
+        Common();
+        Receive<ShardResult>(OnShardResult);
+        Receive<GradientArrived>(OnGradient);
+        Receive<SendsFlushed>(f =>
+        {
+            if (_step is not null && f.Step == _step.Step) CompleteStep();
+        });
+        Receive<StepDeadline>(OnDeadline);
+        Receive<EvaluationResult>(OnEvaluationResult);
+    }
+
+    // ---- registration ----
+
+    private void OnRegister(RegisterWorker r)
+    {
+        if (_workers.TryGetValue(r.Worker, out var known))
+        {
+            if (known.Channel is not null && !known.Ready) r.Worker.Tell(MakeStartJob()); // our StartJob may have been lost
+            return;
+        }
+        if (!IPAddress.TryParse(r.DataPlaneHost, out var address))
+            address = Dns.GetHostAddresses(r.DataPlaneHost).FirstOrDefault() ?? IPAddress.Loopback;
+        var worker = new Worker(r.Worker, new IPEndPoint(address, r.DataPlanePort));
+        _workers[r.Worker] = worker;
+        Context.Watch(r.Worker);
+        _log.Info("Worker {Worker} registered (data plane {Endpoint}, {Cores} cores)", worker.Name, worker.Endpoint, r.Cores);
+        TensorChannel.ConnectAsync(worker.Endpoint, TensorChannelOptions.ForModel(_state.Spec.ParameterCount), CancellationToken.None)
+            .PipeTo(Self, success: ch => new ChannelOpened(r.Worker, ch), failure: e => new ChannelFailed(r.Worker, e.Message));
+    }
+
+    private StartJob MakeStartJob() => new(_s.Job, _state.Spec.ToDescription(), _s.Data, _state.Settings.BatchSize, _state.Settings.Shards,
+        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, "tcp");
+
+    private void OnChannelOpened(ChannelOpened opened)
+    {
+        if (!_workers.TryGetValue(opened.Worker, out var worker))
+        {
+            opened.Channel.DisposeAsync();
+            return;
+        }
+        worker.Channel = opened.Channel;
+        var sink = new GradientSink(_s.Job, _pool, opened.Worker, Self);
+        var channel = opened.Channel;
+        var log = _log;
+        _ = Task.Run(async () =>
+        {
+            try { await channel.ReceiveLoopAsync(sink, CancellationToken.None); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+                log.Debug("Data plane from {Worker} closed: {Reason}", opened.Worker.Path, e.Message);
+            }
+        });
+        worker.Actor.Tell(MakeStartJob());
+    }
+
+    /// <summary>Receives shard gradients straight into pooled buffers on the channel's receive thread.</summary>
+    private sealed class GradientSink(Guid job, GradientBufferPool pool, IActorRef worker, IActorRef coordinator) : ITensorSink
+    {
+        public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
+        {
+            bool wanted = header.Kind == TensorKind.ShardGradient && header.Job == job && header.Count == pool.Length;
+            destination = wanted ? pool.Rent() : default;
+            return wanted;
+        }
+
+        public void Received(in TensorHeader header, Memory<float> payload)
+        {
+            if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(payload, out var segment) && segment.Array is { } array)
+                coordinator.Tell(new GradientArrived(worker, header, array));
+        }
+    }
+
+    private void OnReady(WorkerReady ready)
+    {
+        if (ready.Job != _s.Job || !_workers.TryGetValue(ready.Worker, out var worker) || worker.Ready) return;
+        if (ready.DataFingerprint != _s.DataFingerprint)
+        {
+            string reason = $"its data set differs from the coordinator's (fingerprint {ready.DataFingerprint[..12]}… vs {_s.DataFingerprint[..12]}…): give every node the same --data";
+            _log.Error("Refusing worker {Worker}: {Reason}", worker.Name, reason);
+            ready.Worker.Tell(new RegistrationRejected(_s.Job, reason));
+            RemoveWorker(ready.Worker, "data mismatch");
+            return;
+        }
+        worker.Ready = true;
+        int count = _workers.Values.Count(w => w.Ready);
+        _maxWorkers = System.Math.Max(_maxWorkers, count);
+        _log.Info("Worker {Worker} ready ({Ready} of at least {Min})", worker.Name, count, _s.MinWorkers);
+        if (_step is null && _chunkResults.Length == 0 && count >= _s.MinWorkers && !_state.Finished)
+        {
+            Timers.Cancel("start");
+            Become(Training);
+            StartStep();
+        }
+        else if (_step is not null || _chunkResults.Length > 0)
+        {
+            Dispatch(); // a worker joining mid-run takes shards from now on
+        }
+    }
+
+    private void RemoveWorker(IActorRef actor, string why)
+    {
+        if (!_workers.Remove(actor, out var worker)) return;
+        Context.Unwatch(actor);
+        if (worker.Channel is { } channel)
+        {
+            _retiredBytesSent += channel.BytesSent;
+            _retiredBytesReceived += channel.BytesReceived;
+            channel.DisposeAsync();
+        }
+        // whatever it was computing goes back in the queue
+        if (_step is not null)
+            foreach (int shard in _step.Outstanding(actor).ToList())
+            {
+                _step.Reset(shard);
+                _queue.Enqueue(shard);
+            }
+        for (int c = 0; c < _chunkOwner.Length; c++)
+            if (Equals(_chunkOwner[c], actor) && _chunkResults[c] is null)
+            {
+                _chunkOwner[c] = null;
+                _queue.Enqueue(c);
+            }
+        _log.Warning("Worker {Worker} removed ({Why}); {Left} ready worker(s) left", worker.Name, why, _workers.Values.Count(w => w.Ready));
+        if (_workers.Values.Any(w => w.Ready)) Dispatch();
+        else if (_step is not null || _chunkResults.Length > 0)
+            Fail(new UserErrorException("no workers left: every worker has gone; training stopped"));
+    }
+
+    // ---- steps ----
+
+    private void StartStep()
+    {
+        _state.BeginStep();
+        var batch = _state.CurrentBatch;
+        _state.Plan.ShardBounds(batch.Length, _bounds);
+        _step = new StepAggregator(_s.Job, _state.Steps, _state.Version, _bounds, _pool);
+        _queue.Clear();
+        for (int s = 0; s < _bounds.Length - 1; s++) _queue.Enqueue(s);
+        foreach (var w in _workers.Values) w.InFlight = 0;
+        _deadlineAttempt = 0;
+        Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, 0), _s.StepTimeout);
+        Dispatch();
+    }
+
+    private void SendWeights(Worker w)
+    {
+        long version = _state.Version;
+        if (w.WeightsSent == version || w.Channel is null) return;
+        var header = new TensorHeader(_s.Job, _state.Steps, version, TensorKind.Weights, TensorHeader.NoShard, _state.Parameters.Length);
+        _sends.Add(w.Channel.SendAsync(header, _state.Parameters, CancellationToken.None).AsTask());
+        w.WeightsSent = version;
+    }
+
+    /// <summary>Hands queued shards (or evaluation chunks) to ready workers with room, round robin.</summary>
+    private void Dispatch()
+    {
+        var ready = _workers.Values.Where(w => w.Ready && w.Channel is not null).ToList();
+        if (ready.Count == 0) return;
+        var orders = new Dictionary<Worker, List<int>>();
+        bool progress = true;
+        while (_queue.Count > 0 && progress)
+        {
+            progress = false;
+            foreach (var w in ready)
+            {
+                if (_queue.Count == 0) break;
+                if (w.InFlight >= InFlightPerWorker) continue;
+                int item = _queue.Dequeue();
+                if (_step is not null) _step.Assign(item, w.Actor);
+                else _chunkOwner[item] = w.Actor;
+                w.InFlight++;
+                (orders.TryGetValue(w, out var list) ? list : orders[w] = new List<int>()).Add(item);
+                progress = true;
+            }
+        }
+        foreach (var (w, items) in orders)
+        {
+            SendWeights(w);
+            if (_step is not null)
+                w.Actor.Tell(new ComputeShards(_s.Job, _step.Step, _step.Version, _state.Epoch, _state.StepInEpoch, items.ToArray()));
+            else
+                w.Actor.Tell(new EvaluateChunks(_s.Job, _evalVersion, items.ToArray()));
+        }
+    }
+
+    private void OnShardResult(ShardResult r)
+    {
+        if (!_workers.TryGetValue(Sender, out var worker) && !_workers.TryGetValue(r.Worker, out worker))
+        {
+            _log.Warning("Rejected a shard result from unknown sender {Sender}", Sender.Path);
+            return;
+        }
+        if (_step is null)
+        {
+            _log.Warning("Rejected a shard result from {Worker}: no step is running", worker.Name);
+            return;
+        }
+        bool wasComplete = r.Shard >= 0 && r.Shard < _step.ShardCount && _step.IsShardComplete(r.Shard);
+        string? why = _step.AcceptResult(worker.Actor, r.Job, r.Step, r.Version, r.Shard, new BatchStats(r.LossSum, r.Correct, r.SampleCount), r.ComputeMilliseconds, r.GradientLength);
+        if (why is not null)
+        {
+            _log.Warning("Rejected a shard result from {Worker}: {Reason}", worker.Name, why);
+            return;
+        }
+        _log.Debug("Shard {Shard} of step {Step} from {Worker} in {Ms:F1} ms", r.Shard, r.Step, worker.Name, r.ComputeMilliseconds);
+        if (!wasComplete && _step.IsShardComplete(r.Shard)) ShardDone(worker);
+    }
+
+    private void OnGradient(GradientArrived g)
+    {
+        if (!_workers.TryGetValue(g.Worker, out var worker) || _step is null)
+        {
+            _pool.Return(g.Buffer);
+            return;
+        }
+        var h = g.Header;
+        bool wasComplete = h.Shard >= 0 && h.Shard < _step.ShardCount && _step.IsShardComplete(h.Shard);
+        string? why = _step.AcceptGradient(worker.Actor, h.Job, h.Step, h.Version, h.Shard, g.Buffer);
+        if (why is not null)
+        {
+            _log.Warning("Rejected a gradient from {Worker}: {Reason}", worker.Name, why);
+            return;
+        }
+        if (!wasComplete && _step.IsShardComplete(h.Shard)) ShardDone(worker);
+    }
+
+    private void ShardDone(Worker worker)
+    {
+        worker.InFlight = System.Math.Max(0, worker.InFlight - 1);
+        if (_step!.IsComplete) CompleteStep();
+        else Dispatch();
+    }
+
+    private void CompleteStep()
+    {
+        var step = _step!;
+        // the optimizer rewrites the weights in place: every weight transfer of this version must be out first
+        _sends.RemoveAll(t => t.IsCompleted);
+        if (_sends.Count > 0)
+        {
+            Task.WhenAll(_sends).ContinueWith(_ => new SendsFlushed(step.Step)).PipeTo(Self);
+            _sends.Clear();
+            return;
+        }
+        Timers.Cancel("deadline");
+        var stats = step.Sum(_gradient);
+        var times = step.ComputeTimes();
+        step.Release();
+        _step = null;
+        _log.Debug("Step {Step} done; compute ms per worker: {Times}", step.Step, string.Join(", ", times.Select(t => $"{t.Key.Path.Name}={t.Value:F1}")));
+        bool epochEnded;
+        try { epochEnded = _state.ApplyStep(_gradient, stats); }
+        catch (TrainingDivergedException e)
+        {
+            Fail(e);
+            return;
+        }
+        if (epochEnded) StartEvaluation();
+        else StartStep();
+    }
+
+    private void OnDeadline(StepDeadline d)
+    {
+        if (_step is null || d.Step != _step.Step) return;
+        var late = Enumerable.Range(0, _step.ShardCount).Where(s => !_step.IsShardComplete(s) && _step.AssignedTo(s) is not null).ToList();
+        foreach (int shard in late)
+        {
+            var owner = _step.AssignedTo(shard)!;
+            _log.Warning("Shard {Shard} of step {Step} from {Worker} is late (nothing within {Timeout}); handing it out again", shard, _step.Step, owner.Path, _s.StepTimeout);
+            if (_workers.TryGetValue(owner, out var w)) w.InFlight = System.Math.Max(0, w.InFlight - 1);
+            _step.Reset(shard);
+            _queue.Enqueue(shard);
+        }
+        _deadlineAttempt = d.Attempt + 1;
+        Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, _deadlineAttempt), _s.StepTimeout);
+        Dispatch();
+    }
+
+    // ---- evaluation ----
+
+    private void StartEvaluation()
+    {
+        int chunks = LocalTrainer.EvaluationChunks(_s.TestCount);
+        _chunkResults = new BatchStats?[chunks];
+        _chunkOwner = new IActorRef?[chunks];
+        _evalVersion = _state.Version;
+        _queue.Clear();
+        for (int c = 0; c < chunks; c++) _queue.Enqueue(c);
+        foreach (var w in _workers.Values) w.InFlight = 0;
+        if (chunks == 0) FinishEpoch();
+        else Dispatch();
+    }
+
+    private void OnEvaluationResult(EvaluationResult r)
+    {
+        if (!_workers.TryGetValue(Sender, out var worker) && !_workers.TryGetValue(r.Worker, out worker)) return;
+        if (r.Job != _s.Job || r.Version != _evalVersion || (uint)r.Chunk >= (uint)_chunkResults.Length
+            || !Equals(_chunkOwner[r.Chunk], worker.Actor) || _chunkResults[r.Chunk] is not null)
+        {
+            _log.Warning("Rejected an evaluation result from {Worker} (chunk {Chunk}, version {Version})", worker.Name, r.Chunk, r.Version);
+            return;
+        }
+        int expected = System.Math.Min(LocalTrainer.EvaluationChunk, _s.TestCount - r.Chunk * LocalTrainer.EvaluationChunk);
+        if (r.SampleCount != expected || !double.IsFinite(r.LossSum))
+        {
+            _log.Warning("Rejected an evaluation result from {Worker}: chunk {Chunk} counts {Count} samples (expected {Expected}), loss {Loss}", worker.Name, r.Chunk, r.SampleCount, expected, r.LossSum);
+            return;
+        }
+        _chunkResults[r.Chunk] = new BatchStats(r.LossSum, r.Correct, r.SampleCount);
+        worker.InFlight = System.Math.Max(0, worker.InFlight - 1);
+        if (_chunkResults.All(c => c is not null)) FinishEpoch();
+        else Dispatch();
+    }
+
+    private void FinishEpoch()
+    {
+        var test = new BatchStats(0, 0, 0);
+        foreach (var c in _chunkResults) test += c!.Value; // chunk order, as the single-process evaluation
+        _chunkResults = [];
+        _chunkOwner = [];
+        var result = _state.FinishEpoch(test);
+        _epochs.Add(result);
+        _s.OnEpoch?.Invoke(result);
+        if (_state.Finished) Finish();
+        else StartStep();
+    }
+
+    private void Finish()
+    {
+        foreach (var w in _workers.Values) w.Actor.Tell(new JobDone(_s.Job, "finished"));
+        long sent = _retiredBytesSent + _workers.Values.Sum(w => w.Channel?.BytesSent ?? 0);
+        long received = _retiredBytesReceived + _workers.Values.Sum(w => w.Channel?.BytesReceived ?? 0);
+        _s.Completion.TrySetResult(new TrainingOutcome(_epochs, _state.Steps, _state.WeightsSha256(), _maxWorkers, sent, received));
+        Become(() => Receive<object>(_ => { }));
+    }
+
+    private void Fail(Exception e)
+    {
+        Timers.CancelAll();
+        foreach (var w in _workers.Values) w.Actor.Tell(new JobDone(_s.Job, "stopped: " + e.Message));
+        _s.Completion.TrySetException(e);
+        Become(() => Receive<object>(_ => { }));
+    }
+
+    protected override void PostStop()
+    {
+        foreach (var w in _workers.Values) w.Channel?.DisposeAsync();
+        _s.Completion.TrySetException(new UserErrorException("the coordinator stopped before training finished"));
+    }
+}

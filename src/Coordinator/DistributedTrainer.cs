@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using Akka.Actor;
+using DistributedNN.Cluster;
+using DistributedNN.Coordinator.Actors;
+using DistributedNN.Protocol;
+using DistributedNN.Training;
+using DistributedNN.Workers;
+using Serilog;
+
+namespace DistributedNN.Coordinator;
+
+/// <summary>Where the workers of a distributed run come from.</summary>
+public sealed record DistributedOptions
+{
+    /// <summary>Worker actors hosted in the coordinator's own ActorSystem.</summary>
+    public int InProcessWorkers { get; init; }
+    /// <summary>Worker processes started on this machine (127.0.0.1) and stopped at the end.</summary>
+    public int SpawnedWorkers { get; init; }
+    /// <summary>Workers to wait for before the first step (default: in-process + spawned).</summary>
+    public int MinWorkers { get; init; }
+    public NodeOptions Node { get; init; } = new();
+    public TimeSpan StepTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(120);
+    public string WorkerLogLevel { get; init; } = "warning";
+}
+
+/// <summary>
+/// Runs a training job on the cluster: starts the coordinator node and actor, the in-process worker
+/// actors or worker processes asked for, waits for the outcome, and tears everything down.
+/// </summary>
+public static class DistributedTrainer
+{
+    public static async Task<TrainingOutcome> RunAsync(TrainingState state, DataRequest data, DataCache.Entry loaded, DistributedOptions options,
+        Action<EpochResult>? onEpoch, CancellationToken ct = default)
+    {
+        var host = await DnnAkka.StartNodeAsync(options.Node with { Roles = [DnnAkka.CoordinatorRole] }, ct: ct);
+        var spawned = new List<Process>();
+        try
+        {
+            var system = host.ActorSystemOf();
+            var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var settings = new CoordinatorActor.Settings(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count,
+                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion);
+            var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
+            int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
+            for (int i = 0; i < options.InProcessWorkers; i++)
+                system.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, cores, Coordinator: coordinator)), $"worker-{i + 1}");
+            var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
+            for (int i = 0; i < options.SpawnedWorkers; i++) spawned.Add(StartWorkerProcess(self.ToString(), options.WorkerLogLevel));
+            using var reg = ct.Register(() => completion.TrySetException(new UserErrorException("interrupted")));
+            return await completion.Task;
+        }
+        finally
+        {
+            await StopWorkerProcesses(spawned);
+            await host.StopAsync(CancellationToken.None);
+            host.Dispose();
+        }
+    }
+
+    /// <summary>This executable again, as `dnn worker`, joining our node on 127.0.0.1.</summary>
+    private static Process StartWorkerProcess(string seed, string logLevel)
+    {
+        string exe = Environment.ProcessPath ?? "dotnet";
+        var info = new ProcessStartInfo(exe) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = false };
+        if (Path.GetFileNameWithoutExtension(exe).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+            info.ArgumentList.Add(typeof(DistributedTrainer).Assembly.Location);
+        foreach (var a in new[] { "worker", "--seed-nodes", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--log-level", logLevel })
+            info.ArgumentList.Add(a);
+        info.Environment["DNN_CORES"] = "1";
+        var process = Process.Start(info) ?? throw new UserErrorException($"cannot start a worker process ({exe})");
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) Log.Debug("[worker {Pid}] {Line}", process.Id, e.Data); };
+        process.BeginOutputReadLine();
+        Log.Information("Started worker process {Pid}", process.Id);
+        return process;
+    }
+
+    private static async Task StopWorkerProcesses(List<Process> processes)
+    {
+        foreach (var p in processes)
+        {
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try { await p.WaitForExitAsync(wait.Token); }
+            catch (OperationCanceledException)
+            {
+                Log.Warning("Worker process {Pid} did not exit after the job; killing it", p.Id);
+                p.Kill(entireProcessTree: true);
+            }
+            p.Dispose();
+        }
+    }
+}

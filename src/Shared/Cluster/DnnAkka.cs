@@ -1,0 +1,106 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Logger.Serilog;
+using Akka.Remote.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace DistributedNN.Cluster;
+
+/// <summary>How a node takes part in the cluster: where it listens, how others reach it, whom it joins.</summary>
+public sealed record NodeOptions
+{
+    /// <summary>Address to bind Akka.Remote and the data plane to.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>Akka.Remote port; 0 picks a free one.</summary>
+    public int Port { get; init; }
+    /// <summary>The name other machines use to reach this node (default: <see cref="Host"/>).</summary>
+    public string? PublicHost { get; init; }
+    /// <summary>Seed nodes to join, e.g. akka.tcp://dnn@coordinator:4053; none means "join myself" (the coordinator).</summary>
+    public IReadOnlyList<string> SeedNodes { get; init; } = [];
+    public IReadOnlyList<string> Roles { get; init; } = [];
+    /// <summary>Data-plane port; 0 picks a free one.</summary>
+    public int DataPort { get; init; }
+}
+
+/// <summary>
+/// The Akka configuration of every node, in one place, used by both executables and by the tests:
+/// remoting, clustering with roles, Hyperion for the control messages, the tensor-chunk serializer for
+/// the Akka.Remote fallback transport, and Serilog as Akka's logger.
+/// </summary>
+public static class DnnAkka
+{
+    public const string SystemName = "dnn";
+    public const string CoordinatorRole = "coordinator";
+    public const string WorkerRole = "worker";
+    public const string CoordinatorName = "coordinator";
+    /// <summary>Akka.Remote frame limit: above the fallback transport's 256 KB tensor chunks plus headers.</summary>
+    public const int MaxFrameBytes = 4 * 1024 * 1024;
+
+    public static AkkaConfigurationBuilder WithDnnNode(this AkkaConfigurationBuilder builder, NodeOptions options) => builder
+        .WithRemoting(new RemoteOptions
+        {
+            HostName = options.Host,
+            Port = options.Port,
+            PublicHostName = options.PublicHost ?? options.Host,
+            MaxFrameSize = MaxFrameBytes,
+            SendBufferSize = 2 * MaxFrameBytes,
+            ReceiveBufferSize = 2 * MaxFrameBytes,
+        })
+        .WithClustering(new ClusterOptions
+        {
+            Roles = options.Roles.ToArray(),
+            SeedNodes = options.SeedNodes.ToArray(),
+        })
+        .WithDnnSerializers()
+        .WithDnnLogging();
+
+    public static AkkaConfigurationBuilder WithDnnSerializers(this AkkaConfigurationBuilder builder) => builder.AddHocon("""
+        akka.actor {
+          serializers {
+            hyperion = "Akka.Serialization.HyperionSerializer, Akka.Serialization.Hyperion"
+            dnn-tensor = "DistributedNN.Transport.TensorChunkSerializer, DistributedNN.Shared"
+          }
+          serialization-bindings {
+            "DistributedNN.Protocol.IDnnMessage, DistributedNN.Shared" = hyperion
+            "DistributedNN.Transport.TensorChunk, DistributedNN.Shared" = dnn-tensor
+          }
+        }
+        """, HoconAddMode.Prepend);
+
+    public static AkkaConfigurationBuilder WithDnnLogging(this AkkaConfigurationBuilder builder) => builder
+        .ConfigureLoggers(loggers =>
+        {
+            loggers.ClearLoggers();
+            loggers.AddLogger<SerilogLogger>();
+        })
+        .AddHocon("""
+            akka.stdout-loglevel = WARNING
+            akka.log-dead-letters-during-shutdown = off
+            akka.log-dead-letters = 0
+            akka.cluster.log-info = off
+            """, HoconAddMode.Prepend);
+
+    /// <summary>Starts a node: an ActorSystem on a generic host, plus whatever <paramref name="configure"/> adds.</summary>
+    public static async Task<IHost> StartNodeAsync(NodeOptions options, Action<AkkaConfigurationBuilder, IServiceProvider>? configure = null, CancellationToken ct = default)
+    {
+        var host = new HostBuilder()
+            .ConfigureServices(services => services.AddAkka(SystemName, (builder, provider) =>
+            {
+                builder.WithDnnNode(options);
+                configure?.Invoke(builder, provider);
+            }))
+            .Build();
+        await host.StartAsync(ct);
+        var system = host.Services.GetRequiredService<ActorSystem>();
+        if (options.SeedNodes.Count == 0)
+        {
+            var cluster = Akka.Cluster.Cluster.Get(system);
+            cluster.Join(cluster.SelfAddress);
+        }
+        return host;
+    }
+
+    public static ActorSystem ActorSystemOf(this IHost host) => host.Services.GetRequiredService<ActorSystem>();
+}

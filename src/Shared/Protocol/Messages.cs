@@ -1,0 +1,58 @@
+using Akka.Actor;
+
+namespace DistributedNN.Protocol;
+
+/// <summary>Every control-plane message that crosses the wire; one serializer binding (Hyperion) covers them all.</summary>
+public interface IDnnMessage;
+
+/// <summary>The network a job trains: sizes from input to output, one activation per layer, the loss.</summary>
+public sealed record NetworkDescription(int[] Sizes, string[] Activations, string Loss);
+
+/// <summary>
+/// Where the worker finds the data: the coordinator's path and options, so every node loads the
+/// same thing; a worker started with its own --data uses that path instead (another mount point),
+/// and the fingerprint proves the contents are the same.
+/// </summary>
+public sealed record DataRequest(string? Path, double TestFraction, string LabelColumn, int? TrainLimit);
+
+/// <summary>Worker → coordinator: a worker offers itself, with its data-plane endpoint.</summary>
+public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int DataPlanePort, int Cores) : IDnnMessage;
+
+/// <summary>
+/// Coordinator → worker: the job to prepare for. The worker loads the data, builds the network and
+/// answers <see cref="WorkerReady"/> (with its fingerprint of the data) or <see cref="WorkerRefused"/>.
+/// </summary>
+public sealed record StartJob(
+    Guid Job, NetworkDescription Network, DataRequest Data, int BatchSize, int Shards, ulong Seed, bool Shuffle,
+    int EvaluationChunk, string Transport) : IDnnMessage;
+
+public sealed record WorkerReady(Guid Job, IActorRef Worker, string DataFingerprint, int TrainCount, int TestCount) : IDnnMessage;
+
+public sealed record WorkerRefused(Guid Job, IActorRef Worker, string Reason) : IDnnMessage;
+
+/// <summary>Coordinator → worker: the worker's data does not match the coordinator's; it must stop.</summary>
+public sealed record RegistrationRejected(Guid Job, string Reason) : IDnnMessage;
+
+/// <summary>
+/// Coordinator → worker: compute the gradients of these shards of global step <paramref name="Step"/>
+/// (epoch <paramref name="Epoch"/>, step <paramref name="StepInEpoch"/> of it) with the weights of
+/// version <paramref name="Version"/>, which arrive (or arrived) on the data plane. The samples follow
+/// from the data plan, a function of (seed, epoch, step) that the worker computes itself.
+/// </summary>
+public sealed record ComputeShards(Guid Job, long Step, long Version, int Epoch, int StepInEpoch, int[] Shards) : IDnnMessage;
+
+/// <summary>
+/// Worker → coordinator: one shard is done. Its gradient (the SUM over the shard's samples, in the
+/// flat layout) travels on the data plane tagged with the same job, step, version and shard.
+/// </summary>
+public sealed record ShardResult(
+    Guid Job, long Step, long Version, int Shard, IActorRef Worker,
+    double LossSum, int Correct, int SampleCount, double ComputeMilliseconds, int GradientLength) : IDnnMessage;
+
+/// <summary>Coordinator → worker: evaluate test-set chunks [c·chunk, (c+1)·chunk) with weights <paramref name="Version"/>.</summary>
+public sealed record EvaluateChunks(Guid Job, long Version, int[] Chunks) : IDnnMessage;
+
+public sealed record EvaluationResult(Guid Job, long Version, int Chunk, IActorRef Worker, double LossSum, int Correct, int SampleCount) : IDnnMessage;
+
+/// <summary>Coordinator → worker: the job is over (finished or stopped); the worker may exit.</summary>
+public sealed record JobDone(Guid Job, string Outcome) : IDnnMessage;

@@ -1,0 +1,24 @@
+using DistributedNN.Model;
+
+namespace DistributedNN.Protocol;
+
+public static class NetworkDescriptions
+{
+    public static NetworkDescription ToDescription(this NetworkSpec spec) => new(
+        [spec.InputSize, .. spec.Layers.Select(l => l.Outputs)],
+        spec.Layers.Select(l => l.Activation.Name()).ToArray(),
+        spec.Loss.Name());
+
+    public static NetworkSpec ToSpec(this NetworkDescription d)
+    {
+        if (d.Sizes.Length != d.Activations.Length + 1) throw new UserErrorException("network description: sizes and activations do not match");
+        var layers = new LayerSpec[d.Activations.Length];
+        for (int l = 0; l < layers.Length; l++)
+        {
+            if (!Activations.TryParse(d.Activations[l], out var act)) throw new UserErrorException($"network description: unknown activation '{d.Activations[l]}'");
+            layers[l] = new LayerSpec(d.Sizes[l], d.Sizes[l + 1], act);
+        }
+        if (!Losses.TryParse(d.Loss, out var loss)) throw new UserErrorException($"network description: unknown loss '{d.Loss}'");
+        return new NetworkSpec(layers, loss);
+    }
+}

@@ -1,0 +1,184 @@
+using System.Collections.Concurrent;
+using System.Runtime.Intrinsics;
+using Akka.Actor;
+using DistributedNN.Model;
+
+namespace DistributedNN.Training;
+
+/// <summary>Thread-safe pool of gradient-sized buffers (filled by the data plane's receive loops).</summary>
+public sealed class GradientBufferPool(int length)
+{
+    private readonly ConcurrentBag<float[]> _free = new();
+    public int Length { get; } = length;
+    public float[] Rent() => _free.TryTake(out var b) ? b : GC.AllocateUninitializedArray<float>(Length, pinned: true);
+    public void Return(float[]? buffer)
+    {
+        if (buffer is not null && buffer.Length == Length) _free.Add(buffer);
+    }
+}
+
+/// <summary>
+/// Collects one step's K shard results — metadata (loss, count) from the control plane and the
+/// gradient from the data plane, in either order — validates each, and when all K are in, adds the
+/// gradients in shard order: total = ((G₀ + G₁) + G₂) + …, the same float additions as the
+/// single-process segmented backward pass, so the result is bit-identical whoever computed what.
+/// </summary>
+public sealed class StepAggregator
+{
+    private readonly GradientBufferPool _pool;
+    private readonly Shard[] _shards;
+    private int _complete;
+
+    private sealed class Shard
+    {
+        public IActorRef? Worker;
+        public int ExpectedCount;
+        public float[]? Gradient;
+        public BatchStats? Stats;
+        public double ComputeMs;
+    }
+
+    public StepAggregator(Guid job, long step, long version, ReadOnlySpan<int> shardBounds, GradientBufferPool pool)
+    {
+        Job = job;
+        Step = step;
+        Version = version;
+        _pool = pool;
+        _shards = new Shard[shardBounds.Length - 1];
+        for (int s = 0; s < _shards.Length; s++) _shards[s] = new Shard { ExpectedCount = shardBounds[s + 1] - shardBounds[s] };
+    }
+
+    public Guid Job { get; }
+    public long Step { get; }
+    public long Version { get; }
+    public int ShardCount => _shards.Length;
+    public bool IsComplete => _complete == _shards.Length;
+
+    /// <summary>Records that <paramref name="shard"/> was handed to <paramref name="worker"/>; only its results count.</summary>
+    public void Assign(int shard, IActorRef worker) => _shards[shard].Worker = worker;
+
+    public IActorRef? AssignedTo(int shard) => _shards[shard].Worker;
+
+    /// <summary>Shards assigned to <paramref name="worker"/> and not yet complete (to hand out again if it dies).</summary>
+    public IEnumerable<int> Outstanding(IActorRef worker)
+    {
+        for (int s = 0; s < _shards.Length; s++)
+            if (Equals(_shards[s].Worker, worker) && !IsShardComplete(s)) yield return s;
+    }
+
+    public bool IsShardComplete(int shard) => _shards[shard].Gradient is not null && _shards[shard].Stats is not null;
+
+    /// <summary>Null when accepted, else why the result was rejected (nothing of it is kept).</summary>
+    public string? AcceptResult(IActorRef sender, Guid job, long step, long version, int shard, BatchStats stats, double computeMs, int gradientLength)
+    {
+        string? why = CheckHeader(sender, job, step, version, shard);
+        if (why is not null) return why;
+        var s = _shards[shard];
+        if (s.Stats is not null) return $"shard {shard} of step {step} was already reported";
+        if (stats.Count != s.ExpectedCount) return $"shard {shard} has {s.ExpectedCount} samples but the result counts {stats.Count}";
+        if (gradientLength != _pool.Length) return $"gradient of {gradientLength} values, the model has {_pool.Length}";
+        if (!double.IsFinite(stats.LossSum)) return $"loss sum {stats.LossSum} is not finite";
+        if (stats.Correct < 0 || stats.Correct > stats.Count) return $"{stats.Correct} correct of {stats.Count}";
+        s.Stats = stats;
+        s.ComputeMs = computeMs;
+        if (IsShardComplete(shard)) _complete++;
+        return null;
+    }
+
+    /// <summary>
+    /// Takes ownership of <paramref name="gradient"/> when accepted (returns null); a rejected buffer goes
+    /// back to the pool. NaN or ±∞ anywhere rejects the whole shard.
+    /// </summary>
+    public string? AcceptGradient(IActorRef sender, Guid job, long step, long version, int shard, float[] gradient)
+    {
+        string? why = CheckHeader(sender, job, step, version, shard);
+        if (why is null && gradient.Length != _pool.Length) why = $"gradient of {gradient.Length} values, the model has {_pool.Length}";
+        if (why is null && _shards[shard].Gradient is not null) why = $"gradient of shard {shard} of step {step} arrived twice";
+        if (why is null && !AllFinite(gradient)) why = $"gradient of shard {shard} holds NaN or infinity";
+        if (why is not null)
+        {
+            _pool.Return(gradient);
+            return why;
+        }
+        _shards[shard].Gradient = gradient;
+        if (IsShardComplete(shard)) _complete++;
+        return null;
+    }
+
+    /// <summary>Forgets a shard's partial results (its worker died or was quarantined) so it can be redone.</summary>
+    public void Reset(int shard)
+    {
+        var s = _shards[shard];
+        if (IsShardComplete(shard)) _complete--;
+        _pool.Return(s.Gradient);
+        s.Gradient = null;
+        s.Stats = null;
+        s.Worker = null;
+    }
+
+    private string? CheckHeader(IActorRef sender, Guid job, long step, long version, int shard)
+    {
+        if (job != Job) return $"result for job {job}, this is job {Job}";
+        if (step != Step) return $"result for step {step}, the current step is {Step}";
+        if (version != Version) return $"result for weight version {version}, the current version is {Version}";
+        if ((uint)shard >= (uint)_shards.Length) return $"shard {shard} does not exist (the step has {_shards.Length})";
+        if (!Equals(_shards[shard].Worker, sender)) return $"shard {shard} was not assigned to {sender.Path}";
+        return null;
+    }
+
+    /// <summary>Σ gradients in shard order into <paramref name="total"/>, and the shards' stats folded the same way.</summary>
+    public BatchStats Sum(Span<float> total)
+    {
+        if (!IsComplete) throw new InvalidOperationException("the step is not complete");
+        var stats = new BatchStats(0, 0, 0);
+        bool first = true;
+        for (int s = 0; s < _shards.Length; s++)
+        {
+            var shard = _shards[s];
+            stats += shard.Stats!.Value;
+            if (shard.ExpectedCount == 0) continue; // an empty shard contributes nothing, as in the segmented pass
+            if (first) shard.Gradient!.AsSpan().CopyTo(total);
+            else unsafe
+            {
+                fixed (float* t = total, g = shard.Gradient) Backprop.AddInto(t, g, total.Length);
+            }
+            first = false;
+        }
+        if (first) total.Clear();
+        return stats;
+    }
+
+    /// <summary>Compute time per worker in this step (milliseconds), for logs and metrics.</summary>
+    public Dictionary<IActorRef, double> ComputeTimes()
+    {
+        var d = new Dictionary<IActorRef, double>();
+        foreach (var s in _shards)
+            if (s.Worker is not null) d[s.Worker] = d.GetValueOrDefault(s.Worker) + s.ComputeMs;
+        return d;
+    }
+
+    /// <summary>Returns every held gradient buffer to the pool.</summary>
+    public void Release()
+    {
+        foreach (var s in _shards)
+        {
+            _pool.Return(s.Gradient);
+            s.Gradient = null;
+        }
+    }
+
+    private static bool AllFinite(ReadOnlySpan<float> x)
+    {
+        // x − x is 0 for finite x and NaN for NaN/±∞; one NaN makes the running sum NaN.
+        int i = 0;
+        var acc = Vector256<float>.Zero;
+        for (; i + 8 <= x.Length; i += 8)
+        {
+            var v = Vector256.Create(x.Slice(i, 8));
+            acc += v - v;
+        }
+        float tail = 0;
+        for (; i < x.Length; i++) tail += x[i] - x[i];
+        return Vector256.Sum(acc) == 0 && tail == 0;
+    }
+}

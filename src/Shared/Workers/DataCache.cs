@@ -1,0 +1,39 @@
+using System.Collections.Concurrent;
+using DistributedNN.Data;
+using DistributedNN.Protocol;
+using DistributedNN.Training;
+
+namespace DistributedNN.Workers;
+
+/// <summary>
+/// Data sets loaded in this process, by request, with their fingerprints: in-process workers share the
+/// coordinator's copy instead of loading it again.
+/// </summary>
+public static class DataCache
+{
+    public sealed record Entry(TrainTestData Data, Dataset Train, string Fingerprint);
+
+    private static readonly ConcurrentDictionary<string, Lazy<Entry>> Loaded = new();
+
+    public static Entry Load(DataRequest request, string? pathOverride = null)
+    {
+        string? path = pathOverride ?? request.Path;
+        string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}";
+        var lazy = Loaded.GetOrAdd(key, _ => new Lazy<Entry>(() =>
+        {
+            var data = DataSource.Load(path, new DataSourceOptions
+            {
+                TestFraction = request.TestFraction,
+                Csv = new CsvOptions { LabelColumn = LabelColumn.Parse(request.LabelColumn) },
+            });
+            var train = request.TrainLimit is int n ? data.Train.Take(n) : data.Train;
+            return new Entry(data, train, ShardComputer.Fingerprint(train, data.Test));
+        }));
+        try { return lazy.Value; }
+        catch
+        {
+            Loaded.TryRemove(key, out _); // a failed load is not cached: the file may be fixed
+            throw;
+        }
+    }
+}

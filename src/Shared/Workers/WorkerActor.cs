@@ -1,0 +1,256 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using DistributedNN.Cluster;
+using DistributedNN.Protocol;
+using DistributedNN.Training;
+using DistributedNN.Transport;
+
+namespace DistributedNN.Workers;
+
+/// <summary>
+/// A worker: registers with the coordinator (given, or found as the cluster member with the
+/// coordinator role), accepts the coordinator's data-plane connection, loads the job's data, and
+/// computes shard gradients and evaluation chunks with the weights the data plane delivers.
+/// Stateless between steps apart from the data and the latest weights.
+/// </summary>
+public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
+{
+    /// <param name="DataHost">address the data-plane listener binds to</param>
+    /// <param name="AdvertisedHost">the name the coordinator connects to (default: <paramref name="DataHost"/>)</param>
+    public sealed record Settings(string DataHost, int DataPort, int Cores, string? DataPathOverride = null, IActorRef? Coordinator = null,
+        Action<string>? OnJobDone = null, string? AdvertisedHost = null);
+
+    private sealed record ChannelAccepted(TensorChannel Channel);
+    private sealed record WeightsArrived(long Version, float[] Buffer);
+    private sealed record ChannelClosed(TensorChannel Channel, string Reason);
+    private sealed class RetryRegistration { public static readonly RetryRegistration Instance = new(); }
+    private sealed record CoordinatorFound(IActorRef Coordinator);
+    private sealed record CoordinatorNotFound(Member Member, string Reason);
+    /// <summary>What the data-plane receive thread needs to know of the job; replaced whole, read without locks.</summary>
+    private sealed record FrameFilter(Guid Job, int ParameterCount);
+
+    private readonly Settings _settings;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ConcurrentBag<float[]> _weightBuffers = new();
+    private TensorListener? _listener;
+    private TensorChannel? _channel;
+    private IActorRef? _coordinator;
+    private StartJob? _job;
+    private ShardComputer? _computer;
+    private float[]? _weights;
+    private long _weightsVersion = -1;
+    private float[] _gradient = [];
+    private volatile FrameFilter? _filter;
+    private bool _subscribed;
+
+    public IStash Stash { get; set; } = null!;
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(Settings settings) => Akka.Actor.Props.Create(() => new WorkerActor(settings));
+
+    public WorkerActor(Settings settings)
+    {
+        _settings = settings;
+        _coordinator = settings.Coordinator;
+
+        Receive<ClusterEvent.CurrentClusterState>(state =>
+        {
+            foreach (var m in state.Members) OnMember(m);
+        });
+        Receive<ClusterEvent.MemberUp>(up => OnMember(up.Member));
+        Receive<RetryRegistration>(_ => Register());
+        Receive<CoordinatorFound>(found =>
+        {
+            _coordinator ??= found.Coordinator;
+            Register();
+        });
+        Receive<CoordinatorNotFound>(missing =>
+        {
+            _log.Warning("Found the coordinator node {Address} but not its coordinator actor ({Reason}); retrying", missing.Member.Address, missing.Reason);
+            Timers.StartSingleTimer("rediscover", new ClusterEvent.MemberUp(missing.Member), TimeSpan.FromSeconds(1));
+        });
+        Receive<ChannelAccepted>(OnChannelAccepted);
+        Receive<ChannelClosed>(c =>
+        {
+            if (ReferenceEquals(c.Channel, _channel)) _log.Warning("Data-plane connection from the coordinator closed: {Reason}", c.Reason);
+        });
+        Receive<WeightsArrived>(OnWeights);
+        Receive<StartJob>(OnStartJob);
+        Receive<RegistrationRejected>(r =>
+        {
+            _log.Error("The coordinator refused this worker: {Reason}", r.Reason);
+            _settings.OnJobDone?.Invoke($"refused: {r.Reason}");
+        });
+        ReceiveAsync<ComputeShards>(OnComputeShards);
+        Receive<EvaluateChunks>(OnEvaluate);
+        Receive<JobDone>(done =>
+        {
+            if (_job is null || done.Job != _job.Job) return;
+            _log.Info("Job {Job} is done ({Outcome})", done.Job, done.Outcome);
+            _settings.OnJobDone?.Invoke(done.Outcome);
+        });
+    }
+
+    protected override void PreStart()
+    {
+        var self = Self;
+        _listener = new TensorListener(IPAddress.Parse(_settings.DataHost), _settings.DataPort, channel =>
+        {
+            self.Tell(new ChannelAccepted(channel));
+            return Task.CompletedTask;
+        });
+        if (_coordinator is null)
+        {
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsSnapshot, typeof(ClusterEvent.MemberUp));
+            _subscribed = true;
+        }
+        else Register();
+    }
+
+    protected override void PostStop()
+    {
+        if (_subscribed) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        _channel?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        _listener?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+    }
+
+    private void OnMember(Member member)
+    {
+        if (_coordinator is not null || member.Status != MemberStatus.Up || !member.HasRole(DnnAkka.CoordinatorRole)) return;
+        Context.ActorSelection(new RootActorPath(member.Address) / "user" / DnnAkka.CoordinatorName)
+            .ResolveOne(TimeSpan.FromSeconds(10))
+            .PipeTo(Self, success: r => new CoordinatorFound(r), failure: e => new CoordinatorNotFound(member, e.Message));
+    }
+
+    private void Register()
+    {
+        if (_coordinator is null || _job is not null) return;
+        var endpoint = (IPEndPoint)_listener!.LocalEndPoint;
+        _coordinator.Tell(new RegisterWorker(Self, _settings.AdvertisedHost ?? _settings.DataHost, endpoint.Port, _settings.Cores));
+        // until a StartJob arrives: the coordinator may not be listening yet
+        Timers.StartSingleTimer("register", RetryRegistration.Instance, TimeSpan.FromSeconds(2));
+    }
+
+    private void OnChannelAccepted(ChannelAccepted accepted)
+    {
+        var old = _channel;
+        _channel = accepted.Channel;
+        old?.DisposeAsync();
+        var self = Self;
+        var sink = new WeightsSink(this, self);
+        var channel = accepted.Channel;
+        _ = Task.Run(async () =>
+        {
+            string reason = "closed by the peer";
+            try { await channel.ReceiveLoopAsync(sink, CancellationToken.None); }
+            catch (Exception e) { reason = e.Message; }
+            self.Tell(new ChannelClosed(channel, reason));
+        });
+    }
+
+    /// <summary>Receives weight frames straight into a spare buffer (on the channel's receive thread).</summary>
+    private sealed class WeightsSink(WorkerActor worker, IActorRef self) : ITensorSink
+    {
+        public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
+        {
+            var filter = worker._filter;
+            if (header.Kind != TensorKind.Weights || filter is null || header.Job != filter.Job || header.Count != filter.ParameterCount)
+            {
+                destination = default;
+                return false;
+            }
+            destination = worker._weightBuffers.TryTake(out var b) ? b : new float[filter.ParameterCount];
+            return true;
+        }
+
+        public void Received(in TensorHeader header, Memory<float> payload)
+        {
+            if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(payload, out var segment) && segment.Array is { } array)
+                self.Tell(new WeightsArrived(header.Version, array));
+        }
+    }
+
+    private void OnWeights(WeightsArrived w)
+    {
+        if (w.Version < _weightsVersion)
+        {
+            _weightBuffers.Add(w.Buffer);
+            return;
+        }
+        if (_weights is not null) _weightBuffers.Add(_weights);
+        _weights = w.Buffer;
+        _weightsVersion = w.Version;
+        Stash.UnstashAll();
+    }
+
+    private void OnStartJob(StartJob job)
+    {
+        Timers.Cancel("register");
+        if (_job?.Job == job.Job) return; // a repeated StartJob (our registration was retried)
+        try
+        {
+            var spec = job.Network.ToSpec();
+            var data = DataCache.Load(job.Data, _settings.DataPathOverride);
+            _computer = new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle);
+            _filter = new FrameFilter(job.Job, spec.ParameterCount);
+            _gradient = GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true);
+            _weights = null;
+            _weightsVersion = -1;
+            _job = job;
+            _log.Info("Ready for job {Job}: {Network}, {Train} training samples, data fingerprint {Fingerprint}", job.Job, spec.Describe(), data.Train.Count, data.Fingerprint[..12]);
+            Sender.Tell(new WorkerReady(job.Job, Self, data.Fingerprint, data.Train.Count, data.Data.Test.Count));
+        }
+        catch (UserErrorException e)
+        {
+            _log.Error("Cannot take job {Job}: {Reason}", job.Job, e.Message);
+            Sender.Tell(new WorkerRefused(job.Job, Self, e.Message));
+        }
+    }
+
+    private async Task OnComputeShards(ComputeShards order)
+    {
+        if (_job is null || order.Job != _job.Job || _computer is null) return;
+        if (_weightsVersion != order.Version || _weights is null)
+        {
+            if (order.Version > _weightsVersion) Stash.Stash(); // the weights are on their way
+            return;
+        }
+        var coordinator = Sender;
+        foreach (int shard in order.Shards)
+        {
+            var clock = Stopwatch.StartNew();
+            var stats = _computer.ComputeShard(_weights, order.Epoch, order.StepInEpoch, shard, _gradient);
+            double ms = clock.Elapsed.TotalMilliseconds;
+            var header = new TensorHeader(order.Job, order.Step, order.Version, TensorKind.ShardGradient, shard, _gradient.Length);
+            try
+            {
+                await _channel!.SendAsync(header, _gradient, CancellationToken.None);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or NullReferenceException or System.Net.Sockets.SocketException)
+            {
+                _log.Warning("Could not send the gradient of shard {Shard} of step {Step}: {Reason}", shard, order.Step, e.Message);
+                return;
+            }
+            coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, stats.LossSum, stats.Correct, stats.Count, ms, _gradient.Length));
+        }
+    }
+
+    private void OnEvaluate(EvaluateChunks order)
+    {
+        if (_job is null || order.Job != _job.Job || _computer is null) return;
+        if (_weightsVersion != order.Version || _weights is null)
+        {
+            if (order.Version > _weightsVersion) Stash.Stash();
+            return;
+        }
+        foreach (int chunk in order.Chunks)
+        {
+            var stats = _computer.EvaluateChunk(_weights, chunk);
+            Sender.Tell(new EvaluationResult(order.Job, order.Version, chunk, Self, stats.LossSum, stats.Correct, stats.Count));
+        }
+    }
+}

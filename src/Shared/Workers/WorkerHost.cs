@@ -1,0 +1,76 @@
+using Akka.Actor;
+using Akka.Cluster;
+using DistributedNN.Cluster;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+
+namespace DistributedNN.Workers;
+
+/// <summary>Options of a worker process (command line or DNN_* environment variables).</summary>
+public sealed record WorkerHostOptions
+{
+    public required NodeOptions Node { get; init; }
+    public string? DataPath { get; init; }
+    public int Cores { get; init; } = Environment.ProcessorCount;
+    /// <summary>How long to wait for a coordinator before giving up.</summary>
+    public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>Runs a worker node: joins the cluster, serves one job, leaves.</summary>
+public static class WorkerHost
+{
+    /// <summary>0 when the job finished, 1 when the worker was refused, could not join, or lost the coordinator.</summary>
+    public static async Task<int> RunAsync(WorkerHostOptions options, CancellationToken ct)
+    {
+        if (options.Node.SeedNodes.Count == 0)
+            throw new UserErrorException("a worker needs --seed-nodes (or DNN_SEED_NODES): the coordinator's address, e.g. akka.tcp://dnn@127.0.0.1:4053");
+        var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        IHost host;
+        try
+        {
+            host = await DnnAkka.StartNodeAsync(options.Node with { Roles = [DnnAkka.WorkerRole] }, ct: ct);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or Akka.Remote.RemoteTransportException or AggregateException)
+        {
+            throw new UserErrorException($"cannot start the worker node on {options.Node.Host}:{options.Node.Port}: {e.GetBaseException().Message}");
+        }
+        var system = host.ActorSystemOf();
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        system.ActorOf(Props.Create(() => new CoordinatorWatch(done)), "coordinator-watch");
+        string dataHost = options.Node.PublicHost ?? options.Node.Host;
+        system.ActorOf(WorkerActor.Props(new WorkerActor.Settings(options.Node.Host, options.Node.DataPort, options.Cores, options.DataPath, AdvertisedHost: dataHost,
+            OnJobDone: outcome => done.TrySetResult(outcome))), "worker");
+        Log.Information("Worker node {Address} joining {Seeds}", cluster.SelfAddress, string.Join(", ", options.Node.SeedNodes));
+
+        using var reg = ct.Register(() => done.TrySetResult("interrupted"));
+        var joined = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.RegisterOnMemberUp(() => joined.TrySetResult());
+        var first = await Task.WhenAny(joined.Task, done.Task, Task.Delay(options.JoinTimeout, CancellationToken.None));
+        string outcome = first == joined.Task ? await done.Task : done.Task.IsCompleted ? await done.Task
+            : $"could not join the cluster at {string.Join(", ", options.Node.SeedNodes)} within {options.JoinTimeout.TotalSeconds:F0} s";
+        Log.Information("Worker leaving: {Outcome}", outcome);
+        await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        await host.StopAsync(CancellationToken.None);
+        host.Dispose();
+        return outcome == "finished" ? 0 : 1;
+    }
+
+    /// <summary>Ends the worker when the coordinator's node leaves or becomes unreachable for good.</summary>
+    private sealed class CoordinatorWatch : ReceiveActor
+    {
+        public CoordinatorWatch(TaskCompletionSource<string> done)
+        {
+            Receive<ClusterEvent.MemberRemoved>(m =>
+            {
+                if (m.Member.HasRole(DnnAkka.CoordinatorRole)) done.TrySetResult("the coordinator left the cluster");
+            });
+            Receive<ClusterEvent.IMemberEvent>(_ => { });
+            Receive<ClusterEvent.CurrentClusterState>(_ => { });
+        }
+
+        protected override void PreStart() =>
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsSnapshot, typeof(ClusterEvent.MemberRemoved));
+
+        protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+    }
+}
