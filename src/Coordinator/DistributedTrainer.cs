@@ -61,10 +61,13 @@ public static class DistributedTrainer
     /// <summary>This executable again, as `dnn worker`, joining our node on 127.0.0.1.</summary>
     private static Process StartWorkerProcess(string seed, string logLevel)
     {
-        string exe = Environment.ProcessPath ?? "dotnet";
+        // `dotnet dnn.dll worker …`: the muxer that runs us (or the SDK's, under a test host), and our own assembly
+        string? self = Environment.ProcessPath;
+        string exe = self is not null && Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase) ? self
+            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
+            : "dotnet";
         var info = new ProcessStartInfo(exe) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = false };
-        if (Path.GetFileNameWithoutExtension(exe).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-            info.ArgumentList.Add(typeof(DistributedTrainer).Assembly.Location);
+        info.ArgumentList.Add(typeof(DistributedTrainer).Assembly.Location);
         foreach (var a in new[] { "worker", "--seed-nodes", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--log-level", logLevel })
             info.ArgumentList.Add(a);
         info.Environment["DNN_CORES"] = "1";

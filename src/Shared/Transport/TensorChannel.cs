@@ -1,0 +1,356 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+
+namespace DistributedNN.Transport;
+
+/// <summary>
+/// One duplex TCP connection of the tensor data plane; both ends use this class. Frames are laid out as
+/// <see cref="TensorFrame"/> describes: a 48-byte header, then the raw float32 payload, written straight from the
+/// caller's memory and read straight into the receiver's buffer (no per-element work, no payload-sized copy).
+/// <para>
+/// Sending is thread-safe: concurrent <see cref="SendAsync"/> calls are serialized, each frame goes out whole.
+/// Receiving is one <see cref="ReceiveLoopAsync"/> per channel, feeding an <see cref="ITensorSink"/>.
+/// </para>
+/// <para>
+/// Errors: every connection failure surfaces as an <see cref="IOException"/> — <see cref="TensorProtocolException"/>
+/// for an invalid header, <see cref="EndOfStreamException"/> for a peer that closed in the middle of a frame, and a
+/// plain IOException (wrapping the <see cref="SocketException"/>) for socket errors. After any of them, after a send
+/// or receive cancelled part-way, and after a sink exception, the connection is closed: the byte stream may be
+/// mid-frame and cannot be trusted.
+/// </para>
+/// </summary>
+public sealed class TensorChannel : IAsyncDisposable, IDisposable
+{
+    /// <summary>The largest single socket call (payloads beyond 1 GiB go in several windows).</summary>
+    private const int MaxWindowBytes = 1 << 30;
+
+    /// <summary>The scratch buffer size used to skip the payload of a refused frame.</summary>
+    private const int DiscardScratchBytes = 64 * 1024;
+
+    private readonly Socket _socket;
+    private readonly TensorChannelOptions _options;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly byte[] _sendHeader = new byte[TensorFrame.HeaderSize];
+    private readonly byte[] _receiveHeader = new byte[TensorFrame.HeaderSize];
+    private byte[]? _discardScratch;
+    private long _bytesSent, _bytesReceived, _framesSent, _framesReceived, _framesDiscarded;
+    private int _receiveStarted;
+    private int _disposed;
+    private int _closed;
+
+    /// <summary>
+    /// Wraps a connected TCP socket, e.g. one returned by <see cref="Socket.AcceptAsync()"/>. The channel owns the
+    /// socket from then on (sets NoDelay, buffer sizes, keep-alive; closes it on dispose).
+    /// </summary>
+    public TensorChannel(Socket socket, TensorChannelOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        TensorFrame.EnsureLittleEndian();
+        if (socket.SocketType != SocketType.Stream || socket.ProtocolType != ProtocolType.Tcp)
+            throw new ArgumentException("a tensor channel needs a TCP stream socket", nameof(socket));
+        if (!socket.Connected || socket.RemoteEndPoint is not IPEndPoint remote || socket.LocalEndPoint is not IPEndPoint local)
+            throw new ArgumentException("the socket is not connected", nameof(socket));
+        _socket = socket;
+        _options = options ?? TensorChannelOptions.Default;
+        Configure(socket, _options);
+        RemoteEndPoint = remote;
+        LocalEndPoint = local;
+    }
+
+    /// <summary>Connects to a <see cref="TensorListener"/> (or any tensor channel endpoint) with the default options.</summary>
+    public static Task<TensorChannel> ConnectAsync(IPEndPoint endpoint, CancellationToken ct) => ConnectAsync(endpoint, null, ct);
+
+    /// <summary>Connects to <paramref name="endpoint"/>. Connection failures surface as <see cref="SocketException"/>.</summary>
+    public static async Task<TensorChannel> ConnectAsync(IPEndPoint endpoint, TensorChannelOptions? options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        options ??= TensorChannelOptions.Default;
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            Configure(socket, options); // buffer sizes before connecting, so the TCP window scale can use them
+            await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+            return new TensorChannel(socket, options);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The peer's address (kept after the channel is closed).</summary>
+    public IPEndPoint RemoteEndPoint { get; }
+
+    /// <summary>This end's address.</summary>
+    public IPEndPoint LocalEndPoint { get; }
+
+    /// <summary>The options the channel runs with (<see cref="TensorChannelOptions.MaxCount"/> limits incoming frames).</summary>
+    public TensorChannelOptions Options => _options;
+
+    /// <summary>Payload bytes of completely sent frames (count × 4 per frame; headers not included).</summary>
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    /// <summary>Payload bytes of completely received frames, delivered or discarded (count × 4 per frame; headers not included).</summary>
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+
+    /// <summary>Frames completely sent.</summary>
+    public long FramesSent => Interlocked.Read(ref _framesSent);
+
+    /// <summary>Frames received and handed to <see cref="ITensorSink.Received"/>.</summary>
+    public long FramesReceived => Interlocked.Read(ref _framesReceived);
+
+    /// <summary>Frames the sink refused, whose payload was read and thrown away.</summary>
+    public long FramesDiscarded => Interlocked.Read(ref _framesDiscarded);
+
+    /// <summary>True once the connection is closed (disposed, or after an error).</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>
+    /// Sends one frame: the header, then <paramref name="payload"/> straight from the caller's memory (pinned for the
+    /// duration, handed to the socket as bytes). Concurrent calls are serialized; a frame is never interleaved with
+    /// another. <paramref name="payload"/> must not change until the returned task completes.
+    /// Cancelling while waiting for the send lock leaves the channel intact; cancelling (or failing) once the frame
+    /// has started closes the channel, since the peer would see a truncated frame.
+    /// </summary>
+    /// <exception cref="ArgumentException">header.Count differs from payload.Length, or the header is invalid.</exception>
+    /// <exception cref="IOException">The connection is closed or failed.</exception>
+    /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
+    public async ValueTask SendAsync(TensorHeader header, ReadOnlyMemory<float> payload, CancellationToken ct = default)
+    {
+        if (header.Count != payload.Length)
+            throw new ArgumentException($"the header announces {header.Count} floats but the payload has {payload.Length}", nameof(payload));
+        if (TensorFrame.Validate(header, int.MaxValue) is { } invalid)
+            throw new ArgumentException($"invalid tensor header ({header}): {invalid}", nameof(header));
+        ThrowIfClosed();
+        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ThrowIfClosed();
+            ct.ThrowIfCancellationRequested();
+            TensorFrame.WriteHeader(header, _sendHeader);
+            try
+            {
+                await SendAllAsync(_sendHeader, ct).ConfigureAwait(false);
+                long total = header.PayloadBytes;
+                if (total > 0)
+                {
+                    using MemoryHandle pin = payload.Pin();
+                    for (long offset = 0; offset < total; offset += MaxWindowBytes)
+                    {
+                        int length = (int)Math.Min(MaxWindowBytes, total - offset);
+                        await SendAllAsync(PinnedBytes.Over(pin, offset, length), ct).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                Close();
+                throw Translate(e, "sending");
+            }
+            Interlocked.Add(ref _bytesSent, header.PayloadBytes);
+            Interlocked.Increment(ref _framesSent);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Reads frames until the peer closes the connection or <paramref name="ct"/> is cancelled, handing each to
+    /// <paramref name="sink"/> (see <see cref="ITensorSink"/>). Runs once per channel.
+    /// <list type="bullet">
+    /// <item>Completes normally when the peer closes the connection between frames, or when this channel is disposed.</item>
+    /// <item><see cref="TensorProtocolException"/> for an invalid header (bad magic, version or kind, reserved ≠ 0,
+    /// count &lt; 0 or &gt; <see cref="TensorChannelOptions.MaxCount"/>, shard &lt; −1), raised before any payload
+    /// byte is read or any buffer requested.</item>
+    /// <item><see cref="EndOfStreamException"/> "connection closed in the middle of a frame: got X of Y payload bytes"
+    /// (or header bytes) when the peer vanishes mid-frame.</item>
+    /// <item><see cref="IOException"/> wrapping the <see cref="SocketException"/> on a socket error (e.g. reset).</item>
+    /// <item><see cref="InvalidOperationException"/> when the sink returns a destination of the wrong length;
+    /// any exception the sink throws propagates as is.</item>
+    /// <item><see cref="OperationCanceledException"/> when <paramref name="ct"/> is cancelled.</item>
+    /// </list>
+    /// Whenever it ends with an exception the connection is closed.
+    /// </summary>
+    public async Task ReceiveLoopAsync(ITensorSink sink, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.Exchange(ref _receiveStarted, 1) != 0)
+            throw new InvalidOperationException("a tensor channel runs one receive loop, and it has already been started");
+        try
+        {
+            while (await ReceiveFrameAsync(sink, ct).ConfigureAwait(false))
+            {
+            }
+        }
+        catch (Exception e) when (Volatile.Read(ref _disposed) != 0 && e is SocketException or ObjectDisposedException or IOException)
+        {
+            // this channel was disposed while receiving: that ends the loop normally
+        }
+        catch (Exception e)
+        {
+            Close();
+            throw Translate(e, "receiving");
+        }
+    }
+
+    /// <summary>Reads one frame; false when the peer closed the connection cleanly before a new frame.</summary>
+    private async ValueTask<bool> ReceiveFrameAsync(ITensorSink sink, CancellationToken ct)
+    {
+        int got = await ReadAsync(_receiveHeader, ct).ConfigureAwait(false);
+        if (got == 0) return false;
+        if (got < TensorFrame.HeaderSize)
+            throw new EndOfStreamException($"connection closed in the middle of a frame: got {got} of {TensorFrame.HeaderSize} header bytes");
+        if (!TensorFrame.TryReadHeader(_receiveHeader, _options.MaxCount, out TensorHeader header, out string? error))
+            throw new TensorProtocolException($"tensor frame from {RemoteEndPoint} rejected: {error}");
+
+        if (sink.TryGetDestination(in header, out Memory<float> destination))
+        {
+            if (destination.Length != header.Count)
+                throw new InvalidOperationException(
+                    $"the tensor sink gave a destination of {destination.Length} floats for a frame of {header.Count} ({header})");
+            await ReadPayloadAsync(destination, header.PayloadBytes, ct).ConfigureAwait(false);
+            Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
+            Interlocked.Increment(ref _framesReceived);
+            sink.Received(in header, destination);
+        }
+        else
+        {
+            await DiscardPayloadAsync(header.PayloadBytes, ct).ConfigureAwait(false);
+            Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
+            Interlocked.Increment(ref _framesDiscarded);
+        }
+        return true;
+    }
+
+    private async ValueTask ReadPayloadAsync(Memory<float> destination, long total, CancellationToken ct)
+    {
+        if (total == 0) return;
+        using MemoryHandle pin = destination.Pin();
+        long done = 0;
+        while (done < total)
+        {
+            int length = (int)Math.Min(MaxWindowBytes, total - done);
+            int got = await ReadAsync(PinnedBytes.Over(pin, done, length), ct).ConfigureAwait(false);
+            done += got;
+            if (got < length)
+                throw new EndOfStreamException($"connection closed in the middle of a frame: got {done} of {total} payload bytes");
+        }
+    }
+
+    private async ValueTask DiscardPayloadAsync(long total, CancellationToken ct)
+    {
+        if (total == 0) return;
+        byte[] scratch = _discardScratch ??= new byte[DiscardScratchBytes];
+        long done = 0;
+        while (done < total)
+        {
+            int length = (int)Math.Min(scratch.Length, total - done);
+            int got = await ReadAsync(scratch.AsMemory(0, length), ct).ConfigureAwait(false);
+            done += got;
+            if (got < length)
+                throw new EndOfStreamException($"connection closed in the middle of a frame: got {done} of {total} payload bytes (of a discarded frame)");
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/>; returns fewer bytes only when the peer closed the connection.</summary>
+    private async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int got = await _socket.ReceiveAsync(buffer[total..], SocketFlags.None, ct).ConfigureAwait(false);
+            if (got == 0) break;
+            total += got;
+        }
+        return total;
+    }
+
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int sent = await _socket.SendAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
+            if (sent <= 0) throw new IOException($"the connection to {RemoteEndPoint} accepted no bytes");
+            buffer = buffer[sent..];
+        }
+    }
+
+    private Exception Translate(Exception e, string action)
+    {
+        if (Volatile.Read(ref _disposed) != 0 && e is SocketException or ObjectDisposedException)
+            return new ObjectDisposedException($"the tensor channel to {RemoteEndPoint} was disposed while {action}", e);
+        if (e is SocketException se)
+            return new IOException($"the connection to {RemoteEndPoint} failed while {action}: {se.SocketErrorCode} ({se.Message})", se);
+        return e;
+    }
+
+    private void ThrowIfClosed()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Volatile.Read(ref _closed) != 0)
+            throw new IOException($"the tensor channel to {RemoteEndPoint} is closed");
+    }
+
+    private static void Configure(Socket socket, TensorChannelOptions options)
+    {
+        socket.NoDelay = true;
+        if (options.SocketBufferBytes > 0)
+        {
+            socket.SendBufferSize = options.SocketBufferBytes;
+            socket.ReceiveBufferSize = options.SocketBufferBytes;
+        }
+        if (options.KeepAlive)
+        {
+            try
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 10);
+                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 2);
+                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+            }
+            catch (Exception e) when (e is SocketException or PlatformNotSupportedException)
+            {
+                // keep-alive tuning is a best effort: the step deadline catches a silent peer anyway
+            }
+        }
+    }
+
+    /// <summary>Closes the connection once (FIN to the peer); pending socket operations end.</summary>
+    private void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // already reset by the peer
+        }
+        _socket.Dispose();
+    }
+
+    /// <summary>
+    /// Closes the connection: a running <see cref="ReceiveLoopAsync"/> ends promptly (normally), a send in progress
+    /// fails with <see cref="ObjectDisposedException"/>, the peer sees the connection close.
+    /// </summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _disposed, 1);
+        Close();
+    }
+
+    /// <inheritdoc cref="Dispose"/>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    public override string ToString() => $"tensor channel {LocalEndPoint} ↔ {RemoteEndPoint}";
+}

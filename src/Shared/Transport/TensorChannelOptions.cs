@@ -1,0 +1,42 @@
+namespace DistributedNN.Transport;
+
+/// <summary>Settings of a <see cref="TensorChannel"/>.</summary>
+public sealed record TensorChannelOptions
+{
+    /// <summary>The default <see cref="MaxCount"/>: 64 Mi floats (256 MiB).</summary>
+    public const int DefaultMaxCount = 64 * 1024 * 1024;
+
+    /// <summary>The default socket send and receive buffer size: 4 MiB.</summary>
+    public const int DefaultSocketBufferBytes = 4 * 1024 * 1024;
+
+    public static TensorChannelOptions Default { get; } = new();
+
+    /// <summary>Options for a model of <paramref name="parameterCount"/> parameters: no frame may carry more floats.</summary>
+    public static TensorChannelOptions ForModel(int parameterCount) => new() { MaxCount = parameterCount };
+
+    private readonly int _maxCount = DefaultMaxCount;
+    private readonly int _socketBufferBytes = DefaultSocketBufferBytes;
+
+    /// <summary>
+    /// The largest float count an incoming frame may announce (normally the model's parameter count).
+    /// A larger header is rejected before anything is read or allocated for its payload. Sending is not limited.
+    /// </summary>
+    public int MaxCount
+    {
+        get => _maxCount;
+        init => _maxCount = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(MaxCount), value, "must be >= 0");
+    }
+
+    /// <summary>SO_SNDBUF and SO_RCVBUF of the socket (the OS may cap them); 0 keeps the OS defaults.</summary>
+    public int SocketBufferBytes
+    {
+        get => _socketBufferBytes;
+        init => _socketBufferBytes = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(SocketBufferBytes), value, "must be >= 0");
+    }
+
+    /// <summary>
+    /// Turn on TCP keep-alive probes (after 10 s idle, every 2 s, 3 probes) so a peer whose machine vanished
+    /// without closing the connection is noticed even when no frame is due. Default true.
+    /// </summary>
+    public bool KeepAlive { get; init; } = true;
+}

@@ -1,0 +1,32 @@
+namespace DistributedNN.Transport;
+
+/// <summary>What a tensor frame carries. Stored as one byte in the frame header; other values are rejected.</summary>
+public enum TensorKind : byte
+{
+    /// <summary>The flat parameter vector, coordinator → worker.</summary>
+    Weights = 1,
+
+    /// <summary>One shard's gradient sum (same layout as the weights), worker → coordinator.</summary>
+    ShardGradient = 2,
+}
+
+/// <summary>
+/// The metadata of one tensor frame (see <see cref="TensorFrame"/> for the wire layout).
+/// </summary>
+/// <param name="Job">The training job the tensor belongs to.</param>
+/// <param name="Step">The training step.</param>
+/// <param name="Version">The weight version the tensor was computed from (weights: its own version).</param>
+/// <param name="Kind">Weights or a shard gradient.</param>
+/// <param name="Shard">The shard index, or −1 when not applicable (weights).</param>
+/// <param name="Count">The number of float32 values in the payload (≥ 0).</param>
+public readonly record struct TensorHeader(Guid Job, long Step, long Version, TensorKind Kind, int Shard, int Count)
+{
+    /// <summary>The <see cref="Shard"/> value meaning "no shard".</summary>
+    public const int NoShard = -1;
+
+    /// <summary>Payload size in bytes (<see cref="Count"/> × 4).</summary>
+    public long PayloadBytes => (long)Count * sizeof(float);
+
+    public override string ToString() =>
+        $"{Kind} job {Job:N} step {Step} v{Version}{(Shard >= 0 ? $" shard {Shard}" : "")} ({Count} floats)";
+}

@@ -1,0 +1,47 @@
+using System.Text.Json;
+using DistributedNN.Tests.Cli;
+
+namespace DistributedNN.Tests.Distributed;
+
+/// <summary>
+/// The promise: for the same seed and global batch, the single-process trainer, 1, 2 and 3 in-process
+/// workers and 2 worker processes end with bit-identical weights (50 steps on Fashion-MNIST).
+/// </summary>
+public sealed class DeterminismTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    private (string Hash, JsonElement Metrics) Run(string name, params string[] extra)
+    {
+        string metrics = _dir.File(name + ".json");
+        // 3,200 samples in batches of 64 = 50 steps, 6 shards
+        var (exit, output, err) = CliRunner.Run(["train", "--train-limit", "3200", "--batch", "64", "--shards", "6", "--epochs", "1",
+            "--layers", "784,64,32,10", "--optimizer", "momentum", "--lr", "0.05", "--metrics-out", metrics, .. extra]);
+        Assert.True(exit == 0, $"{name}: exit {exit}\n{err}\n{output}");
+        var root = JsonDocument.Parse(File.ReadAllText(metrics)).RootElement.Clone();
+        Assert.Equal(50, root.GetProperty("steps").GetInt32());
+        return (root.GetProperty("weights_sha256").GetString()!, root);
+    }
+
+    [Fact]
+    public void Every_way_of_running_ends_with_the_same_weights()
+    {
+        var (single, singleMetrics) = Run("single");
+        Assert.Equal("single-process", singleMetrics.GetProperty("mode").GetString());
+        Assert.Matches("^[0-9a-f]{64}$", single);
+        foreach (int workers in new[] { 1, 2, 3 })
+        {
+            var (hash, m) = Run($"workers-{workers}", "--workers", workers.ToString());
+            Assert.Equal(single, hash);
+            Assert.Equal("in-process", m.GetProperty("mode").GetString());
+            Assert.Equal(workers, m.GetProperty("workers").GetInt32());
+            Assert.Equal(singleMetrics.GetProperty("test_accuracy").GetDouble(), m.GetProperty("test_accuracy").GetDouble());
+        }
+        var (processes, pm) = Run("processes", "--spawn-workers", "2");
+        Assert.Equal(single, processes);
+        Assert.Equal("multi-process", pm.GetProperty("mode").GetString());
+        // tensors moved: per step at least the weights to each worker and one gradient per shard back
+        Assert.True(pm.GetProperty("bytes_received").GetInt64() >= 50L * 6 * (784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10) * 4);
+    }
+}
