@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace DistributedNN.Tests.Distributed;
+
+/// <summary>End to end with real OS processes: the `dnn` coordinator and two `dnn-worker` executables on 127.0.0.1.</summary>
+public sealed class ProcessTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly List<Process> _processes = new();
+
+    public void Dispose()
+    {
+        foreach (var p in _processes)
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+            p.Dispose();
+        }
+        _dir.Dispose();
+    }
+
+    private static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private (Process Process, StringBuilder Output) Start(string dll, params string[] args)
+    {
+        var info = new ProcessStartInfo(Dotnet) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        var output = new StringBuilder();
+        var p = new Process { StartInfo = info };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        _processes.Add(p);
+        return (p, output);
+    }
+
+    private static async Task<int> Exit(Process p, StringBuilder output, string name)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        try { await p.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException) { Assert.Fail($"{name} did not exit within 120 s:\n{output}"); }
+        return p.ExitCode;
+    }
+
+    [Fact]
+    public async Task A_coordinator_process_and_two_worker_processes_train_to_the_expected_accuracy()
+    {
+        int port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (coordinator, cOut) = Start("dnn.dll", "train", "--data", TestData.Csv, "--layers", "4,16,2", "--activation", "tanh",
+            "--epochs", "6", "--batch", "32", "--shards", "4", "--lr", "0.02", "--min-workers", "2", "--port", port.ToString(),
+            "--start-timeout", "60", "--metrics-out", metrics);
+        string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
+        var workers = Enumerable.Range(0, 2).Select(_ => Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "warning")).ToList();
+
+        Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
+        foreach (var (w, wOut) in workers)
+            Assert.True(await Exit(w, wOut, "worker") == 0, $"worker failed:\n{wOut}");
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
+        var root = doc.RootElement;
+        Assert.Equal("cluster", root.GetProperty("mode").GetString());
+        Assert.Equal(2, root.GetProperty("workers").GetInt32());
+        Assert.True(root.GetProperty("test_accuracy").GetDouble() > 0.9, $"accuracy {root.GetProperty("test_accuracy").GetDouble()}\n{cOut}");
+        Assert.Equal(6, cOut.ToString().Split('\n').Count(l => l.StartsWith("epoch ")));
+    }
+
+    [Fact]
+    public async Task A_worker_without_seed_nodes_or_with_a_bad_one_says_so_and_exits()
+    {
+        var (p, output) = Start("dnn-worker.dll");
+        Assert.Equal(1, await Exit(p, output, "worker"));
+        Assert.Contains("error: a worker needs --seed-nodes", output.ToString());
+        (p, output) = Start("dnn-worker.dll", "--seed-nodes", "http://example");
+        Assert.Equal(1, await Exit(p, output, "worker"));
+        Assert.Contains("error: seed node 'http://example' is not an Akka address", output.ToString());
+    }
+
+    [Fact]
+    public async Task A_coordinator_whose_workers_never_come_gives_up_with_a_clear_message()
+    {
+        var (p, output) = Start("dnn.dll", "train", "--data", TestData.Csv, "--layers", "4,8,2", "--min-workers", "1", "--start-timeout", "2");
+        Assert.Equal(1, await Exit(p, output, "coordinator"));
+        Assert.Contains("error: only 0 of the 1 workers needed were ready after 2 s; start workers with: dnn-worker --seed-nodes akka.tcp://dnn@127.0.0.1:", output.ToString());
+    }
+}
