@@ -77,6 +77,7 @@ public static class DnnAkka
         })
         .AddHocon("""
             akka.stdout-loglevel = WARNING
+            akka.remote.log-remote-lifecycle-events = off
             akka.log-dead-letters-during-shutdown = off
             akka.log-dead-letters = 0
             akka.cluster.log-info = off

@@ -15,11 +15,21 @@ public static class DnnLogging
         _ => throw new UserErrorException($"--log-level '{text}' is not one of debug, info, warning, error"),
     };
 
+    /// <summary>
+    /// What Akka.Remote says when a node it talked to leaves at the end of a job: harmless, and
+    /// alarming on a console (a warning with a stack trace per departed worker).
+    /// </summary>
+    private static bool IsShutdownNoise(LogEvent e) =>
+        e.Exception?.GetType().Name is "EndpointDisassociatedException" or "ShutDownAssociation"
+        || e.MessageTemplate.Text.StartsWith("Unable to REMOVE channel", StringComparison.Ordinal)
+        || e.MessageTemplate.Text.StartsWith("Association with remote system", StringComparison.Ordinal) && e.Level <= LogEventLevel.Warning;
+
     public static void Configure(LogEventLevel level, string source)
     {
         Log.Logger = new LoggerConfiguration()
             .MinimumLevel.Is(level)
             .Enrich.WithProperty("Source", source)
+            .Filter.ByExcluding(IsShutdownNoise)
             .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose,
                 outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} [{Source}] {Message:lj}{NewLine}{Exception}")
             .CreateLogger();

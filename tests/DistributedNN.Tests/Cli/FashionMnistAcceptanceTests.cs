@@ -37,4 +37,14 @@ public sealed class FashionMnistAcceptanceTests : IDisposable
         Assert.True(acc >= 0.87, $"test accuracy {acc:P2}");
         Assert.Equal(5, m.GetProperty("epochs").GetInt32());
     }
+
+    [Fact]
+    public void A_coordinator_with_two_worker_processes_reaches_85_percent_in_3_epochs()
+    {
+        var m = Train("--layers", "784,256,128,10", "--epochs", "3", "--batch", "256", "--spawn-workers", "2");
+        double acc = m.GetProperty("test_accuracy").GetDouble();
+        Assert.True(acc >= 0.85, $"test accuracy {acc:P2}");
+        Assert.Equal("multi-process", m.GetProperty("mode").GetString());
+        Assert.Equal(2, m.GetProperty("workers").GetInt32());
+    }
 }
