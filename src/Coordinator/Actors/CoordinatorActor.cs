@@ -25,13 +25,19 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     public sealed record Settings(
         Guid Job, TrainingState State, DataRequest Data, string DataFingerprint, int TestCount, int MinWorkers,
-        TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion);
+        TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion,
+        string Transport = Transports.Tcp);
+
+    /// <summary>Deadlines in a row with no shard completed before the job is stopped rather than waited on forever.</summary>
+    public const int MaxStalledDeadlines = 3;
 
     private sealed class Worker(IActorRef actor, IPEndPoint endpoint)
     {
         public IActorRef Actor { get; } = actor;
         public IPEndPoint Endpoint { get; } = endpoint;
         public TensorChannel? Channel;
+        /// <summary>Tensors travel to and from this worker: a data-plane channel, or Akka.Remote chunks.</summary>
+        public bool Linked;
         public bool Ready;
         public long WeightsSent = -1;
         public int InFlight;
@@ -63,6 +69,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private long _evalVersion = -1;
     private int _maxWorkers;
     private long _retiredBytesSent, _retiredBytesReceived;
+    private long _akkaBytesSent, _akkaBytesReceived;
+    private readonly Dictionary<(IActorRef Worker, long Step, int Shard), TensorAssembler> _assemblers = new();
+    private int _completedAtLastDeadline, _stalledDeadlines;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -107,6 +116,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         Common();
         Receive<GradientArrived>(g => _pool.Return(g.Buffer));
+        Receive<TensorChunk>(_ => { });
         Receive<StartDeadline>(_ => Fail(new UserErrorException(
             $"only {_workers.Values.Count(w => w.Ready)} of the {_s.MinWorkers} workers needed were ready after {_s.StartTimeout.TotalSeconds:F0} s; " +
             $"start workers with: dnn-worker --seed-nodes {Akka.Cluster.Cluster.Get(Context.System).SelfAddress}")));
@@ -117,6 +127,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Common();
         Receive<ShardResult>(OnShardResult);
         Receive<GradientArrived>(OnGradient);
+        Receive<TensorChunk>(OnChunk);
         Receive<SendsFlushed>(f =>
         {
             if (_step is not null && f.Step == _step.Step) CompleteStep();
@@ -131,7 +142,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         if (_workers.TryGetValue(r.Worker, out var known))
         {
-            if (known.Channel is not null && !known.Ready) r.Worker.Tell(MakeStartJob()); // our StartJob may have been lost
+            if (known.Linked && !known.Ready) r.Worker.Tell(MakeStartJob()); // our StartJob may have been lost
             return;
         }
         if (!IPAddress.TryParse(r.DataPlaneHost, out var address))
@@ -140,12 +151,18 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _workers[r.Worker] = worker;
         Context.Watch(r.Worker);
         _log.Info("Worker {Worker} registered (data plane {Endpoint}, {Cores} cores)", worker.Name, worker.Endpoint, r.Cores);
+        if (_s.Transport == Transports.Akka)
+        {
+            worker.Linked = true;
+            r.Worker.Tell(MakeStartJob());
+            return;
+        }
         TensorChannel.ConnectAsync(worker.Endpoint, TensorChannelOptions.ForModel(_state.Spec.ParameterCount), CancellationToken.None)
             .PipeTo(Self, success: ch => new ChannelOpened(r.Worker, ch), failure: e => new ChannelFailed(r.Worker, e.Message));
     }
 
     private StartJob MakeStartJob() => new(_s.Job, _state.Spec.ToDescription(), _s.Data, _state.Settings.BatchSize, _state.Settings.Shards,
-        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, "tcp");
+        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport);
 
     private void OnChannelOpened(ChannelOpened opened)
     {
@@ -155,6 +172,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         worker.Channel = opened.Channel;
+        worker.Linked = true;
         var sink = new GradientSink(_s.Job, _pool, opened.Worker, Self);
         var channel = opened.Channel;
         var log = _log;
@@ -254,6 +272,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         for (int s = 0; s < _bounds.Length - 1; s++) _queue.Enqueue(s);
         foreach (var w in _workers.Values) w.InFlight = 0;
         _deadlineAttempt = 0;
+        _completedAtLastDeadline = 0;
+        _stalledDeadlines = 0;
         Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, 0), _s.StepTimeout);
         Dispatch();
     }
@@ -261,16 +281,23 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void SendWeights(Worker w)
     {
         long version = _state.Version;
-        if (w.WeightsSent == version || w.Channel is null) return;
+        if (w.WeightsSent == version || !w.Linked) return;
         var header = new TensorHeader(_s.Job, _state.Steps, version, TensorKind.Weights, TensorHeader.NoShard, _state.Parameters.Length);
-        _sends.Add(w.Channel.SendAsync(header, _state.Parameters, CancellationToken.None).AsTask());
+        if (w.Channel is not null)
+            _sends.Add(w.Channel.SendAsync(header, _state.Parameters, CancellationToken.None).AsTask());
+        else
+        {
+            // the fallback: chunks copied out now, so the optimizer may change the weights right after
+            foreach (var chunk in TensorChunker.Split(header, _state.Parameters)) w.Actor.Tell(chunk);
+            _akkaBytesSent += header.PayloadBytes;
+        }
         w.WeightsSent = version;
     }
 
     /// <summary>Hands queued shards (or evaluation chunks) to ready workers with room, round robin.</summary>
     private void Dispatch()
     {
-        var ready = _workers.Values.Where(w => w.Ready && w.Channel is not null).ToList();
+        var ready = _workers.Values.Where(w => w.Ready && w.Linked).ToList();
         if (ready.Count == 0) return;
         var orders = new Dictionary<Worker, List<int>>();
         bool progress = true;
@@ -340,6 +367,41 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (!wasComplete && _step.IsShardComplete(h.Shard)) ShardDone(worker);
     }
 
+    /// <summary>A piece of a shard gradient over Akka.Remote (the fallback transport).</summary>
+    private void OnChunk(TensorChunk chunk)
+    {
+        var h = chunk.Header;
+        if (!_workers.ContainsKey(Sender) || _step is null || h.Kind != TensorKind.ShardGradient || h.Job != _s.Job
+            || h.Step != _step.Step || h.Count != _pool.Length || (uint)h.Shard >= (uint)_step.ShardCount)
+        {
+            _log.Warning("Rejected a tensor chunk from {Sender} ({Header})", Sender.Path, h);
+            return;
+        }
+        var key = (Sender, h.Step, h.Shard);
+        if (!_assemblers.TryGetValue(key, out var assembler) || assembler.Header != h)
+        {
+            if (assembler is not null && System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(assembler.Destination, out var old)) _pool.Return(old.Array);
+            _assemblers[key] = assembler = new TensorAssembler(h, _pool.Rent());
+        }
+        if (!assembler.TryAdd(chunk, out var why))
+        {
+            _log.Warning("Rejected a tensor chunk from {Sender}: {Reason}", Sender.Path, why);
+            return;
+        }
+        _akkaBytesReceived += (long)chunk.Values.Length * sizeof(float);
+        if (!assembler.IsComplete) return;
+        _assemblers.Remove(key);
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(assembler.Destination, out var buffer);
+        OnGradient(new GradientArrived(Sender, h, buffer.Array!));
+    }
+
+    private void ReleaseAssemblers()
+    {
+        foreach (var a in _assemblers.Values)
+            if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(a.Destination, out var b)) _pool.Return(b.Array);
+        _assemblers.Clear();
+    }
+
     private void ShardDone(Worker worker)
     {
         worker.InFlight = System.Math.Max(0, worker.InFlight - 1);
@@ -359,6 +421,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         Timers.Cancel("deadline");
+        ReleaseAssemblers();
         var stats = step.Sum(_gradient);
         var times = step.ComputeTimes();
         step.Release();
@@ -378,6 +441,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void OnDeadline(StepDeadline d)
     {
         if (_step is null || d.Step != _step.Step) return;
+        int completed = Enumerable.Range(0, _step.ShardCount).Count(_step.IsShardComplete);
+        _stalledDeadlines = completed == _completedAtLastDeadline ? _stalledDeadlines + 1 : 0;
+        _completedAtLastDeadline = completed;
+        if (_stalledDeadlines >= MaxStalledDeadlines)
+        {
+            Fail(new UserErrorException($"step {_step.Step + 1} made no progress in {MaxStalledDeadlines} × {_s.StepTimeout.TotalSeconds:F0} s: " +
+                "shard results are not arriving (lost tensor transfers? with --transport akka, a message over akka.remote's maximum-frame-size is dropped)"));
+            return;
+        }
         var late = Enumerable.Range(0, _step.ShardCount).Where(s => !_step.IsShardComplete(s) && _step.AssignedTo(s) is not null).ToList();
         foreach (int shard in late)
         {
@@ -444,8 +516,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void Finish()
     {
         foreach (var w in _workers.Values) w.Actor.Tell(new JobDone(_s.Job, "finished"));
-        long sent = _retiredBytesSent + _workers.Values.Sum(w => w.Channel?.BytesSent ?? 0);
-        long received = _retiredBytesReceived + _workers.Values.Sum(w => w.Channel?.BytesReceived ?? 0);
+        long sent = _retiredBytesSent + _akkaBytesSent + _workers.Values.Sum(w => w.Channel?.BytesSent ?? 0);
+        long received = _retiredBytesReceived + _akkaBytesReceived + _workers.Values.Sum(w => w.Channel?.BytesReceived ?? 0);
         _s.Completion.TrySetResult(new TrainingOutcome(_epochs, _state.Steps, _state.WeightsSha256(), _maxWorkers, sent, received));
         Become(() => Receive<object>(_ => { }));
     }

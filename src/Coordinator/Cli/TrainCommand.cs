@@ -46,13 +46,14 @@ public static class TrainCommand
         var publicHost = new Option<string?>("--public-host") { Description = "Distributed: the host name workers reach the coordinator by (default --host)." };
         var stepTimeout = new Option<double>("--step-timeout") { Description = "Distributed: seconds before a missing shard result is handed to another worker.", DefaultValueFactory = _ => 60 };
         var startTimeout = new Option<double>("--start-timeout") { Description = "Distributed: seconds to wait for --min-workers.", DefaultValueFactory = _ => 120 };
+        var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams) or akka (Akka.Remote chunks, a slower fallback).", DefaultValueFactory = _ => "tcp" };
         var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error (logs go to stderr).", DefaultValueFactory = _ => "warning" };
 
         var command = new Command("train", "Train a network in this process and report loss and accuracy per epoch.\n\n" +
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
             "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
         foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
-            workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, logLevel })
+            workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, transport, logLevel })
             command.Options.Add(o);
 
         command.SetAction(parse =>
@@ -89,6 +90,7 @@ public static class TrainCommand
                 StepTimeoutSeconds = parse.GetValue(stepTimeout),
                 StartTimeoutSeconds = parse.GetValue(startTimeout),
                 LogLevel = parse.GetValue(logLevel)!,
+                Transport = parse.GetValue(transport)!,
             };
             return TrainRun.Execute(request, stdout);
         });
@@ -129,6 +131,7 @@ public sealed record TrainRequest
     public double StepTimeoutSeconds { get; init; } = 60;
     public double StartTimeoutSeconds { get; init; } = 120;
     public string LogLevel { get; init; } = "warning";
+    public string Transport { get; init; } = "tcp";
 
     public bool Distributed => Workers > 0 || SpawnWorkers > 0 || MinWorkers is > 0;
 
@@ -166,6 +169,7 @@ internal static class TrainRun
         if (!(r.StepTimeoutSeconds > 0)) throw new UserErrorException($"--step-timeout must be a positive number of seconds (got {r.StepTimeoutSeconds})");
         if (!(r.StartTimeoutSeconds > 0)) throw new UserErrorException($"--start-timeout must be a positive number of seconds (got {r.StartTimeoutSeconds})");
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
+        string transport = DistributedNN.Transport.Transports.Parse(r.Transport);
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
         var optimizer = new OptimizerSettings(kind, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
         optimizer.Validate();
@@ -223,8 +227,9 @@ internal static class TrainRun
                 StepTimeout = TimeSpan.FromSeconds(r.StepTimeoutSeconds),
                 StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
                 WorkerLogLevel = r.LogLevel,
+                Transport = transport,
             };
-            stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}");
+            stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}");
             var state = new TrainingState(spec, parameters, settings, train.Count);
             var outcome = DistributedTrainer.RunAsync(state, dataRequest, loaded, options, e => stdout.WriteLine(FormatEpoch(e, r.Epochs))).GetAwaiter().GetResult();
             results = outcome.Epochs;

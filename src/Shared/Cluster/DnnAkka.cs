@@ -22,6 +22,8 @@ public sealed record NodeOptions
     public IReadOnlyList<string> Roles { get; init; } = [];
     /// <summary>Data-plane port; 0 picks a free one.</summary>
     public int DataPort { get; init; }
+    /// <summary>Akka.Remote's maximum-frame-size (larger messages are dropped by Akka.Remote).</summary>
+    public int MaxFrameBytes { get; init; } = DnnAkka.MaxFrameBytes;
 }
 
 /// <summary>
@@ -44,9 +46,9 @@ public static class DnnAkka
             HostName = options.Host,
             Port = options.Port,
             PublicHostName = options.PublicHost ?? options.Host,
-            MaxFrameSize = MaxFrameBytes,
-            SendBufferSize = 2 * MaxFrameBytes,
-            ReceiveBufferSize = 2 * MaxFrameBytes,
+            MaxFrameSize = options.MaxFrameBytes,
+            SendBufferSize = 2 * System.Math.Max(options.MaxFrameBytes, 256 * 1024),
+            ReceiveBufferSize = 2 * System.Math.Max(options.MaxFrameBytes, 256 * 1024),
         })
         .WithClustering(new ClusterOptions
         {

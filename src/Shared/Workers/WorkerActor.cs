@@ -46,6 +46,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private float[] _gradient = [];
     private volatile FrameFilter? _filter;
     private bool _subscribed;
+    private TensorAssembler? _weightsAssembler;
 
     public IStash Stash { get; set; } = null!;
     public ITimerScheduler Timers { get; set; } = null!;
@@ -79,6 +80,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             if (ReferenceEquals(c.Channel, _channel)) _log.Warning("Data-plane connection from the coordinator closed: {Reason}", c.Reason);
         });
         Receive<WeightsArrived>(OnWeights);
+        Receive<TensorChunk>(OnWeightsChunk);
         Receive<StartJob>(OnStartJob);
         Receive<RegistrationRejected>(r =>
         {
@@ -187,6 +189,29 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Stash.UnstashAll();
     }
 
+    /// <summary>Weights over Akka.Remote (the fallback transport), chunk by chunk.</summary>
+    private void OnWeightsChunk(TensorChunk chunk)
+    {
+        var h = chunk.Header;
+        var filter = _filter;
+        if (filter is null || h.Kind != TensorKind.Weights || h.Job != filter.Job || h.Count != filter.ParameterCount || h.Version <= _weightsVersion)
+            return;
+        if (_weightsAssembler is null || _weightsAssembler.Header != h)
+        {
+            var buffer = _weightBuffers.TryTake(out var b) ? b : new float[filter.ParameterCount];
+            _weightsAssembler = new TensorAssembler(h, buffer);
+        }
+        if (!_weightsAssembler.TryAdd(chunk, out var why))
+        {
+            _log.Warning("Rejected a weights chunk: {Reason}", why);
+            return;
+        }
+        if (!_weightsAssembler.IsComplete) return;
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(_weightsAssembler.Destination, out var done);
+        _weightsAssembler = null;
+        OnWeights(new WeightsArrived(h.Version, done.Array!));
+    }
+
     private void OnStartJob(StartJob job)
     {
         Timers.Cancel("register");
@@ -228,7 +253,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             var header = new TensorHeader(order.Job, order.Step, order.Version, TensorKind.ShardGradient, shard, _gradient.Length);
             try
             {
-                await _channel!.SendAsync(header, _gradient, CancellationToken.None);
+                if (_job.Transport == Transports.Akka)
+                    foreach (var chunk in TensorChunker.Split(header, _gradient)) coordinator.Tell(chunk);
+                else
+                    await _channel!.SendAsync(header, _gradient, CancellationToken.None);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or NullReferenceException or System.Net.Sockets.SocketException)
             {
