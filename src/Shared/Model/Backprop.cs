@@ -102,12 +102,16 @@ public sealed unsafe class Backprop
         return Gradient(parameters, input, labels, rows, bounds, gradient);
     }
 
-    /// <summary>Loss and correct count of the last forward pass against <paramref name="labels"/> (no gradient).</summary>
-    public BatchStats Evaluate(ReadOnlySpan<int> labels, int rows)
+    /// <summary>
+    /// Loss and correct count of the last forward pass against <paramref name="labels"/> (no gradient),
+    /// continuing the running sums of <paramref name="running"/> sample by sample, so that a long
+    /// stretch evaluated in several passes sums exactly as if it were one.
+    /// </summary>
+    public BatchStats Evaluate(ReadOnlySpan<int> labels, int rows, BatchStats running = default)
     {
         int n = _spec.OutputSize;
-        double loss = 0;
-        int correct = 0;
+        double loss = running.LossSum;
+        int correct = running.Correct;
         fixed (float* a = _activations[^1])
         fixed (float* z = _outputZ)
             for (int r = 0; r < rows; r++)
@@ -115,7 +119,7 @@ public sealed unsafe class Backprop
                 loss += Losses.SampleLoss(_spec.Loss, z + r * n, a + r * n, labels[r], n);
                 if (Losses.Predict(a + r * n, n) == labels[r]) correct++;
             }
-        return new BatchStats(loss, correct, rows);
+        return new BatchStats(loss, correct, running.Count + rows);
     }
 
     private void CheckShapes(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, int rows)

@@ -44,7 +44,7 @@ public sealed class LocalTrainer
         _spec = spec;
         _settings = settings;
         Parameters = parameters;
-        _backprop = new Backprop(spec, System.Math.Max(settings.BatchSize, EvaluationChunk));
+        _backprop = new Backprop(spec, settings.BatchSize);
         _gradient = new float[spec.ParameterCount];
         _input = GC.AllocateArray<float>(settings.BatchSize * spec.InputSize, pinned: true);
         _labels = new int[settings.BatchSize];
@@ -120,8 +120,15 @@ public sealed class LocalTrainer
         int f = data.FeatureCount;
         int start = chunk * EvaluationChunk;
         int rows = System.Math.Min(EvaluationChunk, data.Count - start);
-        backprop.Forward(parameters, data.Features.AsSpan(start * f, rows * f), rows);
-        return backprop.Evaluate(data.Labels.AsSpan(start, rows), rows);
+        var stats = new BatchStats(0, 0, 0);
+        // in passes of at most MaxRows (wide layers keep their workspace small); the sums run on across passes
+        for (int done = 0; done < rows; done += backprop.MaxRows)
+        {
+            int n = System.Math.Min(backprop.MaxRows, rows - done);
+            backprop.Forward(parameters, data.Features.AsSpan((start + done) * f, n * f), n);
+            stats = backprop.Evaluate(data.Labels.AsSpan(start + done, n), n, stats);
+        }
+        return stats;
     }
 }
 

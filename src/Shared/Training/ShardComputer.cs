@@ -27,7 +27,7 @@ public sealed class ShardComputer
         _test = test;
         Plan = new DataPlan(train.Count, batchSize, shards, seed, shuffle);
         int maxShard = (batchSize + shards - 1) / shards;
-        _backprop = new Backprop(spec, System.Math.Max(maxShard, LocalTrainer.EvaluationChunk));
+        _backprop = new Backprop(spec, maxShard);
         _input = GC.AllocateArray<float>(maxShard * spec.InputSize, pinned: true);
         _labels = new int[maxShard];
         _bounds = new int[shards + 1];
