@@ -146,7 +146,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         if (!IPAddress.TryParse(r.DataPlaneHost, out var address))
-            address = Dns.GetHostAddresses(r.DataPlaneHost).FirstOrDefault() ?? IPAddress.Loopback;
+        {
+            try { address = Dns.GetHostAddresses(r.DataPlaneHost).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork); }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException or ArgumentException)
+            {
+                _log.Warning("Ignoring worker {Worker}: its data-plane host '{Host}' does not resolve ({Reason})", r.Worker.Path, r.DataPlaneHost, e.Message);
+                return;
+            }
+        }
         var worker = new Worker(r.Worker, new IPEndPoint(address, r.DataPlanePort));
         _workers[r.Worker] = worker;
         Context.Watch(r.Worker);

@@ -22,6 +22,22 @@ public sealed record NodeOptions
     public IReadOnlyList<string> Roles { get; init; } = [];
     /// <summary>Data-plane port; 0 picks a free one.</summary>
     public int DataPort { get; init; }
+    /// <summary>
+    /// The host name others reach this node by: <see cref="PublicHost"/>, else the bind address, else —
+    /// when bound to all interfaces (0.0.0.0, as in containers) — this machine's first non-loopback IPv4 address.
+    /// </summary>
+    public string AdvertisedHost()
+    {
+        if (!string.IsNullOrWhiteSpace(PublicHost)) return PublicHost;
+        if (Host is not ("0.0.0.0" or "::" or "*")) return Host;
+        var address = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a));
+        return address?.ToString() ?? "127.0.0.1";
+    }
+
     /// <summary>Akka.Remote's maximum-frame-size (larger messages are dropped by Akka.Remote).</summary>
     public int MaxFrameBytes { get; init; } = DnnAkka.MaxFrameBytes;
 }
@@ -45,7 +61,7 @@ public static class DnnAkka
         {
             HostName = options.Host,
             Port = options.Port,
-            PublicHostName = options.PublicHost ?? options.Host,
+            PublicHostName = options.AdvertisedHost(),
             MaxFrameSize = options.MaxFrameBytes,
             SendBufferSize = 2 * System.Math.Max(options.MaxFrameBytes, 256 * 1024),
             ReceiveBufferSize = 2 * System.Math.Max(options.MaxFrameBytes, 256 * 1024),

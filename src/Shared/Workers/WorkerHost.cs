@@ -37,7 +37,7 @@ public static class WorkerHost
         var system = host.ActorSystemOf();
         var cluster = Akka.Cluster.Cluster.Get(system);
         system.ActorOf(Props.Create(() => new CoordinatorWatch(done)), "coordinator-watch");
-        string dataHost = options.Node.PublicHost ?? options.Node.Host;
+        string dataHost = options.Node.AdvertisedHost();
         system.ActorOf(WorkerActor.Props(new WorkerActor.Settings(options.Node.Host, options.Node.DataPort, options.Cores, options.DataPath, AdvertisedHost: dataHost,
             OnJobDone: outcome => done.TrySetResult(outcome))), "worker");
         Log.Information("Worker node {Address} joining {Seeds}", cluster.SelfAddress, string.Join(", ", options.Node.SeedNodes));
