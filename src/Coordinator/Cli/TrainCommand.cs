@@ -38,6 +38,7 @@ public static class TrainCommand
         var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
         var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
         var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
+        var threads = new Option<int>("--threads") { Description = "Single-process: compute shards on this many threads (the same weights, bit for bit).", DefaultValueFactory = _ => 1 };
         var workers = new Option<int>("--workers") { Description = "Distributed: host this many worker actors in this process.", DefaultValueFactory = _ => 0 };
         var spawnWorkers = new Option<int>("--spawn-workers") { Description = "Distributed: start this many worker processes on this machine (stopped at the end).", DefaultValueFactory = _ => 0 };
         var minWorkers = new Option<int?>("--min-workers") { Description = "Distributed: wait for this many workers before the first step (default: --workers + --spawn-workers); others may join with dnn-worker --seed-nodes." };
@@ -53,7 +54,7 @@ public static class TrainCommand
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
             "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
         foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
-            workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, transport, logLevel })
+            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, transport, logLevel })
             command.Options.Add(o);
 
         command.SetAction(parse =>
@@ -81,6 +82,7 @@ public static class TrainCommand
                 MetricsOut = parse.GetValue(metricsOut),
                 TestFraction = parse.GetValue(testFraction),
                 LabelColumn = parse.GetValue(labelColumn)!,
+                Threads = parse.GetValue(threads),
                 Workers = parse.GetValue(workers),
                 SpawnWorkers = parse.GetValue(spawnWorkers),
                 MinWorkers = parse.GetValue(minWorkers),
@@ -122,6 +124,7 @@ public sealed record TrainRequest
     public string? MetricsOut { get; init; }
     public double TestFraction { get; init; } = DataSource.DefaultTestFraction;
     public string LabelColumn { get; init; } = "last";
+    public int Threads { get; init; } = 1;
     public int Workers { get; init; }
     public int SpawnWorkers { get; init; }
     public int? MinWorkers { get; init; }
@@ -162,6 +165,7 @@ internal static class TrainRun
         if (r.Seed < 0) throw new UserErrorException($"--seed must be zero or positive (got {r.Seed})");
         if (r.TrainLimit is <= 0) throw new UserErrorException($"--train-limit must be at least 1 (got {r.TrainLimit})");
         if (!(r.TestFraction > 0 && r.TestFraction < 1)) throw new UserErrorException($"--test-fraction must be between 0 and 1 (got {r.TestFraction})");
+        if (r.Threads < 1) throw new UserErrorException($"--threads must be at least 1 (got {r.Threads})");
         if (r.Workers < 0) throw new UserErrorException($"--workers must be zero or more (got {r.Workers})");
         if (r.SpawnWorkers < 0) throw new UserErrorException($"--spawn-workers must be zero or more (got {r.SpawnWorkers})");
         if (r.MinWorkers is < 1) throw new UserErrorException($"--min-workers must be at least 1 (got {r.MinWorkers})");
@@ -207,7 +211,7 @@ internal static class TrainRun
         RunFacts facts;
         if (!r.Distributed)
         {
-            var trainer = new LocalTrainer(spec, parameters, settings);
+            var trainer = new LocalTrainer(spec, parameters, settings, r.Threads);
             results = trainer.Train(train, data.Test, e => stdout.WriteLine(FormatEpoch(e, r.Epochs)));
             weightsHash = TrainingState.HashWeights(parameters);
             steps = trainer.Steps;

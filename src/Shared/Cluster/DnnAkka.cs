@@ -93,6 +93,7 @@ public static class DnnAkka
             loggers.ClearLoggers();
             loggers.AddLogger<SerilogLogger>();
         })
+        .AddHocon($"akka.loglevel = {DnnLogging.AkkaLevel}", HoconAddMode.Prepend)
         .AddHocon("""
             akka.stdout-loglevel = WARNING
             akka.remote.log-remote-lifecycle-events = off

@@ -24,14 +24,24 @@ public static class DnnLogging
         || e.MessageTemplate.Text.StartsWith("Unable to REMOVE channel", StringComparison.Ordinal)
         || e.MessageTemplate.Text.StartsWith("Association with remote system", StringComparison.Ordinal) && e.Level <= LogEventLevel.Warning;
 
+    /// <summary>Akka's own log level, kept in step with Serilog's (Akka drops events below it before Serilog sees them).</summary>
+    public static string AkkaLevel { get; private set; } = "INFO";
+
     public static void Configure(LogEventLevel level, string source)
     {
+        AkkaLevel = level switch
+        {
+            LogEventLevel.Verbose or LogEventLevel.Debug => "DEBUG",
+            LogEventLevel.Information => "INFO",
+            LogEventLevel.Warning => "WARNING",
+            _ => "ERROR",
+        };
         Log.Logger = new LoggerConfiguration()
             .MinimumLevel.Is(level)
             .Enrich.WithProperty("Source", source)
             .Filter.ByExcluding(IsShutdownNoise)
             .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose,
-                outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} [{Source}] {Message:lj}{NewLine}{Exception}")
+                outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Source}] {Message:lj}{NewLine}{Exception}")
             .CreateLogger();
     }
 }

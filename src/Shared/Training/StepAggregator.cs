@@ -130,22 +130,7 @@ public sealed class StepAggregator
     public BatchStats Sum(Span<float> total)
     {
         if (!IsComplete) throw new InvalidOperationException("the step is not complete");
-        var stats = new BatchStats(0, 0, 0);
-        bool first = true;
-        for (int s = 0; s < _shards.Length; s++)
-        {
-            var shard = _shards[s];
-            stats += shard.Stats!.Value;
-            if (shard.ExpectedCount == 0) continue; // an empty shard contributes nothing, as in the segmented pass
-            if (first) shard.Gradient!.AsSpan().CopyTo(total);
-            else unsafe
-            {
-                fixed (float* t = total, g = shard.Gradient) Backprop.AddInto(t, g, total.Length);
-            }
-            first = false;
-        }
-        if (first) total.Clear();
-        return stats;
+        return ShardSum.AddInOrder(_shards.Length, s => _shards[s].Gradient!, s => _shards[s].Stats!.Value, total);
     }
 
     /// <summary>Compute time per worker in this step (milliseconds), for logs and metrics.</summary>
