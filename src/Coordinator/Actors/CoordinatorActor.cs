@@ -21,6 +21,7 @@ public sealed record TrainingOutcome(IReadOnlyList<EpochResult> Epochs, long Ste
 /// </summary>
 public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 {
+    /// <summary>Shards in flight per single-core worker (a worker with more cores gets one per core).</summary>
     public const int InFlightPerWorker = 2;
 
     public sealed record Settings(
@@ -31,8 +32,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>Deadlines in a row with no shard completed before the job is stopped rather than waited on forever.</summary>
     public const int MaxStalledDeadlines = 3;
 
-    private sealed class Worker(IActorRef actor, IPEndPoint endpoint)
+    private sealed class Worker(IActorRef actor, IPEndPoint endpoint, int cores)
     {
+        /// <summary>Shards in flight at once: enough to keep each of its cores busy, and one queued.</summary>
+        public int Capacity { get; } = System.Math.Max(InFlightPerWorker, cores);
         public IActorRef Actor { get; } = actor;
         public IPEndPoint Endpoint { get; } = endpoint;
         public TensorChannel? Channel;
@@ -154,7 +157,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 return;
             }
         }
-        var worker = new Worker(r.Worker, new IPEndPoint(address, r.DataPlanePort));
+        var worker = new Worker(r.Worker, new IPEndPoint(address, r.DataPlanePort), System.Math.Max(1, r.Cores));
         _workers[r.Worker] = worker;
         Context.Watch(r.Worker);
         _log.Info("Worker {Worker} registered (data plane {Endpoint}, {Cores} cores)", worker.Name, worker.Endpoint, r.Cores);
@@ -314,7 +317,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             foreach (var w in ready)
             {
                 if (_queue.Count == 0) break;
-                if (w.InFlight >= InFlightPerWorker) continue;
+                if (w.InFlight >= w.Capacity) continue;
                 int item = _queue.Dequeue();
                 if (_step is not null) _step.Assign(item, w.Actor);
                 else _chunkOwner[item] = w.Actor;

@@ -5,6 +5,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using DistributedNN.Cluster;
+using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Training;
 using DistributedNN.Transport;
@@ -40,10 +41,11 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private TensorChannel? _channel;
     private IActorRef? _coordinator;
     private StartJob? _job;
-    private ShardComputer? _computer;
+    /// <summary>One per core this worker may use: the shards of an order are computed in parallel.</summary>
+    private ShardComputer[] _computers = [];
+    private float[][] _gradients = [];
     private float[]? _weights;
     private long _weightsVersion = -1;
-    private float[] _gradient = [];
     private volatile FrameFilter? _filter;
     private bool _subscribed;
     private TensorAssembler? _weightsAssembler;
@@ -220,9 +222,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         {
             var spec = job.Network.ToSpec();
             var data = DataCache.Load(job.Data, _settings.DataPathOverride);
-            _computer = new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle);
+            int lanes = System.Math.Clamp(_settings.Cores, 1, job.Shards);
+            _computers = Enumerable.Range(0, lanes).Select(_ => new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle)).ToArray();
+            _gradients = Enumerable.Range(0, lanes).Select(_ => GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true)).ToArray();
             _filter = new FrameFilter(job.Job, spec.ParameterCount);
-            _gradient = GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true);
             _weights = null;
             _weightsVersion = -1;
             _job = job;
@@ -238,38 +241,66 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     private async Task OnComputeShards(ComputeShards order)
     {
-        if (_job is null || order.Job != _job.Job || _computer is null) return;
+        if (_job is null || order.Job != _job.Job || _computers.Length == 0) return;
         if (_weightsVersion != order.Version || _weights is null)
         {
             if (order.Version > _weightsVersion) Stash.Stash(); // the weights are on their way
             return;
         }
         var coordinator = Sender;
-        foreach (int shard in order.Shards)
+        var weights = _weights;
+        int lanes = _computers.Length;
+        var stats = new BatchStats[lanes];
+        var ms = new double[lanes];
+        for (int first = 0; first < order.Shards.Length; first += lanes)
         {
-            var clock = Stopwatch.StartNew();
-            var stats = _computer.ComputeShard(_weights, order.Epoch, order.StepInEpoch, shard, _gradient);
-            double ms = clock.Elapsed.TotalMilliseconds;
-            var header = new TensorHeader(order.Job, order.Step, order.Version, TensorKind.ShardGradient, shard, _gradient.Length);
-            try
+            int n = System.Math.Min(lanes, order.Shards.Length - first);
+            void Compute(int lane)
             {
-                if (_job.Transport == Transports.Akka)
-                    foreach (var chunk in TensorChunker.Split(header, _gradient)) coordinator.Tell(chunk);
-                else
-                    await _channel!.SendAsync(header, _gradient, CancellationToken.None);
+                var clock = Stopwatch.StartNew();
+                stats[lane] = _computers[lane].ComputeShard(weights, order.Epoch, order.StepInEpoch, order.Shards[first + lane], _gradients[lane]);
+                ms[lane] = clock.Elapsed.TotalMilliseconds;
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or NullReferenceException or System.Net.Sockets.SocketException)
+            if (n == 1) Compute(0);
+            else Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = n }, Compute);
+            for (int lane = 0; lane < n; lane++)
             {
-                _log.Warning("Could not send the gradient of shard {Shard} of step {Step}: {Reason}", shard, order.Step, e.Message);
-                return;
+                int shard = order.Shards[first + lane];
+                var header = new TensorHeader(order.Job, order.Step, order.Version, TensorKind.ShardGradient, shard, _gradients[lane].Length);
+                if (!await SendGradient(header, _gradients[lane], coordinator)) return;
+                var s = stats[lane];
+                coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, ms[lane], header.Count));
             }
-            coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, stats.LossSum, stats.Correct, stats.Count, ms, _gradient.Length));
+        }
+    }
+
+    private async Task<bool> SendGradient(TensorHeader header, float[] gradient, IActorRef coordinator)
+    {
+        if (_job!.Transport == Transports.Akka)
+        {
+            foreach (var chunk in TensorChunker.Split(header, gradient)) coordinator.Tell(chunk);
+            return true;
+        }
+        if (_channel is null)
+        {
+            _log.Warning("No data-plane connection from the coordinator: cannot send shard {Shard} of step {Step}", header.Shard, header.Step);
+            return false;
+        }
+        try
+        {
+            await _channel.SendAsync(header, gradient, CancellationToken.None);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            _log.Warning("Could not send the gradient of shard {Shard} of step {Step}: {Reason}", header.Shard, header.Step, e.Message);
+            return false;
         }
     }
 
     private void OnEvaluate(EvaluateChunks order)
     {
-        if (_job is null || order.Job != _job.Job || _computer is null) return;
+        if (_job is null || order.Job != _job.Job || _computers.Length == 0) return;
         if (_weightsVersion != order.Version || _weights is null)
         {
             if (order.Version > _weightsVersion) Stash.Stash();
@@ -277,7 +308,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
         foreach (int chunk in order.Chunks)
         {
-            var stats = _computer.EvaluateChunk(_weights, chunk);
+            var stats = _computers[0].EvaluateChunk(_weights, chunk);
             Sender.Tell(new EvaluationResult(order.Job, order.Version, chunk, Self, stats.LossSum, stats.Correct, stats.Count));
         }
     }
