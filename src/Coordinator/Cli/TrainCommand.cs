@@ -181,6 +181,9 @@ internal static class TrainRun
         var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer);
         settings.Validate();
 
+        // an unwritable output must fail now, not after the training it would have kept
+        if (r.Save is not null) CheckWritable(r.Save, "--save");
+        if (r.MetricsOut is not null) CheckWritable(r.MetricsOut, "--metrics-out");
         TrainedModel? initial = r.Init is null ? null : ModelLoader.Load(r.Init);
         var sizes = r.Layers is not null ? ParseLayers(r.Layers)
             : initial is not null ? [initial.Spec.InputSize, .. initial.Spec.Layers.Select(l => l.Outputs)]
@@ -261,6 +264,24 @@ internal static class TrainRun
         "epoch {0}/{1}  loss {2:F4}  train_acc {3:P2}  test_loss {4:F4}  test_acc {5:P2}  {6:N0} samples/s  {7:F2} s  grad_norms [{8}]",
         e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.TrainSeconds,
         string.Join(" ", e.GradientNorms.Select(n => n.ToString("0.###e0", CultureInfo.InvariantCulture))));
+
+    private static void CheckWritable(string path, string option)
+    {
+        try
+        {
+            string full = Path.GetFullPath(path);
+            if (Directory.Exists(full)) throw new UserErrorException($"{option} {path}: is a directory; give a file name");
+            string dir = Path.GetDirectoryName(full)!;
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".dnn-write-check-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UserErrorException($"{option} {path}: cannot write there ({e.Message})");
+        }
+    }
 
     public static int[] ParseLayers(string text)
     {

@@ -48,6 +48,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private long _weightsVersion = -1;
     private volatile FrameFilter? _filter;
     private bool _subscribed;
+    private bool _jobDone;
     private TensorAssembler? _weightsAssembler;
 
     public IStash Stash { get; set; } = null!;
@@ -79,7 +80,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Receive<ChannelAccepted>(OnChannelAccepted);
         Receive<ChannelClosed>(c =>
         {
-            if (ReferenceEquals(c.Channel, _channel)) _log.Warning("Data-plane connection from the coordinator closed: {Reason}", c.Reason);
+            if (ReferenceEquals(c.Channel, _channel) && !_jobDone) _log.Warning("Data-plane connection from the coordinator closed: {Reason}", c.Reason);
         });
         Receive<WeightsArrived>(OnWeights);
         Receive<TensorChunk>(OnWeightsChunk);
@@ -94,6 +95,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Receive<JobDone>(done =>
         {
             if (_job is null || done.Job != _job.Job) return;
+            _jobDone = true;
             _log.Info("Job {Job} is done ({Outcome})", done.Job, done.Outcome);
             _settings.OnJobDone?.Invoke(done.Outcome);
         });

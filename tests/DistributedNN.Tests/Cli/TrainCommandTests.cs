@@ -65,6 +65,21 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void An_unwritable_output_is_refused_before_training()
+    {
+        string csv = WriteCsv();
+        string blocker = _dir.File("file");
+        File.WriteAllText(blocker, "x");
+        var (exit, output, err) = CliRunner.Run("train", "--data", csv, "--layers", "3,4,2", "--save", Path.Combine(blocker, "model.dnn"));
+        Assert.Equal(1, exit);
+        Assert.StartsWith($"error: --save {Path.Combine(blocker, "model.dnn")}: cannot write there", err);
+        Assert.DoesNotContain("epoch", output);
+        (exit, _, err) = CliRunner.Run("train", "--data", csv, "--layers", "3,4,2", "--metrics-out", _dir.Path);
+        Assert.Equal(1, exit);
+        Assert.Equal($"error: --metrics-out {_dir.Path}: is a directory; give a file name", err.TrimEnd());
+    }
+
+    [Fact]
     public void A_missing_data_path_is_a_one_line_error()
     {
         var (exit, _, err) = CliRunner.Run("train", "--data", _dir.File("nowhere"), "--epochs", "1");
