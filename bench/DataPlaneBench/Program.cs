@@ -19,7 +19,11 @@ namespace DistributedNN.Bench.DataPlane;
 ///   options: --mb N (MB moved per measurement, default 1024)  --reps N (default 3)
 ///            --buffer-kb N (channel socket buffers, default 4096; 0 = OS default, as the raw socket has)
 /// </code>
-/// MB = 10^6 bytes, GB = 10^9 bytes; throughput counts payload bytes; each figure is the median of the repetitions.
+/// Measures (a) a plain Socket writing a 4 MiB byte[] (and a 0.94 MB one) again and again into a byte[] on the receiver,
+/// (b) TensorChannel frames of 1,048,576 and 235,146 floats into one reused float[], with the configured and with
+/// OS-default socket buffers, (c) TensorChunkSerializer ToBinary/FromBinary with 65,536- and 16,384-float chunks.
+/// MB = 10^6 bytes, GB = 10^9 bytes; throughput counts payload bytes; each figure is the median of the repetitions,
+/// whose measurements run back to back. Results: docs/DATA_PLANE.md.
 /// </summary>
 internal static class Program
 {
@@ -174,7 +178,7 @@ internal static class Program
         Console.WriteLine($"     one 235k-parameter tensor every {ModelFrameFloats * 4 / (m[4] * 1e3):F2} ms");
 
         SerializerBench(totalBytes, reps, TensorChunker.DefaultChunkFloats);
-        SerializerBench(totalBytes, reps, 16_384);
+        SerializerBench(totalBytes, reps, TensorChunker.SmallObjectChunkFloats);
     }
 
     /// <summary>A plain socket writes one byte[] again and again; the server reads into a byte[] of the same size and acks at the end.</summary>
@@ -258,15 +262,23 @@ internal static class Program
             To(); From(); // warm up
             var to = new List<double>();
             var from = new List<double>();
+            int gen2Before = GC.CollectionCount(2);
+            TimeSpan pauseBefore = GC.GetTotalPauseDuration();
+            var clock = Stopwatch.StartNew();
             for (int r = 0; r < reps; r++)
             {
                 to.Add(To());
                 from.Add(From());
             }
+            clock.Stop();
+            int gen2 = GC.CollectionCount(2) - gen2Before;
+            double pauseShare = (GC.GetTotalPauseDuration() - pauseBefore) / clock.Elapsed;
             Console.WriteLine($"(c) TensorChunkSerializer, {chunkFloats,6:N0}-float chunks ({bytes.Length,7:N0} bytes): " +
                               $"ToBinary {Median(to),5:F2} GB/s, FromBinary {Median(from),5:F2} GB/s " +
                               $"[runs: {string.Join(" ", to.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} / " +
                               $"{string.Join(" ", from.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}]");
+            Console.WriteLine($"      {gen2} gen2 collections for {2L * reps * iterations:N0} calls, GC pauses {pauseShare:P0} of the time " +
+                              $"(GC heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1e6:F0} MB)");
         }
         finally
         {

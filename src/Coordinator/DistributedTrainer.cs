@@ -49,7 +49,8 @@ public static class DistributedTrainer
             for (int i = 0; i < options.InProcessWorkers; i++)
                 system.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, cores, Coordinator: coordinator)), $"worker-{i + 1}");
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
-            for (int i = 0; i < options.SpawnedWorkers; i++) spawned.Add(StartWorkerProcess(self.ToString(), options.WorkerLogLevel));
+            int coresEach = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.SpawnedWorkers));
+            for (int i = 0; i < options.SpawnedWorkers; i++) spawned.Add(StartWorkerProcess(self.ToString(), options.WorkerLogLevel, coresEach));
             using var reg = ct.Register(() => completion.TrySetException(new UserErrorException("interrupted")));
             return await completion.Task;
         }
@@ -62,7 +63,7 @@ public static class DistributedTrainer
     }
 
     /// <summary>This executable again, as `dnn worker`, joining our node on 127.0.0.1.</summary>
-    private static Process StartWorkerProcess(string seed, string logLevel)
+    private static Process StartWorkerProcess(string seed, string logLevel, int cores)
     {
         // `dotnet dnn.dll worker …`: the muxer that runs us (or the SDK's, under a test host), and our own assembly
         string? self = Environment.ProcessPath;
@@ -73,7 +74,7 @@ public static class DistributedTrainer
         info.ArgumentList.Add(typeof(DistributedTrainer).Assembly.Location);
         foreach (var a in new[] { "worker", "--seed-nodes", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--log-level", logLevel })
             info.ArgumentList.Add(a);
-        info.Environment["DNN_CORES"] = "1";
+        info.Environment["DNN_CORES"] = cores.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var process = Process.Start(info) ?? throw new UserErrorException($"cannot start a worker process ({exe})");
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) Log.Debug("[worker {Pid}] {Line}", process.Id, e.Data); };
         process.BeginOutputReadLine();

@@ -298,7 +298,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         else
         {
             // the fallback: chunks copied out now, so the optimizer may change the weights right after
-            foreach (var chunk in TensorChunker.Split(header, _state.Parameters)) w.Actor.Tell(chunk);
+            foreach (var chunk in TensorChunker.Split(header, _state.Parameters, TensorChunker.SmallObjectChunkFloats)) w.Actor.Tell(chunk);
             _akkaBytesSent += header.PayloadBytes;
         }
         w.WeightsSent = version;
@@ -338,7 +338,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnShardResult(ShardResult r)
     {
-        if (!_workers.TryGetValue(Sender, out var worker) && !_workers.TryGetValue(r.Worker, out worker))
+        // only the sender counts: the Worker field of a message is the worker's word, not proof
+        if (!_workers.TryGetValue(Sender, out var worker))
         {
             _log.Warning("Rejected a shard result from unknown sender {Sender}", Sender.Path);
             return;
@@ -491,7 +492,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnEvaluationResult(EvaluationResult r)
     {
-        if (!_workers.TryGetValue(Sender, out var worker) && !_workers.TryGetValue(r.Worker, out worker)) return;
+        if (!_workers.TryGetValue(Sender, out var worker))
+        {
+            _log.Warning("Rejected an evaluation result from unknown sender {Sender}", Sender.Path);
+            return;
+        }
         if (r.Job != _s.Job || r.Version != _evalVersion || (uint)r.Chunk >= (uint)_chunkResults.Length
             || !Equals(_chunkOwner[r.Chunk], worker.Actor) || _chunkResults[r.Chunk] is not null)
         {

@@ -53,7 +53,7 @@ public static class DnnAkka
     public const string CoordinatorRole = "coordinator";
     public const string WorkerRole = "worker";
     public const string CoordinatorName = "coordinator";
-    /// <summary>Akka.Remote frame limit: above the fallback transport's 256 KB tensor chunks plus headers.</summary>
+    /// <summary>Akka.Remote frame limit: well above the fallback transport's 64 KB tensor chunks.</summary>
     public const int MaxFrameBytes = 4 * 1024 * 1024;
 
     public static AkkaConfigurationBuilder WithDnnNode(this AkkaConfigurationBuilder builder, NodeOptions options) => builder

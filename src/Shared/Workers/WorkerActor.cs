@@ -280,7 +280,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     {
         if (_job!.Transport == Transports.Akka)
         {
-            foreach (var chunk in TensorChunker.Split(header, gradient)) coordinator.Tell(chunk);
+            foreach (var chunk in TensorChunker.Split(header, gradient, TensorChunker.SmallObjectChunkFloats)) coordinator.Tell(chunk);
             return true;
         }
         if (_channel is null)

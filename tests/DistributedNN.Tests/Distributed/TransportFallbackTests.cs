@@ -126,7 +126,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
     [Fact]
     public async Task Transfers_dropped_for_their_size_are_caught_by_the_deadline_and_stop_the_job()
     {
-        // Akka.Remote on the worker node keeps its default 128,000-byte frame limit: every 256 KB tensor chunk is dropped.
+        // Akka.Remote on the worker node allows 32,000-byte frames: every 64 KB tensor chunk is dropped (only an error log says so).
         var data = TestData.Load();
         var spec = NetworkSpec.FromSizes([4, 20000, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
         var p = new float[spec.ParameterCount];
@@ -138,7 +138,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
         coordinatorNode.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(Guid.NewGuid(), state, TestData.Request, data.Fingerprint,
             data.Data.Test.Count, 1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), null, completion, Transports.Akka)), DnnAkka.CoordinatorName);
         string seed = Akka.Cluster.Cluster.Get(coordinatorNode.ActorSystemOf()).SelfAddress.ToString();
-        var workerNode = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = 128_000 });
+        var workerNode = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = 32_000 });
         _nodes.Add(workerNode);
         workerNode.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1)), "worker");
 

@@ -46,6 +46,15 @@ public sealed class TensorChunkSerializerTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Default_chunks_fit_the_recommended_frame_size_and_small_chunks_stay_off_the_large_object_heap()
+    {
+        Assert.Equal(262_200, TensorChunkSerializer.SerializedSize(TensorChunker.DefaultChunkFloats));
+        Assert.Contains("maximum-frame-size = 512000b", TensorChunkSerializer.RecommendedRemoteHocon);
+        Assert.True(TensorChunkSerializer.SerializedSize(TensorChunker.SmallObjectChunkFloats) < 85_000);
+        Assert.True(TensorChunkSerializer.SerializedSize(TensorChunker.SmallObjectChunkFloats) < 128_000); // Akka's default limit
+    }
+
+    [Fact]
     public void Truncated_or_inconsistent_bytes_are_a_serialization_error_with_a_reason()
     {
         var s = Serializer;
