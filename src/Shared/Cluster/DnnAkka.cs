@@ -95,7 +95,7 @@ public static class DnnAkka
         })
         .AddHocon($"akka.loglevel = {DnnLogging.AkkaLevel}", HoconAddMode.Prepend)
         .AddHocon("""
-            akka.stdout-loglevel = WARNING
+            akka.stdout-loglevel = OFF
             akka.remote.log-remote-lifecycle-events = off
             akka.log-dead-letters-during-shutdown = off
             akka.log-dead-letters = 0
@@ -112,7 +112,16 @@ public static class DnnAkka
                 configure?.Invoke(builder, provider);
             }))
             .Build();
-        await host.StartAsync(ct);
+        try
+        {
+            await host.StartAsync(ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // a busy port, an address this machine does not have, a bad seed address: the user's to fix
+            try { host.Dispose(); } catch (Exception) { /* already failing */ }
+            throw new UserErrorException($"cannot start the cluster node on {options.Host}:{options.Port}: {DnnLogging.Innermost(e).Message}", e);
+        }
         var system = host.Services.GetRequiredService<ActorSystem>();
         if (options.SeedNodes.Count == 0)
         {

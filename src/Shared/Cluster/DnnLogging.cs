@@ -24,6 +24,27 @@ public static class DnnLogging
         || e.MessageTemplate.Text.StartsWith("Unable to REMOVE channel", StringComparison.Ordinal)
         || e.MessageTemplate.Text.StartsWith("Association with remote system", StringComparison.Ordinal) && e.Level <= LogEventLevel.Warning;
 
+    /// <summary>" (innermost exception message)" for events that carry an exception, for one-line logs.</summary>
+    private sealed class ErrorSummary : Serilog.Core.ILogEventEnricher
+    {
+        public void Enrich(LogEvent e, Serilog.Core.ILogEventPropertyFactory factory)
+        {
+            if (e.Exception is null) return;
+            e.AddPropertyIfAbsent(factory.CreateProperty("ErrorSummary", $" ({Innermost(e.Exception).Message})"));
+        }
+    }
+
+    /// <summary>The deepest inner exception (through aggregates): usually the one that says what is wrong.</summary>
+    public static Exception Innermost(Exception e)
+    {
+        while (true)
+        {
+            var next = e is AggregateException { InnerExceptions.Count: > 0 } a ? a.InnerExceptions[0] : e.InnerException;
+            if (next is null) return e;
+            e = next;
+        }
+    }
+
     /// <summary>Akka's own log level, kept in step with Serilog's (Akka drops events below it before Serilog sees them).</summary>
     public static string AkkaLevel { get; private set; } = "INFO";
 
@@ -40,8 +61,12 @@ public static class DnnLogging
             .MinimumLevel.Is(level)
             .Enrich.WithProperty("Source", source)
             .Filter.ByExcluding(IsShutdownNoise)
+            .Enrich.With(new ErrorSummary())
             .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose,
-                outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Source}] {Message:lj}{NewLine}{Exception}")
+                // stack traces only when debugging: a user reads one line per problem
+                outputTemplate: level <= LogEventLevel.Debug
+                    ? "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Source}] {Message:lj}{NewLine}{Exception}"
+                    : "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Source}] {Message:lj}{ErrorSummary}{NewLine}")
             .CreateLogger();
     }
 }

@@ -25,15 +25,7 @@ public static class WorkerHost
         if (options.Node.SeedNodes.Count == 0)
             throw new UserErrorException("a worker needs --seed-nodes (or DNN_SEED_NODES): the coordinator's address, e.g. akka.tcp://dnn@127.0.0.1:4053");
         var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        IHost host;
-        try
-        {
-            host = await DnnAkka.StartNodeAsync(options.Node with { Roles = [DnnAkka.WorkerRole] }, ct: ct);
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or Akka.Remote.RemoteTransportException or AggregateException)
-        {
-            throw new UserErrorException($"cannot start the worker node on {options.Node.Host}:{options.Node.Port}: {e.GetBaseException().Message}");
-        }
+        var host = await DnnAkka.StartNodeAsync(options.Node with { Roles = [DnnAkka.WorkerRole] }, ct: ct);
         var system = host.ActorSystemOf();
         var cluster = Akka.Cluster.Cluster.Get(system);
         system.ActorOf(Props.Create(() => new CoordinatorWatch(done)), "coordinator-watch");
