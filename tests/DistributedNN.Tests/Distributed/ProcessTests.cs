@@ -90,6 +90,18 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_node_whose_port_is_taken_says_so_in_one_line()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var (p, output) = Start("dnn-worker.dll", "--seed-nodes", "akka.tcp://dnn@127.0.0.1:4053", "--port", port.ToString(), "--log-level", "error");
+        Assert.Equal(1, await Exit(p, output, "worker"));
+        Assert.Contains($"error: cannot start the cluster node on 127.0.0.1:{port}: Address already in use", output.ToString());
+        Assert.DoesNotContain("   at ", output.ToString()); // no stack trace
+    }
+
+    [Fact]
     public async Task A_coordinator_whose_workers_never_come_gives_up_with_a_clear_message()
     {
         var (p, output) = Start("dnn.dll", "train", "--data", TestData.Csv, "--layers", "4,8,2", "--min-workers", "1", "--start-timeout", "2");
