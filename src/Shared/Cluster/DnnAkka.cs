@@ -5,6 +5,7 @@ using Akka.Logger.Serilog;
 using Akka.Remote.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Serilog;
 
 namespace DistributedNN.Cluster;
 
@@ -106,21 +107,34 @@ public static class DnnAkka
     public static async Task<IHost> StartNodeAsync(NodeOptions options, Action<AkkaConfigurationBuilder, IServiceProvider>? configure = null, CancellationToken ct = default)
     {
         var host = new HostBuilder()
+            .UseSerilog() // Microsoft.Extensions.Logging (Akka.Hosting's own messages) into Serilog too
             .ConfigureServices(services => services.AddAkka(SystemName, (builder, provider) =>
             {
                 builder.WithDnnNode(options);
                 configure?.Invoke(builder, provider);
             }))
             .Build();
+        // Akka.Hosting also prints a failed start, stack trace and all, straight to stdout: hold stdout
+        // back while starting, pass it on if the start succeeds, drop it if it fails (we say why, in one line)
+        var stdout = Console.Out;
+        var held = new StringWriter();
+        Console.SetOut(held);
         try
         {
             await host.StartAsync(ct);
+            Console.SetOut(stdout);
+            stdout.Write(held.ToString());
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            Console.SetOut(stdout);
             // a busy port, an address this machine does not have, a bad seed address: the user's to fix
             try { host.Dispose(); } catch (Exception) { /* already failing */ }
             throw new UserErrorException($"cannot start the cluster node on {options.Host}:{options.Port}: {DnnLogging.Innermost(e).Message}", e);
+        }
+        finally
+        {
+            if (ReferenceEquals(Console.Out, held)) Console.SetOut(stdout);
         }
         var system = host.Services.GetRequiredService<ActorSystem>();
         if (options.SeedNodes.Count == 0)
