@@ -356,7 +356,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _log.Warning("Rejected a shard result from {Worker}: {Reason}", worker.Name, why);
             return;
         }
-        _log.Debug("Shard {Shard} of step {Step} from {Worker} in {Ms:F1} ms", r.Shard, r.Step, worker.Name, r.ComputeMilliseconds);
+        if (_log.IsDebugEnabled) _log.Debug("Shard {Shard} of step {Step} from {Worker} in {Ms:F1} ms", r.Shard, r.Step, worker.Name, r.ComputeMilliseconds);
         if (!wasComplete && _step.IsShardComplete(r.Shard)) ShardDone(worker);
     }
 
@@ -434,10 +434,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Timers.Cancel("deadline");
         ReleaseAssemblers();
         var stats = step.Sum(_gradient);
-        var times = step.ComputeTimes();
+        if (_log.IsDebugEnabled)
+            _log.Debug("Step {Step} done; compute ms per worker: {Times}", step.Step, string.Join(", ", step.ComputeTimes().Select(t => $"{t.Key.Path}={t.Value:F1}")));
         step.Release();
         _step = null;
-        _log.Debug("Step {Step} done; compute ms per worker: {Times}", step.Step, string.Join(", ", times.Select(t => $"{t.Key.Path.Name}={t.Value:F1}")));
         bool epochEnded;
         try { epochEnded = _state.ApplyStep(_gradient, stats); }
         catch (TrainingDivergedException e)

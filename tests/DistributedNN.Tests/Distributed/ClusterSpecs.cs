@@ -1,28 +1,16 @@
-using Akka.Actor;
-using DistributedNN.Cluster;
-using DistributedNN.Coordinator.Actors;
 using DistributedNN.Model;
 using DistributedNN.Training;
-using DistributedNN.Workers;
-using Microsoft.Extensions.Hosting;
 
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>Three real ActorSystems in this process, a cluster over TCP on 127.0.0.1: one coordinator, two workers.</summary>
 public sealed class ClusterSpecs : IAsyncLifetime
 {
-    private readonly List<IHost> _nodes = new();
+    private readonly TestNodes _nodes = new();
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var node in _nodes)
-        {
-            await node.StopAsync(CancellationToken.None);
-            node.Dispose();
-        }
-    }
+    public async Task DisposeAsync() => await _nodes.DisposeAsync();
 
     [Fact]
     public async Task A_coordinator_and_two_worker_nodes_train_a_small_problem_to_a_low_loss()
@@ -34,21 +22,11 @@ public sealed class ClusterSpecs : IAsyncLifetime
         var settings = new TrainingSettings(Epochs: 8, BatchSize: 32, Shards: 4, Seed: 2, Shuffle: true, new OptimizerSettings(OptimizerKind.Adam, 0.02f));
         var state = new TrainingState(spec, p, settings, data.Train.Count);
 
-        var coordinatorNode = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole] });
-        _nodes.Add(coordinatorNode);
-        var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-        coordinatorNode.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(Guid.NewGuid(), state, TestData.Request, data.Fingerprint,
-            data.Data.Test.Count, MinWorkers: 2, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), null, completion)), DnnAkka.CoordinatorName);
-        string seed = Akka.Cluster.Cluster.Get(coordinatorNode.ActorSystemOf()).SelfAddress.ToString();
+        var (seed, completion) = await _nodes.StartCoordinator(state, minWorkers: 2, TimeSpan.FromSeconds(60));
+        await _nodes.StartWorker(seed);
+        await _nodes.StartWorker(seed);
 
-        foreach (var _ in new[] { 1, 2 })
-        {
-            var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed] });
-            _nodes.Add(node);
-            node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1)), "worker");
-        }
-
-        var outcome = await completion.Task.WaitAsync(TimeSpan.FromSeconds(120));
+        var outcome = await completion.WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(2, outcome.Workers);
         Assert.Equal(8, outcome.Epochs.Count);
         Assert.True(outcome.Epochs[^1].TestLoss < 0.25, $"test loss {outcome.Epochs[^1].TestLoss}");

@@ -132,17 +132,11 @@ public sealed class TransportFallbackTests : IAsyncLifetime
         var p = new float[spec.ParameterCount];
         Initializer.Initialize(spec, p, InitScheme.He, 1);
         var state = new TrainingState(spec, p, new TrainingSettings(1, 16, 2, 1, true, new OptimizerSettings(OptimizerKind.Sgd, 0.1f)), data.Train.Count);
-        var coordinatorNode = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole] });
-        _nodes.Add(coordinatorNode);
-        var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-        coordinatorNode.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(Guid.NewGuid(), state, TestData.Request, data.Fingerprint,
-            data.Data.Test.Count, 1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), null, completion, Transports.Akka)), DnnAkka.CoordinatorName);
-        string seed = Akka.Cluster.Cluster.Get(coordinatorNode.ActorSystemOf()).SelfAddress.ToString();
-        var workerNode = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = 32_000 });
-        _nodes.Add(workerNode);
-        workerNode.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1)), "worker");
+        await using var nodes = new TestNodes();
+        var (seed, completion) = await nodes.StartCoordinator(state, minWorkers: 1, TimeSpan.FromSeconds(1), Transports.Akka);
+        await nodes.StartWorker(seed, maxFrameBytes: 32_000);
 
-        var failure = await Assert.ThrowsAsync<UserErrorException>(() => completion.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+        var failure = await Assert.ThrowsAsync<UserErrorException>(() => completion.WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.Contains("made no progress", failure.Message);
         Assert.Contains("maximum-frame-size", failure.Message);
     }

@@ -1,0 +1,43 @@
+using DistributedNN.Cluster;
+using DistributedNN.Coordinator.Actors;
+using DistributedNN.Training;
+using DistributedNN.Transport;
+using DistributedNN.Workers;
+using Microsoft.Extensions.Hosting;
+
+namespace DistributedNN.Tests.Distributed;
+
+/// <summary>Real cluster nodes in this test process (each its own ActorSystem on 127.0.0.1), stopped on dispose.</summary>
+internal sealed class TestNodes : IAsyncDisposable
+{
+    private readonly List<IHost> _nodes = new();
+
+    /// <summary>A coordinator node running <paramref name="state"/> on the test data; returns the seed address and the outcome.</summary>
+    public async Task<(string Seed, Task<TrainingOutcome> Outcome)> StartCoordinator(TrainingState state, int minWorkers, TimeSpan stepTimeout, string transport = Transports.Tcp)
+    {
+        var data = TestData.Load();
+        var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole] });
+        _nodes.Add(node);
+        var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(Guid.NewGuid(), state, TestData.Request, data.Fingerprint,
+            data.Data.Test.Count, minWorkers, stepTimeout, TimeSpan.FromSeconds(60), null, completion, transport)), DnnAkka.CoordinatorName);
+        return (Akka.Cluster.Cluster.Get(node.ActorSystemOf()).SelfAddress.ToString(), completion.Task);
+    }
+
+    /// <summary>A worker node that joins <paramref name="seed"/> and finds the coordinator through the cluster.</summary>
+    public async Task StartWorker(string seed, int maxFrameBytes = DnnAkka.MaxFrameBytes)
+    {
+        var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = maxFrameBytes });
+        _nodes.Add(node);
+        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1)), "worker");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes)
+        {
+            await node.StopAsync(CancellationToken.None);
+            node.Dispose();
+        }
+    }
+}
