@@ -32,6 +32,8 @@ public sealed unsafe class Backprop
     private readonly float[] _deltaA, _deltaB; // δ ping-pong, [MaxRows × MaxWidth]
     private readonly float[] _weightsT;      // Wᵀ [in × out] of each layer, at the layer's weight offset
     private readonly float[] _columnSum;     // one shard's Σ_rows δ
+    private nint _transposedFrom;            // the weights _weightsT holds, by address and version
+    private long _transposedVersion = -1;
 
     public Backprop(NetworkSpec spec, int maxRows)
     {
@@ -58,12 +60,16 @@ public sealed unsafe class Backprop
     public ReadOnlySpan<float> LayerOutput(int layer, int rows) => _activations[layer].AsSpan(0, rows * _spec.Layers[layer].Outputs);
 
     /// <summary>Runs the network on <paramref name="rows"/> samples; returns the outputs [rows × OutputSize].</summary>
-    public ReadOnlySpan<float> Forward(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, int rows)
+    /// <param name="weightsVersion">
+    /// When the caller names the version of <paramref name="parameters"/> (≥ 0), the transposed weights are
+    /// reused while the version and the buffer stay the same (a worker's shards and evaluation chunks).
+    /// </param>
+    public ReadOnlySpan<float> Forward(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, int rows, long weightsVersion = -1)
     {
         CheckShapes(parameters, input, rows);
         fixed (float* p = parameters)
         fixed (float* x = input)
-            ForwardCore(p, x, rows);
+            ForwardCore(p, x, rows, weightsVersion);
         return Output(rows);
     }
 
@@ -76,7 +82,7 @@ public sealed unsafe class Backprop
     /// The gradient is overwritten, not accumulated into.
     /// </summary>
     public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows,
-        ReadOnlySpan<int> shardBounds, Span<float> gradient)
+        ReadOnlySpan<int> shardBounds, Span<float> gradient, long weightsVersion = -1)
     {
         CheckShapes(parameters, input, rows);
         if (labels.Length < rows) throw new ArgumentException($"{labels.Length} labels for {rows} rows");
@@ -88,7 +94,7 @@ public sealed unsafe class Backprop
         fixed (float* x = input)
         fixed (float* g = gradient)
         {
-            ForwardCore(p, x, rows);
+            ForwardCore(p, x, rows, weightsVersion);
             var stats = OutputDelta(labels, shardBounds);
             BackwardCore(p, x, rows, shardBounds, g);
             return stats;
@@ -96,10 +102,10 @@ public sealed unsafe class Backprop
     }
 
     /// <summary>Single-shard convenience: the whole batch is one shard.</summary>
-    public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows, Span<float> gradient)
+    public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows, Span<float> gradient, long weightsVersion = -1)
     {
         Span<int> bounds = [0, rows];
-        return Gradient(parameters, input, labels, rows, bounds, gradient);
+        return Gradient(parameters, input, labels, rows, bounds, gradient, weightsVersion);
     }
 
     /// <summary>
@@ -129,9 +135,12 @@ public sealed unsafe class Backprop
         if (input.Length < rows * _spec.InputSize) throw new ArgumentException($"input holds {input.Length} values, {rows} rows need {rows * _spec.InputSize}");
     }
 
-    private void ForwardCore(float* p, float* x, int rows)
+    private void ForwardCore(float* p, float* x, int rows, long weightsVersion)
     {
         var layers = _spec.Layers;
+        bool transpose = weightsVersion < 0 || weightsVersion != _transposedVersion || (nint)p != _transposedFrom;
+        _transposedVersion = weightsVersion;
+        _transposedFrom = (nint)p;
         float* prev = x;
         fixed (float* wT = _weightsT)
         fixed (float* zOut = _outputZ)
@@ -140,7 +149,7 @@ public sealed unsafe class Backprop
                 var layer = layers[l];
                 int inN = layer.Inputs, outN = layer.Outputs;
                 float* w = p + _spec.WeightOffset(l), b = p + _spec.BiasOffset(l), t = wT + _spec.WeightOffset(l);
-                Gemm.Transpose(outN, inN, w, t);
+                if (transpose) Gemm.Transpose(outN, inN, w, t);
                 fixed (float* a = _activations[l])
                 {
                     // Z = A_prev · Wᵀ   [rows × out]

@@ -77,10 +77,10 @@ public sealed class LocalTrainer
             state.BeginStep();
             if (parallel is not null)
             {
-                var sum = parallel.Step(Parameters, state.Epoch, state.StepInEpoch, _gradient);
+                var sum = parallel.Step(Parameters, state.Version, state.Epoch, state.StepInEpoch, _gradient);
                 if (state.ApplyStep(_gradient, sum))
                 {
-                    var r = state.FinishEpoch(parallel.Evaluate(Parameters));
+                    var r = state.FinishEpoch(parallel.Evaluate(Parameters, state.Version));
                     results.Add(r);
                     onEpoch?.Invoke(r);
                 }
@@ -122,22 +122,22 @@ public sealed class LocalTrainer
             _chunks = new BatchStats[_computers[0].EvaluationChunks];
         }
 
-        public BatchStats Step(float[] weights, int epoch, int stepInEpoch, Span<float> total)
+        public BatchStats Step(float[] weights, long version, int epoch, int stepInEpoch, Span<float> total)
         {
             // thread t takes shards t, t+T, t+2T, …: a fixed split, though any split gives the same bits
             Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
             {
                 for (int shard = t; shard < _gradients.Length; shard += _threads)
-                    _stats[shard] = _computers[t].ComputeShard(weights, epoch, stepInEpoch, shard, _gradients[shard]);
+                    _stats[shard] = _computers[t].ComputeShard(weights, epoch, stepInEpoch, shard, _gradients[shard], version);
             });
             return ShardSum.AddInOrder(_gradients.Length, s => _gradients[s], s => _stats[s], total);
         }
 
-        public BatchStats Evaluate(float[] weights)
+        public BatchStats Evaluate(float[] weights, long version)
         {
             Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
             {
-                for (int chunk = t; chunk < _chunks.Length; chunk += _threads) _chunks[chunk] = _computers[t].EvaluateChunk(weights, chunk);
+                for (int chunk = t; chunk < _chunks.Length; chunk += _threads) _chunks[chunk] = _computers[t].EvaluateChunk(weights, chunk, version);
             });
             var total = new BatchStats(0, 0, 0);
             foreach (var c in _chunks) total += c;
@@ -175,7 +175,7 @@ public sealed class LocalTrainer
 
     public static int EvaluationChunks(int count) => (count + EvaluationChunk - 1) / EvaluationChunk;
 
-    public static BatchStats EvaluateChunk(Backprop backprop, ReadOnlySpan<float> parameters, Dataset data, int chunk)
+    public static BatchStats EvaluateChunk(Backprop backprop, ReadOnlySpan<float> parameters, Dataset data, int chunk, long weightsVersion = -1)
     {
         int f = data.FeatureCount;
         int start = chunk * EvaluationChunk;
@@ -185,7 +185,7 @@ public sealed class LocalTrainer
         for (int done = 0; done < rows; done += backprop.MaxRows)
         {
             int n = System.Math.Min(backprop.MaxRows, rows - done);
-            backprop.Forward(parameters, data.Features.AsSpan((start + done) * f, n * f), n);
+            backprop.Forward(parameters, data.Features.AsSpan((start + done) * f, n * f), n, weightsVersion);
             stats = backprop.Evaluate(data.Labels.AsSpan(start + done, n), n, stats);
         }
         return stats;

@@ -45,7 +45,8 @@ public sealed class ShardComputer
     }
 
     /// <summary>The shard's gradient (sum over its samples) into <paramref name="gradient"/>, overwritten.</summary>
-    public BatchStats ComputeShard(ReadOnlySpan<float> weights, int epoch, int stepInEpoch, int shard, Span<float> gradient)
+    /// <param name="weightsVersion">the version of <paramref name="weights"/>, so that shards of one step share one transposition (−1: unknown)</param>
+    public BatchStats ComputeShard(ReadOnlySpan<float> weights, int epoch, int stepInEpoch, int shard, Span<float> gradient, long weightsVersion = -1)
     {
         if ((uint)shard >= (uint)Plan.ShardCount) throw new ArgumentOutOfRangeException(nameof(shard));
         var (start, count) = ShardRange(epoch, stepInEpoch, shard);
@@ -62,15 +63,15 @@ public sealed class ShardComputer
             _train.Sample(sample).CopyTo(_input.AsSpan(r * f, f));
             _labels[r] = _train.Labels[sample];
         }
-        return _backprop.Gradient(weights, _input, _labels, count, gradient);
+        return _backprop.Gradient(weights, _input, _labels, count, gradient, weightsVersion);
     }
 
     public int EvaluationChunks => LocalTrainer.EvaluationChunks(_test.Count);
 
-    public BatchStats EvaluateChunk(ReadOnlySpan<float> weights, int chunk)
+    public BatchStats EvaluateChunk(ReadOnlySpan<float> weights, int chunk, long weightsVersion = -1)
     {
         if ((uint)chunk >= (uint)EvaluationChunks) throw new ArgumentOutOfRangeException(nameof(chunk));
-        return LocalTrainer.EvaluateChunk(_backprop, weights, _test, chunk);
+        return LocalTrainer.EvaluateChunk(_backprop, weights, _test, chunk, weightsVersion);
     }
 
     /// <summary>SHA-256 over the train and test sets as loaded (features, labels, shapes): equal on every node or refused.</summary>

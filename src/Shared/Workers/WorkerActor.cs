@@ -260,7 +260,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             void Compute(int lane)
             {
                 var clock = Stopwatch.StartNew();
-                stats[lane] = _computers[lane].ComputeShard(weights, order.Epoch, order.StepInEpoch, order.Shards[first + lane], _gradients[lane]);
+                stats[lane] = _computers[lane].ComputeShard(weights, order.Epoch, order.StepInEpoch, order.Shards[first + lane], _gradients[lane], order.Version);
                 ms[lane] = clock.Elapsed.TotalMilliseconds;
             }
             if (n == 1) Compute(0);
@@ -310,7 +310,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
         foreach (int chunk in order.Chunks)
         {
-            var stats = _computers[0].EvaluateChunk(_weights, chunk);
+            var stats = _computers[0].EvaluateChunk(_weights, chunk, order.Version);
             Sender.Tell(new EvaluationResult(order.Job, order.Version, chunk, Self, stats.LossSum, stats.Correct, stats.Count));
         }
     }
