@@ -27,7 +27,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     public sealed record Settings(
         Guid Job, TrainingState State, DataRequest Data, string DataFingerprint, int TestCount, int MinWorkers,
         TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion,
-        string Transport = Transports.Tcp);
+        string Transport = Transports.Tcp, TimeSpan? WorkerWait = null)
+    {
+        /// <summary>How long a run with no workers left waits for one to (re)join before it stops.</summary>
+        public TimeSpan WaitForWorkers => WorkerWait ?? TimeSpan.FromSeconds(120);
+    }
 
     /// <summary>Deadlines in a row with no shard completed before the job is stopped rather than waited on forever.</summary>
     public const int MaxStalledDeadlines = 3;
@@ -49,10 +53,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private sealed record ChannelOpened(IActorRef Worker, TensorChannel Channel);
     private sealed record ChannelFailed(IActorRef Worker, string Reason);
+    private sealed record ChannelClosed(IActorRef Worker, TensorChannel Channel, string Reason);
     private sealed record GradientArrived(IActorRef Worker, TensorHeader Header, float[] Buffer);
     private sealed record SendsFlushed(long Step);
     private sealed record StepDeadline(long Step, int Attempt);
     private sealed class StartDeadline { public static readonly StartDeadline Instance = new(); }
+    private sealed class NoWorkersDeadline { public static readonly NoWorkersDeadline Instance = new(); }
 
     private readonly Settings _s;
     private readonly TrainingState _state;
@@ -94,6 +100,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         Receive<RegisterWorker>(OnRegister);
         Receive<ChannelOpened>(OnChannelOpened);
+        Receive<ChannelClosed>(c =>
+        {
+            // a worker whose data plane broke cannot deliver its shards: give them to the others now,
+            // rather than after the failure detector and the downing have run their course
+            if (!_workers.TryGetValue(c.Worker, out var w) || !ReferenceEquals(w.Channel, c.Channel) || _state.Finished) return;
+            _log.Warning("Data-plane connection to worker {Worker} lost: {Reason}", w.Name, c.Reason);
+            RemoveWorker(c.Worker, "data plane lost");
+        });
         Receive<ChannelFailed>(f =>
         {
             _log.Warning("Cannot open the data plane to worker {Worker}: {Reason}", f.Worker.Path, f.Reason);
@@ -137,6 +151,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         });
         Receive<StepDeadline>(OnDeadline);
         Receive<EvaluationResult>(OnEvaluationResult);
+        Receive<NoWorkersDeadline>(_ =>
+        {
+            if (_workers.Values.Any(w => w.Ready)) return;
+            Fail(new UserErrorException($"no workers left: none came back within {_s.WaitForWorkers.TotalSeconds:F0} s; training stopped at step {_state.Steps + 1}"));
+        });
     }
 
     // ---- registration ----
@@ -185,14 +204,16 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         worker.Linked = true;
         var sink = new GradientSink(_s.Job, _pool, opened.Worker, Self);
         var channel = opened.Channel;
-        var log = _log;
+        var self = Self;
         _ = Task.Run(async () =>
         {
+            string reason = "closed by the worker";
             try { await channel.ReceiveLoopAsync(sink, CancellationToken.None); }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
             {
-                log.Debug("Data plane from {Worker} closed: {Reason}", opened.Worker.Path, e.Message);
+                reason = e.Message;
             }
+            self.Tell(new ChannelClosed(opened.Worker, channel, reason));
         });
         worker.Actor.Tell(MakeStartJob());
     }
@@ -237,6 +258,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         else if (_step is not null || _chunkResults.Length > 0)
         {
+            Timers.Cancel("no-workers");
             Dispatch(); // a worker joining mid-run takes shards from now on
         }
     }
@@ -267,7 +289,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _log.Warning("Worker {Worker} removed ({Why}); {Left} ready worker(s) left", worker.Name, why, _workers.Values.Count(w => w.Ready));
         if (_workers.Values.Any(w => w.Ready)) Dispatch();
         else if (_step is not null || _chunkResults.Length > 0)
-            Fail(new UserErrorException("no workers left: every worker has gone; training stopped"));
+        {
+            _log.Error("No workers left at step {Step}; waiting up to {Wait} s for a worker to join (dnn-worker --seed-nodes {Address})",
+                _state.Steps + 1, _s.WaitForWorkers.TotalSeconds, Akka.Cluster.Cluster.Get(Context.System).SelfAddress);
+            Timers.StartSingleTimer("no-workers", NoWorkersDeadline.Instance, _s.WaitForWorkers);
+        }
     }
 
     // ---- steps ----
@@ -452,6 +478,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void OnDeadline(StepDeadline d)
     {
         if (_step is null || d.Step != _step.Step) return;
+        if (!_workers.Values.Any(w => w.Ready))
+        {
+            // nobody to blame and nobody to hand shards to: the wait for workers decides, not this deadline
+            Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, d.Attempt), _s.StepTimeout);
+            return;
+        }
         int completed = Enumerable.Range(0, _step.ShardCount).Count(_step.IsShardComplete);
         _stalledDeadlines = completed == _completedAtLastDeadline ? _stalledDeadlines + 1 : 0;
         _completedAtLastDeadline = completed;

@@ -47,6 +47,7 @@ public static class TrainCommand
         var publicHost = new Option<string?>("--public-host") { Description = "Distributed: the host name workers reach the coordinator by (default --host)." };
         var stepTimeout = new Option<double>("--step-timeout") { Description = "Distributed: seconds before a missing shard result is handed to another worker.", DefaultValueFactory = _ => 60 };
         var startTimeout = new Option<double>("--start-timeout") { Description = "Distributed: seconds to wait for --min-workers.", DefaultValueFactory = _ => 120 };
+        var workerWait = new Option<double>("--worker-wait") { Description = "Distributed: seconds to wait for workers when none are left mid-run, before stopping.", DefaultValueFactory = _ => 120 };
         var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams) or akka (Akka.Remote chunks, a slower fallback).", DefaultValueFactory = _ => "tcp" };
         var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error (logs go to stderr).", DefaultValueFactory = _ => "warning" };
 
@@ -54,7 +55,7 @@ public static class TrainCommand
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
             "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
         foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
-            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, transport, logLevel })
+            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, logLevel })
             command.Options.Add(o);
 
         command.SetAction(parse =>
@@ -93,6 +94,7 @@ public static class TrainCommand
                 StartTimeoutSeconds = parse.GetValue(startTimeout),
                 LogLevel = parse.GetValue(logLevel)!,
                 Transport = parse.GetValue(transport)!,
+                WorkerWaitSeconds = parse.GetValue(workerWait),
             };
             return TrainRun.Execute(request, stdout);
         });
@@ -135,6 +137,7 @@ public sealed record TrainRequest
     public double StartTimeoutSeconds { get; init; } = 120;
     public string LogLevel { get; init; } = "warning";
     public string Transport { get; init; } = "tcp";
+    public double WorkerWaitSeconds { get; init; } = 120;
 
     public bool Distributed => Workers > 0 || SpawnWorkers > 0 || MinWorkers is > 0;
 
@@ -171,6 +174,7 @@ internal static class TrainRun
         if (r.MinWorkers is < 1) throw new UserErrorException($"--min-workers must be at least 1 (got {r.MinWorkers})");
         if (r.Port is < 0 or > 65535) throw new UserErrorException($"--port must be between 0 and 65535 (got {r.Port})");
         if (!(r.StepTimeoutSeconds > 0)) throw new UserErrorException($"--step-timeout must be a positive number of seconds (got {r.StepTimeoutSeconds})");
+        if (!(r.WorkerWaitSeconds > 0)) throw new UserErrorException($"--worker-wait must be a positive number of seconds (got {r.WorkerWaitSeconds})");
         if (!(r.StartTimeoutSeconds > 0)) throw new UserErrorException($"--start-timeout must be a positive number of seconds (got {r.StartTimeoutSeconds})");
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         string transport = DistributedNN.Transport.Transports.Parse(r.Transport);
@@ -235,6 +239,7 @@ internal static class TrainRun
                 StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
                 WorkerLogLevel = r.LogLevel,
                 Transport = transport,
+                WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             };
             stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}");
             var state = new TrainingState(spec, parameters, settings, train.Count);

@@ -71,7 +71,15 @@ public static class DnnAkka
         {
             Roles = options.Roles.ToArray(),
             SeedNodes = options.SeedNodes.ToArray(),
+            // The coordinator is the oldest member (it forms the cluster): keep its side of any split and
+            // down unreachable workers, so a dead machine is removed and the cluster does not wedge. Not
+            // "down if alone": a coordinator whose workers all died must stay up and wait for new ones.
+            SplitBrainResolver = new Akka.Cluster.Hosting.SBR.KeepOldestOption { DownIfAlone = false },
         })
+        .AddHocon("""
+            akka.cluster.split-brain-resolver.stable-after = 7s
+            akka.cluster.down-removal-margin = 2s
+            """, HoconAddMode.Prepend)
         .WithDnnSerializers()
         .WithDnnLogging();
 

@@ -31,7 +31,9 @@ public sealed class ProcessTests : IDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private (Process Process, StringBuilder Output) Start(string dll, params string[] args)
+    private (Process Process, StringBuilder Output) Start(string dll, params string[] args) => StartWith(dll, args);
+
+    private (Process Process, StringBuilder Output) StartWith(string dll, string[] args)
     {
         var info = new ProcessStartInfo(Dotnet) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
@@ -76,6 +78,71 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(2, root.GetProperty("workers").GetInt32());
         Assert.True(root.GetProperty("test_accuracy").GetDouble() > 0.9, $"accuracy {root.GetProperty("test_accuracy").GetDouble()}\n{cOut}");
         Assert.Equal(6, cOut.ToString().Split('\n').Count(l => l.StartsWith("epoch ")));
+    }
+
+    private static async Task WaitFor(StringBuilder output, string text, Process process, string name)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            lock (output) if (output.ToString().Contains(text)) return;
+            if (process.HasExited) Assert.Fail($"{name} exited before printing '{text}':\n{output}");
+            await Task.Delay(50, cts.Token); // polling a child's output: no message to wait on
+        }
+    }
+
+    private static string Hash(string metrics)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
+        return doc.RootElement.GetProperty("weights_sha256").GetString()!;
+    }
+
+    private string FaultFreeHash(string[] training)
+    {
+        string metrics = _dir.File("fault-free.json");
+        var (exit, output, err) = DistributedNN.Tests.Cli.CliRunner.Run(["train", .. training, "--metrics-out", metrics]);
+        Assert.True(exit == 0, err + output);
+        return Hash(metrics);
+    }
+
+    [Fact]
+    public async Task A_worker_killed_mid_run_costs_nothing_but_time()
+    {
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "40", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        int port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics, "--log-level", "warning"]);
+        string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
+        var (victim, _) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        var (survivor, sOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+
+        await WaitFor(cOut, "epoch 3/40", coordinator, "coordinator");
+        victim.Kill(); // SIGKILL
+        Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
+        Assert.True(await Exit(survivor, sOut, "worker") == 0, $"surviving worker failed:\n{sOut}");
+        Assert.Contains("lost", cOut.ToString()); // the coordinator noticed
+        Assert.Equal(40, cOut.ToString().Split('\n').Count(l => l.StartsWith("epoch ")));
+        Assert.Equal(FaultFreeHash(training), Hash(metrics));
+    }
+
+    [Fact]
+    public async Task A_worker_started_mid_run_takes_shards()
+    {
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "150", "--batch", "8", "--shards", "4", "--lr", "0.01"];
+        int port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "1", "--port", port.ToString(), "--metrics-out", metrics, "--log-level", "info"]);
+        string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
+        var (first, fOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        await WaitFor(cOut, "epoch 2/150", coordinator, "coordinator");
+        var (late, lOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
+        Assert.True(await Exit(first, fOut, "worker") == 0, fOut.ToString());
+        Assert.True(await Exit(late, lOut, "late worker") == 0, lOut.ToString());
+        using (var doc = JsonDocument.Parse(File.ReadAllText(metrics)))
+            Assert.Equal(2, doc.RootElement.GetProperty("workers").GetInt32());
+        Assert.Contains("ready (2 of at least 1)", cOut.ToString());
+        Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }
 
     [Fact]
