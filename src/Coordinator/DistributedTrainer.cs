@@ -24,6 +24,8 @@ public sealed record DistributedOptions
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(120);
     /// <summary>How long to wait for workers when none are left mid-run.</summary>
     public TimeSpan WorkerWait { get; init; } = TimeSpan.FromSeconds(120);
+    public DistributedNN.Serialization.Checkpointer? Checkpoints { get; init; }
+    public IReadOnlyList<EpochResult>? PreviousEpochs { get; init; }
     public string WorkerLogLevel { get; init; } = "warning";
     /// <summary>Tensor transport: <see cref="Transports.Tcp"/> (data plane) or <see cref="Transports.Akka"/> (fallback).</summary>
     public string Transport { get; init; } = Transports.Tcp;
@@ -45,7 +47,7 @@ public static class DistributedTrainer
             var system = host.ActorSystemOf();
             var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var settings = new CoordinatorActor.Settings(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count,
-                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait);
+                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs);
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
             for (int i = 0; i < options.InProcessWorkers; i++)

@@ -27,7 +27,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     public sealed record Settings(
         Guid Job, TrainingState State, DataRequest Data, string DataFingerprint, int TestCount, int MinWorkers,
         TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion,
-        string Transport = Transports.Tcp, TimeSpan? WorkerWait = null)
+        string Transport = Transports.Tcp, TimeSpan? WorkerWait = null,
+        DistributedNN.Serialization.Checkpointer? Checkpoints = null, IReadOnlyList<EpochResult>? PreviousEpochs = null)
     {
         /// <summary>How long a run with no workers left waits for one to (re)join before it stops.</summary>
         public TimeSpan WaitForWorkers => WorkerWait ?? TimeSpan.FromSeconds(120);
@@ -93,6 +94,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _pool = new GradientBufferPool(_state.Spec.ParameterCount);
         _gradient = GC.AllocateUninitializedArray<float>(_state.Spec.ParameterCount, pinned: true);
         _bounds = new int[_state.Settings.Shards + 1];
+        _epochs.AddRange(settings.PreviousEpochs ?? []);
         WaitingForWorkers();
     }
 
@@ -472,7 +474,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         if (epochEnded) StartEvaluation();
-        else StartStep();
+        else
+        {
+            SaveCheckpoint(epochEnded: false);
+            StartStep();
+        }
     }
 
     private void OnDeadline(StepDeadline d)
@@ -556,6 +562,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         var result = _state.FinishEpoch(test);
         _epochs.Add(result);
         _s.OnEpoch?.Invoke(result);
+        SaveCheckpoint(epochEnded: true);
         if (_state.Finished) Finish();
         else StartStep();
     }
@@ -569,9 +576,22 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Become(() => Receive<object>(_ => { }));
     }
 
+    private void SaveCheckpoint(bool epochEnded)
+    {
+        if (_s.Checkpoints is null) return;
+        try { _s.Checkpoints.AfterStep(_state, _epochs, epochEnded); }
+        catch (UserErrorException e) { _log.Error("Cannot write a checkpoint: {Reason}", e.Message); }
+    }
+
     private void Fail(Exception e)
     {
         Timers.CancelAll();
+        // everything up to the last applied step is kept (a diverged step was never applied)
+        if (_s.Checkpoints is not null && _state.Steps > 0)
+        {
+            try { _log.Warning("Saved checkpoint {Path}", _s.Checkpoints.Save(_state, _epochs)); }
+            catch (UserErrorException ce) { _log.Error("Cannot write a checkpoint: {Reason}", ce.Message); }
+        }
         foreach (var w in _workers.Values) w.Actor.Tell(new JobDone(_s.Job, "stopped: " + e.Message));
         _s.Completion.TrySetException(e);
         Become(() => Receive<object>(_ => { }));

@@ -13,7 +13,7 @@ public static class DnnCli
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("DistributedNN: train feedforward neural networks, in one process or on an Akka.NET cluster.");
-        root.Subcommands.Add(TrainCommand.Create(stdout));
+        root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
         root.Subcommands.Add(ExportCommand.Create(stdout));
         root.Subcommands.Add(EvaluateCommand.Create(stdout));
         root.Subcommands.Add(DistributedNN.Workers.WorkerCommand.Create());

@@ -15,7 +15,7 @@ public static class TrainCommand
 {
     public const string DefaultLayers = "784,256,128,10";
 
-    public static Command Create(TextWriter stdout)
+    public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var data = new Option<string?>("--data") { Description = "Data set: a folder with the four IDX files (MNIST/Fashion-MNIST, raw or .gz), a CSV file, or TRAIN.csv,TEST.csv. Default: $DNN_DATA, then /usr/share/datasets/fashion-mnist." };
         var layers = new Option<string?>("--layers") { Description = $"Layer sizes from input to output, e.g. {DefaultLayers} (the default; with --init, the init file's)." };
@@ -47,6 +47,9 @@ public static class TrainCommand
         var publicHost = new Option<string?>("--public-host") { Description = "Distributed: the host name workers reach the coordinator by (default --host)." };
         var stepTimeout = new Option<double>("--step-timeout") { Description = "Distributed: seconds before a missing shard result is handed to another worker.", DefaultValueFactory = _ => 60 };
         var startTimeout = new Option<double>("--start-timeout") { Description = "Distributed: seconds to wait for --min-workers.", DefaultValueFactory = _ => 120 };
+        var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "Write checkpoints (atomic, checksummed) into this folder, every --checkpoint-every steps and at each epoch's end." };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0: only at epoch ends).", DefaultValueFactory = _ => 100 };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run checkpointed in this folder (its network and settings; the newest readable checkpoint); keeps checkpointing there." };
         var workerWait = new Option<double>("--worker-wait") { Description = "Distributed: seconds to wait for workers when none are left mid-run, before stopping.", DefaultValueFactory = _ => 120 };
         var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams) or akka (Akka.Remote chunks, a slower fallback).", DefaultValueFactory = _ => "tcp" };
         var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error (logs go to stderr).", DefaultValueFactory = _ => "warning" };
@@ -55,7 +58,7 @@ public static class TrainCommand
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
             "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
         foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
-            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, logLevel })
+            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, logLevel, checkpointDir, checkpointEvery, resume })
             command.Options.Add(o);
 
         command.SetAction(parse =>
@@ -95,8 +98,11 @@ public static class TrainCommand
                 LogLevel = parse.GetValue(logLevel)!,
                 Transport = parse.GetValue(transport)!,
                 WorkerWaitSeconds = parse.GetValue(workerWait),
+                CheckpointDir = parse.GetValue(checkpointDir),
+                CheckpointEvery = parse.GetValue(checkpointEvery),
+                Resume = parse.GetValue(resume),
             };
-            return TrainRun.Execute(request, stdout);
+            return TrainRun.Execute(request, stdout, stderr);
         });
         return command;
     }
@@ -138,6 +144,9 @@ public sealed record TrainRequest
     public string LogLevel { get; init; } = "warning";
     public string Transport { get; init; } = "tcp";
     public double WorkerWaitSeconds { get; init; } = 120;
+    public string? CheckpointDir { get; init; }
+    public int CheckpointEvery { get; init; } = 100;
+    public string? Resume { get; init; }
 
     public bool Distributed => Workers > 0 || SpawnWorkers > 0 || MinWorkers is > 0;
 
@@ -149,7 +158,7 @@ public sealed record TrainRequest
 
 internal static class TrainRun
 {
-    public static int Execute(TrainRequest r, TextWriter stdout)
+    public static int Execute(TrainRequest r, TextWriter stdout, TextWriter stderr)
     {
         // Validate everything that needs no data before spending seconds loading it.
         if (!Activations.TryParse(r.Activation, out var hidden) || hidden == Activation.Softmax)
@@ -176,6 +185,7 @@ internal static class TrainRun
         if (!(r.StepTimeoutSeconds > 0)) throw new UserErrorException($"--step-timeout must be a positive number of seconds (got {r.StepTimeoutSeconds})");
         if (!(r.WorkerWaitSeconds > 0)) throw new UserErrorException($"--worker-wait must be a positive number of seconds (got {r.WorkerWaitSeconds})");
         if (!(r.StartTimeoutSeconds > 0)) throw new UserErrorException($"--start-timeout must be a positive number of seconds (got {r.StartTimeoutSeconds})");
+        if (r.CheckpointEvery < 0) throw new UserErrorException($"--checkpoint-every must be zero or more (got {r.CheckpointEvery})");
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         string transport = DistributedNN.Transport.Transports.Parse(r.Transport);
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
@@ -188,11 +198,19 @@ internal static class TrainRun
         // an unwritable output must fail now, not after the training it would have kept
         if (r.Save is not null) CheckWritable(r.Save, "--save");
         if (r.MetricsOut is not null) CheckWritable(r.MetricsOut, "--metrics-out");
-        TrainedModel? initial = r.Init is null ? null : ModelLoader.Load(r.Init);
+        Checkpoint? resumed = null;
+        if (r.Resume is not null)
+        {
+            var (checkpoint, path) = Checkpointer.Latest(r.Resume, warning => stderr.WriteLine($"warning: {warning}"));
+            resumed = checkpoint;
+            settings = checkpoint.Settings;
+            stdout.WriteLine($"resume  {path}: epoch {checkpoint.Progress.Epoch + 1}, step {checkpoint.Progress.StepInEpoch + 1} ({checkpoint.Progress.Steps} steps done)");
+        }
+        TrainedModel? initial = r.Init is null || resumed is not null ? null : ModelLoader.Load(r.Init);
         var sizes = r.Layers is not null ? ParseLayers(r.Layers)
             : initial is not null ? [initial.Spec.InputSize, .. initial.Spec.Layers.Select(l => l.Outputs)]
             : ParseLayers(TrainCommand.DefaultLayers);
-        var spec = NetworkSpec.FromSizes(sizes, hidden, outputAct, loss);
+        var spec = resumed?.Network.ToSpec() ?? NetworkSpec.FromSizes(sizes, hidden, outputAct, loss);
 
         LabelColumn.Parse(r.LabelColumn);
         var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit);
@@ -200,17 +218,28 @@ internal static class TrainRun
         var data = loaded.Data;
         var train = loaded.Train;
 
-        var parameters = new float[spec.ParameterCount];
-        if (initial is not null)
+        TrainingState? resumedState = null;
+        if (resumed is not null)
+        {
+            if (resumed.DataFingerprint != loaded.Fingerprint)
+                throw new UserErrorException($"--resume {r.Resume}: the data differs from the checkpointed run's (give the same --data, --train-limit, --test-fraction)");
+            resumedState = CheckpointFile.Restore(resumed, train.Count);
+        }
+        var parameters = resumedState?.Parameters ?? new float[spec.ParameterCount];
+        if (resumedState is null && initial is not null)
         {
             CheckSameShape(spec, initial.Spec, r.Init!);
             initial.Parameters.CopyTo(parameters, 0);
         }
-        else Initializer.Initialize(spec, parameters, scheme, (ulong)r.Seed);
+        else if (resumedState is null) Initializer.Initialize(spec, parameters, scheme, (ulong)r.Seed);
 
         stdout.WriteLine($"data    {data.Source}: {train.Count} training, {data.Test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes");
         stdout.WriteLine($"network {spec}");
-        stdout.WriteLine($"train   {OptimizerSettings.Name(kind)} lr {lrValue.ToString(CultureInfo.InvariantCulture)}, batch {r.Batch} in {shards} shards, {r.Epochs} epochs, seed {r.Seed}{(r.Init is null ? "" : $", init from {r.Init}")}");
+        stdout.WriteLine($"train   {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize} in {settings.Shards} shards, {settings.Epochs} epochs, seed {settings.Seed}{(initial is null ? "" : $", init from {r.Init}")}");
+        string? checkpointDir = r.CheckpointDir ?? r.Resume;
+        var checkpoints = checkpointDir is null ? null : new Checkpointer(checkpointDir, r.CheckpointEvery, loaded.Fingerprint);
+        if (checkpointDir is not null) CheckWritable(Path.Combine(checkpointDir, Checkpointer.FileName(0)), "--checkpoint-dir");
+        int epochs = settings.Epochs;
 
         IReadOnlyList<EpochResult> results;
         string weightsHash;
@@ -219,7 +248,8 @@ internal static class TrainRun
         if (!r.Distributed)
         {
             var trainer = new LocalTrainer(spec, parameters, settings, r.Threads);
-            results = trainer.Train(train, data.Test, e => stdout.WriteLine(FormatEpoch(e, r.Epochs)));
+            results = trainer.Train(train, data.Test, e => stdout.WriteLine(FormatEpoch(e, epochs)), resumedState, resumed?.Epochs,
+                checkpoints is null ? null : checkpoints.AfterStep);
             weightsHash = TrainingState.HashWeights(parameters);
             steps = trainer.Steps;
             facts = new RunFacts(r.Mode, 1, 0, 0, weightsHash);
@@ -242,8 +272,9 @@ internal static class TrainRun
                 WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             };
             stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}");
-            var state = new TrainingState(spec, parameters, settings, train.Count);
-            var outcome = DistributedTrainer.RunAsync(state, dataRequest, loaded, options, e => stdout.WriteLine(FormatEpoch(e, r.Epochs))).GetAwaiter().GetResult();
+            var state = resumedState ?? new TrainingState(spec, parameters, settings, train.Count);
+            options = options with { Checkpoints = checkpoints, PreviousEpochs = resumed?.Epochs };
+            var outcome = DistributedTrainer.RunAsync(state, dataRequest, loaded, options, e => stdout.WriteLine(FormatEpoch(e, epochs))).GetAwaiter().GetResult();
             results = outcome.Epochs;
             weightsHash = outcome.WeightsSha256;
             steps = outcome.Steps;
@@ -253,7 +284,7 @@ internal static class TrainRun
 
         if (r.Save is not null)
         {
-            var notes = $"trained by dnn train: {OptimizerSettings.Name(kind)} lr {lrValue.ToString(CultureInfo.InvariantCulture)}, batch {r.Batch}, {r.Epochs} epochs, seed {r.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
+            var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
             ModelFile.Save(r.Save, new TrainedModel(spec, parameters, notes));
             stdout.WriteLine($"saved   {r.Save}");
         }

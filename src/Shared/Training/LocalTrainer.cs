@@ -63,13 +63,19 @@ public sealed class LocalTrainer
     /// <summary>The run's state after <see cref="Train"/> (optimizer, step, weights hash).</summary>
     public TrainingState? State => _state;
 
-    /// <summary>Trains for the configured epochs, calling <paramref name="onEpoch"/> after each.</summary>
-    public IReadOnlyList<EpochResult> Train(Dataset train, Dataset test, Action<EpochResult>? onEpoch = null)
+    /// <summary>
+    /// Trains for the configured epochs, calling <paramref name="onEpoch"/> after each. With
+    /// <paramref name="resume"/> (whose parameters must be this trainer's), the run goes on from where it
+    /// stood, after the <paramref name="previous"/> epochs; <paramref name="afterStep"/> sees every applied step (checkpoints).
+    /// </summary>
+    public IReadOnlyList<EpochResult> Train(Dataset train, Dataset test, Action<EpochResult>? onEpoch = null,
+        TrainingState? resume = null, IReadOnlyList<EpochResult>? previous = null, Action<TrainingState, IReadOnlyList<EpochResult>, bool>? afterStep = null)
     {
         CheckData(_spec, train);
         CheckData(_spec, test);
-        var state = _state = new TrainingState(_spec, Parameters, _settings, train.Count);
-        var results = new List<EpochResult>();
+        if (resume is not null && !ReferenceEquals(resume.Parameters, Parameters)) throw new ArgumentException("resume from a state over this trainer's parameters");
+        var state = _state = resume ?? new TrainingState(_spec, Parameters, _settings, train.Count);
+        var results = new List<EpochResult>(previous ?? []);
         int features = _spec.InputSize;
         var parallel = _threads > 1 ? new ParallelShards(_spec, train, test, _settings, _threads) : null;
         while (!state.Finished)
@@ -78,12 +84,14 @@ public sealed class LocalTrainer
             if (parallel is not null)
             {
                 var sum = parallel.Step(Parameters, state.Version, state.Epoch, state.StepInEpoch, _gradient);
-                if (state.ApplyStep(_gradient, sum))
+                bool ended = state.ApplyStep(_gradient, sum);
+                if (ended)
                 {
                     var r = state.FinishEpoch(parallel.Evaluate(Parameters, state.Version));
                     results.Add(r);
                     onEpoch?.Invoke(r);
                 }
+                afterStep?.Invoke(state, results, ended);
                 continue;
             }
             var batch = state.CurrentBatch;
@@ -94,12 +102,14 @@ public sealed class LocalTrainer
             }
             state.Plan.ShardBounds(batch.Length, _bounds);
             var stats = _backprop.Gradient(Parameters, _input, _labels, batch.Length, _bounds, _gradient);
-            if (state.ApplyStep(_gradient, stats))
+            bool epochEnded = state.ApplyStep(_gradient, stats);
+            if (epochEnded)
             {
                 var result = state.FinishEpoch(Evaluate(test));
                 results.Add(result);
                 onEpoch?.Invoke(result);
             }
+            afterStep?.Invoke(state, results, epochEnded);
         }
         return results;
     }

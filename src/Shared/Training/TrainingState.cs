@@ -4,6 +4,9 @@ using DistributedNN.Model;
 
 namespace DistributedNN.Training;
 
+/// <summary>A run's position and the running sums of its current epoch.</summary>
+public sealed record TrainingProgress(int Epoch, int StepInEpoch, long Steps, long OptimizerSteps, BatchStats EpochStats, double[] NormSums);
+
 /// <summary>
 /// Everything a training run is, apart from who computes its gradients: the parameters, the
 /// optimizer and its state, the data plan and where the run is in it, and the running metrics of
@@ -14,6 +17,7 @@ public sealed class TrainingState
 {
     private readonly double[] _norms, _normSums;
     private BatchStats _epochStats;
+    private long _clockedSamples; // samples trained while the epoch clock ran (a resumed epoch's earlier part was not)
     private readonly Stopwatch _epochClock = new();
 
     public TrainingState(NetworkSpec spec, float[] parameters, TrainingSettings settings, int trainCount)
@@ -68,6 +72,7 @@ public sealed class TrainingState
         for (int l = 0; l < _norms.Length; l++) _normSums[l] += _norms[l];
         Optimizer.Step(Parameters, gradientSum, scale);
         _epochStats += stats;
+        _clockedSamples += stats.Count;
         Steps++;
         StepInEpoch++;
         if (StepInEpoch < Plan.StepsPerEpoch) return false;
@@ -83,13 +88,31 @@ public sealed class TrainingState
         var result = new EpochResult(
             Epoch + 1, Steps, s.LossSum / s.Count, (double)s.Correct / s.Count,
             test.LossSum / System.Math.Max(1, test.Count), (double)test.Correct / System.Math.Max(1, test.Count),
-            seconds, s.Count / seconds, _normSums.Select(n => n / Plan.StepsPerEpoch).ToArray());
+            seconds, _clockedSamples / seconds, _normSums.Select(n => n / Plan.StepsPerEpoch).ToArray());
         Epoch++;
         StepInEpoch = 0;
         _epochStats = default;
+        _clockedSamples = 0;
         Array.Clear(_normSums);
         _epochClock.Reset();
         return result;
+    }
+
+    /// <summary>Where the run is, for a checkpoint: everything but the parameters and the optimizer's buffers.</summary>
+    public TrainingProgress Progress => new(Epoch, StepInEpoch, Steps, Optimizer.Steps, _epochStats, (double[])_normSums.Clone());
+
+    /// <summary>Puts the run back where a checkpoint left it (parameters and optimizer buffers are restored by the caller).</summary>
+    public void Restore(TrainingProgress p)
+    {
+        if (p.NormSums.Length != _normSums.Length) throw new ArgumentException("the checkpoint's layer count differs");
+        if (p.Epoch < 0 || p.StepInEpoch < 0 || p.StepInEpoch >= Plan.StepsPerEpoch || p.Steps < 0)
+            throw new ArgumentException($"the checkpoint's position (epoch {p.Epoch}, step {p.StepInEpoch}) does not fit this run");
+        Epoch = p.Epoch;
+        StepInEpoch = p.StepInEpoch;
+        Steps = p.Steps;
+        Optimizer.Steps = p.OptimizerSteps;
+        _epochStats = p.EpochStats;
+        p.NormSums.CopyTo(_normSums, 0);
     }
 
     /// <summary>SHA-256 of the parameter vector's bytes: equal hashes, bit-identical weights.</summary>
