@@ -35,13 +35,15 @@ public static class WorkerHost
         Log.Information("Worker node {Address} joining {Seeds}", cluster.SelfAddress, string.Join(", ", options.Node.SeedNodes));
 
         using var reg = ct.Register(() => done.TrySetResult("interrupted"));
+        // downed (e.g. cut off from the coordinator): the node is gone, so is this worker
+        _ = system.WhenTerminated.ContinueWith(_ => done.TrySetResult("this node left the cluster (downed or cut off from the coordinator)"), TaskScheduler.Default);
         var joined = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         cluster.RegisterOnMemberUp(() => joined.TrySetResult());
         var first = await Task.WhenAny(joined.Task, done.Task, Task.Delay(options.JoinTimeout, CancellationToken.None));
         string outcome = first == joined.Task ? await done.Task : done.Task.IsCompleted ? await done.Task
             : $"could not join the cluster at {string.Join(", ", options.Node.SeedNodes)} within {options.JoinTimeout.TotalSeconds:F0} s";
         Log.Information("Worker leaving: {Outcome}", outcome);
-        await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        if (!system.WhenTerminated.IsCompleted) await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         await host.StopAsync(CancellationToken.None);
         host.Dispose();
         return outcome == "finished" ? 0 : 1;

@@ -126,6 +126,29 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_coordinator_killed_and_resumed_ends_with_the_uninterrupted_weights()
+    {
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "40", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        string checkpoints = _dir.File("ckpt");
+        int port = FreePort();
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "1", "--port", port.ToString(),
+            "--checkpoint-dir", checkpoints, "--checkpoint-every", "5"]);
+        var (worker, wOut) = Start("dnn-worker.dll", "--seed-nodes", $"akka.tcp://dnn@127.0.0.1:{port}", "--log-level", "error");
+        await WaitFor(cOut, "epoch 5/40", coordinator, "coordinator");
+        coordinator.Kill(); // SIGKILL: no goodbye, no final checkpoint
+        Assert.NotEqual(0, await Exit(worker, wOut, "orphaned worker")); // it notices and leaves
+
+        port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (resumed, rOut) = Start("dnn.dll", ["train", "--data", TestData.Csv, "--resume", checkpoints, "--min-workers", "1", "--port", port.ToString(), "--metrics-out", metrics]);
+        var (worker2, w2Out) = Start("dnn-worker.dll", "--seed-nodes", $"akka.tcp://dnn@127.0.0.1:{port}", "--log-level", "error");
+        Assert.True(await Exit(resumed, rOut, "resumed coordinator") == 0, $"resumed coordinator failed:\n{rOut}");
+        Assert.Equal(0, await Exit(worker2, w2Out, "worker"));
+        Assert.Contains("resume  ", rOut.ToString());
+        Assert.Equal(FaultFreeHash(training), Hash(metrics));
+    }
+
+    [Fact]
     public async Task A_worker_started_mid_run_takes_shards()
     {
         string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "150", "--batch", "8", "--shards", "4", "--lr", "0.01"];
