@@ -34,6 +34,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         public TimeSpan WaitForWorkers => WorkerWait ?? TimeSpan.FromSeconds(120);
     }
 
+    /// <summary>Bad results (poisoned, malformed, for shards it was not given) before a worker gets no more work.</summary>
+    public const int QuarantineAfter = 3;
+
     /// <summary>Deadlines in a row with no shard completed before the job is stopped rather than waited on forever.</summary>
     public const int MaxStalledDeadlines = 3;
 
@@ -48,6 +51,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         public bool Linked;
         public bool Ready;
         public long WeightsSent = -1;
+        public int BadResults;
+        public bool Quarantined;
         public int InFlight;
         public string Name => Actor.Path.Address.HasLocalScope ? Actor.Path.Name : $"{Actor.Path.Address.Host}:{Actor.Path.Address.Port}/{Actor.Path.Name}";
     }
@@ -335,7 +340,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>Hands queued shards (or evaluation chunks) to ready workers with room, round robin.</summary>
     private void Dispatch()
     {
-        var ready = _workers.Values.Where(w => w.Ready && w.Linked).ToList();
+        var ready = _workers.Values.Where(w => w.Ready && w.Linked && !w.Quarantined).ToList();
         if (ready.Count == 0) return;
         var orders = new Dictionary<Worker, List<int>>();
         bool progress = true;
@@ -381,7 +386,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         string? why = _step.AcceptResult(worker.Actor, r.Job, r.Step, r.Version, r.Shard, new BatchStats(r.LossSum, r.Correct, r.SampleCount), r.ComputeMilliseconds, r.GradientLength);
         if (why is not null)
         {
-            _log.Warning("Rejected a shard result from {Worker}: {Reason}", worker.Name, why);
+            Rejected(worker, r.Shard, r.Step, why);
             return;
         }
         if (_log.IsDebugEnabled) _log.Debug("Shard {Shard} of step {Step} from {Worker} in {Ms:F1} ms", r.Shard, r.Step, worker.Name, r.ComputeMilliseconds);
@@ -400,7 +405,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         string? why = _step.AcceptGradient(worker.Actor, h.Job, h.Step, h.Version, h.Shard, g.Buffer);
         if (why is not null)
         {
-            _log.Warning("Rejected a gradient from {Worker}: {Reason}", worker.Name, why);
+            Rejected(worker, h.Shard, h.Step, why);
             return;
         }
         if (!wasComplete && _step.IsShardComplete(h.Shard)) ShardDone(worker);
@@ -439,6 +444,55 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         foreach (var a in _assemblers.Values)
             if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(a.Destination, out var b)) _pool.Return(b.Array);
         _assemblers.Clear();
+    }
+
+    /// <summary>
+    /// A rejected result: logged with the worker's address; results for another step or version are just late,
+    /// anything else counts against the worker (quarantine). NaN/∞ for a shard is redone by another worker;
+    /// when two workers (or one, twice, if it is alone) agree, the model itself has diverged.
+    /// </summary>
+    private void Rejected(Worker worker, int shard, long step, string why)
+    {
+        _log.Warning("Rejected a result from {Worker}: {Reason}", worker.Name, why);
+        var current = _step!;
+        // late (another step or version) or overtaken (the shard went to another worker after a deadline): not bad
+        if (step != current.Step || why.StartsWith("result for", StringComparison.Ordinal) || why.Contains("was not assigned", StringComparison.Ordinal)) return;
+        bool nonFinite = why.StartsWith(StepAggregator.NonFiniteMarker, StringComparison.Ordinal);
+        if (nonFinite && (uint)shard < (uint)current.ShardCount)
+        {
+            var (reporters, reports) = current.NonFinite(shard);
+            int ready = _workers.Values.Count(w => w.Ready && !w.Quarantined);
+            if (reporters.Count >= 2 || (ready <= 1 && reports >= 2))
+            {
+                Fail(new TrainingDivergedException($"training diverged at epoch {_state.Epoch + 1}, step {_state.StepInEpoch + 1}: shard {shard} gives a NaN or infinite loss/gradient on {reporters.Count} worker(s) (learning rate too high?)"));
+                return;
+            }
+            if (Equals(current.AssignedTo(shard), worker.Actor) && !current.IsShardComplete(shard))
+            {
+                // redo it elsewhere if there is an elsewhere
+                current.Reset(shard);
+                worker.InFlight = System.Math.Max(0, worker.InFlight - 1);
+                var other = _workers.Values.Where(w => w.Ready && w.Linked && !w.Quarantined && !reporters.Contains(w.Actor)).MinBy(w => w.InFlight) ?? worker;
+                current.Assign(shard, other.Actor);
+                other.InFlight++;
+                SendWeights(other);
+                other.Actor.Tell(new ComputeShards(_s.Job, current.Step, current.Version, _state.Epoch, _state.StepInEpoch, [shard]));
+            }
+        }
+        if (++worker.BadResults >= QuarantineAfter && !worker.Quarantined)
+        {
+            worker.Quarantined = true;
+            _log.Error("Worker {Worker} quarantined after {Count} bad results: it gets no more shards", worker.Name, worker.BadResults);
+            foreach (int s in current.Outstanding(worker.Actor).ToList())
+            {
+                current.Reset(s);
+                _queue.Enqueue(s);
+            }
+            worker.InFlight = 0;
+            if (!_workers.Values.Any(w => w.Ready && !w.Quarantined))
+                _log.Error("No healthy workers left; waiting up to {Wait} s for one to join", _s.WaitForWorkers.TotalSeconds);
+            Dispatch();
+        }
     }
 
     private void ShardDone(Worker worker)

@@ -31,6 +31,9 @@ public sealed class StepAggregator
 
     private sealed class Shard
     {
+        /// <summary>Workers that returned NaN/∞ for this shard: two independent ones mean the model diverged.</summary>
+        public readonly HashSet<IActorRef> NonFinite = new();
+        public int NonFiniteReports;
         public IActorRef? Worker;
         public int ExpectedCount;
         public float[]? Gradient;
@@ -77,7 +80,12 @@ public sealed class StepAggregator
         if (s.Stats is not null) return $"shard {shard} of step {step} was already reported";
         if (stats.Count != s.ExpectedCount) return $"shard {shard} has {s.ExpectedCount} samples but the result counts {stats.Count}";
         if (gradientLength != _pool.Length) return $"gradient of {gradientLength} values, the model has {_pool.Length}";
-        if (!double.IsFinite(stats.LossSum)) return $"loss sum {stats.LossSum} is not finite";
+        if (!double.IsFinite(stats.LossSum))
+        {
+            s.NonFinite.Add(sender);
+            s.NonFiniteReports++;
+            return $"{NonFiniteMarker}: loss sum {stats.LossSum} of shard {shard}";
+        }
         if (stats.Correct < 0 || stats.Correct > stats.Count) return $"{stats.Correct} correct of {stats.Count}";
         s.Stats = stats;
         s.ComputeMs = computeMs;
@@ -94,7 +102,12 @@ public sealed class StepAggregator
         string? why = CheckHeader(sender, job, step, version, shard);
         if (why is null && gradient.Length != _pool.Length) why = $"gradient of {gradient.Length} values, the model has {_pool.Length}";
         if (why is null && _shards[shard].Gradient is not null) why = $"gradient of shard {shard} of step {step} arrived twice";
-        if (why is null && !AllFinite(gradient)) why = $"gradient of shard {shard} holds NaN or infinity";
+        if (why is null && !AllFinite(gradient))
+        {
+            _shards[shard].NonFinite.Add(sender);
+            _shards[shard].NonFiniteReports++;
+            why = $"{NonFiniteMarker}: gradient of shard {shard} holds NaN or infinity";
+        }
         if (why is not null)
         {
             _pool.Return(gradient);
@@ -104,6 +117,12 @@ public sealed class StepAggregator
         if (IsShardComplete(shard)) _complete++;
         return null;
     }
+
+    /// <summary>Starts every rejection for NaN or ±∞.</summary>
+    public const string NonFiniteMarker = "not finite";
+
+    /// <summary>Workers that reported NaN/∞ for <paramref name="shard"/>, and how many such reports came in all.</summary>
+    public (IReadOnlyCollection<IActorRef> Workers, int Reports) NonFinite(int shard) => (_shards[shard].NonFinite, _shards[shard].NonFiniteReports);
 
     /// <summary>Forgets a shard's partial results (its worker died or was quarantined) so it can be redone.</summary>
     public void Reset(int shard)

@@ -108,17 +108,15 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
         var good = new[] { Gradient(0.25f), Gradient(-0.5f), Gradient(1f), Gradient(2f) };
         var stranger = CreateTestProbe();
 
-        // shard 0: poisoned gradient, wrong-length gradient, results for another step/version/length, an unknown sender
+        // shard 0: a poisoned gradient (handed back for a redo: this is the only worker), results for another
+        // step and version (late), a wrong gradient length (bad), and a result from an unknown sender
         var poisoned = Gradient(0.1f);
         poisoned[7] = float.NaN;
         await SendGradient(channel, first, 0, poisoned);
-        var infinite = Gradient(0.1f);
-        infinite[3] = float.PositiveInfinity;
-        await SendGradient(channel, first, 1, infinite);
+        Assert.Equal(new[] { 0 }, worker.ExpectMsg<ComputeShards>(Wait).Shards);
         _coordinator.Tell(Result(first, 0, worker.Ref, step: first.Step + 1), worker.Ref);
         _coordinator.Tell(Result(first, 0, worker.Ref, version: first.Version + 7), worker.Ref);
         _coordinator.Tell(Result(first, 0, worker.Ref, length: 3), worker.Ref);
-        _coordinator.Tell(Result(first, 0, worker.Ref, count: 999), worker.Ref);
         _coordinator.Tell(Result(first, 1, stranger.Ref), stranger.Ref);
         await SendGradient(channel, first, 0, good[0]);
         _coordinator.Tell(Result(first, 0, worker.Ref), worker.Ref);
@@ -192,5 +190,57 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
         var again = new List<int>();
         foreach (var p in probes) again.AddRange(p.ExpectMsg<ComputeShards>(TimeSpan.FromSeconds(10)).Shards);
         Assert.Equal(silent.Shards.Concat(busy.Shards).Order(), again.Order());
+    }
+
+    [Fact]
+    public async Task A_worker_sending_bad_results_is_quarantined_and_the_others_carry_on()
+    {
+        var (bad, _, badChannel) = await JoinWorker();
+        var first = bad.ExpectMsg<ComputeShards>(Wait);
+        Assert.Equal(new[] { 0, 1 }, first.Shards);
+        var (good, _, goodChannel) = await JoinWorker();
+        var second = good.ExpectMsg<ComputeShards>(Wait);
+        Assert.Equal(new[] { 2, 3 }, second.Shards);
+
+        _coordinator.Tell(Result(first, 0, bad.Ref, count: 999), bad.Ref);      // bad 1
+        _coordinator.Tell(Result(first, 0, bad.Ref, length: 3), bad.Ref);       // bad 2
+        var poisoned = Gradient(0.5f);
+        poisoned[11] = float.NaN;
+        await SendGradient(badChannel, first, 1, poisoned);                       // bad 3: shard 1 goes to the good worker
+        var redo = good.ExpectMsg<ComputeShards>(Wait);
+        Assert.Equal(new[] { 1 }, redo.Shards);
+
+        // the good worker finishes everything, including the quarantined worker's shard 0
+        var done = new HashSet<int>();
+        var pending = new Queue<int>(second.Shards.Concat(redo.Shards));
+        while (done.Count < Shards)
+        {
+            if (pending.Count == 0)
+                foreach (int s in good.ExpectMsg<ComputeShards>(Wait).Shards) pending.Enqueue(s);
+            int shard = pending.Dequeue();
+            await SendGradient(goodChannel, first, shard, Gradient(0.1f * (shard + 1)));
+            _coordinator.Tell(Result(first, shard, good.Ref), good.Ref);
+            done.Add(shard);
+        }
+        var next = good.ExpectMsg<ComputeShards>(Wait);
+        Assert.Equal(first.Step + 1, next.Step);
+        bad.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // no more work for it
+    }
+
+    [Fact]
+    public async Task A_loss_that_turns_NaN_on_two_workers_stops_training_with_a_clear_message()
+    {
+        var (a, _, aChannel) = await JoinWorker();
+        var first = a.ExpectMsg<ComputeShards>(Wait);
+        var (b, _, bChannel) = await JoinWorker();
+        b.ExpectMsg<ComputeShards>(Wait);
+        var nan = Gradient(float.NaN);
+        await SendGradient(aChannel, first, 0, nan);
+        var redo = b.ExpectMsg<ComputeShards>(Wait);
+        Assert.Equal(new[] { 0 }, redo.Shards);
+        await SendGradient(bChannel, redo, 0, nan);
+        var failure = await Assert.ThrowsAsync<TrainingDivergedException>(() => _completion.Task.WaitAsync(Wait));
+        Assert.Contains("training diverged", failure.Message);
+        Assert.Contains("learning rate too high?", failure.Message);
     }
 }
