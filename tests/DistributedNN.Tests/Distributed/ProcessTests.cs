@@ -149,6 +149,32 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_frozen_worker_is_worked_around_and_the_run_finishes_with_the_same_weights()
+    {
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "30", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        int port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
+            "--step-timeout", "2", "--log-level", "warning"]);
+        string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
+        var (frozen, _) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        var (alive, aOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        await WaitFor(cOut, "epoch 3/30", coordinator, "coordinator");
+        using (var stop = Process.Start("kill", ["-STOP", frozen.Id.ToString()])) await stop!.WaitForExitAsync();
+        try
+        {
+            Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
+            Assert.Equal(0, await Exit(alive, aOut, "worker"));
+            Assert.Contains("is late", cOut.ToString()); // the deadline handed its shards to the other worker
+            Assert.Equal(FaultFreeHash(training), Hash(metrics));
+        }
+        finally
+        {
+            frozen.Kill(); // a stopped process still dies of SIGKILL
+        }
+    }
+
+    [Fact]
     public async Task A_worker_started_mid_run_takes_shards()
     {
         string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "150", "--batch", "8", "--shards", "4", "--lr", "0.01"];
