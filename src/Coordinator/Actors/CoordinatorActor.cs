@@ -383,7 +383,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         bool wasComplete = r.Shard >= 0 && r.Shard < _step.ShardCount && _step.IsShardComplete(r.Shard);
-        string? why = _step.AcceptResult(worker.Actor, r.Job, r.Step, r.Version, r.Shard, new BatchStats(r.LossSum, r.Correct, r.SampleCount), r.ComputeMilliseconds, r.GradientLength);
+        var why = _step.AcceptResult(worker.Actor, r.Job, r.Step, r.Version, r.Shard, new BatchStats(r.LossSum, r.Correct, r.SampleCount), r.ComputeMilliseconds, r.GradientLength);
         if (why is not null)
         {
             Rejected(worker, r.Shard, r.Step, why);
@@ -402,7 +402,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         var h = g.Header;
         bool wasComplete = h.Shard >= 0 && h.Shard < _step.ShardCount && _step.IsShardComplete(h.Shard);
-        string? why = _step.AcceptGradient(worker.Actor, h.Job, h.Step, h.Version, h.Shard, g.Buffer);
+        var why = _step.AcceptGradient(worker.Actor, h.Job, h.Step, h.Version, h.Shard, g.Buffer);
         if (why is not null)
         {
             Rejected(worker, h.Shard, h.Step, why);
@@ -451,14 +451,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// anything else counts against the worker (quarantine). NaN/∞ for a shard is redone by another worker;
     /// when two workers (or one, twice, if it is alone) agree, the model itself has diverged.
     /// </summary>
-    private void Rejected(Worker worker, int shard, long step, string why)
+    private void Rejected(Worker worker, int shard, long step, Rejection why)
     {
-        _log.Warning("Rejected a result from {Worker}: {Reason}", worker.Name, why);
+        _log.Warning("Rejected a result from {Worker}: {Reason}", worker.Name, why.Reason);
         var current = _step!;
         // late (another step or version) or overtaken (the shard went to another worker after a deadline): not bad
-        if (step != current.Step || why.StartsWith("result for", StringComparison.Ordinal) || why.Contains("was not assigned", StringComparison.Ordinal)) return;
-        bool nonFinite = why.StartsWith(StepAggregator.NonFiniteMarker, StringComparison.Ordinal);
-        if (nonFinite && (uint)shard < (uint)current.ShardCount)
+        if (why.Kind is RejectionKind.Stale or RejectionKind.Overtaken) return;
+        if (why.Kind == RejectionKind.NonFinite)
         {
             var (reporters, reports) = current.NonFinite(shard);
             int ready = _workers.Values.Count(w => w.Ready && !w.Quarantined);

@@ -5,6 +5,24 @@ using DistributedNN.Model;
 
 namespace DistributedNN.Training;
 
+/// <summary>Why a result was not taken, in classes the coordinator acts on differently.</summary>
+public enum RejectionKind
+{
+    /// <summary>For another job, step or weight version: late or foreign, not a sign of a bad worker.</summary>
+    Stale,
+    /// <summary>For a shard that now belongs to another worker (handed out again after a deadline).</summary>
+    Overtaken,
+    /// <summary>NaN or ±∞ in the loss or the gradient: poisoned, or the model diverged.</summary>
+    NonFinite,
+    /// <summary>Wrong length or count, an unknown or repeated shard: a broken or hostile worker.</summary>
+    Malformed,
+}
+
+public sealed record Rejection(RejectionKind Kind, string Reason)
+{
+    public override string ToString() => Reason;
+}
+
 /// <summary>Thread-safe pool of gradient-sized buffers (filled by the data plane's receive loops).</summary>
 public sealed class GradientBufferPool(int length)
 {
@@ -72,21 +90,21 @@ public sealed class StepAggregator
     public bool IsShardComplete(int shard) => _shards[shard].Gradient is not null && _shards[shard].Stats is not null;
 
     /// <summary>Null when accepted, else why the result was rejected (nothing of it is kept).</summary>
-    public string? AcceptResult(IActorRef sender, Guid job, long step, long version, int shard, BatchStats stats, double computeMs, int gradientLength)
+    public Rejection? AcceptResult(IActorRef sender, Guid job, long step, long version, int shard, BatchStats stats, double computeMs, int gradientLength)
     {
-        string? why = CheckHeader(sender, job, step, version, shard);
+        var why = CheckHeader(sender, job, step, version, shard);
         if (why is not null) return why;
         var s = _shards[shard];
-        if (s.Stats is not null) return $"shard {shard} of step {step} was already reported";
-        if (stats.Count != s.ExpectedCount) return $"shard {shard} has {s.ExpectedCount} samples but the result counts {stats.Count}";
-        if (gradientLength != _pool.Length) return $"gradient of {gradientLength} values, the model has {_pool.Length}";
+        if (s.Stats is not null) return Malformed($"shard {shard} of step {step} was already reported");
+        if (stats.Count != s.ExpectedCount) return Malformed($"shard {shard} has {s.ExpectedCount} samples but the result counts {stats.Count}");
+        if (gradientLength != _pool.Length) return Malformed($"gradient of {gradientLength} values, the model has {_pool.Length}");
         if (!double.IsFinite(stats.LossSum))
         {
             s.NonFinite.Add(sender);
             s.NonFiniteReports++;
-            return $"{NonFiniteMarker}: loss sum {stats.LossSum} of shard {shard}";
+            return new Rejection(RejectionKind.NonFinite, $"loss sum {stats.LossSum} of shard {shard} is not finite");
         }
-        if (stats.Correct < 0 || stats.Correct > stats.Count) return $"{stats.Correct} correct of {stats.Count}";
+        if (stats.Correct < 0 || stats.Correct > stats.Count) return Malformed($"{stats.Correct} correct of {stats.Count}");
         s.Stats = stats;
         s.ComputeMs = computeMs;
         if (IsShardComplete(shard)) _complete++;
@@ -97,16 +115,16 @@ public sealed class StepAggregator
     /// Takes ownership of <paramref name="gradient"/> when accepted (returns null); a rejected buffer goes
     /// back to the pool. NaN or ±∞ anywhere rejects the whole shard.
     /// </summary>
-    public string? AcceptGradient(IActorRef sender, Guid job, long step, long version, int shard, float[] gradient)
+    public Rejection? AcceptGradient(IActorRef sender, Guid job, long step, long version, int shard, float[] gradient)
     {
-        string? why = CheckHeader(sender, job, step, version, shard);
-        if (why is null && gradient.Length != _pool.Length) why = $"gradient of {gradient.Length} values, the model has {_pool.Length}";
-        if (why is null && _shards[shard].Gradient is not null) why = $"gradient of shard {shard} of step {step} arrived twice";
+        var why = CheckHeader(sender, job, step, version, shard);
+        if (why is null && gradient.Length != _pool.Length) why = Malformed($"gradient of {gradient.Length} values, the model has {_pool.Length}");
+        if (why is null && _shards[shard].Gradient is not null) why = Malformed($"gradient of shard {shard} of step {step} arrived twice");
         if (why is null && !AllFinite(gradient))
         {
             _shards[shard].NonFinite.Add(sender);
             _shards[shard].NonFiniteReports++;
-            why = $"{NonFiniteMarker}: gradient of shard {shard} holds NaN or infinity";
+            why = new Rejection(RejectionKind.NonFinite, $"gradient of shard {shard} holds NaN or infinity");
         }
         if (why is not null)
         {
@@ -117,9 +135,6 @@ public sealed class StepAggregator
         if (IsShardComplete(shard)) _complete++;
         return null;
     }
-
-    /// <summary>Starts every rejection for NaN or ±∞.</summary>
-    public const string NonFiniteMarker = "not finite";
 
     /// <summary>Workers that reported NaN/∞ for <paramref name="shard"/>, and how many such reports came in all.</summary>
     public (IReadOnlyCollection<IActorRef> Workers, int Reports) NonFinite(int shard) => (_shards[shard].NonFinite, _shards[shard].NonFiniteReports);
@@ -135,15 +150,17 @@ public sealed class StepAggregator
         s.Worker = null;
     }
 
-    private string? CheckHeader(IActorRef sender, Guid job, long step, long version, int shard)
+    private Rejection? CheckHeader(IActorRef sender, Guid job, long step, long version, int shard)
     {
-        if (job != Job) return $"result for job {job}, this is job {Job}";
-        if (step != Step) return $"result for step {step}, the current step is {Step}";
-        if (version != Version) return $"result for weight version {version}, the current version is {Version}";
-        if ((uint)shard >= (uint)_shards.Length) return $"shard {shard} does not exist (the step has {_shards.Length})";
-        if (!Equals(_shards[shard].Worker, sender)) return $"shard {shard} was not assigned to {sender.Path}";
+        if (job != Job) return new(RejectionKind.Stale, $"result for job {job}, this is job {Job}");
+        if (step != Step) return new(RejectionKind.Stale, $"result for step {step}, the current step is {Step}");
+        if (version != Version) return new(RejectionKind.Stale, $"result for weight version {version}, the current version is {Version}");
+        if ((uint)shard >= (uint)_shards.Length) return Malformed($"shard {shard} does not exist (the step has {_shards.Length})");
+        if (!Equals(_shards[shard].Worker, sender)) return new(RejectionKind.Overtaken, $"shard {shard} was not assigned to {sender.Path}");
         return null;
     }
+
+    private static Rejection Malformed(string reason) => new(RejectionKind.Malformed, reason);
 
     /// <summary>Σ gradients in shard order into <paramref name="total"/>, and the shards' stats folded the same way.</summary>
     public BatchStats Sum(Span<float> total)
