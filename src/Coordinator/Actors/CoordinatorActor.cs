@@ -53,6 +53,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         public long WeightsSent = -1;
         public int BadResults;
         public bool Quarantined;
+        /// <summary>Missed a deadline and has delivered nothing since: gets work only if nobody else can take it.</summary>
+        public bool Suspect;
         public int InFlight;
         public string Name => Actor.Path.Address.HasLocalScope ? Actor.Path.Name : $"{Actor.Path.Address.Host}:{Actor.Path.Address.Port}/{Actor.Path.Name}";
     }
@@ -341,6 +343,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void Dispatch()
     {
         var ready = _workers.Values.Where(w => w.Ready && w.Linked && !w.Quarantined).ToList();
+        if (ready.Any(w => !w.Suspect)) ready.RemoveAll(w => w.Suspect);
         if (ready.Count == 0) return;
         var orders = new Dictionary<Worker, List<int>>();
         bool progress = true;
@@ -496,6 +499,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void ShardDone(Worker worker)
     {
+        worker.Suspect = false;
         worker.InFlight = System.Math.Max(0, worker.InFlight - 1);
         if (_step!.IsComplete) CompleteStep();
         else Dispatch();
@@ -557,7 +561,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             var owner = _step.AssignedTo(shard)!;
             _log.Warning("Shard {Shard} of step {Step} from {Worker} is late (nothing within {Timeout}); handing it out again", shard, _step.Step, owner.Path, _s.StepTimeout);
-            if (_workers.TryGetValue(owner, out var w)) w.InFlight = System.Math.Max(0, w.InFlight - 1);
+            if (_workers.TryGetValue(owner, out var w))
+            {
+                w.InFlight = System.Math.Max(0, w.InFlight - 1);
+                w.Suspect = true;
+            }
             _step.Reset(shard);
             _queue.Enqueue(shard);
         }

@@ -78,6 +78,8 @@ public static class DnnAkka
         })
         .AddHocon("""
             akka.cluster.split-brain-resolver.stable-after = 7s
+            # a frozen worker flapping must not make the resolver down everyone, coordinator included
+            akka.cluster.split-brain-resolver.down-all-when-unstable = off
             akka.cluster.down-removal-margin = 2s
             """, HoconAddMode.Prepend)
         .WithDnnSerializers()
