@@ -162,10 +162,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<EvaluationResult>(OnEvaluationResult);
         Receive<NoWorkersDeadline>(_ =>
         {
-            if (_workers.Values.Any(w => w.Ready)) return;
+            if (AnyHealthyWorker) return;
             Fail(new UserErrorException($"no workers left: none came back within {_s.WaitForWorkers.TotalSeconds:F0} s; training stopped at step {_state.Steps + 1}"));
         });
     }
+
+    private bool AnyHealthyWorker => _workers.Values.Any(w => w.Ready && !w.Quarantined);
 
     // ---- registration ----
 
@@ -491,8 +493,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 _queue.Enqueue(s);
             }
             worker.InFlight = 0;
-            if (!_workers.Values.Any(w => w.Ready && !w.Quarantined))
+            if (!AnyHealthyWorker)
+            {
                 _log.Error("No healthy workers left; waiting up to {Wait} s for one to join", _s.WaitForWorkers.TotalSeconds);
+                Timers.StartSingleTimer("no-workers", NoWorkersDeadline.Instance, _s.WaitForWorkers);
+            }
             Dispatch();
         }
     }
@@ -541,7 +546,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void OnDeadline(StepDeadline d)
     {
         if (_step is null || d.Step != _step.Step) return;
-        if (!_workers.Values.Any(w => w.Ready))
+        if (!AnyHealthyWorker)
         {
             // nobody to blame and nobody to hand shards to: the wait for workers decides, not this deadline
             Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, d.Attempt), _s.StepTimeout);
