@@ -2,10 +2,10 @@
 # Soak (not part of CI): a long multi-process training run on Fashion-MNIST while a worker is killed
 # with SIGKILL and a new one started every ~20 s. Reports how many kills the run survived, and the final
 # accuracy and weights against a fault-free single-process run of the same seed (they must be equal).
-# Usage: bench/soak.sh [EPOCHS] [KILL_EVERY_SECONDS]      (default: 60 epochs ≈ 10 minutes here, 20 s)
+# Usage: bench/soak.sh [EPOCHS] [KILL_EVERY_SECONDS]      (default: 140 epochs ≈ 10 minutes here, 20 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-epochs=${1:-60}
+epochs=${1:-140}
 every=${2:-20}
 dotnet build src/Coordinator -c Release -v q -nologo >/dev/null
 dotnet build src/Worker -c Release -v q -nologo >/dev/null
@@ -36,7 +36,8 @@ while kill -0 "$coordinator" 2>/dev/null; do
   for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
   if [ ${#alive[@]} -gt 0 ]; then
     victim=${alive[$((RANDOM % ${#alive[@]}))]}
-    kill -9 "$victim" 2>/dev/null && kills=$((kills + 1))
+    if kill -9 "$victim" 2>/dev/null; then kills=$((kills + 1)); fi
+    wait "$victim" 2>/dev/null || true   # reap it quietly
   fi
   start_worker
 done
