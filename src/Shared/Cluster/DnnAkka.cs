@@ -85,10 +85,15 @@ public static class DnnAkka
         .WithDnnSerializers()
         .WithDnnLogging();
 
+    /// <summary>The only types the control plane's Hyperion may create from the wire: the protocol's records.</summary>
+    public static IReadOnlyList<Type> WireTypes { get; } = typeof(Protocol.IDnnMessage).Assembly.GetTypes()
+        .Where(t => t.Namespace == typeof(Protocol.IDnnMessage).Namespace && t.IsClass && t.IsSealed && t.IsPublic)
+        .ToArray();
+
     public static AkkaConfigurationBuilder WithDnnSerializers(this AkkaConfigurationBuilder builder) => builder.AddHocon("""
         akka.actor {
           serializers {
-            hyperion = "Akka.Serialization.HyperionSerializer, Akka.Serialization.Hyperion"
+            hyperion = "DistributedNN.Cluster.DnnHyperionSerializer, DistributedNN.Shared"
             dnn-tensor = "DistributedNN.Transport.TensorChunkSerializer, DistributedNN.Shared"
           }
           serialization-bindings {

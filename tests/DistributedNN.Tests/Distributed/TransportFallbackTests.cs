@@ -57,7 +57,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
         foreach (var message in messages)
         {
             var serializer = serialization.FindSerializerFor(message);
-            Assert.Equal("HyperionSerializer", serializer.GetType().Name);
+            Assert.IsType<DnnHyperionSerializer>(serializer);
             var bytes = serializer.ToBinary(message);
             var back = serialization.Deserialize(bytes, serializer.Identifier, message.GetType());
             Assert.Equal(JsonSerializer.Serialize(message, message.GetType(), Options), JsonSerializer.Serialize(back, message.GetType(), Options));
@@ -71,6 +71,27 @@ public sealed class TransportFallbackTests : IAsyncLifetime
         Assert.Equal(chunk.Header, restored.Header);
         Assert.Equal(chunk.Offset, restored.Offset);
         Assert.Equal(chunk.Values.Select(BitConverter.SingleToInt32Bits), restored.Values.Select(BitConverter.SingleToInt32Bits));
+    }
+
+    /// <summary>A type of ours that is not part of the protocol: it must not be creatable from the wire.</summary>
+    public sealed record NotOnTheWire(string Payload) : IDnnMessage;
+
+    [Fact]
+    public async Task A_payload_naming_a_type_outside_the_protocol_is_refused()
+    {
+        var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole] });
+        _nodes.Add(node);
+        var system = (ExtendedActorSystem)node.ActorSystemOf();
+        var hyperion = system.Serialization.FindSerializerFor(new JobDone(Guid.NewGuid(), "x"));
+        Assert.DoesNotContain(typeof(NotOnTheWire), DnnAkka.WireTypes);
+        // ours will not even send it; a node with a plain Hyperion (a crafted message) can, and ours must refuse it
+        Assert.ThrowsAny<Exception>(() => hyperion.ToBinary(new NotOnTheWire("x")));
+        var bytes = new Akka.Serialization.HyperionSerializer(system).ToBinary(new NotOnTheWire("rm -rf /"));
+        var refused = Assert.ThrowsAny<Exception>(() => hyperion.FromBinary(bytes, typeof(object)));
+        Assert.Contains("NotOnTheWire", refused.Message + refused.InnerException?.Message);
+        // a protocol message still goes through
+        var ok = hyperion.FromBinary(hyperion.ToBinary(new JobDone(Guid.Empty, "finished")), typeof(JobDone));
+        Assert.Equal("finished", ((JobDone)ok).Outcome);
     }
 
     private static readonly JsonSerializerOptions Options = new() { Converters = { new ActorRefPath() } };
