@@ -165,7 +165,10 @@ public sealed class ProcessTests : IDisposable
         {
             Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
             Assert.Equal(0, await Exit(alive, aOut, "worker"));
-            Assert.Contains("is late", cOut.ToString()); // the deadline handed its shards to the other worker
+            // its shards went to the other worker: through the step deadline, or (on a loaded machine, when the
+            // failure detector and the resolver are quicker) because the frozen node was downed and removed
+            string log = cOut.ToString();
+            Assert.True(log.Contains("is late") || log.Contains("removed"), $"the frozen worker was never worked around:\n{log}");
             Assert.Equal(FaultFreeHash(training), Hash(metrics));
         }
         finally
