@@ -64,7 +64,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private sealed record ChannelClosed(IActorRef Worker, TensorChannel Channel, string Reason);
     private sealed record GradientArrived(IActorRef Worker, TensorHeader Header, float[] Buffer);
     private sealed record SendsFlushed(long Step);
-    private sealed record StepDeadline(long Step, int Attempt);
+    private sealed record StepDeadline(long Step);
+    private sealed record EvaluationDeadline(long Version);
     private sealed class StartDeadline { public static readonly StartDeadline Instance = new(); }
     private sealed class NoWorkersDeadline { public static readonly NoWorkersDeadline Instance = new(); }
 
@@ -79,7 +80,6 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly Queue<int> _queue = new();
     private readonly List<EpochResult> _epochs = new();
     private StepAggregator? _step;
-    private int _deadlineAttempt;
     // evaluation of the current epoch
     private BatchStats?[] _chunkResults = [];
     private IActorRef?[] _chunkOwner = [];
@@ -160,6 +160,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         });
         Receive<StepDeadline>(OnDeadline);
         Receive<EvaluationResult>(OnEvaluationResult);
+        Receive<EvaluationDeadline>(OnEvaluationDeadline);
         Receive<NoWorkersDeadline>(_ =>
         {
             if (AnyHealthyWorker) return;
@@ -318,10 +319,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _queue.Clear();
         for (int s = 0; s < _bounds.Length - 1; s++) _queue.Enqueue(s);
         foreach (var w in _workers.Values) w.InFlight = 0;
-        _deadlineAttempt = 0;
         _completedAtLastDeadline = 0;
         _stalledDeadlines = 0;
-        Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, 0), _s.StepTimeout);
+        Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step), _s.StepTimeout);
         Dispatch();
     }
 
@@ -549,7 +549,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (!AnyHealthyWorker)
         {
             // nobody to blame and nobody to hand shards to: the wait for workers decides, not this deadline
-            Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, d.Attempt), _s.StepTimeout);
+            Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step), _s.StepTimeout);
             return;
         }
         int completed = Enumerable.Range(0, _step.ShardCount).Count(_step.IsShardComplete);
@@ -574,8 +574,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _step.Reset(shard);
             _queue.Enqueue(shard);
         }
-        _deadlineAttempt = d.Attempt + 1;
-        Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step, _deadlineAttempt), _s.StepTimeout);
+        Timers.StartSingleTimer("deadline", new StepDeadline(_step.Step), _s.StepTimeout);
         Dispatch();
     }
 
@@ -591,7 +590,31 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         for (int c = 0; c < chunks; c++) _queue.Enqueue(c);
         foreach (var w in _workers.Values) w.InFlight = 0;
         if (chunks == 0) FinishEpoch();
-        else Dispatch();
+        else
+        {
+            Timers.StartSingleTimer("deadline", new EvaluationDeadline(_evalVersion), _s.StepTimeout);
+            Dispatch();
+        }
+    }
+
+    /// <summary>The step deadline's rule for evaluation chunks: late ones are handed out again, their holders suspected.</summary>
+    private void OnEvaluationDeadline(EvaluationDeadline d)
+    {
+        if (d.Version != _evalVersion || _chunkResults.Length == 0) return;
+        for (int c = 0; c < _chunkResults.Length; c++)
+        {
+            if (_chunkResults[c] is not null || _chunkOwner[c] is not { } owner) continue;
+            _log.Warning("Evaluation chunk {Chunk} from {Worker} is late (nothing within {Timeout}); handing it out again", c, owner.Path, _s.StepTimeout);
+            if (_workers.TryGetValue(owner, out var w))
+            {
+                w.InFlight = System.Math.Max(0, w.InFlight - 1);
+                w.Suspect = true;
+            }
+            _chunkOwner[c] = null;
+            _queue.Enqueue(c);
+        }
+        Timers.StartSingleTimer("deadline", new EvaluationDeadline(_evalVersion), _s.StepTimeout);
+        Dispatch();
     }
 
     private void OnEvaluationResult(EvaluationResult r)
@@ -615,12 +638,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         _chunkResults[r.Chunk] = new BatchStats(r.LossSum, r.Correct, r.SampleCount);
         worker.InFlight = System.Math.Max(0, worker.InFlight - 1);
+        worker.Suspect = false;
         if (_chunkResults.All(c => c is not null)) FinishEpoch();
         else Dispatch();
     }
 
     private void FinishEpoch()
     {
+        Timers.Cancel("deadline");
         var test = new BatchStats(0, 0, 0);
         foreach (var c in _chunkResults) test += c!.Value; // chunk order, as the single-process evaluation
         _chunkResults = [];

@@ -56,9 +56,6 @@ public sealed unsafe class Backprop
     /// <summary>The output layer's activations of the last forward pass, [rows × OutputSize].</summary>
     public ReadOnlySpan<float> Output(int rows) => _activations[^1].AsSpan(0, rows * _spec.OutputSize);
 
-    /// <summary>Activations of layer <paramref name="layer"/> from the last forward pass.</summary>
-    public ReadOnlySpan<float> LayerOutput(int layer, int rows) => _activations[layer].AsSpan(0, rows * _spec.Layers[layer].Outputs);
-
     /// <summary>Runs the network on <paramref name="rows"/> samples; returns the outputs [rows × OutputSize].</summary>
     /// <param name="weightsVersion">
     /// When the caller names the version of <paramref name="parameters"/> (≥ 0), the transposed weights are
@@ -250,11 +247,5 @@ public sealed unsafe class Backprop
             for (; j + 16 <= n; j += 16) (Vector512.Load(dst + j) + Vector512.Load(src + j)).Store(dst + j);
         for (; j + 8 <= n; j += 8) (Vector256.Load(dst + j) + Vector256.Load(src + j)).Store(dst + j);
         for (; j < n; j++) dst[j] += src[j];
-    }
-
-    /// <summary>The predicted class of one output row.</summary>
-    public static int Predict(ReadOnlySpan<float> row)
-    {
-        fixed (float* p = row) return Losses.Predict(p, row.Length);
     }
 }
