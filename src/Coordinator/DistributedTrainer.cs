@@ -29,6 +29,8 @@ public sealed record DistributedOptions
     public string WorkerLogLevel { get; init; } = "warning";
     /// <summary>Tensor transport: <see cref="Transports.Tcp"/> (data plane) or <see cref="Transports.Akka"/> (fallback).</summary>
     public string Transport { get; init; } = Transports.Tcp;
+    /// <summary>The TLS files, passed on to spawned worker processes (the loaded certificates are in <see cref="NodeOptions.Tls"/>).</summary>
+    public DistributedNN.Security.TlsFiles? TlsFiles { get; init; }
 }
 
 /// <summary>
@@ -47,14 +49,16 @@ public static class DistributedTrainer
             var system = host.ActorSystemOf();
             var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var settings = new CoordinatorActor.Settings(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count,
-                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs);
+                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls);
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
             for (int i = 0; i < options.InProcessWorkers; i++)
-                system.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, cores, Coordinator: coordinator)), $"worker-{i + 1}");
+                system.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, cores, Coordinator: coordinator, Tls: options.Node.Tls)), $"worker-{i + 1}");
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
             int coresEach = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.SpawnedWorkers));
-            for (int i = 0; i < options.SpawnedWorkers; i++) spawned.Add(StartWorkerProcess(self.ToString(), options.WorkerLogLevel, coresEach));
+            if (options.SpawnedWorkers > 0 && options.Node.Tls is not null && options.TlsFiles is null)
+                throw new InvalidOperationException("spawned workers need the TLS files, not only the loaded certificate");
+            for (int i = 0; i < options.SpawnedWorkers; i++) spawned.Add(StartWorkerProcess(self.ToString(), options.WorkerLogLevel, coresEach, options.TlsFiles));
             using var reg = ct.Register(() => completion.TrySetException(new UserErrorException("interrupted")));
             return await completion.Task;
         }
@@ -67,7 +71,7 @@ public static class DistributedTrainer
     }
 
     /// <summary>This executable again, as `dnn worker`, joining our node on 127.0.0.1.</summary>
-    private static Process StartWorkerProcess(string seed, string logLevel, int cores)
+    private static Process StartWorkerProcess(string seed, string logLevel, int cores, DistributedNN.Security.TlsFiles? tls)
     {
         // `dotnet dnn.dll worker …`: the muxer that runs us (or the SDK's, under a test host), and our own assembly
         string? self = Environment.ProcessPath;
@@ -78,6 +82,7 @@ public static class DistributedTrainer
         info.ArgumentList.Add(typeof(DistributedTrainer).Assembly.Location);
         foreach (var a in new[] { "worker", "--seed-nodes", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--log-level", logLevel })
             info.ArgumentList.Add(a);
+        foreach (var a in tls?.Arguments() ?? []) info.ArgumentList.Add(a);
         info.Environment["DNN_CORES"] = cores.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var process = Process.Start(info) ?? throw new UserErrorException($"cannot start a worker process ({exe})");
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) Log.Debug("[worker {Pid}] {Line}", process.Id, e.Data); };

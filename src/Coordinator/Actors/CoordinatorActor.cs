@@ -28,7 +28,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Guid Job, TrainingState State, DataRequest Data, string DataFingerprint, int TestCount, int MinWorkers,
         TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion,
         string Transport = Transports.Tcp, TimeSpan? WorkerWait = null,
-        DistributedNN.Serialization.Checkpointer? Checkpoints = null, IReadOnlyList<EpochResult>? PreviousEpochs = null)
+        DistributedNN.Serialization.Checkpointer? Checkpoints = null, IReadOnlyList<EpochResult>? PreviousEpochs = null,
+        DistributedNN.Security.ClusterTls? Tls = null)
     {
         /// <summary>How long a run with no workers left waits for one to (re)join before it stops.</summary>
         public TimeSpan WaitForWorkers => WorkerWait ?? TimeSpan.FromSeconds(120);
@@ -179,6 +180,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (known.Linked && !known.Ready) r.Worker.Tell(MakeStartJob()); // our StartJob may have been lost
             return;
         }
+        if (r.AccessToken is { Length: not TensorHandshake.TokenSize })
+        {
+            _log.Warning("Ignoring worker {Worker}: its access token has {Length} bytes, not {Expected}", r.Worker.Path, r.AccessToken.Length, TensorHandshake.TokenSize);
+            return;
+        }
         if (!IPAddress.TryParse(r.DataPlaneHost, out var address))
         {
             try { address = Dns.GetHostAddresses(r.DataPlaneHost).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork); }
@@ -198,7 +204,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             r.Worker.Tell(MakeStartJob());
             return;
         }
-        TensorChannel.ConnectAsync(worker.Endpoint, TensorChannelOptions.ForModel(_state.Spec.ParameterCount), CancellationToken.None)
+        var options = TensorChannelOptions.ForModel(_state.Spec.ParameterCount) with { Tls = _s.Tls, AccessToken = r.AccessToken };
+        TensorChannel.ConnectAsync(worker.Endpoint, options, CancellationToken.None)
             .PipeTo(Self, success: ch => new ChannelOpened(r.Worker, ch), failure: e => new ChannelFailed(r.Worker, e.Message));
     }
 

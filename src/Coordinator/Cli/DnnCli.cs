@@ -16,6 +16,7 @@ public static class DnnCli
         root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
         root.Subcommands.Add(ExportCommand.Create(stdout));
         root.Subcommands.Add(EvaluateCommand.Create(stdout));
+        root.Subcommands.Add(CertCommand.Create(stdout));
         root.Subcommands.Add(DistributedNN.Workers.WorkerCommand.Create());
 
         var parse = root.Parse(args);

@@ -60,6 +60,8 @@ public static class TrainCommand
         foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
             threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, logLevel, checkpointDir, checkpointEvery, resume })
             command.Options.Add(o);
+        var tls = new DistributedNN.Security.TlsOptions();
+        tls.AddTo(command);
 
         command.SetAction(parse =>
         {
@@ -101,6 +103,7 @@ public static class TrainCommand
                 CheckpointDir = parse.GetValue(checkpointDir),
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Resume = parse.GetValue(resume),
+                Tls = tls.Files(parse),
             };
             return TrainRun.Execute(request, stdout, stderr);
         });
@@ -133,6 +136,8 @@ public sealed record TrainRequest
     public double TestFraction { get; init; } = DataSource.DefaultTestFraction;
     public string LabelColumn { get; init; } = "last";
     public int Threads { get; init; } = 1;
+    /// <summary>Mutual TLS on both planes of a distributed run (null: plain TCP).</summary>
+    public DistributedNN.Security.TlsFiles? Tls { get; init; }
     public int Workers { get; init; }
     public int SpawnWorkers { get; init; }
     public int? MinWorkers { get; init; }
@@ -186,6 +191,9 @@ internal static class TrainRun
         if (!(r.WorkerWaitSeconds > 0)) throw new UserErrorException($"--worker-wait must be a positive number of seconds (got {r.WorkerWaitSeconds})");
         if (!(r.StartTimeoutSeconds > 0)) throw new UserErrorException($"--start-timeout must be a positive number of seconds (got {r.StartTimeoutSeconds})");
         if (r.CheckpointEvery < 0) throw new UserErrorException($"--checkpoint-every must be zero or more (got {r.CheckpointEvery})");
+        if (r.Tls is not null && !r.Distributed)
+            throw new UserErrorException("--tls-cert secures a cluster: give --workers, --spawn-workers or --min-workers too");
+        using var clusterTls = r.Tls?.Load();
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         string transport = DistributedNN.Transport.Transports.Parse(r.Transport);
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
@@ -264,14 +272,16 @@ internal static class TrainRun
                 InProcessWorkers = r.Workers,
                 SpawnedWorkers = r.SpawnWorkers,
                 MinWorkers = r.MinWorkers ?? r.Workers + r.SpawnWorkers,
-                Node = new NodeOptions { Host = r.Host, Port = r.Port, PublicHost = r.PublicHost },
+                Node = new NodeOptions { Host = r.Host, Port = r.Port, PublicHost = r.PublicHost, Tls = clusterTls },
+                TlsFiles = r.Tls,
                 StepTimeout = TimeSpan.FromSeconds(r.StepTimeoutSeconds),
                 StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
                 WorkerLogLevel = r.LogLevel,
                 Transport = transport,
                 WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             };
-            stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}");
+            stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}" +
+                (clusterTls is null ? "" : $"; mutual TLS with '{clusterTls.Certificate.Subject}'"));
             var state = resumedState ?? new TrainingState(spec, parameters, settings, train.Count);
             options = options with { Checkpoints = checkpoints, PreviousEpochs = resumed?.Epochs };
             var outcome = DistributedTrainer.RunAsync(state, dataRequest, loaded, options, e => stdout.WriteLine(FormatEpoch(e, epochs))).GetAwaiter().GetResult();

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Akka.Logger.Serilog;
@@ -41,6 +42,12 @@ public sealed record NodeOptions
 
     /// <summary>Akka.Remote's maximum-frame-size (larger messages are dropped by Akka.Remote).</summary>
     public int MaxFrameBytes { get; init; } = DnnAkka.MaxFrameBytes;
+
+    /// <summary>Mutual TLS for Akka.Remote (and, passed on by the hosts, the data plane); null: plain TCP.</summary>
+    public Security.ClusterTls? Tls { get; init; }
+
+    /// <summary>The address scheme of this node's transport: akka.ssl.tcp with TLS, akka.tcp without.</summary>
+    public string Scheme => Tls is null ? "akka.tcp" : "akka.ssl.tcp";
 }
 
 /// <summary>
@@ -66,6 +73,22 @@ public static class DnnAkka
             MaxFrameSize = options.MaxFrameBytes,
             SendBufferSize = 2 * System.Math.Max(options.MaxFrameBytes, 256 * 1024),
             ReceiveBufferSize = 2 * System.Math.Max(options.MaxFrameBytes, 256 * 1024),
+            EnableSsl = options.Tls is not null,
+            Ssl = options.Tls is { } tls ? new SslOptions
+            {
+                X509Certificate = tls.Certificate,
+                SuppressValidation = false,
+                // both ends present the cluster's certificate; a peer must chain to a trusted one (host names are not
+                // checked: membership is proven by the certificate)
+                RequireMutualAuthentication = true,
+                ValidateCertificateHostname = false,
+                CustomValidator = (certificate, _, peer, _, log) =>
+                {
+                    if (tls.IsTrusted(certificate, out string reason)) return true;
+                    log.Warning("Refused a TLS connection with {0}: {1}", peer, reason);
+                    return false;
+                },
+            } : null!, // no TLS: Akka.Remote.Hosting leaves the ssl section out
         })
         .WithClustering(new ClusterOptions
         {
@@ -84,6 +107,24 @@ public static class DnnAkka
             """, HoconAddMode.Prepend)
         .WithDnnSerializers()
         .WithDnnLogging();
+
+    /// <summary>
+    /// A seed node's address in the scheme of this node's transport (akka.ssl.tcp with TLS, akka.tcp without),
+    /// from either form or from a bare host:port.
+    /// </summary>
+    /// <exception cref="UserErrorException">Not an Akka address of the dnn system.</exception>
+    public static string SeedAddress(string seed, bool tls)
+    {
+        string rest = seed.StartsWith("akka.ssl.tcp://", StringComparison.Ordinal) ? seed["akka.ssl.tcp://".Length..]
+            : seed.StartsWith("akka.tcp://", StringComparison.Ordinal) ? seed["akka.tcp://".Length..]
+            : seed.Contains("://", StringComparison.Ordinal) ? throw new UserErrorException($"seed node '{seed}' is not an Akka address like akka.tcp://dnn@host:4053")
+            : $"{SystemName}@{seed}";
+        int at = rest.IndexOf('@');
+        int colon = rest.LastIndexOf(':');
+        if (at <= 0 || colon < at + 2 || !int.TryParse(rest[(colon + 1)..].TrimEnd('/'), out int port) || port is < 1 or > 65535)
+            throw new UserErrorException($"seed node '{seed}' is not an Akka address like akka.tcp://dnn@host:4053");
+        return (tls ? "akka.ssl.tcp://" : "akka.tcp://") + rest.TrimEnd('/');
+    }
 
     /// <summary>The only types the control plane's Hyperion may create from the wire: the protocol's records.</summary>
     public static IReadOnlyList<Type> WireTypes { get; } = typeof(Protocol.IDnnMessage).Assembly.GetTypes()

@@ -34,6 +34,24 @@ public static class DnnLogging
         }
     }
 
+    /// <summary>
+    /// The message's first line as "Line" (Akka.Remote puts troubleshooting lists and stack traces into some messages):
+    /// a user reads one line per problem; --log-level debug shows everything.
+    /// </summary>
+    private sealed class FirstLine : Serilog.Core.ILogEventEnricher
+    {
+        private static readonly Serilog.Formatting.Display.MessageTemplateTextFormatter Literal = new("{Message:lj}", System.Globalization.CultureInfo.InvariantCulture);
+
+        public void Enrich(LogEvent e, Serilog.Core.ILogEventPropertyFactory factory)
+        {
+            var writer = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+            Literal.Format(e, writer);
+            string text = writer.ToString();
+            int newline = text.IndexOfAny(['\r', '\n']);
+            e.AddPropertyIfAbsent(factory.CreateProperty("Line", newline < 0 ? text : text[..newline].TrimEnd() + " […]"));
+        }
+    }
+
     /// <summary>The deepest inner exception (through aggregates): usually the one that says what is wrong.</summary>
     public static Exception Innermost(Exception e)
     {
@@ -62,11 +80,12 @@ public static class DnnLogging
             .Enrich.WithProperty("Source", source)
             .Filter.ByExcluding(IsShutdownNoise)
             .Enrich.With(new ErrorSummary())
+            .Enrich.With(new FirstLine())
             .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose,
                 // stack traces only when debugging: a user reads one line per problem
                 outputTemplate: level <= LogEventLevel.Debug
                     ? "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Source}] {Message:lj}{NewLine}{Exception}"
-                    : "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Source}] {Message:lj}{ErrorSummary}{NewLine}")
+                    : "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Source}] {Line:l}{ErrorSummary}{NewLine}")
             .CreateLogger();
     }
 }

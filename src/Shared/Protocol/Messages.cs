@@ -15,8 +15,11 @@ public sealed record NetworkDescription(int[] Sizes, string[] Activations, strin
 /// </summary>
 public sealed record DataRequest(string? Path, double TestFraction, string LabelColumn, int? TrainLimit);
 
-/// <summary>Worker → coordinator: a worker offers itself, with its data-plane endpoint.</summary>
-public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int DataPlanePort, int Cores) : IDnnMessage;
+/// <summary>
+/// Worker → coordinator: a worker offers itself, with its data-plane endpoint and the access token its data-plane
+/// listener requires (<see cref="Transport.TensorHandshake"/>; 32 random bytes, null when it requires none).
+/// </summary>
+public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int DataPlanePort, int Cores, byte[]? AccessToken = null) : IDnnMessage;
 
 /// <summary>
 /// Coordinator → worker: the job to prepare for. The worker loads the data, builds the network and

@@ -29,6 +29,8 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     private const int DiscardScratchBytes = 64 * 1024;
 
     private readonly Socket _socket;
+    /// <summary>What frames travel on: the socket's NetworkStream, or the SslStream over it.</summary>
+    private readonly Stream _stream;
     private readonly TensorChannelOptions _options;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly byte[] _sendHeader = new byte[TensorFrame.HeaderSize];
@@ -40,10 +42,17 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     private int _closed;
 
     /// <summary>
-    /// Wraps a connected TCP socket, e.g. one returned by <see cref="Socket.AcceptAsync()"/>. The channel owns the
+    /// Wraps a connected TCP socket with no opening handshake (no TLS, no credentials): for tools and benchmarks whose
+    /// two ends are both built this way. <see cref="ConnectAsync(IPEndPoint, TensorChannelOptions?, CancellationToken)"/>
+    /// and <see cref="TensorListener"/> do the handshake of <see cref="TensorHandshake"/>. The channel owns the
     /// socket from then on (sets NoDelay, buffer sizes, keep-alive; closes it on dispose).
     /// </summary>
-    public TensorChannel(Socket socket, TensorChannelOptions? options = null)
+    public TensorChannel(Socket socket, TensorChannelOptions? options = null) : this(socket, null, options)
+    {
+    }
+
+    /// <summary>A channel over <paramref name="stream"/> (the socket's stream after the handshake; null: a plain NetworkStream).</summary>
+    internal TensorChannel(Socket socket, Stream? stream, TensorChannelOptions? options)
     {
         ArgumentNullException.ThrowIfNull(socket);
         TensorFrame.EnsureLittleEndian();
@@ -52,6 +61,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         if (!socket.Connected || socket.RemoteEndPoint is not IPEndPoint remote || socket.LocalEndPoint is not IPEndPoint local)
             throw new ArgumentException("the socket is not connected", nameof(socket));
         _socket = socket;
+        _stream = stream ?? new NetworkStream(socket, ownsSocket: false);
         _options = options ?? TensorChannelOptions.Default;
         Configure(socket, _options);
         RemoteEndPoint = remote;
@@ -61,7 +71,11 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// <summary>Connects to a <see cref="TensorListener"/> (or any tensor channel endpoint) with the default options.</summary>
     public static Task<TensorChannel> ConnectAsync(IPEndPoint endpoint, CancellationToken ct) => ConnectAsync(endpoint, null, ct);
 
-    /// <summary>Connects to <paramref name="endpoint"/>. Connection failures surface as <see cref="SocketException"/>.</summary>
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> and does the opening handshake (TLS when <see cref="TensorChannelOptions.Tls"/>
+    /// is set, then the credentials of <see cref="TensorChannelOptions.AccessToken"/>). Connection failures surface as
+    /// <see cref="SocketException"/>, a refused handshake as <see cref="TensorAuthenticationException"/>.
+    /// </summary>
     public static async Task<TensorChannel> ConnectAsync(IPEndPoint endpoint, TensorChannelOptions? options, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -71,7 +85,8 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         {
             Configure(socket, options); // buffer sizes before connecting, so the TCP window scale can use them
             await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-            return new TensorChannel(socket, options);
+            var stream = await TensorHandshake.ConnectAsync(socket, endpoint, options, ct).ConfigureAwait(false);
+            return new TensorChannel(socket, stream, options);
         }
         catch
         {
@@ -263,7 +278,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         int total = 0;
         while (total < buffer.Length)
         {
-            int got = await _socket.ReceiveAsync(buffer[total..], SocketFlags.None, ct).ConfigureAwait(false);
+            int got = await _stream.ReadAsync(buffer[total..], ct).ConfigureAwait(false);
             if (got == 0) break;
             total += got;
         }
@@ -272,19 +287,14 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
 
     private async ValueTask SendAllAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct)
     {
-        while (!buffer.IsEmpty)
-        {
-            int sent = await _socket.SendAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
-            if (sent <= 0) throw new IOException($"the connection to {RemoteEndPoint} accepted no bytes");
-            buffer = buffer[sent..];
-        }
+        await _stream.WriteAsync(buffer, ct).ConfigureAwait(false);
     }
 
     private Exception Translate(Exception e, string action)
     {
-        if (Volatile.Read(ref _disposed) != 0 && e is SocketException or ObjectDisposedException)
+        if (Volatile.Read(ref _disposed) != 0 && e is SocketException or ObjectDisposedException or IOException)
             return new ObjectDisposedException($"the tensor channel to {RemoteEndPoint} was disposed while {action}", e);
-        if (e is SocketException se)
+        if ((e as SocketException ?? (e is IOException { InnerException: SocketException } ? e.InnerException : null)) is SocketException se)
             return new IOException($"the connection to {RemoteEndPoint} failed while {action}: {se.SocketErrorCode} ({se.Message})", se);
         return e;
     }
@@ -331,6 +341,14 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // already reset by the peer
+        }
+        try
+        {
+            _stream.Dispose();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // a TLS stream may fail to say goodbye on a dead socket
         }
         _socket.Dispose();
     }

@@ -1,3 +1,5 @@
+using DistributedNN.Security;
+
 namespace DistributedNN.Transport;
 
 /// <summary>Settings of a <see cref="TensorChannel"/>.</summary>
@@ -39,4 +41,25 @@ public sealed record TensorChannelOptions
     /// without closing the connection is noticed even when no frame is due. Default true.
     /// </summary>
     public bool KeepAlive { get; init; } = true;
+
+    /// <summary>
+    /// Mutual TLS (the cluster's certificates): a connecting channel presents this certificate and accepts only a
+    /// trusted server; a listener accepts only clients presenting a trusted certificate. Null: plain TCP.
+    /// </summary>
+    public ClusterTls? Tls { get; init; }
+
+    /// <summary>
+    /// The credentials of the handshake (<see cref="TensorHandshake.TokenSize"/> bytes). A listener with a token
+    /// refuses every connection that does not present it; a connecting channel presents it (zeros when null).
+    /// </summary>
+    public byte[]? AccessToken
+    {
+        get => _accessToken;
+        init => _accessToken = value is null || value.Length == TensorHandshake.TokenSize ? value
+            : throw new ArgumentException($"an access token has {TensorHandshake.TokenSize} bytes, got {value.Length}", nameof(AccessToken));
+    }
+    private readonly byte[]? _accessToken;
+
+    /// <summary>How long the TLS and credentials handshake of a new connection may take. Default 10 s.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -5,8 +5,11 @@ namespace DistributedNN.Transport;
 
 /// <summary>
 /// Accepts tensor-channel connections on a TCP port and hands each accepted <see cref="TensorChannel"/> to a
-/// callback (typically: register it, then run its <see cref="TensorChannel.ReceiveLoopAsync"/>). The callback runs
-/// on the thread pool, so a long-running callback does not hold up the next accept. The listener owns what it
+/// callback (typically: register it, then run its <see cref="TensorChannel.ReceiveLoopAsync"/>). Each connection
+/// first goes through the opening handshake of <see cref="TensorHandshake"/> (mutual TLS when the options have
+/// <see cref="TensorChannelOptions.Tls"/>, then the credentials of <see cref="TensorChannelOptions.AccessToken"/>);
+/// a refused one is closed and reported to onError as a <see cref="TensorAuthenticationException"/>, and never
+/// reaches the callback. Handshakes and callbacks run on the thread pool, so neither holds up the next accept. The listener owns what it
 /// accepted: <see cref="DisposeAsync"/> stops accepting and closes every accepted channel.
 /// </summary>
 public sealed class TensorListener : IAsyncDisposable
@@ -90,31 +93,39 @@ public sealed class TensorListener : IAsyncDisposable
                 continue;
             }
 
-            TensorChannel channel;
-            try
-            {
-                channel = new TensorChannel(socket, _options);
-            }
-            catch (Exception e) when (e is ArgumentException or SocketException or ObjectDisposedException)
-            {
-                socket.Dispose(); // the peer left between accept and setup
-                _onError?.Invoke(e);
-                continue;
-            }
-
-            lock (_gate)
-            {
-                if (Volatile.Read(ref _disposed) != 0)
-                {
-                    channel.Dispose();
-                    return;
-                }
-                _channels.RemoveWhere(c => c.IsClosed);
-                _channels.Add(channel);
-            }
-            Interlocked.Increment(ref _accepted);
-            _ = Task.Run(() => RunCallbackAsync(channel));
+            _ = Task.Run(() => HandshakeAsync(socket, ct));
         }
+    }
+
+    /// <summary>The opening handshake of one accepted connection; on success, the channel goes to the callback.</summary>
+    private async Task HandshakeAsync(Socket socket, CancellationToken ct)
+    {
+        TensorChannel channel;
+        try
+        {
+            if (socket.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
+            var stream = await TensorHandshake.AcceptAsync(socket, remote, _options, ct).ConfigureAwait(false);
+            channel = new TensorChannel(socket, stream, _options);
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            socket.Dispose(); // refused, or the peer left between accept and setup, or we are shutting down
+            if (!ct.IsCancellationRequested) _onError?.Invoke(e);
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                channel.Dispose();
+                return;
+            }
+            _channels.RemoveWhere(c => c.IsClosed);
+            _channels.Add(channel);
+        }
+        Interlocked.Increment(ref _accepted);
+        await RunCallbackAsync(channel).ConfigureAwait(false);
     }
 
     private async Task RunCallbackAsync(TensorChannel channel)

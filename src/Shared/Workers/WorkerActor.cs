@@ -23,11 +23,12 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     /// <param name="DataHost">address the data-plane listener binds to</param>
     /// <param name="AdvertisedHost">the name the coordinator connects to (default: <paramref name="DataHost"/>)</param>
     public sealed record Settings(string DataHost, int DataPort, int Cores, string? DataPathOverride = null, IActorRef? Coordinator = null,
-        Action<string>? OnJobDone = null, string? AdvertisedHost = null);
+        Action<string>? OnJobDone = null, string? AdvertisedHost = null, Security.ClusterTls? Tls = null);
 
     private sealed record ChannelAccepted(TensorChannel Channel);
     private sealed record WeightsArrived(long Version, float[] Buffer);
     private sealed record ChannelClosed(TensorChannel Channel, string Reason);
+    private sealed record ListenerProblem(string Message);
     private sealed class RetryRegistration { public static readonly RetryRegistration Instance = new(); }
     private sealed record CoordinatorFound(IActorRef Coordinator);
     private sealed record CoordinatorNotFound(Member Member, string Reason);
@@ -37,6 +38,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private readonly Settings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ConcurrentBag<float[]> _weightBuffers = new();
+    /// <summary>The credentials the data-plane listener requires; only the coordinator we register with learns them.</summary>
+    private readonly byte[] _accessToken = TensorHandshake.NewToken();
     private TensorListener? _listener;
     private TensorChannel? _channel;
     private IActorRef? _coordinator;
@@ -78,6 +81,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             Timers.StartSingleTimer("rediscover", new ClusterEvent.MemberUp(missing.Member), TimeSpan.FromSeconds(1));
         });
         Receive<ChannelAccepted>(OnChannelAccepted);
+        Receive<ListenerProblem>(p => _log.Warning("Data plane: {Problem}", p.Message));
         Receive<ChannelClosed>(c =>
         {
             if (ReferenceEquals(c.Channel, _channel) && !_jobDone) _log.Warning("Data-plane connection from the coordinator closed: {Reason}", c.Reason);
@@ -108,7 +112,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         {
             self.Tell(new ChannelAccepted(channel));
             return Task.CompletedTask;
-        });
+        }, TensorChannelOptions.Default with { Tls = _settings.Tls, AccessToken = _accessToken }, e => self.Tell(new ListenerProblem(e.Message)));
         if (_coordinator is null)
         {
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsSnapshot, typeof(ClusterEvent.MemberUp));
@@ -136,7 +140,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     {
         if (_coordinator is null || _job is not null) return;
         var endpoint = (IPEndPoint)_listener!.LocalEndPoint;
-        _coordinator.Tell(new RegisterWorker(Self, _settings.AdvertisedHost ?? _settings.DataHost, endpoint.Port, _settings.Cores));
+        _coordinator.Tell(new RegisterWorker(Self, _settings.AdvertisedHost ?? _settings.DataHost, endpoint.Port, _settings.Cores, _accessToken));
         // until a StartJob arrives: the coordinator may not be listening yet
         Timers.StartSingleTimer("register", RetryRegistration.Instance, TimeSpan.FromSeconds(2));
     }

@@ -27,6 +27,8 @@ public static class WorkerCommand
         var logLevel = new Option<string?>("--log-level") { Description = "debug, info, warning, error [env DNN_LOG_LEVEL, default info]" };
         var joinTimeout = new Option<int?>("--join-timeout") { Description = "Seconds to wait for the cluster [env DNN_JOIN_TIMEOUT, default 60]" };
         foreach (var o in new Option[] { seeds, host, publicHost, port, dataPort, data, cores, logLevel, joinTimeout }) command.Options.Add(o);
+        var tlsOptions = new Security.TlsOptions();
+        tlsOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             string? Env(string key) => Environment.GetEnvironmentVariable(key) is { Length: > 0 } v ? v : null;
@@ -46,10 +48,10 @@ public static class WorkerCommand
             if (join < 1) throw new UserErrorException($"--join-timeout must be at least 1 second (got {join})");
             var seedList = (parse.GetValue(seeds) ?? Env("DNN_SEED_NODES") ?? "")
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            foreach (var seed in seedList)
-                if (!seed.StartsWith("akka.tcp://", StringComparison.Ordinal) || !seed.Contains('@'))
-                    throw new UserErrorException($"seed node '{seed}' is not an Akka address like akka.tcp://dnn@host:4053");
             DnnLogging.Configure(DnnLogging.ParseLevel(parse.GetValue(logLevel) ?? Env("DNN_LOG_LEVEL") ?? "info"), "worker");
+            var tls = tlsOptions.Resolve(parse);
+            // akka.tcp:// or akka.ssl.tcp://: the scheme follows whether this node runs TLS, so one address works for both
+            seedList = seedList.Select(seed => DnnAkka.SeedAddress(seed, tls is not null)).ToArray();
             var options = new WorkerHostOptions
             {
                 Node = new NodeOptions
@@ -59,6 +61,7 @@ public static class WorkerCommand
                     PublicHost = parse.GetValue(publicHost) ?? Env("DNN_PUBLIC_HOST"),
                     SeedNodes = seedList,
                     DataPort = tensorPort,
+                    Tls = tls,
                 },
                 DataPath = parse.GetValue(data) ?? Env("DNN_WORKER_DATA"),
                 Cores = coreCount,

@@ -31,18 +31,24 @@ public static class WorkerHost
         system.ActorOf(Props.Create(() => new CoordinatorWatch(done)), "coordinator-watch");
         string dataHost = options.Node.AdvertisedHost();
         system.ActorOf(WorkerActor.Props(new WorkerActor.Settings(options.Node.Host, options.Node.DataPort, options.Cores, options.DataPath, AdvertisedHost: dataHost,
-            OnJobDone: outcome => done.TrySetResult(outcome))), "worker");
+            OnJobDone: outcome => done.TrySetResult(outcome), Tls: options.Node.Tls)), "worker");
         Log.Information("Worker node {Address} joining {Seeds}", cluster.SelfAddress, string.Join(", ", options.Node.SeedNodes));
 
         using var reg = ct.Register(() => done.TrySetResult("interrupted"));
         // downed (e.g. cut off from the coordinator): the node is gone, so is this worker
-        _ = system.WhenTerminated.ContinueWith(_ => done.TrySetResult("this node left the cluster (downed or cut off from the coordinator)"), TaskScheduler.Default);
+        _ = system.WhenTerminated.ContinueWith(_ => done.TrySetResult(
+            CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason"
+                ? "the TLS handshake with the cluster failed: the coordinator does not trust this node's certificate, or this node not the coordinator's (--tls-cert, --tls-ca)"
+                : "this node left the cluster (downed or cut off from the coordinator)"), TaskScheduler.Default);
         var joined = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         cluster.RegisterOnMemberUp(() => joined.TrySetResult());
         var first = await Task.WhenAny(joined.Task, done.Task, Task.Delay(options.JoinTimeout, CancellationToken.None));
         string outcome = first == joined.Task ? await done.Task : done.Task.IsCompleted ? await done.Task
-            : $"could not join the cluster at {string.Join(", ", options.Node.SeedNodes)} within {options.JoinTimeout.TotalSeconds:F0} s";
-        Log.Information("Worker leaving: {Outcome}", outcome);
+            : $"could not join the cluster at {string.Join(", ", options.Node.SeedNodes)} within {options.JoinTimeout.TotalSeconds:F0} s" +
+              (options.Node.Tls is null ? " (is the coordinator running and reachable? does the cluster use TLS?)"
+                  : " (is the coordinator running with TLS, and does it trust this node's certificate, and this node its?)");
+        if (outcome == "finished") Log.Information("Worker leaving: the job is finished");
+        else Log.Error("Worker leaving: {Outcome}", outcome);
         if (!system.WhenTerminated.IsCompleted) await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         await host.StopAsync(CancellationToken.None);
         host.Dispose();

@@ -55,10 +55,11 @@ internal sealed class FrameCollector : ITensorSink, IAsyncDisposable
 
     public static FrameCollector Listen() => new(listen: true);
 
-    public static async Task<(FrameCollector Collector, TensorChannel Channel)> ConnectAsync(IPEndPoint endpoint)
+    /// <summary>Connects to a worker's data plane as its coordinator would, with the token of its registration.</summary>
+    public static async Task<(FrameCollector Collector, TensorChannel Channel)> ConnectAsync(IPEndPoint endpoint, byte[]? accessToken)
     {
         var collector = new FrameCollector(listen: false);
-        var channel = await TensorChannel.ConnectAsync(endpoint, CancellationToken.None);
+        var channel = await TensorChannel.ConnectAsync(endpoint, TensorChannelOptions.Default with { AccessToken = accessToken }, CancellationToken.None);
         collector._accepted.SetResult(channel);
         _ = channel.ReceiveLoopAsync(collector);
         return (collector, channel);

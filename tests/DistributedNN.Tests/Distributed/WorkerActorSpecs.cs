@@ -21,7 +21,7 @@ public sealed class WorkerActorSpecs : TestKit
         var coordinator = CreateTestProbe();
         var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
         var register = coordinator.ExpectMsg<RegisterWorker>(Wait);
-        var (plane, channel) = await FrameCollector.ConnectAsync(new IPEndPoint(IPAddress.Parse(register.DataPlaneHost), register.DataPlanePort));
+        var (plane, channel) = await FrameCollector.ConnectAsync(new IPEndPoint(IPAddress.Parse(register.DataPlaneHost), register.DataPlanePort), register.AccessToken);
         try
         {
             var spec = NetworkSpec.FromSizes([4, 7, 5, 2], Activation.Sigmoid, Activation.Softmax, LossKind.CrossEntropy);

@@ -149,26 +149,31 @@ public sealed class ReaderFuzzTests : IDisposable
     }
 
     [Fact]
-    public async Task Random_bytes_on_a_data_plane_connection_end_the_receive_loop_cleanly()
+    public async Task Random_bytes_on_a_data_plane_connection_are_refused_or_end_the_receive_loop_cleanly()
     {
-        for (int round = 0; round < 20; round++)
+        var token = TensorHandshake.NewToken();
+        for (int round = 0; round < 30; round++)
         {
+            // round % 3: 0 = noise instead of a hello, 1 = the right hello then noise, 2 = a hello with a random token
             var ended = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using var listener = new TensorListener(IPAddress.Loopback, 0, async channel =>
             {
                 try { await channel.ReceiveLoopAsync(new Discard()); ended.TrySetResult(null); }
                 catch (Exception e) { ended.TrySetResult(e); }
-            }, TensorChannelOptions.ForModel(1000));
+            }, TensorChannelOptions.ForModel(1000) with { AccessToken = token }, e => ended.TrySetResult(e));
             using (var client = new TcpClient())
             {
                 await client.ConnectAsync(IPAddress.Loopback, listener.LocalEndPoint.Port);
                 var noise = new byte[_rng.Next(1, 4096)];
                 _rng.NextBytes(noise);
-                if (round % 2 == 0) "DNNT"u8.CopyTo(noise); // sometimes past the magic
+                if (round % 2 == 0) "DNNT"u8.CopyTo(noise); // sometimes past the frame's magic
+                if (round % 3 == 0 && round % 2 == 0) "DNNH"u8.CopyTo(noise); // or the hello's
+                if (round % 3 != 0) await client.GetStream().WriteAsync(TensorHandshake.Hello(round % 3 == 1 ? token : TensorHandshake.NewToken()));
                 await client.GetStream().WriteAsync(noise);
             } // closed: a hang would be waiting for more bytes
             var outcome = await ended.Task.WaitAsync(TimeSpan.FromSeconds(30));
             Assert.True(outcome is null or IOException, $"unexpected {outcome?.GetType().Name}: {outcome?.Message}");
+            if (round % 3 != 1) Assert.IsType<TensorAuthenticationException>(outcome); // never past the handshake
         }
     }
 

@@ -61,7 +61,10 @@ internal static class TransportTestKit
         }
     }
 
-    /// <summary>A listener plus a plain socket connected to it: the raw peer that sends hand-made (bad) bytes.</summary>
+    /// <summary>
+    /// A listener plus a plain socket connected to it, past the opening handshake (a valid hello, the listener's
+    /// "accepted" read back): the raw peer that sends hand-made (bad) frames.
+    /// </summary>
     public static async Task<RawPeer> ConnectRawAsync(TensorChannelOptions? serverOptions = null)
     {
         var accepted = new TaskCompletionSource<TensorChannel>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -74,6 +77,15 @@ internal static class TransportTestKit
         try
         {
             await socket.ConnectAsync(listener.LocalEndPoint).WaitAsync(WaitLimit);
+            await socket.SendAsync(TensorHandshake.Hello(serverOptions?.AccessToken), SocketFlags.None);
+            var reply = new byte[TensorHandshake.ReplySize];
+            for (int got = 0; got < reply.Length;)
+            {
+                int n = await socket.ReceiveAsync(reply.AsMemory(got), SocketFlags.None).AsTask().WaitAsync(WaitLimit);
+                if (n == 0) throw new IOException("the listener closed the connection during the handshake");
+                got += n;
+            }
+            Assert.Equal(0, reply[4]); // accepted
             var server = await accepted.Task.WaitAsync(WaitLimit);
             return new RawPeer(listener, socket, server);
         }

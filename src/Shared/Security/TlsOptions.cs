@@ -1,0 +1,71 @@
+using System.CommandLine;
+
+namespace DistributedNN.Security;
+
+/// <summary>
+/// The TLS options shared by `train` and the worker: --tls-cert, --tls-key, --tls-ca, each falling back to its
+/// DNN_TLS_* environment variable; the password of an encrypted key or PKCS#12 file comes only from
+/// DNN_TLS_PASSWORD (a command line is visible to every user of the machine).
+/// </summary>
+public sealed class TlsOptions
+{
+    public Option<string?> Certificate { get; } = new("--tls-cert")
+    {
+        Description = "Turn on mutual TLS on both planes with this certificate (PEM, or .pfx/.p12); every node needs one its peers trust [env DNN_TLS_CERT]",
+    };
+
+    public Option<string?> Key { get; } = new("--tls-key")
+    {
+        Description = "PEM private key of --tls-cert (default: in the certificate file) [env DNN_TLS_KEY]",
+    };
+
+    public Option<string?> Trust { get; } = new("--tls-ca")
+    {
+        Description = "PEM certificate(s) a peer's certificate must chain to (default: --tls-cert itself, for a cluster sharing one self-signed certificate) [env DNN_TLS_CA]",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Certificate);
+        command.Options.Add(Key);
+        command.Options.Add(Trust);
+    }
+
+    /// <summary>The node's TLS settings, or null when no certificate is given.</summary>
+    /// <exception cref="UserErrorException">A key or CA without a certificate, or files that cannot be used.</exception>
+    public ClusterTls? Resolve(ParseResult parse) => Files(parse)?.Load();
+
+    /// <summary>The TLS files given (options, else DNN_TLS_* variables), as full paths; null when no certificate is given.</summary>
+    /// <exception cref="UserErrorException">A key or CA without a certificate.</exception>
+    public TlsFiles? Files(ParseResult parse)
+    {
+        static string? Env(string key) => Environment.GetEnvironmentVariable(key) is { Length: > 0 } v ? v : null;
+        string? cert = parse.GetValue(Certificate) ?? Env("DNN_TLS_CERT");
+        string? key = parse.GetValue(Key) ?? Env("DNN_TLS_KEY");
+        string? trust = parse.GetValue(Trust) ?? Env("DNN_TLS_CA");
+        if (cert is null)
+        {
+            if (key is not null || trust is not null)
+                throw new UserErrorException("--tls-key and --tls-ca need --tls-cert (or DNN_TLS_CERT): the certificate this node presents");
+            return null;
+        }
+        return new TlsFiles(Path.GetFullPath(cert), key is null ? null : Path.GetFullPath(key), trust is null ? null : Path.GetFullPath(trust));
+    }
+}
+
+/// <summary>Where a node's TLS certificate, key and trusted certificates are (full paths).</summary>
+public sealed record TlsFiles(string Certificate, string? Key, string? Trust)
+{
+    /// <summary>Loads them (the password of an encrypted key or PKCS#12 file from DNN_TLS_PASSWORD).</summary>
+    public ClusterTls Load() => ClusterTls.Load(Certificate, Key, Trust,
+        Environment.GetEnvironmentVariable("DNN_TLS_PASSWORD") is { Length: > 0 } password ? password : null);
+
+    /// <summary>The same files as command-line options, for a process this one starts.</summary>
+    public IEnumerable<string> Arguments()
+    {
+        yield return "--tls-cert";
+        yield return Certificate;
+        if (Key is not null) { yield return "--tls-key"; yield return Key; }
+        if (Trust is not null) { yield return "--tls-ca"; yield return Trust; }
+    }
+}

@@ -1,0 +1,189 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+
+namespace DistributedNN.Transport;
+
+/// <summary>
+/// The opening of every data-plane connection (docs/DATA_PLANE.md), before any tensor frame:
+/// <list type="number">
+/// <item>with <see cref="TensorChannelOptions.Tls"/>: a mutual TLS handshake — each side presents the cluster's
+/// certificate and accepts only a peer whose certificate chains to a trusted one;</item>
+/// <item>the connecting side sends a 48-byte hello: magic 'D','N','N','H' (u32 LE), version u8 = 1, 3 reserved zero
+/// bytes, the 32-byte access token, 8 reserved zero bytes;</item>
+/// <item>the accepting side answers 8 bytes: magic 'D','N','N','A', status u8 (0 accepted, 1 wrong credentials,
+/// 2 malformed hello), 3 reserved zero bytes — and closes the connection unless it accepted.</item>
+/// </list>
+/// A worker's listener requires the token it sent the coordinator in its registration (over the control plane), so
+/// only the coordinator it registered with can connect. The whole opening must finish within
+/// <see cref="TensorChannelOptions.HandshakeTimeout"/>.
+/// </summary>
+public static class TensorHandshake
+{
+    public const int HelloSize = 48;
+    public const int ReplySize = 8;
+    public const int TokenSize = 32;
+    public const uint HelloMagic = 0x484E4E44; // 'D','N','N','H'
+    public const uint ReplyMagic = 0x414E4E44; // 'D','N','N','A'
+    public const byte Version = 1;
+
+    private const byte Accepted = 0, WrongCredentials = 1, Malformed = 2;
+
+    /// <summary>A fresh random access token.</summary>
+    public static byte[] NewToken() => RandomNumberGenerator.GetBytes(TokenSize);
+
+    /// <summary>Writes a hello carrying <paramref name="token"/> (zeros when null).</summary>
+    public static byte[] Hello(ReadOnlySpan<byte> token)
+    {
+        var hello = new byte[HelloSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(hello, HelloMagic);
+        hello[4] = Version;
+        if (!token.IsEmpty) token.CopyTo(hello.AsSpan(8, TokenSize));
+        return hello;
+    }
+
+    /// <summary>The connecting side: TLS when configured, hello, reply. Returns the stream frames then travel on.</summary>
+    /// <exception cref="TensorAuthenticationException">The peer refused us, or is not a trusted data-plane endpoint.</exception>
+    internal static async Task<Stream> ConnectAsync(Socket socket, IPEndPoint remote, TensorChannelOptions options, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(options.HandshakeTimeout);
+        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        try
+        {
+            if (options.Tls is { } tls)
+            {
+                string? refusal = null;
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                try
+                {
+                    await ssl.AuthenticateAsClientAsync(tls.ClientOptions(remote.Address.ToString(), r => refusal = r), timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is AuthenticationException or IOException)
+                {
+                    throw new TensorAuthenticationException($"TLS with the data plane at {remote} failed: {refusal ?? Reason(e)}", e);
+                }
+            }
+            await stream.WriteAsync(Hello(options.AccessToken), timeout.Token).ConfigureAwait(false);
+            var reply = new byte[ReplySize];
+            try
+            {
+                await stream.ReadExactlyAsync(reply, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or AuthenticationException)
+            {
+                throw new TensorAuthenticationException($"the data plane at {remote} closed the connection during the handshake " +
+                    (options.Tls is null ? "(does it require TLS?)" : "(is this node's certificate trusted there?)"), e);
+            }
+            if (BinaryPrimitives.ReadUInt32LittleEndian(reply) != ReplyMagic)
+                throw new TensorAuthenticationException($"{remote} is not a data-plane endpoint (its handshake reply starts 0x{BinaryPrimitives.ReadUInt32LittleEndian(reply):X8})");
+            switch (reply[4])
+            {
+                case Accepted: return stream;
+                case WrongCredentials: throw new TensorAuthenticationException($"the data plane at {remote} refused this connection: wrong credentials");
+                default: throw new TensorAuthenticationException($"the data plane at {remote} refused this connection (status {reply[4]})");
+            }
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw new TensorAuthenticationException($"no handshake with the data plane at {remote} within {options.HandshakeTimeout.TotalSeconds:0.#} s", e);
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The accepting side: TLS when configured, read the hello, check the token, reply.</summary>
+    /// <exception cref="TensorAuthenticationException">The peer was refused (and told so when the protocol lets us).</exception>
+    internal static async Task<Stream> AcceptAsync(Socket socket, IPEndPoint remote, TensorChannelOptions options, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(options.HandshakeTimeout);
+        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        try
+        {
+            if (options.Tls is { } tls)
+            {
+                string? refusal = null;
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                try
+                {
+                    await ssl.AuthenticateAsServerAsync(tls.ServerOptions(r => refusal = r), timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is AuthenticationException or IOException)
+                {
+                    throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: TLS failed ({refusal ?? Reason(e)})", e);
+                }
+            }
+            var hello = new byte[HelloSize];
+            int got = 0;
+            try
+            {
+                got = await stream.ReadAtLeastAsync(hello, HelloSize, throwOnEndOfStream: false, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or AuthenticationException)
+            {
+                throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: {Reason(e)}", e);
+            }
+            if (got < HelloSize)
+                throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: it closed after {got} of the {HelloSize} hello bytes");
+            if (BinaryPrimitives.ReadUInt32LittleEndian(hello) != HelloMagic || hello[4] != Version
+                || hello.AsSpan(5, 3).ContainsAnyExcept((byte)0) || hello.AsSpan(40, 8).ContainsAnyExcept((byte)0))
+            {
+                await ReplyAsync(stream, Malformed, timeout.Token).ConfigureAwait(false);
+                throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: not a data-plane hello (first bytes 0x{BinaryPrimitives.ReadUInt32LittleEndian(hello):X8})");
+            }
+            if (options.AccessToken is { } token && !CryptographicOperations.FixedTimeEquals(token, hello.AsSpan(8, TokenSize)))
+            {
+                await ReplyAsync(stream, WrongCredentials, timeout.Token).ConfigureAwait(false);
+                throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: wrong credentials");
+            }
+            await ReplyAsync(stream, Accepted, timeout.Token).ConfigureAwait(false);
+            return stream;
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: no handshake within {options.HandshakeTimeout.TotalSeconds:0.#} s", e);
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task ReplyAsync(Stream stream, byte status, CancellationToken ct)
+    {
+        var reply = new byte[ReplySize];
+        BinaryPrimitives.WriteUInt32LittleEndian(reply, ReplyMagic);
+        reply[4] = status;
+        try
+        {
+            await stream.WriteAsync(reply, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // the peer is gone already; the refusal stands
+        }
+    }
+
+    private static string Reason(Exception e)
+    {
+        var inner = e;
+        while (inner.InnerException is not null) inner = inner.InnerException;
+        return inner == e ? e.Message : $"{e.Message} ({inner.Message})";
+    }
+}
+
+/// <summary>A data-plane connection refused in its opening handshake (TLS or credentials).</summary>
+public sealed class TensorAuthenticationException(string message, Exception? inner = null) : IOException(message, inner);
