@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Configuration;
+using DistributedNN.Security;
 using DistributedNN.Transport;
 
 namespace DistributedNN.Bench.DataPlane;
@@ -18,10 +19,12 @@ namespace DistributedNN.Bench.DataPlane;
 ///   DataPlaneBench --mode client --port P      measure against a server, then tell it to quit
 ///   options: --mb N (MB moved per measurement, default 1024)  --reps N (default 3)
 ///            --buffer-kb N (channel socket buffers, default 4096; 0 = OS default, as the raw socket has)
+///            --tls-dir D (cluster.crt/.key for the TLS cases; made there when missing; pair/inprocess default: a temp folder)
 /// </code>
 /// Measures (a) a plain Socket writing a 4 MiB byte[] (and a 0.94 MB one) again and again into a byte[] on the receiver,
 /// (b) TensorChannel frames of 1,048,576 and 235,146 floats into one reused float[], with the configured and with
-/// OS-default socket buffers, (c) TensorChunkSerializer ToBinary/FromBinary with 65,536- and 16,384-float chunks.
+/// OS-default socket buffers, (b-tls) the same frames through the opening handshake with mutual TLS (an SslStream over
+/// the socket, AES-GCM), next to the handshake without TLS, (c) TensorChunkSerializer ToBinary/FromBinary with 65,536- and 16,384-float chunks.
 /// MB = 10^6 bytes, GB = 10^9 bytes; throughput counts payload bytes; each figure is the median of the repetitions,
 /// whose measurements run back to back. Results: docs/DATA_PLANE.md.
 /// </summary>
@@ -32,9 +35,19 @@ internal static class Program
     private const int ModelFrameFloats = 235_146;   // ~0.94 MB frames: the default Fashion-MNIST network
     private const int PreambleBytes = 32;
 
-    private enum Test { Quit = 0, Raw = 1, Channel = 2 }
+    private enum Test { Quit = 0, Raw = 1, Channel = 2, Handshake = 3, Tls = 4 }
 
-    private sealed record Settings(string Mode, int Port, long MegaBytes, int Reps, int ChannelBufferBytes);
+    private sealed record Settings(string Mode, int Port, long MegaBytes, int Reps, int ChannelBufferBytes, string? TlsDir);
+
+    /// <summary>The TLS certificate of both ends (the same self-signed one, as in a test cluster); null: TLS cases skipped.</summary>
+    private static ClusterTls? _tls;
+
+    private static ClusterTls LoadTls(string dir)
+    {
+        string cert = Path.Combine(dir, "cluster.crt"), key = Path.Combine(dir, "cluster.key");
+        if (!File.Exists(cert) || !File.Exists(key)) ClusterTls.CreateSelfSigned(dir);
+        return ClusterTls.Load(cert, key);
+    }
 
     private static async Task<int> Main(string[] args)
     {
@@ -50,6 +63,9 @@ internal static class Program
             return 2;
         }
         long totalBytes = settings.MegaBytes * 1_000_000;
+        string? tlsDir = settings.TlsDir ?? (settings.Mode is "pair" or "inprocess" ? Directory.CreateTempSubdirectory("dnn-bench-tls-").FullName : null);
+        if (tlsDir is not null) _tls = LoadTls(tlsDir);
+        settings = settings with { TlsDir = tlsDir };
         switch (settings.Mode)
         {
             case "server":
@@ -85,6 +101,7 @@ internal static class Program
         int port = 0, reps = 3;
         long mb = 1024;
         int bufferKb = TensorChannelOptions.DefaultSocketBufferBytes / 1024;
+        string? tlsDir = null;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -95,12 +112,13 @@ internal static class Program
                 case "--mb": mb = long.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--reps": reps = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--buffer-kb": bufferKb = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--tls-dir": tlsDir = Value(); break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
         if (mode == "client" && port == 0) throw new ArgumentException("--mode client needs --port");
         if (mb <= 0 || reps <= 0 || bufferKb < 0) throw new ArgumentException("--mb and --reps must be positive, --buffer-kb >= 0");
-        return new Settings(mode, port, mb, reps, bufferKb * 1024);
+        return new Settings(mode, port, mb, reps, bufferKb * 1024, tlsDir);
     }
 
     private static Socket Listen(int port)
@@ -119,7 +137,7 @@ internal static class Program
         var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
             start.ArgumentList.Add(typeof(Program).Assembly.Location); // run as "dotnet DataPlaneBench.dll"
-        foreach (var a in new[] { "--mode", "server", "--port", "0" }) start.ArgumentList.Add(a);
+        foreach (var a in new[] { "--mode", "server", "--port", "0", "--tls-dir", settings.TlsDir! }) start.ArgumentList.Add(a);
 
         using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {host}");
         try
@@ -156,7 +174,12 @@ internal static class Program
             ("raw 0.94 MB", bytes => RawAsync(server, ModelFrameFloats * 4, bytes)),
             ("channel 235k", bytes => ChannelAsync(server, ModelFrameFloats, buffers, bytes)),
             ("channel 235k os-buf", bytes => ChannelAsync(server, ModelFrameFloats, 0, bytes)),
+            ("handshake 1M", bytes => ChannelAsync(server, LargeFrameFloats, buffers, bytes, Test.Handshake)),
+            ("tls 1M", bytes => ChannelAsync(server, LargeFrameFloats, buffers, bytes, Test.Tls)),
+            ("handshake 235k", bytes => ChannelAsync(server, ModelFrameFloats, buffers, bytes, Test.Handshake)),
+            ("tls 235k", bytes => ChannelAsync(server, ModelFrameFloats, buffers, bytes, Test.Tls)),
         };
+        if (_tls is null) cases = cases[..^4];
         long warm = Math.Min(totalBytes, 64_000_000);
         foreach (var c in cases) await c.Run(warm);
         var results = cases.Select(_ => new List<double>()).ToArray();
@@ -176,6 +199,13 @@ internal static class Program
         Console.WriteLine($"(b') TensorChannel, {ModelFrameFloats:N0}-float frames (0.94 MB), {bufferText,-18}  : {m[4],6:F0} MB/s  channel/raw {m[4] / m[3]:F2} (vs 4 MiB raw {m[4] / m[0]:F2})");
         Console.WriteLine($"     TensorChannel, {ModelFrameFloats:N0}-float frames (0.94 MB), OS default buffers  : {m[5],6:F0} MB/s  channel/raw {m[5] / m[3]:F2} (vs 4 MiB raw {m[5] / m[0]:F2})");
         Console.WriteLine($"     one 235k-parameter tensor every {ModelFrameFloats * 4 / (m[4] * 1e3):F2} ms");
+        if (m.Length > 6)
+        {
+            Console.WriteLine($"(d)  with the opening handshake, no TLS, 4.19 MB frames             : {m[6],6:F0} MB/s  vs raw {m[6] / m[0]:F2}");
+            Console.WriteLine($"     with mutual TLS (SslStream, {_tls!.Certificate.PublicKey.Oid.FriendlyName}), 4.19 MB frames        : {m[7],6:F0} MB/s  TLS/plain {m[7] / m[6]:F2}  vs raw {m[7] / m[0]:F2}");
+            Console.WriteLine($"     with the opening handshake, no TLS, 0.94 MB frames             : {m[8],6:F0} MB/s  vs raw {m[8] / m[3]:F2}");
+            Console.WriteLine($"     with mutual TLS, 0.94 MB frames                                : {m[9],6:F0} MB/s  TLS/plain {m[9] / m[8]:F2}  vs raw {m[9] / m[3]:F2}");
+        }
 
         SerializerBench(totalBytes, reps, TensorChunker.DefaultChunkFloats);
         SerializerBench(totalBytes, reps, TensorChunker.SmallObjectChunkFloats);
@@ -202,7 +232,7 @@ internal static class Program
     }
 
     /// <summary>A TensorChannel sends frames of <paramref name="frameFloats"/> floats; the server acks with an empty frame at the end.</summary>
-    private static async Task<double> ChannelAsync(IPEndPoint server, int frameFloats, int bufferBytes, long totalBytes)
+    private static async Task<double> ChannelAsync(IPEndPoint server, int frameFloats, int bufferBytes, long totalBytes, Test test = Test.Channel)
     {
         long frames = Math.Max(1, totalBytes / (frameFloats * 4L));
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -212,8 +242,9 @@ internal static class Program
             socket.ReceiveBufferSize = bufferBytes; // (here the preamble goes first, raw)
         }
         await socket.ConnectAsync(server);
-        await SendPreambleAsync(socket, Test.Channel, frameFloats, 0, frames, bufferBytes);
-        await using var channel = new TensorChannel(socket, TensorChannelOptions.ForModel(frameFloats) with { SocketBufferBytes = bufferBytes });
+        await SendPreambleAsync(socket, test, frameFloats, 0, frames, bufferBytes);
+        var options = TensorChannelOptions.ForModel(frameFloats) with { SocketBufferBytes = bufferBytes, Tls = test == Test.Tls ? _tls : null };
+        await using var channel = test == Test.Channel ? new TensorChannel(socket, options) : await TensorChannel.OpenAsync(socket, options, CancellationToken.None);
         var ack = new AckSink();
         var loop = channel.ReceiveLoopAsync(ack);
         var payload = new float[frameFloats];
@@ -325,7 +356,9 @@ internal static class Program
                     await ServeRawAsync(socket, frameFloats, totalBytes); // frameFloats carries the write size in bytes
                     break;
                 case Test.Channel:
-                    await ServeChannelAsync(socket, frameFloats, frames, bufferBytes);
+                case Test.Handshake:
+                case Test.Tls:
+                    await ServeChannelAsync(socket, frameFloats, frames, bufferBytes, test);
                     break;
                 default:
                     socket.Dispose();
@@ -350,9 +383,11 @@ internal static class Program
         }
     }
 
-    private static async Task ServeChannelAsync(Socket socket, int frameFloats, long frames, int bufferBytes)
+    private static async Task ServeChannelAsync(Socket socket, int frameFloats, long frames, int bufferBytes, Test test)
     {
-        await using var channel = new TensorChannel(socket, TensorChannelOptions.ForModel(frameFloats) with { SocketBufferBytes = bufferBytes });
+        var options = TensorChannelOptions.ForModel(frameFloats) with { SocketBufferBytes = bufferBytes, Tls = test == Test.Tls ? _tls : null };
+        if (test == Test.Tls && _tls is null) throw new InvalidOperationException("a TLS case, but this server has no --tls-dir");
+        await using var channel = test == Test.Channel ? new TensorChannel(socket, options) : await TensorChannel.AcceptAsync(socket, options, CancellationToken.None);
         var sink = new CountingSink(frameFloats, frames);
         Task loop = channel.ReceiveLoopAsync(sink);
         await sink.AllArrived;

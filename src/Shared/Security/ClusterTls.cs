@@ -111,17 +111,24 @@ public sealed class ClusterTls : IDisposable
             return false;
         }
         using var certificate = peer as X509Certificate2 is { } c2 ? X509CertificateLoader.LoadCertificate(c2.RawData) : X509CertificateLoader.LoadCertificate(peer.GetRawCertData());
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_trusted);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        if (chain.Build(certificate))
+        // one trusted root at a time: several roots may share a subject name (two test clusters' "CN=dnn-cluster"),
+        // and a chain builder given them all may try the wrong one and give up
+        X509ChainStatus[] status = [];
+        foreach (var root in _trusted)
         {
-            reason = "";
-            return true;
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(root);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.DisableCertificateDownloads = true;
+            if (chain.Build(certificate))
+            {
+                reason = "";
+                return true;
+            }
+            status = chain.ChainStatus;
         }
-        var problems = chain.ChainStatus.Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct();
+        var problems = status.Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct();
         reason = $"certificate '{certificate.Subject}' (SHA-256 {Fingerprint(certificate)[..16]}…) is not trusted here: {string.Join(", ", problems)}";
         return false;
     }

@@ -95,6 +95,49 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// Opens a channel on a socket already connected to a data-plane endpoint: the connecting side of the handshake
+    /// (as <see cref="ConnectAsync(IPEndPoint, TensorChannelOptions?, CancellationToken)"/> does after connecting).
+    /// The channel owns the socket; a refused handshake disposes it and throws <see cref="TensorAuthenticationException"/>.
+    /// </summary>
+    public static async Task<TensorChannel> OpenAsync(Socket connected, TensorChannelOptions? options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(connected);
+        options ??= TensorChannelOptions.Default;
+        try
+        {
+            if (connected.RemoteEndPoint is not IPEndPoint remote) throw new ArgumentException("the socket is not connected", nameof(connected));
+            var stream = await TensorHandshake.ConnectAsync(connected, remote, options, ct).ConfigureAwait(false);
+            return new TensorChannel(connected, stream, options);
+        }
+        catch
+        {
+            connected.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The accepting side of the handshake on an accepted socket (what <see cref="TensorListener"/> does for each
+    /// connection). The channel owns the socket; a refused handshake disposes it and throws <see cref="TensorAuthenticationException"/>.
+    /// </summary>
+    public static async Task<TensorChannel> AcceptAsync(Socket accepted, TensorChannelOptions? options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(accepted);
+        options ??= TensorChannelOptions.Default;
+        try
+        {
+            if (accepted.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
+            var stream = await TensorHandshake.AcceptAsync(accepted, remote, options, ct).ConfigureAwait(false);
+            return new TensorChannel(accepted, stream, options);
+        }
+        catch
+        {
+            accepted.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The peer's address (kept after the channel is closed).</summary>
     public IPEndPoint RemoteEndPoint { get; }
 

@@ -103,13 +103,11 @@ public sealed class TensorListener : IAsyncDisposable
         TensorChannel channel;
         try
         {
-            if (socket.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
-            var stream = await TensorHandshake.AcceptAsync(socket, remote, _options, ct).ConfigureAwait(false);
-            channel = new TensorChannel(socket, stream, _options);
+            channel = await TensorChannel.AcceptAsync(socket, _options, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or ArgumentException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            socket.Dispose(); // refused, or the peer left between accept and setup, or we are shutting down
+            // refused, or the peer left between accept and setup, or we are shutting down (the socket is disposed)
             if (!ct.IsCancellationRequested) _onError?.Invoke(e);
             return;
         }

@@ -33,9 +33,10 @@ public sealed class ProcessTests : IDisposable
 
     private (Process Process, StringBuilder Output) Start(string dll, params string[] args) => StartWith(dll, args);
 
-    private (Process Process, StringBuilder Output) StartWith(string dll, string[] args)
+    private (Process Process, StringBuilder Output) StartWith(string dll, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(Dotnet) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var a in args) info.ArgumentList.Add(a);
         var output = new StringBuilder();
@@ -194,6 +195,34 @@ public sealed class ProcessTests : IDisposable
         using (var doc = JsonDocument.Parse(File.ReadAllText(metrics)))
             Assert.Equal(2, doc.RootElement.GetProperty("workers").GetInt32());
         Assert.Contains("ready (2 of at least 1)", cOut.ToString());
+        Assert.Equal(FaultFreeHash(training), Hash(metrics));
+    }
+
+    [Fact]
+    public async Task A_TLS_cluster_trains_with_its_certificate_and_a_worker_with_another_one_is_turned_away()
+    {
+        var (cert, key) = DistributedNN.Tests.Security.TlsTestCertificates.ClusterFiles;
+        var (strangerCert, strangerKey) = DistributedNN.Tests.Security.TlsTestCertificates.StrangerFiles;
+        string[] training = ["--data", TestData.Csv, "--layers", "4,16,2", "--epochs", "4", "--batch", "32", "--shards", "4", "--lr", "0.02"];
+        int port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--start-timeout", "60",
+            "--metrics-out", metrics, "--log-level", "warning", "--tls-cert", cert, "--tls-key", key]);
+        // the address may be written with either scheme; the node's TLS setting decides
+        string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
+        var (stranger, strangerOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "warning", "--tls-cert", strangerCert, "--tls-key", strangerKey, "--join-timeout", "60");
+        Assert.Equal(1, await Exit(stranger, strangerOut, "stranger"));
+        Assert.Contains("the TLS handshake with the cluster failed", strangerOut.ToString());
+        Assert.DoesNotContain("   at ", strangerOut.ToString()); // one line per problem, no stack traces
+
+        var good = new[]
+        {
+            Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "warning", "--tls-cert", cert, "--tls-key", key),
+            StartWith("dnn-worker.dll", ["--seed-nodes", seed, "--log-level", "warning"], new Dictionary<string, string> { ["DNN_TLS_CERT"] = cert, ["DNN_TLS_KEY"] = key }),
+        };
+        Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
+        foreach (var (w, wOut) in good) Assert.True(await Exit(w, wOut, "worker") == 0, $"worker failed:\n{wOut}");
+        Assert.Contains("mutual TLS", cOut.ToString());
         Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }
 

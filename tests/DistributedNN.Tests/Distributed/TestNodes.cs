@@ -13,23 +13,25 @@ internal sealed class TestNodes : IAsyncDisposable
     private readonly List<IHost> _nodes = new();
 
     /// <summary>A coordinator node running <paramref name="state"/> on the test data; returns the seed address and the outcome.</summary>
-    public async Task<(string Seed, Task<TrainingOutcome> Outcome)> StartCoordinator(TrainingState state, int minWorkers, TimeSpan stepTimeout, string transport = Transports.Tcp)
+    public async Task<(string Seed, Task<TrainingOutcome> Outcome)> StartCoordinator(TrainingState state, int minWorkers, TimeSpan stepTimeout, string transport = Transports.Tcp,
+        DistributedNN.Security.ClusterTls? tls = null)
     {
         var data = TestData.Load();
-        var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole] });
+        var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole], Tls = tls });
         _nodes.Add(node);
         var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
         node.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(Guid.NewGuid(), state, TestData.Request, data.Fingerprint,
-            data.Data.Test.Count, minWorkers, stepTimeout, TimeSpan.FromSeconds(60), null, completion, transport)), DnnAkka.CoordinatorName);
+            data.Data.Test.Count, minWorkers, stepTimeout, TimeSpan.FromSeconds(60), null, completion, transport, Tls: tls)), DnnAkka.CoordinatorName);
         return (Akka.Cluster.Cluster.Get(node.ActorSystemOf()).SelfAddress.ToString(), completion.Task);
     }
 
     /// <summary>A worker node that joins <paramref name="seed"/> and finds the coordinator through the cluster.</summary>
-    public async Task StartWorker(string seed, int maxFrameBytes = DnnAkka.MaxFrameBytes)
+    public async Task<Akka.Actor.ActorSystem> StartWorker(string seed, int maxFrameBytes = DnnAkka.MaxFrameBytes, DistributedNN.Security.ClusterTls? tls = null)
     {
-        var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = maxFrameBytes });
+        var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = maxFrameBytes, Tls = tls });
         _nodes.Add(node);
-        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1)), "worker");
+        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Tls: tls)), "worker");
+        return node.ActorSystemOf();
     }
 
     public async ValueTask DisposeAsync()
