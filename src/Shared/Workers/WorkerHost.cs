@@ -19,11 +19,44 @@ public sealed record WorkerHostOptions
 /// <summary>Runs a worker node: joins the cluster, serves one job, leaves.</summary>
 public static class WorkerHost
 {
-    /// <summary>0 when the job finished, 1 when the worker was refused, could not join, or lost the coordinator.</summary>
+    private const string Finished = "finished";
+    private const string CoordinatorLeft = "the coordinator left the cluster";
+    private const string CutOff = "this node left the cluster (downed or cut off from the coordinator)";
+
+    /// <summary>
+    /// 0 when the job finished; 1 when the worker was refused, could not join, or lost the coordinator and could
+    /// not rejoin. A coordinator that vanishes mid-job (killed, its machine gone, cut off) may come back —
+    /// resumed from its checkpoint on the same address — so the worker tries to join again for up to
+    /// <see cref="WorkerHostOptions.JoinTimeout"/> before it gives up, on a fresh node (a downed node cannot rejoin).
+    /// </summary>
     public static async Task<int> RunAsync(WorkerHostOptions options, CancellationToken ct)
     {
         if (options.Node.SeedNodes.Count == 0)
             throw new UserErrorException("a worker needs --seed-nodes (or DNN_SEED_NODES): the coordinator's address, e.g. akka.tcp://dnn@127.0.0.1:4053");
+        bool rejoining = false;
+        while (true)
+        {
+            var (outcome, joined) = await RunSessionAsync(options, rejoining, ct);
+            if (outcome == Finished)
+            {
+                Log.Information("Worker leaving: the job is finished");
+                return 0;
+            }
+            if (joined && outcome is CoordinatorLeft or CutOff && !ct.IsCancellationRequested)
+            {
+                Log.Warning("Lost the coordinator ({Outcome}); trying to rejoin {Seeds} for up to {Seconds:F0} s (a resumed coordinator takes this worker back)",
+                    outcome, string.Join(", ", options.Node.SeedNodes), options.JoinTimeout.TotalSeconds);
+                rejoining = true;
+                continue;
+            }
+            Log.Error("Worker leaving: {Outcome}", outcome);
+            return 1;
+        }
+    }
+
+    /// <summary>One membership of the cluster: a node, a worker actor, until the job ends or the node is gone.</summary>
+    private static async Task<(string Outcome, bool Joined)> RunSessionAsync(WorkerHostOptions options, bool rejoining, CancellationToken ct)
+    {
         var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var host = await DnnAkka.StartNodeAsync(options.Node with { Roles = [DnnAkka.WorkerRole] }, ct: ct);
         var system = host.ActorSystemOf();
@@ -35,24 +68,22 @@ public static class WorkerHost
         Log.Information("Worker node {Address} joining {Seeds}", cluster.SelfAddress, string.Join(", ", options.Node.SeedNodes));
 
         using var reg = ct.Register(() => done.TrySetResult("interrupted"));
-        // downed (e.g. cut off from the coordinator): the node is gone, so is this worker
+        // downed (e.g. cut off from the coordinator): the node is gone, so is this session
         _ = system.WhenTerminated.ContinueWith(_ => done.TrySetResult(
             CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason"
                 ? "the TLS handshake with the cluster failed: the coordinator does not trust this node's certificate, or this node not the coordinator's (--tls-cert, --tls-ca)"
-                : "this node left the cluster (downed or cut off from the coordinator)"), TaskScheduler.Default);
+                : CutOff), TaskScheduler.Default);
         var joined = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         cluster.RegisterOnMemberUp(() => joined.TrySetResult());
         var first = await Task.WhenAny(joined.Task, done.Task, Task.Delay(options.JoinTimeout, CancellationToken.None));
         string outcome = first == joined.Task ? await done.Task : done.Task.IsCompleted ? await done.Task
-            : $"could not join the cluster at {string.Join(", ", options.Node.SeedNodes)} within {options.JoinTimeout.TotalSeconds:F0} s" +
+            : $"could not {(rejoining ? "rejoin" : "join")} the cluster at {string.Join(", ", options.Node.SeedNodes)} within {options.JoinTimeout.TotalSeconds:F0} s" +
               (options.Node.Tls is null ? " (is the coordinator running and reachable? does the cluster use TLS?)"
                   : " (is the coordinator running with TLS, and does it trust this node's certificate, and this node its?)");
-        if (outcome == "finished") Log.Information("Worker leaving: the job is finished");
-        else Log.Error("Worker leaving: {Outcome}", outcome);
         if (!system.WhenTerminated.IsCompleted) await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         await host.StopAsync(CancellationToken.None);
         host.Dispose();
-        return outcome == "finished" ? 0 : 1;
+        return (outcome, joined.Task.IsCompleted);
     }
 
     /// <summary>Ends the worker when the coordinator's node leaves or becomes unreachable for good.</summary>
