@@ -85,14 +85,13 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         {
             Configure(socket, options); // buffer sizes before connecting, so the TCP window scale can use them
             await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
-            var stream = await TensorHandshake.ConnectAsync(socket, endpoint, options, ct).ConfigureAwait(false);
-            return new TensorChannel(socket, stream, options);
         }
         catch
         {
             socket.Dispose();
             throw;
         }
+        return await HandshakeAsync(socket, options, accepting: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -100,40 +99,31 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// (as <see cref="ConnectAsync(IPEndPoint, TensorChannelOptions?, CancellationToken)"/> does after connecting).
     /// The channel owns the socket; a refused handshake disposes it and throws <see cref="TensorAuthenticationException"/>.
     /// </summary>
-    public static async Task<TensorChannel> OpenAsync(Socket connected, TensorChannelOptions? options, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(connected);
-        options ??= TensorChannelOptions.Default;
-        try
-        {
-            if (connected.RemoteEndPoint is not IPEndPoint remote) throw new ArgumentException("the socket is not connected", nameof(connected));
-            var stream = await TensorHandshake.ConnectAsync(connected, remote, options, ct).ConfigureAwait(false);
-            return new TensorChannel(connected, stream, options);
-        }
-        catch
-        {
-            connected.Dispose();
-            throw;
-        }
-    }
+    public static Task<TensorChannel> OpenAsync(Socket connected, TensorChannelOptions? options, CancellationToken ct) =>
+        HandshakeAsync(connected, options, accepting: false, ct);
 
     /// <summary>
     /// The accepting side of the handshake on an accepted socket (what <see cref="TensorListener"/> does for each
     /// connection). The channel owns the socket; a refused handshake disposes it and throws <see cref="TensorAuthenticationException"/>.
     /// </summary>
-    public static async Task<TensorChannel> AcceptAsync(Socket accepted, TensorChannelOptions? options, CancellationToken ct)
+    public static Task<TensorChannel> AcceptAsync(Socket accepted, TensorChannelOptions? options, CancellationToken ct) =>
+        HandshakeAsync(accepted, options, accepting: true, ct);
+
+    private static async Task<TensorChannel> HandshakeAsync(Socket socket, TensorChannelOptions? options, bool accepting, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(accepted);
+        ArgumentNullException.ThrowIfNull(socket);
         options ??= TensorChannelOptions.Default;
         try
         {
-            if (accepted.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
-            var stream = await TensorHandshake.AcceptAsync(accepted, remote, options, ct).ConfigureAwait(false);
-            return new TensorChannel(accepted, stream, options);
+            if (socket.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
+            var stream = accepting
+                ? await TensorHandshake.AcceptAsync(socket, remote, options, ct).ConfigureAwait(false)
+                : await TensorHandshake.ConnectAsync(socket, remote, options, ct).ConfigureAwait(false);
+            return new TensorChannel(socket, stream, options);
         }
         catch
         {
-            accepted.Dispose();
+            socket.Dispose();
             throw;
         }
     }

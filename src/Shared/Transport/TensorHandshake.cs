@@ -54,20 +54,7 @@ public static class TensorHandshake
         Stream stream = new NetworkStream(socket, ownsSocket: false);
         try
         {
-            if (options.Tls is { } tls)
-            {
-                string? refusal = null;
-                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
-                stream = ssl;
-                try
-                {
-                    await ssl.AuthenticateAsClientAsync(tls.ClientOptions(remote.Address.ToString(), r => refusal = r), timeout.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is AuthenticationException or IOException)
-                {
-                    throw new TensorAuthenticationException($"TLS with the data plane at {remote} failed: {refusal ?? Reason(e)}", e);
-                }
-            }
+            if (options.Tls is { } tls) stream = await SecureAsync(stream, tls, accepting: false, remote, timeout.Token).ConfigureAwait(false);
             await stream.WriteAsync(Hello(options.AccessToken), timeout.Token).ConfigureAwait(false);
             var reply = new byte[ReplySize];
             try
@@ -109,20 +96,7 @@ public static class TensorHandshake
         Stream stream = new NetworkStream(socket, ownsSocket: false);
         try
         {
-            if (options.Tls is { } tls)
-            {
-                string? refusal = null;
-                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
-                stream = ssl;
-                try
-                {
-                    await ssl.AuthenticateAsServerAsync(tls.ServerOptions(r => refusal = r), timeout.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is AuthenticationException or IOException)
-                {
-                    throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: TLS failed ({refusal ?? Reason(e)})", e);
-                }
-            }
+            if (options.Tls is { } tls) stream = await SecureAsync(stream, tls, accepting: true, remote, timeout.Token).ConfigureAwait(false);
             var hello = new byte[HelloSize];
             int got = 0;
             try
@@ -158,6 +132,28 @@ public static class TensorHandshake
         {
             await stream.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>Mutual TLS over <paramref name="plain"/>: the SslStream frames travel on, or a TensorAuthenticationException.</summary>
+    private static async Task<Stream> SecureAsync(Stream plain, Security.ClusterTls tls, bool accepting, IPEndPoint remote, CancellationToken ct)
+    {
+        string? refusal = null;
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+        try
+        {
+            if (accepting) await ssl.AuthenticateAsServerAsync(tls.ServerOptions(r => refusal = r), ct).ConfigureAwait(false);
+            else await ssl.AuthenticateAsClientAsync(tls.ClientOptions(remote.Address.ToString(), r => refusal = r), ct).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (Exception e)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            if (e is not (AuthenticationException or IOException)) throw;
+            string why = refusal ?? Reason(e);
+            throw new TensorAuthenticationException(accepting
+                ? $"refused a data-plane connection from {remote}: TLS failed ({why})"
+                : $"TLS with the data plane at {remote} failed: {why}", e);
         }
     }
 
