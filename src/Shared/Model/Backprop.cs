@@ -98,6 +98,12 @@ public sealed unsafe class Backprop
         }
     }
 
+    /// <summary>
+    /// Threads for the matrix products (null: the calling thread only). The results have the same bits with or
+    /// without a team, with any number of threads.
+    /// </summary>
+    public GemmTeam? Team { get; set; }
+
     /// <summary>Single-shard convenience: the whole batch is one shard.</summary>
     public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows, Span<float> gradient, long weightsVersion = -1)
     {
@@ -150,7 +156,8 @@ public sealed unsafe class Backprop
                 fixed (float* a = _activations[l])
                 {
                     // Z = A_prev · Wᵀ   [rows × out]
-                    Gemm.MatMul(rows, outN, inN, prev, inN, 1, t, outN, a, outN, accumulate: false);
+                    if (Team is { } team) team.MatMul(rows, outN, inN, prev, inN, 1, t, outN, a, outN, accumulate: false);
+                    else Gemm.MatMul(rows, outN, inN, prev, inN, 1, t, outN, a, outN, accumulate: false);
                     bool last = l == layers.Count - 1;
                     for (int r = 0; r < rows; r++)
                     {
@@ -207,13 +214,15 @@ public sealed unsafe class Backprop
             {
                 float* prev = l > 0 ? prevAct : x;
                 // dW = δᵀ · A_prev   [out × in], shard by shard
-                Gemm.MatMulSegmented(outN, inN, bounds, d, 1, outN, prev, inN, g + _spec.WeightOffset(l), inN);
+                if (Team is { } team) team.MatMulSegmented(outN, inN, bounds, d, 1, outN, prev, inN, g + _spec.WeightOffset(l), inN);
+                else Gemm.MatMulSegmented(outN, inN, bounds, d, 1, outN, prev, inN, g + _spec.WeightOffset(l), inN);
                 // db = Σ_rows δ   [out], shard by shard
                 SegmentedColumnSums(d, outN, bounds, g + _spec.BiasOffset(l));
                 if (l > 0)
                 {
                     // dE/dA_prev = δ · W   [rows × in]; then δ_prev = dE/dA_prev ⊙ act'(A_prev)
-                    Gemm.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, dn, inN, accumulate: false);
+                    if (Team is { } team2) team2.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, dn, inN, accumulate: false);
+                    else Gemm.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, dn, inN, accumulate: false);
                     var act = layers[l - 1].Activation;
                     for (int r = 0; r < rows; r++)
                         Activations.BackwardRow(act, prev + (long)r * inN, dn + (long)r * inN, inN);

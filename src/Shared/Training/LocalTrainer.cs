@@ -39,14 +39,14 @@ public sealed class LocalTrainer
     private readonly int _threads;
 
     /// <param name="threads">
-    /// 1: the whole batch in one segmented backward pass. More: shards computed in parallel, each into
-    /// its own buffer, then added in shard order — the same bits, as on the cluster.
+    /// Threads for the matrix products (<see cref="Numerics.GemmTeam"/>): the whole batch is still one segmented
+    /// backward pass, so any thread count gives the same bits — those of the cluster with the same shards.
     /// </param>
     public LocalTrainer(NetworkSpec spec, float[] parameters, TrainingSettings settings, int threads = 1)
     {
         settings.Validate();
         if (threads < 1) throw new UserErrorException($"--threads must be at least 1 (got {threads})");
-        _threads = System.Math.Min(threads, settings.Shards);
+        _threads = threads;
         if (parameters.Length != spec.ParameterCount) throw new ArgumentException("parameters do not match the network");
         _spec = spec;
         _settings = settings;
@@ -77,23 +77,26 @@ public sealed class LocalTrainer
         var state = _state = resume ?? new TrainingState(_spec, Parameters, _settings, train.Count);
         var results = new List<EpochResult>(previous ?? []);
         int features = _spec.InputSize;
-        var parallel = _threads > 1 ? new ParallelShards(_spec, train, test, _settings, _threads) : null;
+        // helper threads for the products while this trains (they end with it)
+        using var team = _threads > 1 ? new Numerics.GemmTeam(_threads) : null;
+        _backprop.Team = team;
+        try
+        {
+            TrainSteps(train, test, onEpoch, afterStep, state, results, features);
+        }
+        finally
+        {
+            _backprop.Team = null;
+        }
+        return results;
+    }
+
+    private void TrainSteps(Dataset train, Dataset test, Action<EpochResult>? onEpoch, Action<TrainingState, IReadOnlyList<EpochResult>, bool>? afterStep,
+        TrainingState state, List<EpochResult> results, int features)
+    {
         while (!state.Finished)
         {
             state.BeginStep();
-            if (parallel is not null)
-            {
-                var sum = parallel.Step(Parameters, state.Version, state.Epoch, state.StepInEpoch, _gradient);
-                bool ended = state.ApplyStep(_gradient, sum);
-                if (ended)
-                {
-                    var r = state.FinishEpoch(parallel.Evaluate(Parameters, state.Version));
-                    results.Add(r);
-                    onEpoch?.Invoke(r);
-                }
-                afterStep?.Invoke(state, results, ended);
-                continue;
-            }
             var batch = state.CurrentBatch;
             for (int r = 0; r < batch.Length; r++)
             {
@@ -110,48 +113,6 @@ public sealed class LocalTrainer
                 onEpoch?.Invoke(result);
             }
             afterStep?.Invoke(state, results, epochEnded);
-        }
-        return results;
-    }
-
-    /// <summary>Shards on several threads: one <see cref="ShardComputer"/> per thread, a gradient buffer per shard.</summary>
-    private sealed class ParallelShards
-    {
-        private readonly ShardComputer[] _computers;
-        private readonly float[][] _gradients;
-        private readonly BatchStats[] _stats;
-        private readonly BatchStats[] _chunks;
-        private readonly int _threads;
-
-        public ParallelShards(NetworkSpec spec, Dataset train, Dataset test, TrainingSettings s, int threads)
-        {
-            _threads = threads;
-            _computers = Enumerable.Range(0, threads).Select(_ => new ShardComputer(spec, train, test, s.BatchSize, s.Shards, s.Seed, s.Shuffle)).ToArray();
-            _gradients = Enumerable.Range(0, s.Shards).Select(_ => GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true)).ToArray();
-            _stats = new BatchStats[s.Shards];
-            _chunks = new BatchStats[_computers[0].EvaluationChunks];
-        }
-
-        public BatchStats Step(float[] weights, long version, int epoch, int stepInEpoch, Span<float> total)
-        {
-            // thread t takes shards t, t+T, t+2T, …: a fixed split, though any split gives the same bits
-            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
-            {
-                for (int shard = t; shard < _gradients.Length; shard += _threads)
-                    _stats[shard] = _computers[t].ComputeShard(weights, epoch, stepInEpoch, shard, _gradients[shard], version);
-            });
-            return ShardSum.AddInOrder(_gradients.Length, s => _gradients[s], s => _stats[s], total);
-        }
-
-        public BatchStats Evaluate(float[] weights, long version)
-        {
-            Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
-            {
-                for (int chunk = t; chunk < _chunks.Length; chunk += _threads) _chunks[chunk] = _computers[t].EvaluateChunk(weights, chunk, version);
-            });
-            var total = new BatchStats(0, 0, 0);
-            foreach (var c in _chunks) total += c;
-            return total;
         }
     }
 

@@ -4,7 +4,7 @@ using DistributedNN.Tests.Cli;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>
-/// The promise: for the same seed and global batch, the single-process trainer, 1, 2 and 3 in-process
+/// The promise: for the same seed and global batch, the single-process trainer (1, 2 and 3 threads), 1, 2 and 3 in-process
 /// workers and 2 worker processes end with bit-identical weights (50 steps on Fashion-MNIST).
 /// </summary>
 public sealed class DeterminismTests : IDisposable
@@ -38,6 +38,8 @@ public sealed class DeterminismTests : IDisposable
             Assert.Equal(workers, m.GetProperty("workers").GetInt32());
             Assert.Equal(singleMetrics.GetProperty("test_accuracy").GetDouble(), m.GetProperty("test_accuracy").GetDouble());
         }
+        foreach (int threads in new[] { 2, 3 })
+            Assert.Equal(single, Run($"threads-{threads}", "--threads", threads.ToString()).Hash); // products on a GemmTeam
         var (processes, pm) = Run("processes", "--spawn-workers", "2");
         Assert.Equal(single, processes);
         Assert.Equal("multi-process", pm.GetProperty("mode").GetString());
