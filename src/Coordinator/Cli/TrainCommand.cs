@@ -38,7 +38,7 @@ public static class TrainCommand
         var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
         var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
         var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
-        var threads = new Option<int>("--threads") { Description = "Single-process: compute shards on this many threads (the same weights, bit for bit).", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "Single-process: run the matrix products on this many threads (the same weights, bit for bit, for any number).", DefaultValueFactory = _ => 1 };
         var workers = new Option<int>("--workers") { Description = "Distributed: host this many worker actors in this process.", DefaultValueFactory = _ => 0 };
         var spawnWorkers = new Option<int>("--spawn-workers") { Description = "Distributed: start this many worker processes on this machine (stopped at the end).", DefaultValueFactory = _ => 0 };
         var minWorkers = new Option<int?>("--min-workers") { Description = "Distributed: wait for this many workers before the first step (default: --workers + --spawn-workers); others may join with dnn-worker --seed-nodes." };
