@@ -31,6 +31,8 @@ public sealed record DistributedOptions
     public string Transport { get; init; } = Transports.Tcp;
     /// <summary>The TLS files, passed on to spawned worker processes (the loaded certificates are in <see cref="NodeOptions.Tls"/>).</summary>
     public DistributedNN.Security.TlsFiles? TlsFiles { get; init; }
+    /// <summary>How shard gradients travel: <see cref="GradientFormats.Fp32"/> or <see cref="GradientFormats.Bf16"/>.</summary>
+    public string GradientFormat { get; init; } = GradientFormats.Fp32;
 }
 
 /// <summary>
@@ -49,7 +51,7 @@ public static class DistributedTrainer
             var system = host.ActorSystemOf();
             var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var settings = new CoordinatorActor.Settings(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count,
-                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls);
+                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls, options.GradientFormat);
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
             for (int i = 0; i < options.InProcessWorkers; i++)

@@ -29,7 +29,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion,
         string Transport = Transports.Tcp, TimeSpan? WorkerWait = null,
         DistributedNN.Serialization.Checkpointer? Checkpoints = null, IReadOnlyList<EpochResult>? PreviousEpochs = null,
-        DistributedNN.Security.ClusterTls? Tls = null)
+        DistributedNN.Security.ClusterTls? Tls = null, string GradientFormat = GradientFormats.Fp32)
     {
         /// <summary>How long a run with no workers left waits for one to (re)join before it stops.</summary>
         public TimeSpan WaitForWorkers => WorkerWait ?? TimeSpan.FromSeconds(120);
@@ -210,7 +210,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     private StartJob MakeStartJob() => new(_s.Job, _state.Spec.ToDescription(), _s.Data, _state.Settings.BatchSize, _state.Settings.Shards,
-        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport);
+        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport, _s.GradientFormat);
 
     private void OnChannelOpened(ChannelOpened opened)
     {
@@ -221,7 +221,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         worker.Channel = opened.Channel;
         worker.Linked = true;
-        var sink = new GradientSink(_s.Job, _pool, opened.Worker, Self);
+        var sink = new GradientSink(_s.Job, GradientFormats.Kind(_s.GradientFormat), _pool, opened.Worker, Self);
         var channel = opened.Channel;
         var self = Self;
         _ = Task.Run(async () =>
@@ -238,11 +238,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>Receives shard gradients straight into pooled buffers on the channel's receive thread.</summary>
-    private sealed class GradientSink(Guid job, GradientBufferPool pool, IActorRef worker, IActorRef coordinator) : ITensorSink
+    private sealed class GradientSink(Guid job, TensorKind kind, GradientBufferPool pool, IActorRef worker, IActorRef coordinator) : ITensorSink
     {
         public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
         {
-            bool wanted = header.Kind == TensorKind.ShardGradient && header.Job == job && header.Count == pool.Length;
+            bool wanted = header.Kind == kind && header.Job == job && header.Count == pool.Length;
             destination = wanted ? pool.Rent() : default;
             return wanted;
         }

@@ -52,13 +52,14 @@ public static class TrainCommand
         var resume = new Option<string?>("--resume") { Description = "Continue the run checkpointed in this folder (its network and settings; the newest readable checkpoint); keeps checkpointing there." };
         var workerWait = new Option<double>("--worker-wait") { Description = "Distributed: seconds to wait for workers when none are left mid-run, before stopping.", DefaultValueFactory = _ => 120 };
         var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams) or akka (Akka.Remote chunks, a slower fallback).", DefaultValueFactory = _ => "tcp" };
+        var gradientFormat = new Option<string>("--gradient-format") { Description = "Distributed: how shard gradients travel: fp32 (bit-identical to one process) or bf16 (half the bytes up, rounded to nearest even; weights stay fp32 and the sum is fp32).", DefaultValueFactory = _ => "fp32" };
         var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error (logs go to stderr).", DefaultValueFactory = _ => "warning" };
 
         var command = new Command("train", "Train a network in this process and report loss and accuracy per epoch.\n\n" +
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
             "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
         foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
-            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, logLevel, checkpointDir, checkpointEvery, resume })
+            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, gradientFormat, logLevel, checkpointDir, checkpointEvery, resume })
             command.Options.Add(o);
         var tls = new DistributedNN.Security.TlsOptions();
         tls.AddTo(command);
@@ -99,6 +100,7 @@ public static class TrainCommand
                 StartTimeoutSeconds = parse.GetValue(startTimeout),
                 LogLevel = parse.GetValue(logLevel)!,
                 Transport = parse.GetValue(transport)!,
+                GradientFormat = parse.GetValue(gradientFormat)!,
                 WorkerWaitSeconds = parse.GetValue(workerWait),
                 CheckpointDir = parse.GetValue(checkpointDir),
                 CheckpointEvery = parse.GetValue(checkpointEvery),
@@ -148,6 +150,7 @@ public sealed record TrainRequest
     public double StartTimeoutSeconds { get; init; } = 120;
     public string LogLevel { get; init; } = "warning";
     public string Transport { get; init; } = "tcp";
+    public string GradientFormat { get; init; } = "fp32";
     public double WorkerWaitSeconds { get; init; } = 120;
     public string? CheckpointDir { get; init; }
     public int CheckpointEvery { get; init; } = 100;
@@ -196,6 +199,9 @@ internal static class TrainRun
         using var clusterTls = r.Tls?.Load();
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         string transport = DistributedNN.Transport.Transports.Parse(r.Transport);
+        string gradientFormat = DistributedNN.Transport.GradientFormats.Parse(r.GradientFormat);
+        if (gradientFormat != DistributedNN.Transport.GradientFormats.Fp32 && (!r.Distributed || transport != DistributedNN.Transport.Transports.Tcp))
+            throw new UserErrorException($"--gradient-format {gradientFormat} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
         var optimizer = new OptimizerSettings(kind, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
         optimizer.Validate();
@@ -278,6 +284,7 @@ internal static class TrainRun
                 StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
                 WorkerLogLevel = r.LogLevel,
                 Transport = transport,
+                GradientFormat = gradientFormat,
                 WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             };
             stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}" +
@@ -288,7 +295,7 @@ internal static class TrainRun
             results = outcome.Epochs;
             weightsHash = outcome.WeightsSha256;
             steps = outcome.Steps;
-            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash);
+            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash, gradientFormat);
         }
         stdout.WriteLine($"weights sha256 {weightsHash}");
 

@@ -36,6 +36,8 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     private readonly byte[] _sendHeader = new byte[TensorFrame.HeaderSize];
     private readonly byte[] _receiveHeader = new byte[TensorFrame.HeaderSize];
     private byte[]? _discardScratch;
+    /// <summary>bfloat16 payloads are converted through these (grown to the largest frame, then reused).</summary>
+    private byte[] _sendBf16 = [], _receiveBf16 = [];
     private long _bytesSent, _bytesReceived, _framesSent, _framesReceived, _framesDiscarded;
     private int _receiveStarted;
     private int _disposed;
@@ -182,7 +184,14 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             {
                 await SendAllAsync(_sendHeader, ct).ConfigureAwait(false);
                 long total = header.PayloadBytes;
-                if (total > 0)
+                if (total > 0 && header.Kind == TensorKind.ShardGradientBf16)
+                {
+                    // rounded into a scratch buffer of the channel (under the send lock), then sent from there
+                    if (_sendBf16.Length < total) _sendBf16 = GC.AllocateUninitializedArray<byte>((int)total);
+                    Numerics.BFloat16.Narrow(payload.Span, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(_sendBf16.AsSpan(0, (int)total)));
+                    await SendAllAsync(_sendBf16.AsMemory(0, (int)total), ct).ConfigureAwait(false);
+                }
+                else if (total > 0)
                 {
                     using MemoryHandle pin = payload.Pin();
                     for (long offset = 0; offset < total; offset += MaxWindowBytes)
@@ -261,7 +270,15 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             if (destination.Length != header.Count)
                 throw new InvalidOperationException(
                     $"the tensor sink gave a destination of {destination.Length} floats for a frame of {header.Count} ({header})");
-            await ReadPayloadAsync(destination, header.PayloadBytes, ct).ConfigureAwait(false);
+            if (header.Kind == TensorKind.ShardGradientBf16)
+            {
+                int bytes = (int)header.PayloadBytes;
+                if (_receiveBf16.Length < bytes) _receiveBf16 = GC.AllocateUninitializedArray<byte>(bytes);
+                int read = await ReadAsync(_receiveBf16.AsMemory(0, bytes), ct).ConfigureAwait(false);
+                if (read < bytes) throw new EndOfStreamException($"connection closed in the middle of a frame: got {read} of {bytes} payload bytes");
+                Numerics.BFloat16.Widen(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(_receiveBf16.AsSpan(0, bytes)), destination.Span);
+            }
+            else await ReadPayloadAsync(destination, header.PayloadBytes, ct).ConfigureAwait(false);
             Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
             Interlocked.Increment(ref _framesReceived);
             sink.Received(in header, destination);

@@ -8,6 +8,12 @@ public enum TensorKind : byte
 
     /// <summary>One shard's gradient sum (same layout as the weights), worker → coordinator.</summary>
     ShardGradient = 2,
+
+    /// <summary>
+    /// A shard gradient as bfloat16, 2 bytes per value (rounded to nearest even by the sender, widened exactly by
+    /// the receiver, which hands its sink floats as for <see cref="ShardGradient"/>).
+    /// </summary>
+    ShardGradientBf16 = 3,
 }
 
 /// <summary>
@@ -24,8 +30,14 @@ public readonly record struct TensorHeader(Guid Job, long Step, long Version, Te
     /// <summary>The <see cref="Shard"/> value meaning "no shard".</summary>
     public const int NoShard = -1;
 
-    /// <summary>Payload size in bytes (<see cref="Count"/> × 4).</summary>
-    public long PayloadBytes => (long)Count * sizeof(float);
+    /// <summary>Payload size in bytes: <see cref="Count"/> × 4, or × 2 for <see cref="TensorKind.ShardGradientBf16"/>.</summary>
+    public long PayloadBytes => (long)Count * BytesPerValue(Kind);
+
+    /// <summary>Bytes per value on the wire of a frame of <paramref name="kind"/>.</summary>
+    public static int BytesPerValue(TensorKind kind) => kind == TensorKind.ShardGradientBf16 ? 2 : sizeof(float);
+
+    /// <summary>Whether this is a shard gradient, in either format.</summary>
+    public bool IsGradient => Kind is TensorKind.ShardGradient or TensorKind.ShardGradientBf16;
 
     public override string ToString() =>
         $"{Kind} job {Job:N} step {Step} v{Version}{(Shard >= 0 ? $" shard {Shard}" : "")} ({Count} floats)";

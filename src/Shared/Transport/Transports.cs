@@ -15,3 +15,22 @@ public static class Transports
         _ => throw new UserErrorException($"--transport '{text}' is not one of tcp, akka"),
     };
 }
+
+/// <summary>How shard gradients travel on the data plane (weights always go as float32).</summary>
+public static class GradientFormats
+{
+    /// <summary>float32, bit for bit: the default, and what keeps every run bit-identical to one process.</summary>
+    public const string Fp32 = "fp32";
+    /// <summary>bfloat16, rounded to nearest even: half the bytes up; the coordinator sums in float32.</summary>
+    public const string Bf16 = "bf16";
+
+    public static string Parse(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => Fp32,
+        "bf16" or "bfloat16" => Bf16,
+        _ => throw new UserErrorException($"--gradient-format '{text}' is not one of fp32, bf16"),
+    };
+
+    /// <summary>The frame kind a gradient of <paramref name="format"/> travels as.</summary>
+    public static TensorKind Kind(string format) => format == Bf16 ? TensorKind.ShardGradientBf16 : TensorKind.ShardGradient;
+}

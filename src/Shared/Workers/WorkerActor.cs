@@ -272,10 +272,11 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             for (int lane = 0; lane < n; lane++)
             {
                 int shard = order.Shards[first + lane];
-                var header = new TensorHeader(order.Job, order.Step, order.Version, TensorKind.ShardGradient, shard, _gradients[lane].Length);
-                if (!await SendGradient(header, _gradients[lane], coordinator)) return;
+                var header = new TensorHeader(order.Job, order.Step, order.Version, GradientFormats.Kind(_job!.GradientFormat), shard, _gradients[lane].Length);
                 var s = stats[lane];
+                // the result's figures first: their Akka hop overlaps the gradient's transfer
                 coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, ms[lane], header.Count));
+                if (!await SendGradient(header, _gradients[lane], coordinator)) return;
             }
         }
     }

@@ -40,6 +40,17 @@ public sealed class DeterminismTests : IDisposable
         }
         foreach (int threads in new[] { 2, 3 })
             Assert.Equal(single, Run($"threads-{threads}", "--threads", threads.ToString()).Hash); // products on a GemmTeam
+        // bf16 gradients: other weights than fp32, but the same for any number of workers, with half the bytes up
+        var (bf16One, b1) = Run("bf16-1", "--workers", "1", "--gradient-format", "bf16");
+        var (bf16Three, b3) = Run("bf16-3", "--workers", "3", "--gradient-format", "bf16");
+        Assert.NotEqual(single, bf16One);
+        Assert.Equal(bf16One, bf16Three);
+        Assert.Equal("bf16", b3.GetProperty("gradient_format").GetString());
+        var (_, fp32Three) = Run("fp32-3", "--workers", "3");
+        Assert.Equal(fp32Three.GetProperty("bytes_received").GetInt64(), 2 * b3.GetProperty("bytes_received").GetInt64());
+        // the same learning, to within rounding noise (the accuracy after 50 steps is too jumpy to compare)
+        double fp32Loss = fp32Three.GetProperty("train_loss").GetDouble(), bf16Loss = b3.GetProperty("train_loss").GetDouble();
+        Assert.True(Math.Abs(bf16Loss - fp32Loss) < 0.05 * fp32Loss, $"train loss fp32 {fp32Loss}, bf16 {bf16Loss}");
         var (processes, pm) = Run("processes", "--spawn-workers", "2");
         Assert.Equal(single, processes);
         Assert.Equal("multi-process", pm.GetProperty("mode").GetString());
