@@ -1,3 +1,4 @@
+using DistributedNN.Numerics;
 using System.Runtime.Intrinsics;
 
 namespace DistributedNN.Model;
@@ -106,23 +107,27 @@ public static class Activations
     private static unsafe void AddBias(float* row, float* bias, int n)
     {
         int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Kernels.Path == KernelPath.Vector512)
             for (; j + 16 <= n; j += 16) (Vector512.Load(row + j) + Vector512.Load(bias + j)).Store(row + j);
-        for (; j + 8 <= n; j += 8) (Vector256.Load(row + j) + Vector256.Load(bias + j)).Store(row + j);
+        if (Kernels.Path != KernelPath.Scalar)
+            for (; j + 8 <= n; j += 8) (Vector256.Load(row + j) + Vector256.Load(bias + j)).Store(row + j);
         for (; j < n; j++) row[j] += bias[j];
     }
 
     private static unsafe void BiasReLU(float* row, float* bias, int n)
     {
         int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Kernels.Path == KernelPath.Vector512)
             for (; j + 16 <= n; j += 16) Vector512.Max(Vector512.Load(row + j) + Vector512.Load(bias + j), Vector512<float>.Zero).Store(row + j);
-        for (; j + 8 <= n; j += 8) Vector256.Max(Vector256.Load(row + j) + Vector256.Load(bias + j), Vector256<float>.Zero).Store(row + j);
+        if (Kernels.Path != KernelPath.Scalar)
+            for (; j + 8 <= n; j += 8) Vector256.Max(Vector256.Load(row + j) + Vector256.Load(bias + j), Vector256<float>.Zero).Store(row + j);
         for (; j < n; j++) row[j] = MathF.Max(row[j] + bias[j], 0f);
     }
 
     // The vector Exp and MathF.Exp may differ in the last bit, so the tail goes through a
-    // padded vector too: every element meets the same algorithm whatever the row length.
+    // padded vector too: every element meets the same algorithm whatever the row length — and
+    // whatever the kernel path: even the scalar path uses Vector256.Exp (in software where the CPU
+    // has no 256-bit vectors), so every path gives the same bits.
     private static unsafe void BiasSigmoid(float* row, float* bias, int n)
     {
         var one = Vector256.Create(1f);
@@ -145,28 +150,30 @@ public static class Activations
     private static unsafe void ReLUBackward(float* a, float* g, int n)
     {
         int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Kernels.Path == KernelPath.Vector512)
             for (; j + 16 <= n; j += 16)
                 Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(a + j), Vector512<float>.Zero), Vector512.Load(g + j), Vector512<float>.Zero).Store(g + j);
-        for (; j + 8 <= n; j += 8)
-            Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(a + j), Vector256<float>.Zero), Vector256.Load(g + j), Vector256<float>.Zero).Store(g + j);
+        if (Kernels.Path != KernelPath.Scalar)
+            for (; j + 8 <= n; j += 8)
+                Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(a + j), Vector256<float>.Zero), Vector256.Load(g + j), Vector256<float>.Zero).Store(g + j);
         for (; j < n; j++) g[j] = a[j] > 0f ? g[j] : 0f;
     }
 
     private static unsafe void SigmoidBackward(float* a, float* g, int n)
     {
         int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Kernels.Path == KernelPath.Vector512)
             for (; j + 16 <= n; j += 16)
             {
                 var av = Vector512.Load(a + j);
                 (Vector512.Load(g + j) * (av * (Vector512<float>.One - av))).Store(g + j);
             }
-        for (; j + 8 <= n; j += 8)
-        {
-            var av = Vector256.Load(a + j);
-            (Vector256.Load(g + j) * (av * (Vector256<float>.One - av))).Store(g + j);
-        }
+        if (Kernels.Path != KernelPath.Scalar)
+            for (; j + 8 <= n; j += 8)
+            {
+                var av = Vector256.Load(a + j);
+                (Vector256.Load(g + j) * (av * (Vector256<float>.One - av))).Store(g + j);
+            }
         for (; j < n; j++) g[j] *= a[j] * (1f - a[j]);
     }
 }
