@@ -46,18 +46,141 @@ public static unsafe class Gemm
     /// summed from zero, then added to C in segment order — C = ((P₀ + P₁) + P₂) + …, exactly
     /// what a coordinator computes when it adds per-shard gradients in shard order.
     /// </summary>
+    /// <remarks>
+    /// Each micro-tile keeps the running sum in registers across the segments and stores it once, so C is
+    /// written once instead of read and written once per segment (the weight gradient of a wide layer with
+    /// many shards is otherwise limited by memory traffic, not arithmetic). The additions are the same:
+    /// ((P₀ + P₁) + P₂) + …, each Pₛ one FMA chain from zero.
+    /// </remarks>
     public static void MatMulSegmented(int m, int n, ReadOnlySpan<int> bounds, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
     {
         if (m <= 0 || n <= 0) return;
-        bool first = true;
+        // the non-empty segments, as (start, length) pairs
+        int count = 0;
+        int most = System.Math.Max(0, bounds.Length - 1);
+        Span<int> segments = most <= 32 ? stackalloc int[2 * most] : new int[2 * most];
         for (int s = 0; s + 1 < bounds.Length; s++)
         {
-            int k0 = bounds[s], kLen = bounds[s + 1] - bounds[s];
+            int kLen = bounds[s + 1] - bounds[s];
             if (kLen <= 0) continue;
-            Block(m, n, kLen, a + (long)k0 * acs, ars, acs, b + (long)k0 * ldb, ldb, c, ldc, load: false, add: !first);
-            first = false;
+            segments[2 * count] = bounds[s];
+            segments[2 * count + 1] = kLen;
+            count++;
         }
-        if (first) ZeroRows(m, n, c, ldc);
+        if (count == 0)
+        {
+            ZeroRows(m, n, c, ldc);
+            return;
+        }
+        fixed (int* seg = segments)
+        {
+            int j = 0;
+            switch (Kernels.Path)
+            {
+                case KernelPath.Vector512:
+                    j = SegPanels2<V512, Vector512<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+                    j = SegPanels1<V512, Vector512<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+                    j = SegPanels1<V256, Vector256<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+                    break;
+                case KernelPath.Vector256:
+                    j = SegPanels2<V256, Vector256<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+                    j = SegPanels1<V256, Vector256<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+                    break;
+            }
+            SegPanels1<Scalar, float>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+        }
+    }
+
+    private static int SegPanels2<TOps, TV>(int j, int m, int n, int* seg, int count, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        int w = 2 * TOps.Width;
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i += Rows)
+                SegTile2<TOps, TV>(System.Math.Min(Rows, m - i), seg, count, a + (long)i * ars, ars, acs, b + j, ldb, c + (long)i * ldc + j, ldc);
+        return j;
+    }
+
+    private static int SegPanels1<TOps, TV>(int j, int m, int n, int* seg, int count, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        int w = TOps.Width;
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i += Rows)
+                SegTile1<TOps, TV>(System.Math.Min(Rows, m - i), seg, count, a + (long)i * ars, ars, acs, b + j, ldb, c + (long)i * ldc + j, ldc);
+        return j;
+    }
+
+    // C[rows × 2W] = Σₛ (A·B over segment s), the sum kept in registers: acc = P₀, then acc = acc + Pₛ.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SegTile2<TOps, TV>(int rows, int* seg, int count, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        int w = TOps.Width;
+        float* a0 = a, a1 = rows > 1 ? a + ars : a, a2 = rows > 2 ? a + 2L * ars : a, a3 = rows > 3 ? a + 3L * ars : a;
+        TV y00 = TOps.Zero, y01 = TOps.Zero, y10 = TOps.Zero, y11 = TOps.Zero, y20 = TOps.Zero, y21 = TOps.Zero, y30 = TOps.Zero, y31 = TOps.Zero;
+        for (int s = 0; s < count; s++)
+        {
+            int k0 = seg[2 * s], kLen = seg[2 * s + 1];
+            TV x00 = TOps.Zero, x01 = TOps.Zero, x10 = TOps.Zero, x11 = TOps.Zero, x20 = TOps.Zero, x21 = TOps.Zero, x30 = TOps.Zero, x31 = TOps.Zero;
+            float* bp = b + (long)k0 * ldb;
+            long ao = (long)k0 * acs;
+            for (int p = 0; p < kLen; p++)
+            {
+                TV b0 = TOps.Load(bp), b1 = TOps.Load(bp + w);
+                TV v = TOps.Broadcast(a0[ao]); x00 = TOps.Fma(v, b0, x00); x01 = TOps.Fma(v, b1, x01);
+                v = TOps.Broadcast(a1[ao]); x10 = TOps.Fma(v, b0, x10); x11 = TOps.Fma(v, b1, x11);
+                v = TOps.Broadcast(a2[ao]); x20 = TOps.Fma(v, b0, x20); x21 = TOps.Fma(v, b1, x21);
+                v = TOps.Broadcast(a3[ao]); x30 = TOps.Fma(v, b0, x30); x31 = TOps.Fma(v, b1, x31);
+                bp += ldb;
+                ao += acs;
+            }
+            if (s == 0)
+            {
+                y00 = x00; y01 = x01; y10 = x10; y11 = x11; y20 = x20; y21 = x21; y30 = x30; y31 = x31;
+            }
+            else
+            {
+                y00 = TOps.Add(y00, x00); y01 = TOps.Add(y01, x01); y10 = TOps.Add(y10, x10); y11 = TOps.Add(y11, x11);
+                y20 = TOps.Add(y20, x20); y21 = TOps.Add(y21, x21); y30 = TOps.Add(y30, x30); y31 = TOps.Add(y31, x31);
+            }
+        }
+        TOps.Store(c, y00); TOps.Store(c + w, y01);
+        if (rows > 1) { TOps.Store(c + ldc, y10); TOps.Store(c + ldc + w, y11); }
+        if (rows > 2) { TOps.Store(c + 2L * ldc, y20); TOps.Store(c + 2L * ldc + w, y21); }
+        if (rows > 3) { TOps.Store(c + 3L * ldc, y30); TOps.Store(c + 3L * ldc + w, y31); }
+    }
+
+    // C[rows × W], the same for edge columns.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SegTile1<TOps, TV>(int rows, int* seg, int count, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
+        where TOps : struct, IVec<TV> where TV : unmanaged
+    {
+        float* a0 = a, a1 = rows > 1 ? a + ars : a, a2 = rows > 2 ? a + 2L * ars : a, a3 = rows > 3 ? a + 3L * ars : a;
+        TV y0 = TOps.Zero, y1 = TOps.Zero, y2 = TOps.Zero, y3 = TOps.Zero;
+        for (int s = 0; s < count; s++)
+        {
+            int k0 = seg[2 * s], kLen = seg[2 * s + 1];
+            TV x0 = TOps.Zero, x1 = TOps.Zero, x2 = TOps.Zero, x3 = TOps.Zero;
+            float* bp = b + (long)k0 * ldb;
+            long ao = (long)k0 * acs;
+            for (int p = 0; p < kLen; p++)
+            {
+                TV b0 = TOps.Load(bp);
+                x0 = TOps.Fma(TOps.Broadcast(a0[ao]), b0, x0);
+                x1 = TOps.Fma(TOps.Broadcast(a1[ao]), b0, x1);
+                x2 = TOps.Fma(TOps.Broadcast(a2[ao]), b0, x2);
+                x3 = TOps.Fma(TOps.Broadcast(a3[ao]), b0, x3);
+                bp += ldb;
+                ao += acs;
+            }
+            if (s == 0) { y0 = x0; y1 = x1; y2 = x2; y3 = x3; }
+            else { y0 = TOps.Add(y0, x0); y1 = TOps.Add(y1, x1); y2 = TOps.Add(y2, x2); y3 = TOps.Add(y3, x3); }
+        }
+        TOps.Store(c, y0);
+        if (rows > 1) TOps.Store(c + ldc, y1);
+        if (rows > 2) TOps.Store(c + 2L * ldc, y2);
+        if (rows > 3) TOps.Store(c + 3L * ldc, y3);
     }
 
     private static void ZeroRows(int m, int n, float* c, int ldc)
