@@ -303,12 +303,15 @@ public static unsafe class Gemm
     }
 
     /// <summary>dst[cols × rows] = srcᵀ for a row-major src[rows × cols]; blocked so both sides stay in cache.</summary>
-    public static void Transpose(int rows, int cols, float* src, float* dst)
+    public static void Transpose(int rows, int cols, float* src, float* dst) => Transpose(rows, cols, src, dst, 0, rows);
+
+    /// <summary>The rows [<paramref name="rowFrom"/>, <paramref name="rowTo"/>) of src into their columns of dst (a band, for a team).</summary>
+    public static void Transpose(int rows, int cols, float* src, float* dst, int rowFrom, int rowTo)
     {
         const int T = 16;
-        for (int i0 = 0; i0 < rows; i0 += T)
+        for (int i0 = rowFrom; i0 < rowTo; i0 += T)
         {
-            int i1 = System.Math.Min(rows, i0 + T);
+            int i1 = System.Math.Min(rowTo, i0 + T);
             for (int j0 = 0; j0 < cols; j0 += T)
             {
                 int j1 = System.Math.Min(cols, j0 + T);

@@ -38,7 +38,7 @@ public sealed unsafe class GemmTeam : IDisposable
     private bool _accumulate, _byColumns;
     private int[] _bounds = [];
     private int _boundsCount;
-    private bool _segmented;
+    private bool _segmented, _transpose;
 
     public GemmTeam(int threads)
     {
@@ -71,6 +71,7 @@ public sealed unsafe class GemmTeam : IDisposable
         Set(m, n, k, a, ars, acs, b, ldb, c, ldc);
         _accumulate = accumulate;
         _segmented = false;
+        _transpose = false;
         Run(parts);
     }
 
@@ -90,8 +91,28 @@ public sealed unsafe class GemmTeam : IDisposable
         Set(m, n, k, a, ars, acs, b, ldb, c, ldc);
         _accumulate = false;
         _segmented = true;
+        _transpose = false;
         Run(parts);
     }
+
+    /// <summary><see cref="Gemm.Transpose(int, int, float*, float*)"/> on the team, in bands of 16 source rows.</summary>
+    public void Transpose(int rows, int cols, float* src, float* dst)
+    {
+        long work = (long)rows * cols;
+        int parts = (int)System.Math.Min(Threads, System.Math.Min(rows / TransposeQuantum, work / (MinFlopsPerThread / 4)));
+        if (parts <= 1)
+        {
+            Gemm.Transpose(rows, cols, src, dst);
+            return;
+        }
+        Set(rows, cols, 0, src, 0, 0, null, 0, dst, 0);
+        _transpose = true;
+        _segmented = false;
+        _byColumns = false;
+        Run(parts);
+    }
+
+    private const int TransposeQuantum = 16;
 
     private void Set(int m, int n, int k, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
     {
@@ -176,11 +197,16 @@ public sealed unsafe class GemmTeam : IDisposable
     /// <summary>Block <paramref name="part"/> of <see cref="_parts"/>: a range of columns or rows, cut at quantum boundaries.</summary>
     private void Compute(int part)
     {
-        int extent = _byColumns ? _n : _m, quantum = _byColumns ? ColumnQuantum : RowQuantum;
+        int extent = _byColumns ? _n : _m, quantum = _transpose ? TransposeQuantum : _byColumns ? ColumnQuantum : RowQuantum;
         int units = (extent + quantum - 1) / quantum;
         int from = (int)((long)units * part / _parts) * quantum;
         int to = System.Math.Min(extent, (int)((long)units * (part + 1) / _parts) * quantum);
         if (to <= from) return;
+        if (_transpose)
+        {
+            Gemm.Transpose(_m, _n, _a, _c, from, to);
+            return;
+        }
         float* a = _a, b = _b, c = _c;
         int m = _m, n = _n;
         if (_byColumns)

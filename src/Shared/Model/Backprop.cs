@@ -152,7 +152,11 @@ public sealed unsafe class Backprop
                 var layer = layers[l];
                 int inN = layer.Inputs, outN = layer.Outputs;
                 float* w = p + _spec.WeightOffset(l), b = p + _spec.BiasOffset(l), t = wT + _spec.WeightOffset(l);
-                if (transpose) Gemm.Transpose(outN, inN, w, t);
+                if (transpose)
+                {
+                    if (Team is { } band) band.Transpose(outN, inN, w, t);
+                    else Gemm.Transpose(outN, inN, w, t);
+                }
                 fixed (float* a = _activations[l])
                 {
                     // Z = A_prev · Wᵀ   [rows × out]

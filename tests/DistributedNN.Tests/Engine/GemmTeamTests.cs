@@ -89,3 +89,30 @@ public sealed unsafe class GemmTeamTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new GemmTeam(0));
     }
 }
+
+/// <summary>The team's banded transpose equals the one-thread transpose.</summary>
+public sealed unsafe class GemmTeamTransposeTests
+{
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void A_team_transposes_like_one_thread(int threads)
+    {
+        using var team = new GemmTeam(threads);
+        foreach (var (rows, cols) in new[] { (1, 1), (7, 33), (256, 784), (257, 129), (10, 128), (1000, 3) })
+        {
+            var src = new float[rows * cols];
+            for (int i = 0; i < src.Length; i++) src[i] = i * 0.5f - 3;
+            var expected = new float[rows * cols]; var actual = new float[rows * cols];
+            fixed (float* s = src, e = expected, a = actual)
+            {
+                Gemm.Transpose(rows, cols, s, e);
+                team.Transpose(rows, cols, s, a);
+            }
+            Assert.True(expected.AsSpan().SequenceEqual(actual), $"{rows}×{cols}");
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                    Assert.Equal(src[i * cols + j], actual[j * rows + i]);
+        }
+    }
+}
