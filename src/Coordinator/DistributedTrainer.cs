@@ -33,6 +33,8 @@ public sealed record DistributedOptions
     public DistributedNN.Security.TlsFiles? TlsFiles { get; init; }
     /// <summary>How shard gradients travel: <see cref="GradientFormats.Fp32"/> or <see cref="GradientFormats.Bf16"/>.</summary>
     public string GradientFormat { get; init; } = GradientFormats.Fp32;
+    /// <summary>How the weights travel to the workers (the coordinator's master copy stays float32).</summary>
+    public string WeightFormat { get; init; } = GradientFormats.Fp32;
 }
 
 /// <summary>
@@ -51,7 +53,7 @@ public static class DistributedTrainer
             var system = host.ActorSystemOf();
             var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var settings = new CoordinatorActor.Settings(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count,
-                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls, options.GradientFormat);
+                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls, options.GradientFormat, options.WeightFormat);
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
             for (int i = 0; i < options.InProcessWorkers; i++)

@@ -29,7 +29,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion,
         string Transport = Transports.Tcp, TimeSpan? WorkerWait = null,
         DistributedNN.Serialization.Checkpointer? Checkpoints = null, IReadOnlyList<EpochResult>? PreviousEpochs = null,
-        DistributedNN.Security.ClusterTls? Tls = null, string GradientFormat = GradientFormats.Fp32)
+        DistributedNN.Security.ClusterTls? Tls = null, string GradientFormat = GradientFormats.Fp32, string WeightFormat = GradientFormats.Fp32)
     {
         /// <summary>How long a run with no workers left waits for one to (re)join before it stops.</summary>
         public TimeSpan WaitForWorkers => WorkerWait ?? TimeSpan.FromSeconds(120);
@@ -210,7 +210,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     private StartJob MakeStartJob() => new(_s.Job, _state.Spec.ToDescription(), _s.Data, _state.Settings.BatchSize, _state.Settings.Shards,
-        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport, _s.GradientFormat);
+        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport, _s.GradientFormat, _s.WeightFormat);
 
     private void OnChannelOpened(ChannelOpened opened)
     {
@@ -336,11 +336,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         long version = _state.Version;
         if (w.WeightsSent == version || !w.Linked) return;
-        var header = new TensorHeader(_s.Job, _state.Steps, version, TensorKind.Weights, TensorHeader.NoShard, _state.Parameters.Length);
         if (w.Channel is not null)
+        {
+            var header = new TensorHeader(_s.Job, _state.Steps, version, GradientFormats.WeightsKind(_s.WeightFormat), TensorHeader.NoShard, _state.Parameters.Length);
             _sends.Add(w.Channel.SendAsync(header, _state.Parameters, CancellationToken.None).AsTask());
+        }
         else
         {
+            var header = new TensorHeader(_s.Job, _state.Steps, version, TensorKind.Weights, TensorHeader.NoShard, _state.Parameters.Length);
             // the fallback: chunks copied out now, so the optimizer may change the weights right after
             foreach (var chunk in TensorChunker.Split(header, _state.Parameters, TensorChunker.SmallObjectChunkFloats)) w.Actor.Tell(chunk);
             _akkaBytesSent += header.PayloadBytes;

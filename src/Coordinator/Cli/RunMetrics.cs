@@ -7,7 +7,7 @@ namespace DistributedNN.Coordinator.Cli;
 
 /// <summary>The `--metrics-out` JSON summary of a training run.</summary>
 /// <summary>How a run was carried out: mode, workers, tensor payload bytes, and the final weights' hash.</summary>
-internal sealed record RunFacts(string Mode, int Workers, long BytesSent, long BytesReceived, string WeightsSha256, string GradientFormat = "fp32");
+internal sealed record RunFacts(string Mode, int Workers, long BytesSent, long BytesReceived, string WeightsSha256, string GradientFormat = "fp32", string WeightFormat = "fp32");
 
 internal static class RunMetrics
 {
@@ -39,6 +39,7 @@ internal static class RunMetrics
             ["bytes_received"] = facts.BytesReceived,
             ["weights_sha256"] = facts.WeightsSha256,
             ["gradient_format"] = facts.GradientFormat,
+            ["weight_format"] = facts.WeightFormat,
             ["per_epoch"] = epochs.Select(e => new Dictionary<string, object>
             {
                 ["epoch"] = e.Epoch,

@@ -53,13 +53,14 @@ public static class TrainCommand
         var workerWait = new Option<double>("--worker-wait") { Description = "Distributed: seconds to wait for workers when none are left mid-run, before stopping.", DefaultValueFactory = _ => 120 };
         var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams) or akka (Akka.Remote chunks, a slower fallback).", DefaultValueFactory = _ => "tcp" };
         var gradientFormat = new Option<string>("--gradient-format") { Description = "Distributed: how shard gradients travel: fp32 (bit-identical to one process) or bf16 (half the bytes up, rounded to nearest even; weights stay fp32 and the sum is fp32).", DefaultValueFactory = _ => "fp32" };
+        var weightFormat = new Option<string>("--weight-format") { Description = "Distributed: how the weights travel to the workers: fp32 or bf16 (half the bytes down; the workers compute with the rounded weights, the coordinator keeps and updates fp32 weights).", DefaultValueFactory = _ => "fp32" };
         var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error (logs go to stderr).", DefaultValueFactory = _ => "warning" };
 
         var command = new Command("train", "Train a network in this process and report loss and accuracy per epoch.\n\n" +
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
             "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
         foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
-            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, gradientFormat, logLevel, checkpointDir, checkpointEvery, resume })
+            threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, gradientFormat, weightFormat, logLevel, checkpointDir, checkpointEvery, resume })
             command.Options.Add(o);
         var tls = new DistributedNN.Security.TlsOptions();
         tls.AddTo(command);
@@ -101,6 +102,7 @@ public static class TrainCommand
                 LogLevel = parse.GetValue(logLevel)!,
                 Transport = parse.GetValue(transport)!,
                 GradientFormat = parse.GetValue(gradientFormat)!,
+                WeightFormat = parse.GetValue(weightFormat)!,
                 WorkerWaitSeconds = parse.GetValue(workerWait),
                 CheckpointDir = parse.GetValue(checkpointDir),
                 CheckpointEvery = parse.GetValue(checkpointEvery),
@@ -151,6 +153,7 @@ public sealed record TrainRequest
     public string LogLevel { get; init; } = "warning";
     public string Transport { get; init; } = "tcp";
     public string GradientFormat { get; init; } = "fp32";
+    public string WeightFormat { get; init; } = "fp32";
     public double WorkerWaitSeconds { get; init; } = 120;
     public string? CheckpointDir { get; init; }
     public int CheckpointEvery { get; init; } = 100;
@@ -202,6 +205,9 @@ internal static class TrainRun
         string gradientFormat = DistributedNN.Transport.GradientFormats.Parse(r.GradientFormat);
         if (gradientFormat != DistributedNN.Transport.GradientFormats.Fp32 && (!r.Distributed || transport != DistributedNN.Transport.Transports.Tcp))
             throw new UserErrorException($"--gradient-format {gradientFormat} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
+        string weightFormat = DistributedNN.Transport.GradientFormats.ParseWeights(r.WeightFormat);
+        if (weightFormat != DistributedNN.Transport.GradientFormats.Fp32 && (!r.Distributed || transport != DistributedNN.Transport.Transports.Tcp))
+            throw new UserErrorException($"--weight-format {weightFormat} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
         var optimizer = new OptimizerSettings(kind, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
         optimizer.Validate();
@@ -285,6 +291,7 @@ internal static class TrainRun
                 WorkerLogLevel = r.LogLevel,
                 Transport = transport,
                 GradientFormat = gradientFormat,
+                WeightFormat = weightFormat,
                 WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             };
             stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}" +
@@ -295,7 +302,7 @@ internal static class TrainRun
             results = outcome.Epochs;
             weightsHash = outcome.WeightsSha256;
             steps = outcome.Steps;
-            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash, gradientFormat);
+            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash, gradientFormat, weightFormat);
         }
         stdout.WriteLine($"weights sha256 {weightsHash}");
 

@@ -27,7 +27,8 @@ public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int 
 /// </summary>
 public sealed record StartJob(
     Guid Job, NetworkDescription Network, DataRequest Data, int BatchSize, int Shards, ulong Seed, bool Shuffle,
-    int EvaluationChunk, string Transport, string GradientFormat = Transport.GradientFormats.Fp32) : IDnnMessage;
+    int EvaluationChunk, string Transport, string GradientFormat = Transport.GradientFormats.Fp32,
+    string WeightFormat = Transport.GradientFormats.Fp32) : IDnnMessage;
 
 public sealed record WorkerReady(Guid Job, IActorRef Worker, string DataFingerprint, int TrainCount, int TestCount) : IDnnMessage;
 

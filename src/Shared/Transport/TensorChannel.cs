@@ -184,7 +184,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             {
                 await SendAllAsync(_sendHeader, ct).ConfigureAwait(false);
                 long total = header.PayloadBytes;
-                if (total > 0 && header.Kind == TensorKind.ShardGradientBf16)
+                if (total > 0 && TensorHeader.IsBf16(header.Kind))
                 {
                     // rounded into a scratch buffer of the channel (under the send lock), then sent from there
                     if (_sendBf16.Length < total) _sendBf16 = GC.AllocateUninitializedArray<byte>((int)total);
@@ -270,7 +270,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             if (destination.Length != header.Count)
                 throw new InvalidOperationException(
                     $"the tensor sink gave a destination of {destination.Length} floats for a frame of {header.Count} ({header})");
-            if (header.Kind == TensorKind.ShardGradientBf16)
+            if (TensorHeader.IsBf16(header.Kind))
             {
                 int bytes = (int)header.PayloadBytes;
                 if (_receiveBf16.Length < bytes) _receiveBf16 = GC.AllocateUninitializedArray<byte>(bytes);

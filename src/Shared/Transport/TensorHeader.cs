@@ -14,6 +14,9 @@ public enum TensorKind : byte
     /// the receiver, which hands its sink floats as for <see cref="ShardGradient"/>).
     /// </summary>
     ShardGradientBf16 = 3,
+
+    /// <summary>The weights as bfloat16 (2 bytes per value), for workers of a job that sends weights in bf16.</summary>
+    WeightsBf16 = 4,
 }
 
 /// <summary>
@@ -30,11 +33,14 @@ public readonly record struct TensorHeader(Guid Job, long Step, long Version, Te
     /// <summary>The <see cref="Shard"/> value meaning "no shard".</summary>
     public const int NoShard = -1;
 
-    /// <summary>Payload size in bytes: <see cref="Count"/> × 4, or × 2 for <see cref="TensorKind.ShardGradientBf16"/>.</summary>
+    /// <summary>Payload size in bytes: <see cref="Count"/> × 4, or × 2 for the bf16 kinds.</summary>
     public long PayloadBytes => (long)Count * BytesPerValue(Kind);
 
     /// <summary>Bytes per value on the wire of a frame of <paramref name="kind"/>.</summary>
-    public static int BytesPerValue(TensorKind kind) => kind == TensorKind.ShardGradientBf16 ? 2 : sizeof(float);
+    public static int BytesPerValue(TensorKind kind) => IsBf16(kind) ? 2 : sizeof(float);
+
+    /// <summary>Whether frames of <paramref name="kind"/> carry bfloat16 values.</summary>
+    public static bool IsBf16(TensorKind kind) => kind is TensorKind.ShardGradientBf16 or TensorKind.WeightsBf16;
 
     /// <summary>Whether this is a shard gradient, in either format.</summary>
     public bool IsGradient => Kind is TensorKind.ShardGradient or TensorKind.ShardGradientBf16;

@@ -16,7 +16,7 @@ public static class Transports
     };
 }
 
-/// <summary>How shard gradients travel on the data plane (weights always go as float32).</summary>
+/// <summary>How shard gradients (and, separately, weights) travel on the data plane.</summary>
 public static class GradientFormats
 {
     /// <summary>float32, bit for bit: the default, and what keeps every run bit-identical to one process.</summary>
@@ -30,6 +30,17 @@ public static class GradientFormats
         "bf16" or "bfloat16" => Bf16,
         _ => throw new UserErrorException($"--gradient-format '{text}' is not one of fp32, bf16"),
     };
+
+    /// <summary>Parses --weight-format.</summary>
+    public static string ParseWeights(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => Fp32,
+        "bf16" or "bfloat16" => Bf16,
+        _ => throw new UserErrorException($"--weight-format '{text}' is not one of fp32, bf16"),
+    };
+
+    /// <summary>The frame kind weights of <paramref name="format"/> travel as.</summary>
+    public static TensorKind WeightsKind(string format) => format == Bf16 ? TensorKind.WeightsBf16 : TensorKind.Weights;
 
     /// <summary>The frame kind a gradient of <paramref name="format"/> travels as.</summary>
     public static TensorKind Kind(string format) => format == Bf16 ? TensorKind.ShardGradientBf16 : TensorKind.ShardGradient;

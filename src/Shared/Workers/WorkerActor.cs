@@ -33,7 +33,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private sealed record CoordinatorFound(IActorRef Coordinator);
     private sealed record CoordinatorNotFound(Member Member, string Reason);
     /// <summary>What the data-plane receive thread needs to know of the job; replaced whole, read without locks.</summary>
-    private sealed record FrameFilter(Guid Job, int ParameterCount);
+    private sealed record FrameFilter(Guid Job, int ParameterCount, TensorKind WeightsKind);
 
     private readonly Settings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -168,7 +168,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
         {
             var filter = worker._filter;
-            if (header.Kind != TensorKind.Weights || filter is null || header.Job != filter.Job || header.Count != filter.ParameterCount)
+            if (filter is null || header.Kind != filter.WeightsKind || header.Job != filter.Job || header.Count != filter.ParameterCount)
             {
                 destination = default;
                 return false;
@@ -231,7 +231,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             int lanes = System.Math.Clamp(_settings.Cores, 1, job.Shards);
             _computers = Enumerable.Range(0, lanes).Select(_ => new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle)).ToArray();
             _gradients = Enumerable.Range(0, lanes).Select(_ => GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true)).ToArray();
-            _filter = new FrameFilter(job.Job, spec.ParameterCount);
+            _filter = new FrameFilter(job.Job, spec.ParameterCount, GradientFormats.WeightsKind(job.WeightFormat));
             _weights = null;
             _weightsVersion = -1;
             _job = job;

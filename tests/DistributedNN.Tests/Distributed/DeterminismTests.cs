@@ -51,6 +51,12 @@ public sealed class DeterminismTests : IDisposable
         // the same learning, to within rounding noise (the accuracy after 50 steps is too jumpy to compare)
         double fp32Loss = fp32Three.GetProperty("train_loss").GetDouble(), bf16Loss = b3.GetProperty("train_loss").GetDouble();
         Assert.True(Math.Abs(bf16Loss - fp32Loss) < 0.05 * fp32Loss, $"train loss fp32 {fp32Loss}, bf16 {bf16Loss}");
+        // bf16 weights too: again the same for any number of workers, with half the bytes down
+        var (both1, _) = Run("bf16w-1", "--workers", "1", "--gradient-format", "bf16", "--weight-format", "bf16");
+        var (both3, w3) = Run("bf16w-3", "--workers", "3", "--gradient-format", "bf16", "--weight-format", "bf16");
+        Assert.Equal(both1, both3);
+        Assert.NotEqual(bf16Three, both3);
+        Assert.Equal(fp32Three.GetProperty("bytes_sent").GetInt64(), 2 * w3.GetProperty("bytes_sent").GetInt64());
         var (processes, pm) = Run("processes", "--spawn-workers", "2");
         Assert.Equal(single, processes);
         Assert.Equal("multi-process", pm.GetProperty("mode").GetString());

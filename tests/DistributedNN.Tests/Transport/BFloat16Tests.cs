@@ -77,5 +77,14 @@ public sealed class BFloat16Tests
         AssertBitsEqual(expected, bf16.Payload);
         AssertBitsEqual(gradient, fp32.Payload);
         Assert.Equal(gradient.Length * 6L, pair.Client.BytesSent);
+
+        // bf16 weights the other way, into the client
+        var clientSink = new QueueSink();
+        _ = pair.Client.ReceiveLoopAsync(clientSink);
+        await pair.Server.SendAsync(Header(TensorKind.WeightsBf16, gradient.Length), gradient);
+        var weights = await clientSink.NextAsync();
+        Assert.Equal(TensorKind.WeightsBf16, weights.Header.Kind);
+        AssertBitsEqual(expected, weights.Payload);
+        Assert.Equal(gradient.Length * 2L, pair.Server.BytesSent);
     }
 }
