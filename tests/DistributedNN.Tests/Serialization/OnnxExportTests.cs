@@ -1,0 +1,96 @@
+using DistributedNN.Model;
+using DistributedNN.Numerics;
+using DistributedNN.Serialization;
+using DistributedNN.Tests.Cli;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace DistributedNN.Tests.Serialization;
+
+/// <summary>The ONNX export, run by ONNX Runtime, gives our engine's outputs (max |Δ| ≤ 1e-5).</summary>
+public sealed class OnnxExportTests : IDisposable
+{
+    private readonly DistributedNN.Tests.TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static float[] RunOnnx(byte[] onnx, float[] input, int rows, int inputs, int outputs)
+    {
+        using var session = new InferenceSession(onnx);
+        Assert.Equal("input", session.InputMetadata.Keys.Single());
+        Assert.Equal("output", session.OutputMetadata.Keys.Single());
+        var tensor = new DenseTensor<float>(input, [rows, inputs]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", tensor)]);
+        var output = results.Single().AsTensor<float>();
+        Assert.Equal(new[] { rows, outputs }, output.Dimensions.ToArray());
+        return output.ToArray();
+    }
+
+    private static float[] RunEngine(TrainedModel model, float[] input, int rows)
+    {
+        var backprop = new Backprop(model.Spec, rows);
+        return backprop.Forward(model.Parameters, input, rows).ToArray();
+    }
+
+    public static TheoryData<string, string, string> Networks() => new()
+    {
+        { "784,256,128,10", "relu", "softmax" },
+        { "5,7,3", "sigmoid", "sigmoid" },
+        { "4,9,9,2", "tanh", "identity" },
+        { "3,1", "identity", "sigmoid" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void ONNX_Runtime_gives_the_engines_outputs(string sizes, string hidden, string output)
+    {
+        int[] layers = sizes.Split(',').Select(int.Parse).ToArray();
+        Assert.True(Activations.TryParse(hidden, out var h));
+        Assert.True(Activations.TryParse(output, out var o));
+        var spec = NetworkSpec.FromSizes(layers, h, o, o == Activation.Softmax ? LossKind.CrossEntropy : LossKind.SumSquaredError);
+        var parameters = new float[spec.ParameterCount];
+        Initializer.Initialize(spec, parameters, InitScheme.Xavier, 3);
+        var model = new TrainedModel(spec, parameters, "onnx test");
+        const int rows = 37;
+        var rng = new Rng(5);
+        var input = new float[rows * spec.InputSize];
+        for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 4 - 2);
+
+        var expected = RunEngine(model, input, rows);
+        var actual = RunOnnx(OnnxExport.ToBytes(model), input, rows, spec.InputSize, spec.OutputSize);
+        Assert.Equal(expected.Length, actual.Length);
+        float worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+        Assert.True(worst <= 1e-5f, $"max |Δ| = {worst}");
+    }
+
+    [Fact]
+    public void Export_onnx_on_a_trained_Fashion_MNIST_model_predicts_like_evaluate()
+    {
+        string model = _dir.File("m.dnn"), onnx = _dir.File("m.onnx");
+        var (exit, _, err) = CliRunner.Run("train", "--epochs", "1", "--train-limit", "2000", "--save", model);
+        Assert.True(exit == 0, err);
+        (exit, var output, err) = CliRunner.Run("export", model, "--format", "onnx", "-o", onnx);
+        Assert.True(exit == 0, err);
+        Assert.Contains(onnx, output);
+
+        var trained = ModelLoader.Load(model);
+        var data = DistributedNN.Data.DataSource.Load(null);
+        const int rows = 200;
+        var input = data.Test.Features.AsSpan(0, rows * data.Test.FeatureCount).ToArray();
+        var expected = RunEngine(trained, input, rows);
+        var actual = RunOnnx(File.ReadAllBytes(onnx), input, rows, trained.Spec.InputSize, trained.Spec.OutputSize);
+        Assert.True(expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max() <= 1e-5f);
+        int agree = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            int e = Array.IndexOf(expected, expected.AsSpan(r * 10, 10).ToArray().Max(), r * 10) - r * 10;
+            int a = Array.IndexOf(actual, actual.AsSpan(r * 10, 10).ToArray().Max(), r * 10) - r * 10;
+            if (e == a) agree++;
+        }
+        Assert.Equal(rows, agree);
+
+        (exit, _, err) = CliRunner.Run("export", model, "--format", "tflite");
+        Assert.Equal(1, exit);
+        Assert.Contains("--format 'tflite' is not supported (supported: json, onnx)", err);
+    }
+}
