@@ -16,6 +16,8 @@ public static class DnnCli
         root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
         root.Subcommands.Add(ExportCommand.Create(stdout));
         root.Subcommands.Add(EvaluateCommand.Create(stdout));
+        root.Subcommands.Add(PredictCommand.Create(stdout));
+        root.Subcommands.Add(InspectCommand.Create(stdout));
         root.Subcommands.Add(CertCommand.Create(stdout));
         root.Subcommands.Add(DistributedNN.Workers.WorkerCommand.Create());
 

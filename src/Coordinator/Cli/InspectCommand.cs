@@ -1,0 +1,40 @@
+using System.CommandLine;
+using System.Globalization;
+using DistributedNN.Model;
+using DistributedNN.Serialization;
+using DistributedNN.Training;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>`dnn inspect`: a model's layers, shapes and parameter count.</summary>
+public static class InspectCommand
+{
+    public static Command Create(TextWriter stdout)
+    {
+        var model = new Argument<string>("model") { Description = "A model file (or its JSON export)." };
+        var command = new Command("inspect", "Show a saved model: its layers (inputs → outputs, activation, W and b shapes, parameters), the loss, the total parameter count, the notes and the weights' SHA-256.\n\nExample:\n  dnn inspect model.dnn");
+        command.Arguments.Add(model);
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(model)!;
+            var trained = ModelLoader.Load(path);
+            var spec = trained.Spec;
+            var inv = CultureInfo.InvariantCulture;
+            stdout.WriteLine($"model       {path}");
+            stdout.WriteLine($"network     {spec.Describe()}");
+            stdout.WriteLine($"loss        {spec.Loss.Name()}");
+            stdout.WriteLine($"{"layer",-6} {"inputs",8} {"outputs",8}  {"activation",-10} {"W",-12} {"b",-7} {"parameters",12}");
+            for (int l = 0; l < spec.Layers.Count; l++)
+            {
+                var layer = spec.Layers[l];
+                stdout.WriteLine(string.Format(inv, "{0,-6} {1,8} {2,8}  {3,-10} {4,-12} {5,-7} {6,12:N0}", $"{l + 1} dense", layer.Inputs, layer.Outputs,
+                    layer.Activation.Name(), $"{layer.Outputs}×{layer.Inputs}", $"{layer.Outputs}", layer.ParameterCount));
+            }
+            stdout.WriteLine(string.Format(inv, "parameters  {0:N0} ({1:N0} bytes as float32)", spec.ParameterCount, spec.ParameterCount * 4L));
+            if (trained.Notes.Length > 0) stdout.WriteLine($"notes       {trained.Notes}");
+            stdout.WriteLine($"sha256      {TrainingState.HashWeights(trained.Parameters)} (of the weights)");
+            return DnnCli.Ok;
+        });
+        return command;
+    }
+}
