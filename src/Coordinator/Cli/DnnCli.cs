@@ -13,7 +13,8 @@ public static class DnnCli
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("DistributedNN: train feedforward neural networks, in one process or on an Akka.NET cluster.");
-        root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
+        var train = TrainCommand.Create(stdout, stderr);
+        root.Subcommands.Add(train);
         root.Subcommands.Add(ExportCommand.Create(stdout));
         root.Subcommands.Add(EvaluateCommand.Create(stdout));
         root.Subcommands.Add(PredictCommand.Create(stdout));
@@ -21,6 +22,18 @@ public static class DnnCli
         root.Subcommands.Add(CertCommand.Create(stdout));
         root.Subcommands.Add(DistributedNN.Workers.WorkerCommand.Create());
 
+        if (args.Length > 0 && args[0] == train.Name)
+        {
+            try
+            {
+                args = [train.Name, .. ConfigArguments.Expand(args[1..], train)];
+            }
+            catch (UserErrorException e)
+            {
+                stderr.WriteLine($"error: {e.Message}");
+                return InputError;
+            }
+        }
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

@@ -64,6 +64,7 @@ public static class TrainCommand
             command.Options.Add(o);
         var tls = new DistributedNN.Security.TlsOptions();
         tls.AddTo(command);
+        command.Options.Add(ConfigArguments.Option());
 
         command.SetAction(parse =>
         {

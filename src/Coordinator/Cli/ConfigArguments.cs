@@ -1,0 +1,111 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>
+/// Settings for a command from three places, strongest first: the command line, <c>DNN_*</c> environment
+/// variables (the option's name in capitals, dashes as underscores: <c>--lr</c> → <c>DNN_LR</c>,
+/// <c>--no-shuffle</c> → <c>DNN_NO_SHUFFLE</c>), and a JSON file given with <c>--config FILE</c> whose keys are the
+/// option names without dashes (<c>{ "epochs": 10, "lr": 0.05, "no-shuffle": true }</c>). The weaker sources
+/// are turned into command-line arguments for the options the stronger ones leave unset, so every value goes
+/// through the same parsing and checks. Unknown keys, nested values and unreadable files are one-line errors.
+/// </summary>
+public static class ConfigArguments
+{
+    public const string ConfigOption = "--config";
+
+    /// <summary>The option every command with a config file shows in its help (it is consumed before parsing).</summary>
+    public static Option<string?> Option() => new(ConfigOption) { Description = "A JSON file of settings, keys = option names without dashes (e.g. {\"epochs\": 10, \"lr\": 0.05}); options and DNN_* environment variables override it." };
+
+    /// <summary><paramref name="args"/> (starting after the command's name) with the environment's and the config file's settings added.</summary>
+    /// <exception cref="UserErrorException">The config file cannot be read, or names an option the command does not have.</exception>
+    public static string[] Expand(IReadOnlyList<string> args, Command command, Func<string, string?>? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariable;
+        var options = command.Options.Where(o => o.Name.StartsWith("--", StringComparison.Ordinal) && o.Name != ConfigOption)
+            .ToDictionary(o => o.Name[2..], o => o, StringComparer.Ordinal);
+        var result = new List<string>();
+        string? configPath = null;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string a = args[i];
+            if (a == ConfigOption)
+            {
+                if (i + 1 >= args.Count) throw new UserErrorException("--config needs a file name");
+                configPath = args[++i];
+            }
+            else if (a.StartsWith(ConfigOption + "=", StringComparison.Ordinal)) configPath = a[(ConfigOption.Length + 1)..];
+            else result.Add(a);
+        }
+        var given = new HashSet<string>(result.Where(a => a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.Split('=')[0][2..]), StringComparer.Ordinal);
+
+        // environment: DNN_<NAME>
+        foreach (var (name, option) in options)
+        {
+            if (given.Contains(name)) continue;
+            string variable = "DNN_" + name.ToUpperInvariant().Replace('-', '_');
+            if (environment(variable) is not { Length: > 0 } value) continue;
+            Add(result, option, name, value, $"{variable}={value}");
+            given.Add(name);
+        }
+
+        if (configPath is null) return [.. result];
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(File.ReadAllBytes(configPath), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"--config {configPath}: cannot read it ({e.Message.TrimEnd('.')})");
+        }
+        catch (JsonException e)
+        {
+            throw new UserErrorException($"--config {configPath}: not valid JSON ({e.Message.Split('\n')[0].TrimEnd('.')})");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new UserErrorException($"--config {configPath}: the file must hold one JSON object of settings, e.g. {{\"epochs\": 10}}");
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                string key = property.Name.StartsWith("--", StringComparison.Ordinal) ? property.Name[2..] : property.Name;
+                if (!options.TryGetValue(key, out var option))
+                    throw new UserErrorException($"--config {configPath}: unknown key '{property.Name}' (the keys are the option names of '{command.Name}', e.g. {string.Join(", ", options.Keys.Take(4))})");
+                if (given.Contains(key)) continue;
+                string value = property.Value.ValueKind switch
+                {
+                    JsonValueKind.String => property.Value.GetString()!,
+                    JsonValueKind.Number => property.Value.GetRawText(),
+                    JsonValueKind.True => "true",
+                    JsonValueKind.False => "false",
+                    JsonValueKind.Null => "",
+                    _ => throw new UserErrorException($"--config {configPath}: '{property.Name}' must be a string, number or true/false"),
+                };
+                if (value.Length == 0) continue;
+                Add(result, option, key, value, $"'{property.Name}' in {configPath}");
+            }
+        }
+        return [.. result];
+    }
+
+    private static void Add(List<string> args, Option option, string name, string value, string source)
+    {
+        if (option.ValueType == typeof(bool))
+        {
+            bool? flag = value.Trim().ToLowerInvariant() switch
+            {
+                "true" or "1" or "yes" => true,
+                "false" or "0" or "no" => false,
+                _ => null,
+            };
+            if (flag is null) throw new UserErrorException($"{source}: --{name} takes true or false");
+            if (flag.Value) args.Add("--" + name);
+            return;
+        }
+        args.Add("--" + name);
+        args.Add(value.ToString(CultureInfo.InvariantCulture));
+    }
+}
