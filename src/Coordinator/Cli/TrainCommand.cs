@@ -35,6 +35,7 @@ public static class TrainCommand
         var init = new Option<string?>("--init") { Description = "Start from these weights: a model file (.dnn) or a JSON export of the same shape." };
         var initScheme = new Option<string>("--init-scheme") { Description = "Random initialisation: auto (He for ReLU layers, Xavier otherwise), xavier, he, pytorch.", DefaultValueFactory = _ => "auto" };
         var save = new Option<string?>("--save") { Description = "Write the trained model to this file." };
+        var outDir = new Option<string?>("--out") { Description = "The run folder: model.dnn, metrics.json, epochs.csv and the plots loss.png, accuracy.png, gradient-norms.png (default: runs/<UTC time>)." };
         var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
         var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
         var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
@@ -64,6 +65,7 @@ public static class TrainCommand
             command.Options.Add(o);
         var tls = new DistributedNN.Security.TlsOptions();
         tls.AddTo(command);
+        command.Options.Add(outDir);
         command.Options.Add(ConfigArguments.Option());
 
         command.SetAction(parse =>
@@ -109,6 +111,7 @@ public static class TrainCommand
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Resume = parse.GetValue(resume),
                 Tls = tls.Files(parse),
+                Out = parse.GetValue(outDir),
             };
             return TrainRun.Execute(request, stdout, stderr);
         });
@@ -143,6 +146,8 @@ public sealed record TrainRequest
     public int Threads { get; init; } = 1;
     /// <summary>Mutual TLS on both planes of a distributed run (null: plain TCP).</summary>
     public DistributedNN.Security.TlsFiles? Tls { get; init; }
+    /// <summary>The run folder (null: a new one under runs/).</summary>
+    public string? Out { get; init; }
     public int Workers { get; init; }
     public int SpawnWorkers { get; init; }
     public int? MinWorkers { get; init; }
@@ -218,6 +223,7 @@ internal static class TrainRun
 
         // an unwritable output must fail now, not after the training it would have kept
         if (r.Save is not null) CheckWritable(r.Save, "--save");
+        string runDir = RunFolder.Prepare(r.Out ?? RunFolder.DefaultPath());
         if (r.MetricsOut is not null) CheckWritable(r.MetricsOut, "--metrics-out");
         Checkpoint? resumed = null;
         if (r.Resume is not null)
@@ -307,12 +313,16 @@ internal static class TrainRun
         }
         stdout.WriteLine($"weights sha256 {weightsHash}");
 
+        var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
+        var trainedModel = new TrainedModel(spec, parameters, notes);
         if (r.Save is not null)
         {
-            var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
-            ModelFile.Save(r.Save, new TrainedModel(spec, parameters, notes));
+            ModelFile.Save(r.Save, trainedModel);
             stdout.WriteLine($"saved   {r.Save}");
         }
+        string? noPlots = RunFolder.Write(runDir, trainedModel, settings, results, steps, facts);
+        stdout.WriteLine($"run     {runDir} (model.dnn, metrics.json, epochs.csv{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
+        if (noPlots is not null) stderr.WriteLine($"warning: no plots in {runDir}: {noPlots} (install a font, e.g. apt-get install fonts-dejavu-core)");
         if (r.MetricsOut is not null)
         {
             RunMetrics.Write(r.MetricsOut, spec, settings, results, steps, facts);

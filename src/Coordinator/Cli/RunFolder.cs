@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text;
+using DistributedNN.Model;
+using DistributedNN.Serialization;
+using DistributedNN.Training;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>
+/// What a run leaves behind in its folder (<c>--out DIR</c>, default <c>runs/&lt;UTC time&gt;</c>): the model
+/// (<c>model.dnn</c>), the summary (<c>metrics.json</c>, as <c>--metrics-out</c>), the per-epoch metrics
+/// (<c>epochs.csv</c>) and three plots: <c>loss.png</c> (train and test loss), <c>accuracy.png</c> (train and
+/// test accuracy) and <c>gradient-norms.png</c> (each layer's gradient norm per epoch, log scale — where a
+/// deep sigmoid network's vanishing gradient shows).
+/// </summary>
+internal static class RunFolder
+{
+    public const int PlotWidth = 800, PlotHeight = 500;
+    public static readonly string[] Plots = ["loss.png", "accuracy.png", "gradient-norms.png"];
+
+    /// <summary>A fresh folder under runs/ named by the UTC time (and a short random suffix: runs may start together).</summary>
+    public static string DefaultPath() =>
+        Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..4]);
+
+    /// <summary>Creates the folder (before training, so a folder that cannot be written stops the run at once).</summary>
+    /// <exception cref="UserErrorException">It cannot be created or written.</exception>
+    public static string Prepare(string path)
+    {
+        try
+        {
+            if (File.Exists(path)) throw new UserErrorException($"--out {path}: is a file; give a folder");
+            Directory.CreateDirectory(path);
+            string probe = Path.Combine(path, $".dnn-write-check-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return path;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UserErrorException($"--out {path}: cannot write there ({e.Message})");
+        }
+    }
+
+    /// <summary>Writes the folder's files; returns null, or why the plots are missing (the rest is written first).</summary>
+    public static string? Write(string dir, TrainedModel model, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps, RunFacts facts)
+    {
+        ModelFile.Save(Path.Combine(dir, "model.dnn"), model);
+        RunMetrics.Write(Path.Combine(dir, "metrics.json"), model.Spec, settings, epochs, steps, facts);
+        AtomicFile.Write(Path.Combine(dir, "epochs.csv"), Encoding.UTF8.GetBytes(EpochsCsv(model.Spec, epochs)));
+        try
+        {
+            WritePlots(dir, model.Spec, epochs);
+            return null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // e.g. no usable font or native graphics library on a minimal machine: the numbers are in epochs.csv
+            return $"{e.GetType().Name}: {Cluster.DnnLogging.Innermost(e).Message}";
+        }
+    }
+
+    public static string EpochsCsv(NetworkSpec spec, IReadOnlyList<EpochResult> epochs)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var csv = new StringBuilder("epoch,steps,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second");
+        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",grad_norm_layer{l + 1}");
+        csv.Append('\n');
+        foreach (var e in epochs)
+        {
+            csv.Append(inv, $"{e.Epoch},{e.Steps},{e.TrainLoss:R},{e.TrainAccuracy:R},{e.TestLoss:R},{e.TestAccuracy:R},{e.TrainSeconds:R},{e.SamplesPerSecond:R}");
+            foreach (double n in e.GradientNorms) csv.Append(inv, $",{n:R}");
+            csv.Append('\n');
+        }
+        return csv.ToString();
+    }
+
+    private static void WritePlots(string dir, NetworkSpec spec, IReadOnlyList<EpochResult> epochs)
+    {
+        double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
+
+        var loss = new ScottPlot.Plot();
+        loss.Add.Scatter(x, epochs.Select(e => e.TrainLoss).ToArray()).LegendText = "train loss";
+        loss.Add.Scatter(x, epochs.Select(e => e.TestLoss).ToArray()).LegendText = "test loss";
+        Finish(loss, "Loss", "loss (batch mean)");
+        loss.SavePng(Path.Combine(dir, "loss.png"), PlotWidth, PlotHeight);
+
+        var accuracy = new ScottPlot.Plot();
+        accuracy.Add.Scatter(x, epochs.Select(e => e.TrainAccuracy * 100).ToArray()).LegendText = "train accuracy";
+        accuracy.Add.Scatter(x, epochs.Select(e => e.TestAccuracy * 100).ToArray()).LegendText = "test accuracy";
+        Finish(accuracy, "Accuracy", "accuracy (%)");
+        accuracy.SavePng(Path.Combine(dir, "accuracy.png"), PlotWidth, PlotHeight);
+
+        var norms = new ScottPlot.Plot();
+        for (int l = 0; l < spec.Layers.Count; l++)
+        {
+            int layer = l;
+            var y = epochs.Select(e => Math.Log10(Math.Max(e.GradientNorms.ElementAtOrDefault(layer), 1e-30))).ToArray();
+            norms.Add.Scatter(x, y).LegendText = $"layer {l + 1} ({spec.Layers[l].Inputs}→{spec.Layers[l].Outputs}, {spec.Layers[l].Activation.Name()})";
+        }
+        Finish(norms, "Gradient norm per layer (mean over each epoch's steps)", "log10 ‖dE/dW‖");
+        norms.SavePng(Path.Combine(dir, "gradient-norms.png"), PlotWidth, PlotHeight);
+    }
+
+    private static void Finish(ScottPlot.Plot plot, string title, string yLabel)
+    {
+        plot.Title(title);
+        plot.XLabel("epoch");
+        plot.YLabel(yLabel);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        plot.ShowLegend(ScottPlot.Edge.Right); // beside the plot: it never hides a curve
+    }
+}
