@@ -139,7 +139,7 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal($"error: {path}: the model file is truncated or corrupt (checksum mismatch)", err.TrimEnd());
         (exit, _, err) = CliRunner.Run("export", path, "--format", "xml");
         Assert.Equal(1, exit);
-        Assert.Equal("error: --format 'xml' is not supported (supported: json)", err.TrimEnd());
+        Assert.Equal("error: --format 'xml' is not supported (supported: json, onnx)", err.TrimEnd());
     }
 
     [Fact]
