@@ -320,7 +320,15 @@ internal static class TrainRun
             ModelFile.Save(r.Save, trainedModel);
             stdout.WriteLine($"saved   {r.Save}");
         }
-        string? noPlots = RunFolder.Write(runDir, trainedModel, settings, results, steps, facts);
+        string? noPlots;
+        try
+        {
+            noPlots = RunFolder.Write(runDir, trainedModel, settings, results, steps, facts);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"--out {runDir}: cannot write the run's files ({e.Message})");
+        }
         stdout.WriteLine($"run     {runDir} (model.dnn, metrics.json, epochs.csv{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
         if (noPlots is not null) stderr.WriteLine($"warning: no plots in {runDir}: {noPlots} (install a font, e.g. apt-get install fonts-dejavu-core)");
         if (r.MetricsOut is not null)
