@@ -35,6 +35,8 @@ public sealed record DistributedOptions
     public string GradientFormat { get; init; } = GradientFormats.Fp32;
     /// <summary>How the weights travel to the workers (the coordinator's master copy stays float32).</summary>
     public string WeightFormat { get; init; } = GradientFormats.Fp32;
+    /// <summary>Told after every step that does not end an epoch (the live progress display), with the ready workers.</summary>
+    public Action<TrainingState, int>? OnStep { get; init; }
 }
 
 /// <summary>
@@ -53,7 +55,7 @@ public static class DistributedTrainer
             var system = host.ActorSystemOf();
             var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var settings = new CoordinatorActor.Settings(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count,
-                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls, options.GradientFormat, options.WeightFormat);
+                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls, options.GradientFormat, options.WeightFormat, options.OnStep);
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
             for (int i = 0; i < options.InProcessWorkers; i++)

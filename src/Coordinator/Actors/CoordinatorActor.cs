@@ -29,7 +29,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         TimeSpan StepTimeout, TimeSpan StartTimeout, Action<EpochResult>? OnEpoch, TaskCompletionSource<TrainingOutcome> Completion,
         string Transport = Transports.Tcp, TimeSpan? WorkerWait = null,
         DistributedNN.Serialization.Checkpointer? Checkpoints = null, IReadOnlyList<EpochResult>? PreviousEpochs = null,
-        DistributedNN.Security.ClusterTls? Tls = null, string GradientFormat = GradientFormats.Fp32, string WeightFormat = GradientFormats.Fp32)
+        DistributedNN.Security.ClusterTls? Tls = null, string GradientFormat = GradientFormats.Fp32, string WeightFormat = GradientFormats.Fp32,
+        Action<TrainingState, int>? OnStep = null)
     {
         /// <summary>How long a run with no workers left waits for one to (re)join before it stops.</summary>
         public TimeSpan WaitForWorkers => WorkerWait ?? TimeSpan.FromSeconds(120);
@@ -545,6 +546,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Fail(e);
             return;
         }
+        if (!epochEnded) _s.OnStep?.Invoke(_state, _workers.Values.Count(w => w.Ready && !w.Quarantined));
         if (epochEnded) StartEvaluation();
         else
         {

@@ -35,6 +35,7 @@ public static class TrainCommand
         var init = new Option<string?>("--init") { Description = "Start from these weights: a model file (.dnn) or a JSON export of the same shape." };
         var initScheme = new Option<string>("--init-scheme") { Description = "Random initialisation: auto (He for ReLU layers, Xavier otherwise), xavier, he, pytorch.", DefaultValueFactory = _ => "auto" };
         var save = new Option<string?>("--save") { Description = "Write the trained model to this file." };
+        var progress = new Option<string>("--progress") { Description = "auto (a live progress bar on a terminal, one line per epoch otherwise), live, or plain.", DefaultValueFactory = _ => "auto" };
         var outDir = new Option<string?>("--out") { Description = "The run folder: model.dnn, metrics.json, epochs.csv and the plots loss.png, accuracy.png, gradient-norms.png (default: runs/<UTC time>)." };
         var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
         var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
@@ -66,6 +67,7 @@ public static class TrainCommand
         var tls = new DistributedNN.Security.TlsOptions();
         tls.AddTo(command);
         command.Options.Add(outDir);
+        command.Options.Add(progress);
         command.Options.Add(ConfigArguments.Option());
 
         command.SetAction(parse =>
@@ -112,6 +114,7 @@ public static class TrainCommand
                 Resume = parse.GetValue(resume),
                 Tls = tls.Files(parse),
                 Out = parse.GetValue(outDir),
+                Progress = parse.GetValue(progress)!,
             };
             return TrainRun.Execute(request, stdout, stderr);
         });
@@ -148,6 +151,8 @@ public sealed record TrainRequest
     public DistributedNN.Security.TlsFiles? Tls { get; init; }
     /// <summary>The run folder (null: a new one under runs/).</summary>
     public string? Out { get; init; }
+    /// <summary>auto, live or plain (<see cref="TrainingView"/>).</summary>
+    public string Progress { get; init; } = "auto";
     public int Workers { get; init; }
     public int SpawnWorkers { get; init; }
     public int? MinWorkers { get; init; }
@@ -224,6 +229,7 @@ internal static class TrainRun
         // an unwritable output must fail now, not after the training it would have kept
         if (r.Save is not null) CheckWritable(r.Save, "--save");
         string runDir = RunFolder.Prepare(r.Out ?? RunFolder.DefaultPath());
+        if (r.Progress is not ("auto" or "live" or "plain")) throw new UserErrorException($"--progress '{r.Progress}' is not one of auto, live, plain");
         if (r.MetricsOut is not null) CheckWritable(r.MetricsOut, "--metrics-out");
         Checkpoint? resumed = null;
         if (r.Resume is not null)
@@ -267,6 +273,7 @@ internal static class TrainRun
         var checkpoints = checkpointDir is null ? null : new Checkpointer(checkpointDir, r.CheckpointEvery, loaded.Fingerprint);
         if (checkpointDir is not null) CheckWritable(Path.Combine(checkpointDir, Checkpointer.FileName(0)), "--checkpoint-dir");
         int epochs = settings.Epochs;
+        var view = TrainingView.For(r.Progress, stdout, epochs);
 
         IReadOnlyList<EpochResult> results;
         string weightsHash;
@@ -275,8 +282,11 @@ internal static class TrainRun
         if (!r.Distributed)
         {
             var trainer = new LocalTrainer(spec, parameters, settings, r.Threads);
-            results = trainer.Train(train, data.Test, e => stdout.WriteLine(FormatEpoch(e, epochs)), resumedState, resumed?.Epochs,
-                checkpoints is null ? null : checkpoints.AfterStep);
+            results = view.Run(() => trainer.Train(train, data.Test, view.Epoch, resumedState, resumed?.Epochs, (s, list, ended) =>
+            {
+                checkpoints?.AfterStep(s, list, ended);
+                if (!ended) view.Step(s, 0);
+            }));
             weightsHash = TrainingState.HashWeights(parameters);
             steps = trainer.Steps;
             facts = new RunFacts(r.Mode, 1, 0, 0, weightsHash);
@@ -305,7 +315,8 @@ internal static class TrainRun
                 (clusterTls is null ? "" : $"; mutual TLS with '{clusterTls.Certificate.Subject}'"));
             var state = resumedState ?? new TrainingState(spec, parameters, settings, train.Count);
             options = options with { Checkpoints = checkpoints, PreviousEpochs = resumed?.Epochs };
-            var outcome = DistributedTrainer.RunAsync(state, dataRequest, loaded, options, e => stdout.WriteLine(FormatEpoch(e, epochs))).GetAwaiter().GetResult();
+            options = options with { OnStep = view.Step };
+            var outcome = view.Run(() => DistributedTrainer.RunAsync(state, dataRequest, loaded, options, view.Epoch).GetAwaiter().GetResult());
             results = outcome.Epochs;
             weightsHash = outcome.WeightsSha256;
             steps = outcome.Steps;

@@ -99,6 +99,9 @@ public sealed class TrainingState
     }
 
     /// <summary>Where the run is, for a checkpoint: everything but the parameters and the optimizer's buffers.</summary>
+    /// <summary>Loss sum, correct count and samples of the current epoch's steps so far.</summary>
+    public BatchStats EpochStats => _epochStats;
+
     public TrainingProgress Progress => new(Epoch, StepInEpoch, Steps, Optimizer.Steps, _epochStats, (double[])_normSums.Clone());
 
     /// <summary>Puts the run back where a checkpoint left it (parameters and optimizer buffers are restored by the caller).</summary>

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using DistributedNN.Training;
+using Spectre.Console;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>
+/// What `train` shows while it runs: on a terminal a live Spectre.Console progress bar per epoch (loss and
+/// accuracy so far, samples/s, workers, step); elsewhere (CI, logs, a pipe) one plain line per epoch.
+/// Training runs inside <see cref="Run{T}"/>; <see cref="Step"/> may be called from any thread.
+/// </summary>
+internal abstract class TrainingView
+{
+    public abstract T Run<T>(Func<T> train);
+    public abstract void Step(TrainingState state, int workers);
+    public abstract void Epoch(EpochResult result);
+
+    /// <summary>Live when <paramref name="stdout"/> is this process's console and that is an interactive terminal.</summary>
+    public static TrainingView For(string mode, TextWriter stdout, int epochs) => mode switch
+    {
+        "plain" => new Plain(stdout, epochs),
+        "live" => new Live(AnsiConsole.Console, epochs),
+        "auto" => ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive
+            ? new Live(AnsiConsole.Console, epochs) : new Plain(stdout, epochs),
+        _ => throw new UserErrorException($"--progress '{mode}' is not one of auto, live, plain"),
+    };
+
+    /// <summary>One line per epoch (<see cref="TrainRun.FormatEpoch"/>).</summary>
+    public sealed class Plain(TextWriter stdout, int epochs) : TrainingView
+    {
+        public override T Run<T>(Func<T> train) => train();
+        public override void Step(TrainingState state, int workers) { }
+        public override void Epoch(EpochResult result) => stdout.WriteLine(TrainRun.FormatEpoch(result, epochs));
+    }
+
+    /// <summary>A Spectre.Console progress display: one task per epoch, described with the running figures.</summary>
+    public sealed class Live(IAnsiConsole console, int epochs) : TrainingView
+    {
+        private readonly Lock _gate = new();
+        private ProgressContext? _context;
+        private ProgressTask? _task;
+        private int _epoch = -1;
+        private readonly Stopwatch _clock = new();
+
+        public override T Run<T>(Func<T> train)
+        {
+            T result = default!;
+            console.Progress()
+                .AutoClear(false)
+                .HideCompleted(false)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(context =>
+                {
+                    _context = context;
+                    result = train();
+                });
+            return result;
+        }
+
+        public override void Step(TrainingState state, int workers)
+        {
+            lock (_gate)
+            {
+                if (_context is null) return;
+                var stats = state.EpochStats;
+                if (state.Epoch != _epoch || _task is null)
+                {
+                    // the step that ended an epoch leaves Epoch at the next one: the summary comes with Epoch()
+                    if (state.StepInEpoch == 0) return;
+                    _epoch = state.Epoch;
+                    _task = _context.AddTask(Describe(state.Epoch, 0, 0, 0, workers, 0, state.Plan.StepsPerEpoch), maxValue: state.Plan.StepsPerEpoch);
+                    _clock.Restart();
+                }
+                double seconds = System.Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
+                _task.Value = state.StepInEpoch;
+                _task.Description = Describe(state.Epoch, stats.Count == 0 ? 0 : stats.LossSum / stats.Count, stats.Count == 0 ? 0 : (double)stats.Correct / stats.Count,
+                    stats.Count / seconds, workers, state.StepInEpoch, state.Plan.StepsPerEpoch);
+            }
+        }
+
+        public override void Epoch(EpochResult result)
+        {
+            lock (_gate)
+            {
+                if (_context is null) return;
+                if (_task is null || _epoch != result.Epoch - 1)
+                    _task = _context.AddTask("", maxValue: 1);
+                _task.Description = Markup.Escape(string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1} loss {2:F4} acc {3:P1} test {4:P1} {5:N0}/s",
+                    result.Epoch, epochs, result.TrainLoss, result.TrainAccuracy, result.TestAccuracy, result.SamplesPerSecond));
+                _task.Value = _task.MaxValue;
+                _task.StopTask();
+                _task = null;
+                _epoch = result.Epoch;
+            }
+        }
+
+        private string Describe(int epoch, double loss, double accuracy, double samplesPerSecond, int workers, int step, int steps) =>
+            Markup.Escape(string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1} loss {2:F4} acc {3:P1} {4:N0}/s {5}step {6}/{7}",
+                epoch + 1, epochs, loss, accuracy, samplesPerSecond, workers == 0 ? "" : $"{workers} workers ", step, steps));
+    }
+}
