@@ -35,7 +35,7 @@ public sealed record DistributedOptions
     public string GradientFormat { get; init; } = GradientFormats.Fp32;
     /// <summary>How the weights travel to the workers (the coordinator's master copy stays float32).</summary>
     public string WeightFormat { get; init; } = GradientFormats.Fp32;
-    /// <summary>Told after every step that does not end an epoch (the live progress display), with the ready workers.</summary>
+    /// <summary>Told after every applied step (progress display, per-step metrics), with the ready workers; runs on the coordinator actor.</summary>
     public Action<TrainingState, int>? OnStep { get; init; }
 }
 

@@ -546,7 +546,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Fail(e);
             return;
         }
-        if (!epochEnded) _s.OnStep?.Invoke(_state, _workers.Values.Count(w => w.Ready && !w.Quarantined));
+        _s.OnStep?.Invoke(_state, _workers.Values.Count(w => w.Ready && !w.Quarantined));
         if (epochEnded) StartEvaluation();
         else
         {

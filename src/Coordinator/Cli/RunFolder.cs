@@ -9,7 +9,7 @@ namespace DistributedNN.Coordinator.Cli;
 /// <summary>
 /// What a run leaves behind in its folder (<c>--out DIR</c>, default <c>runs/&lt;UTC time&gt;</c>): the model
 /// (<c>model.dnn</c>), the summary (<c>metrics.json</c>, as <c>--metrics-out</c>), the per-epoch metrics
-/// (<c>epochs.csv</c>) and three plots: <c>loss.png</c> (train and test loss), <c>accuracy.png</c> (train and
+/// (<c>epochs.csv</c>), the per-step metrics (<c>steps.csv</c>: batch loss and accuracy, per-layer gradient norms) and three plots: <c>loss.png</c> (train and test loss), <c>accuracy.png</c> (train and
 /// test accuracy) and <c>gradient-norms.png</c> (each layer's gradient norm per epoch, log scale — where a
 /// deep sigmoid network's vanishing gradient shows).
 /// </summary>
@@ -42,8 +42,9 @@ internal static class RunFolder
     }
 
     /// <summary>Writes the folder's files; returns null, or why the plots are missing (the rest is written first).</summary>
-    public static string? Write(string dir, TrainedModel model, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps, RunFacts facts)
+    public static string? Write(string dir, TrainedModel model, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps, RunFacts facts, StepLog? stepLog = null)
     {
+        if (stepLog is not null) AtomicFile.Write(Path.Combine(dir, "steps.csv"), Encoding.UTF8.GetBytes(stepLog.ToCsv(model.Spec.Layers.Count)));
         ModelFile.Save(Path.Combine(dir, "model.dnn"), model);
         RunMetrics.Write(Path.Combine(dir, "metrics.json"), model.Spec, settings, epochs, steps, facts);
         AtomicFile.Write(Path.Combine(dir, "epochs.csv"), Encoding.UTF8.GetBytes(EpochsCsv(model.Spec, epochs)));
@@ -108,5 +109,39 @@ internal static class RunFolder
         plot.YLabel(yLabel);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.ShowLegend(ScottPlot.Edge.Right); // beside the plot: it never hides a curve
+    }
+}
+
+/// <summary>Every applied step's figures, kept for steps.csv (a few numbers per step; thread-safe).</summary>
+internal sealed class StepLog
+{
+    private readonly Lock _gate = new();
+    private readonly List<(long Step, int Epoch, double Loss, double Accuracy, int Samples, double[] Norms)> _rows = [];
+
+    public void Add(TrainingState state)
+    {
+        var s = state.LastStep;
+        // the global step decides the epoch: the same whether the caller sees the state before or after the epoch's end
+        int epoch = (int)((state.Steps - 1) / state.Plan.StepsPerEpoch) + 1;
+        var row = (state.Steps, epoch, s.Count == 0 ? 0 : s.LossSum / s.Count, s.Count == 0 ? 0 : (double)s.Correct / s.Count, s.Count, state.LastNorms.ToArray());
+        lock (_gate) _rows.Add(row);
+    }
+
+    public int Count { get { lock (_gate) return _rows.Count; } }
+
+    public string ToCsv(int layers)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var csv = new StringBuilder("step,epoch,loss,accuracy,samples");
+        for (int l = 0; l < layers; l++) csv.Append(inv, $",grad_norm_layer{l + 1}");
+        csv.Append('\n');
+        lock (_gate)
+            foreach (var r in _rows)
+            {
+                csv.Append(inv, $"{r.Step},{r.Epoch},{r.Loss:R},{r.Accuracy:R},{r.Samples}");
+                foreach (double n in r.Norms) csv.Append(inv, $",{n:R}");
+                csv.Append('\n');
+            }
+        return csv.ToString();
     }
 }

@@ -274,6 +274,12 @@ internal static class TrainRun
         if (checkpointDir is not null) CheckWritable(Path.Combine(checkpointDir, Checkpointer.FileName(0)), "--checkpoint-dir");
         int epochs = settings.Epochs;
         var view = TrainingView.For(r.Progress, stdout, epochs);
+        var stepLog = new StepLog();
+        void OnStep(TrainingState s, int workers)
+        {
+            stepLog.Add(s);
+            view.Step(s, workers);
+        }
 
         IReadOnlyList<EpochResult> results;
         string weightsHash;
@@ -285,7 +291,7 @@ internal static class TrainRun
             results = view.Run(() => trainer.Train(train, data.Test, view.Epoch, resumedState, resumed?.Epochs, (s, list, ended) =>
             {
                 checkpoints?.AfterStep(s, list, ended);
-                if (!ended) view.Step(s, 0);
+                OnStep(s, 0);
             }));
             weightsHash = TrainingState.HashWeights(parameters);
             steps = trainer.Steps;
@@ -315,7 +321,7 @@ internal static class TrainRun
                 (clusterTls is null ? "" : $"; mutual TLS with '{clusterTls.Certificate.Subject}'"));
             var state = resumedState ?? new TrainingState(spec, parameters, settings, train.Count);
             options = options with { Checkpoints = checkpoints, PreviousEpochs = resumed?.Epochs };
-            options = options with { OnStep = view.Step };
+            options = options with { OnStep = OnStep };
             var outcome = view.Run(() => DistributedTrainer.RunAsync(state, dataRequest, loaded, options, view.Epoch).GetAwaiter().GetResult());
             results = outcome.Epochs;
             weightsHash = outcome.WeightsSha256;
@@ -334,13 +340,13 @@ internal static class TrainRun
         string? noPlots;
         try
         {
-            noPlots = RunFolder.Write(runDir, trainedModel, settings, results, steps, facts);
+            noPlots = RunFolder.Write(runDir, trainedModel, settings, results, steps, facts, stepLog);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new UserErrorException($"--out {runDir}: cannot write the run's files ({e.Message})");
         }
-        stdout.WriteLine($"run     {runDir} (model.dnn, metrics.json, epochs.csv{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
+        stdout.WriteLine($"run     {runDir} (model.dnn, metrics.json, epochs.csv, steps.csv{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
         if (noPlots is not null) stderr.WriteLine($"warning: no plots in {runDir}: {noPlots} (install a font, e.g. apt-get install fonts-dejavu-core)");
         if (r.MetricsOut is not null)
         {

@@ -64,10 +64,9 @@ internal abstract class TrainingView
             {
                 if (_context is null) return;
                 var stats = state.EpochStats;
+                if (state.StepInEpoch == 0 || state.StepInEpoch >= state.Plan.StepsPerEpoch) return; // an epoch's last step: Epoch() reports it
                 if (state.Epoch != _epoch || _task is null)
                 {
-                    // the step that ended an epoch leaves Epoch at the next one: the summary comes with Epoch()
-                    if (state.StepInEpoch == 0) return;
                     _epoch = state.Epoch;
                     _task = _context.AddTask(Describe(state.Epoch, 0, 0, 0, workers, 0, state.Plan.StepsPerEpoch), maxValue: state.Plan.StepsPerEpoch);
                     _clock.Restart();

@@ -72,6 +72,7 @@ public sealed class TrainingState
         for (int l = 0; l < _norms.Length; l++) _normSums[l] += _norms[l];
         Optimizer.Step(Parameters, gradientSum, scale);
         _epochStats += stats;
+        LastStep = stats;
         _clockedSamples += stats.Count;
         Steps++;
         StepInEpoch++;
@@ -99,6 +100,12 @@ public sealed class TrainingState
     }
 
     /// <summary>Where the run is, for a checkpoint: everything but the parameters and the optimizer's buffers.</summary>
+    /// <summary>Loss sum, correct count and samples of the last applied step.</summary>
+    public BatchStats LastStep { get; private set; }
+
+    /// <summary>Per-layer gradient norms (of the batch-mean gradient) of the last applied step.</summary>
+    public ReadOnlySpan<double> LastNorms => _norms;
+
     /// <summary>Loss sum, correct count and samples of the current epoch's steps so far.</summary>
     public BatchStats EpochStats => _epochStats;
 

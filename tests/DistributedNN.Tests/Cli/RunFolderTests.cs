@@ -16,7 +16,7 @@ public sealed class RunFolderTests : IDisposable
         string run = _dir.File("run");
         var (exit, output, err) = CliRunner.Run("train", "--layers", "784,32,16,10", "--activation", "sigmoid", "--epochs", "3", "--train-limit", "3000", "--out", run);
         Assert.True(exit == 0, err);
-        Assert.Contains($"run     {run} (model.dnn, metrics.json, epochs.csv, loss.png, accuracy.png, gradient-norms.png)", output);
+        Assert.Contains($"run     {run} (model.dnn, metrics.json, epochs.csv, steps.csv, loss.png, accuracy.png, gradient-norms.png)", output);
         Assert.DoesNotContain("warning", err);
 
         foreach (var plot in new[] { "loss.png", "accuracy.png", "gradient-norms.png" })
@@ -39,6 +39,17 @@ public sealed class RunFolderTests : IDisposable
             Assert.Equal(epochs[e].GetProperty("test_accuracy").GetDouble(), double.Parse(fields[5], System.Globalization.CultureInfo.InvariantCulture));
             Assert.Equal(epochs[e].GetProperty("gradient_norms")[0].GetDouble(), double.Parse(fields[8], System.Globalization.CultureInfo.InvariantCulture));
         }
+        // one row per step: 3,000 samples in batches of 64 = 47 steps per epoch
+        var stepRows = File.ReadAllLines(Path.Combine(run, "steps.csv"));
+        Assert.Equal("step,epoch,loss,accuracy,samples,grad_norm_layer1,grad_norm_layer2,grad_norm_layer3", stepRows[0]);
+        Assert.Equal(metrics.RootElement.GetProperty("steps").GetInt64() + 1, stepRows.Length);
+        Assert.Equal(3 * 47, stepRows.Length - 1);
+        Assert.StartsWith("47,1,", stepRows[47]);
+        Assert.StartsWith("48,2,", stepRows[48]);
+        // the epoch's train loss is the sample-weighted mean of its steps' losses
+        var first = stepRows.Skip(1).Take(47).Select(l => l.Split(',')).ToArray();
+        double weighted = first.Sum(f => double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture) * int.Parse(f[4])) / first.Sum(f => int.Parse(f[4]));
+        Assert.Equal(epochs[0].GetProperty("train_loss").GetDouble(), weighted, 1e-9);
         var model = DistributedNN.Serialization.ModelLoader.Load(Path.Combine(run, "model.dnn"));
         Assert.Equal("784-32-16-10", string.Join("-", model.Spec.Layers.Select(l => l.Inputs).Append(10)));
     }
