@@ -26,19 +26,9 @@ internal static class RunFolder
     /// <exception cref="UserErrorException">It cannot be created or written.</exception>
     public static string Prepare(string path)
     {
-        try
-        {
-            if (File.Exists(path)) throw new UserErrorException($"--out {path}: is a file; give a folder");
-            Directory.CreateDirectory(path);
-            string probe = Path.Combine(path, $".dnn-write-check-{Environment.ProcessId}");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-            return path;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw new UserErrorException($"--out {path}: cannot write there ({e.Message})");
-        }
+        if (File.Exists(path)) throw new UserErrorException($"--out {path}: is a file; give a folder");
+        TrainRun.CheckWritable(Path.Combine(path, "model.dnn"), "--out"); // creates the folder
+        return path;
     }
 
     /// <summary>Writes the folder's files; returns null, or why the plots are missing (the rest is written first).</summary>
@@ -116,18 +106,21 @@ internal static class RunFolder
 internal sealed class StepLog
 {
     private readonly Lock _gate = new();
-    private readonly List<(long Step, int Epoch, double Loss, double Accuracy, int Samples, double[] Norms)> _rows = [];
+    private readonly List<(long Step, int Epoch, double Loss, double Accuracy, int Samples)> _rows = [];
+    /// <summary>The rows' gradient norms, one after another (no array per step).</summary>
+    private readonly List<double> _norms = [];
 
     public void Add(TrainingState state)
     {
         var s = state.LastStep;
         // the global step decides the epoch: the same whether the caller sees the state before or after the epoch's end
         int epoch = (int)((state.Steps - 1) / state.Plan.StepsPerEpoch) + 1;
-        var row = (state.Steps, epoch, s.Count == 0 ? 0 : s.LossSum / s.Count, s.Count == 0 ? 0 : (double)s.Correct / s.Count, s.Count, state.LastNorms.ToArray());
-        lock (_gate) _rows.Add(row);
+        lock (_gate)
+        {
+            _rows.Add((state.Steps, epoch, s.Count == 0 ? 0 : s.LossSum / s.Count, s.Count == 0 ? 0 : (double)s.Correct / s.Count, s.Count));
+            foreach (double n in state.LastNorms) _norms.Add(n);
+        }
     }
-
-    public int Count { get { lock (_gate) return _rows.Count; } }
 
     public string ToCsv(int layers)
     {
@@ -136,10 +129,11 @@ internal sealed class StepLog
         for (int l = 0; l < layers; l++) csv.Append(inv, $",grad_norm_layer{l + 1}");
         csv.Append('\n');
         lock (_gate)
-            foreach (var r in _rows)
+            for (int i = 0; i < _rows.Count; i++)
             {
+                var r = _rows[i];
                 csv.Append(inv, $"{r.Step},{r.Epoch},{r.Loss:R},{r.Accuracy:R},{r.Samples}");
-                foreach (double n in r.Norms) csv.Append(inv, $",{n:R}");
+                for (int l = 0; l < layers; l++) csv.Append(inv, $",{_norms[i * layers + l]:R}");
                 csv.Append('\n');
             }
         return csv.ToString();

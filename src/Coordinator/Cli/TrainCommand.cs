@@ -213,12 +213,15 @@ internal static class TrainRun
         using var clusterTls = r.Tls?.Load();
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         string transport = DistributedNN.Transport.Transports.Parse(r.Transport);
-        string gradientFormat = DistributedNN.Transport.GradientFormats.Parse(r.GradientFormat);
-        if (gradientFormat != DistributedNN.Transport.GradientFormats.Fp32 && (!r.Distributed || transport != DistributedNN.Transport.Transports.Tcp))
-            throw new UserErrorException($"--gradient-format {gradientFormat} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
-        string weightFormat = DistributedNN.Transport.GradientFormats.ParseWeights(r.WeightFormat);
-        if (weightFormat != DistributedNN.Transport.GradientFormats.Fp32 && (!r.Distributed || transport != DistributedNN.Transport.Transports.Tcp))
-            throw new UserErrorException($"--weight-format {weightFormat} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
+        string WireFormat(string text, string option)
+        {
+            string format = DistributedNN.Transport.GradientFormats.Parse(text, option);
+            if (format != DistributedNN.Transport.GradientFormats.Fp32 && (!r.Distributed || transport != DistributedNN.Transport.Transports.Tcp))
+                throw new UserErrorException($"{option} {format} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
+            return format;
+        }
+        string gradientFormat = WireFormat(r.GradientFormat, "--gradient-format");
+        string weightFormat = WireFormat(r.WeightFormat, "--weight-format");
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
         var optimizer = new OptimizerSettings(kind, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
         optimizer.Validate();
@@ -361,7 +364,7 @@ internal static class TrainRun
         e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.TrainSeconds,
         string.Join(" ", e.GradientNorms.Select(n => n.ToString("0.###e0", CultureInfo.InvariantCulture))));
 
-    private static void CheckWritable(string path, string option)
+    internal static void CheckWritable(string path, string option)
     {
         try
         {

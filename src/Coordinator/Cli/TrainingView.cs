@@ -42,6 +42,8 @@ internal abstract class TrainingView
         private ProgressTask? _task;
         private int _epoch = -1;
         private readonly Stopwatch _clock = new();
+        /// <summary>When the description was last rewritten: the display redraws ~10 times a second, steps come far faster.</summary>
+        private TimeSpan _described;
 
         public override T Run<T>(Func<T> train)
         {
@@ -70,9 +72,12 @@ internal abstract class TrainingView
                     _epoch = state.Epoch;
                     _task = _context.AddTask(Describe(state.Epoch, 0, 0, 0, workers, 0, state.Plan.StepsPerEpoch), maxValue: state.Plan.StepsPerEpoch);
                     _clock.Restart();
+                    _described = TimeSpan.FromSeconds(-1); // describe the first step at once
                 }
-                double seconds = System.Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
                 _task.Value = state.StepInEpoch;
+                if (_clock.Elapsed - _described < TimeSpan.FromMilliseconds(100)) return;
+                _described = _clock.Elapsed;
+                double seconds = System.Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
                 _task.Description = Describe(state.Epoch, stats.Count == 0 ? 0 : stats.LossSum / stats.Count, stats.Count == 0 ? 0 : (double)stats.Correct / stats.Count,
                     stats.Count / seconds, workers, state.StepInEpoch, state.Plan.StepsPerEpoch);
             }

@@ -29,9 +29,6 @@ public sealed class ClusterTls : IDisposable
     /// <summary>Where the certificate came from (for logs).</summary>
     public string Source { get; }
 
-    /// <summary>The certificates a peer's chain must end in.</summary>
-    public IReadOnlyList<X509Certificate2> Trusted => [.. _trusted];
-
     /// <summary>
     /// Loads a certificate and key: a PEM certificate with the key in <paramref name="keyPath"/> or in the same file,
     /// or a PKCS#12 (.pfx/.p12) file with its <paramref name="password"/>. The trusted certificates come from

@@ -42,9 +42,6 @@ public readonly record struct TensorHeader(Guid Job, long Step, long Version, Te
     /// <summary>Whether frames of <paramref name="kind"/> carry bfloat16 values.</summary>
     public static bool IsBf16(TensorKind kind) => kind is TensorKind.ShardGradientBf16 or TensorKind.WeightsBf16;
 
-    /// <summary>Whether this is a shard gradient, in either format.</summary>
-    public bool IsGradient => Kind is TensorKind.ShardGradient or TensorKind.ShardGradientBf16;
-
     public override string ToString() =>
         $"{Kind} job {Job:N} step {Step} v{Version}{(Shard >= 0 ? $" shard {Shard}" : "")} ({Count} floats)";
 }

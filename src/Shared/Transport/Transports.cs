@@ -24,19 +24,12 @@ public static class GradientFormats
     /// <summary>bfloat16, rounded to nearest even: half the bytes up; the coordinator sums in float32.</summary>
     public const string Bf16 = "bf16";
 
-    public static string Parse(string text) => text.Trim().ToLowerInvariant() switch
+    /// <summary>Parses the value of <paramref name="option"/> (--gradient-format or --weight-format).</summary>
+    public static string Parse(string text, string option) => text.Trim().ToLowerInvariant() switch
     {
         "fp32" or "float32" => Fp32,
         "bf16" or "bfloat16" => Bf16,
-        _ => throw new UserErrorException($"--gradient-format '{text}' is not one of fp32, bf16"),
-    };
-
-    /// <summary>Parses --weight-format.</summary>
-    public static string ParseWeights(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "fp32" or "float32" => Fp32,
-        "bf16" or "bfloat16" => Bf16,
-        _ => throw new UserErrorException($"--weight-format '{text}' is not one of fp32, bf16"),
+        _ => throw new UserErrorException($"{option} '{text}' is not one of fp32, bf16"),
     };
 
     /// <summary>The frame kind weights of <paramref name="format"/> travel as.</summary>
