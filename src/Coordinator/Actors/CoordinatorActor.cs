@@ -9,7 +9,8 @@ using DistributedNN.Transport;
 namespace DistributedNN.Coordinator.Actors;
 
 /// <summary>How a distributed run ended.</summary>
-public sealed record TrainingOutcome(IReadOnlyList<EpochResult> Epochs, long Steps, string WeightsSha256, int Workers, long TensorBytesSent, long TensorBytesReceived);
+public sealed record TrainingOutcome(IReadOnlyList<EpochResult> Epochs, long Steps, string WeightsSha256, int Workers, long TensorBytesSent, long TensorBytesReceived,
+    IReadOnlyList<WorkerEpochStats>? WorkerStats = null);
 
 /// <summary>
 /// The coordinator: holds all training state (a <see cref="TrainingState"/>), registers and watches
@@ -77,6 +78,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, Worker> _workers = new();
     private readonly GradientBufferPool _pool;
     private readonly float[] _gradient;
+    private readonly int[] _activity, _layerWidths;
+    private readonly WorkerStatsTracker _workerStats = new();
     private readonly int[] _bounds;
     private readonly List<Task> _sends = new();
     private readonly Queue<int> _queue = new();
@@ -102,6 +105,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _state = settings.State;
         _pool = new GradientBufferPool(_state.Spec.ParameterCount);
         _gradient = GC.AllocateUninitializedArray<float>(_state.Spec.ParameterCount, pinned: true);
+        _layerWidths = _state.Spec.Layers.Select(l => l.Outputs).ToArray();
+        _activity = new int[_layerWidths.Length];
         _bounds = new int[_state.Settings.Shards + 1];
         _epochs.AddRange(settings.PreviousEpochs ?? []);
         WaitingForWorkers();
@@ -323,7 +328,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _state.BeginStep();
         var batch = _state.CurrentBatch;
         _state.Plan.ShardBounds(batch.Length, _bounds);
-        _step = new StepAggregator(_s.Job, _state.Steps, _state.Version, _bounds, _pool);
+        _step = new StepAggregator(_s.Job, _state.Steps, _state.Version, _bounds, _pool, _layerWidths);
         _queue.Clear();
         for (int s = 0; s < _bounds.Length - 1; s++) _queue.Enqueue(s);
         foreach (var w in _workers.Values) w.InFlight = 0;
@@ -399,7 +404,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         bool wasComplete = r.Shard >= 0 && r.Shard < _step.ShardCount && _step.IsShardComplete(r.Shard);
-        var why = _step.AcceptResult(worker.Actor, r.Job, r.Step, r.Version, r.Shard, new BatchStats(r.LossSum, r.Correct, r.SampleCount), r.ComputeMilliseconds, r.GradientLength);
+        var why = _step.AcceptResult(worker.Actor, r.Job, r.Step, r.Version, r.Shard, new BatchStats(r.LossSum, r.Correct, r.SampleCount), r.ComputeMilliseconds, r.GradientLength, r.Activity);
         if (why is not null)
         {
             Rejected(worker, r.Shard, r.Step, why);
@@ -535,12 +540,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Timers.Cancel("deadline");
         ReleaseAssemblers();
         var stats = step.Sum(_gradient);
+        bool activityKnown = step.SumActivity(_activity);
+        foreach (var (actor, ms) in step.ShardTimes())
+            _workerStats.Add(_workers.TryGetValue(actor, out var w) ? w.Name : actor.Path.ToString(), ms);
         if (_log.IsDebugEnabled)
             _log.Debug("Step {Step} done; compute ms per worker: {Times}", step.Step, string.Join(", ", step.ComputeTimes().Select(t => $"{t.Key.Path}={t.Value:F1}")));
         step.Release();
         _step = null;
         bool epochEnded;
-        try { epochEnded = _state.ApplyStep(_gradient, stats); }
+        try { epochEnded = _state.ApplyStep(_gradient, stats, activityKnown ? _activity : default); }
         catch (TrainingDivergedException e)
         {
             Fail(e);
@@ -664,6 +672,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _chunkOwner = [];
         var result = _state.FinishEpoch(test);
         _epochs.Add(result);
+        foreach (var w in _workerStats.EndEpoch(result.Epoch))
+        {
+            _log.Info("Epoch {Epoch}: worker {Worker} computed {Shards} shards, {Ms:F2} ms per shard (max {Max:F2})", w.Epoch, w.Worker, w.Shards, w.MeanMs, w.MaxMs);
+            if (w.Slow)
+                _log.Warning("Worker {Worker} is slow: {Ms:F2} ms per shard in epoch {Epoch}, over {Factor}× the other workers' median; the step waits for it (check that machine's load)",
+                    w.Worker, w.MeanMs, w.Epoch, WorkerStatsTracker.SlowFactor);
+        }
         _s.OnEpoch?.Invoke(result);
         SaveCheckpoint(epochEnded: true);
         if (_state.Finished) Finish();
@@ -675,7 +690,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         foreach (var w in _workers.Values) w.Actor.Tell(new JobDone(_s.Job, "finished"));
         long sent = _retiredBytesSent + _akkaBytesSent + _workers.Values.Sum(w => w.Channel?.BytesSent ?? 0);
         long received = _retiredBytesReceived + _akkaBytesReceived + _workers.Values.Sum(w => w.Channel?.BytesReceived ?? 0);
-        _s.Completion.TrySetResult(new TrainingOutcome(_epochs, _state.Steps, _state.WeightsSha256(), _maxWorkers, sent, received));
+        _s.Completion.TrySetResult(new TrainingOutcome(_epochs, _state.Steps, _state.WeightsSha256(), _maxWorkers, sent, received, _workerStats.All));
         Become(() => Receive<object>(_ => { }));
     }
 

@@ -17,6 +17,16 @@ internal static class RunFolder
 {
     public const int PlotWidth = 800, PlotHeight = 500;
     public static readonly string[] Plots = ["loss.png", "accuracy.png", "gradient-norms.png"];
+    public const string TextLog = "train.log", JsonLog = "train.jsonl";
+
+    /// <summary>The files a run leaves besides the plots.</summary>
+    public static IEnumerable<string> Files(RunFacts facts, bool jsonLog)
+    {
+        string[] always = ["model.dnn", "metrics.json", "epochs.csv", "steps.csv"];
+        foreach (var f in always) yield return f;
+        if (facts.WorkerStats is { Count: > 0 }) yield return "workers.csv";
+        yield return jsonLog ? JsonLog : TextLog;
+    }
 
     /// <summary>A fresh folder under runs/ named by the UTC time (and a short random suffix: runs may start together).</summary>
     public static string DefaultPath() =>
@@ -34,10 +44,12 @@ internal static class RunFolder
     /// <summary>Writes the folder's files; returns null, or why the plots are missing (the rest is written first).</summary>
     public static string? Write(string dir, TrainedModel model, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps, RunFacts facts, StepLog? stepLog = null)
     {
-        if (stepLog is not null) AtomicFile.Write(Path.Combine(dir, "steps.csv"), Encoding.UTF8.GetBytes(stepLog.ToCsv(model.Spec.Layers.Count)));
+        if (stepLog is not null) AtomicFile.Write(Path.Combine(dir, "steps.csv"), Encoding.UTF8.GetBytes(stepLog.ToCsv(model.Spec)));
         ModelFile.Save(Path.Combine(dir, "model.dnn"), model);
         RunMetrics.Write(Path.Combine(dir, "metrics.json"), model.Spec, settings, epochs, steps, facts);
         AtomicFile.Write(Path.Combine(dir, "epochs.csv"), Encoding.UTF8.GetBytes(EpochsCsv(model.Spec, epochs)));
+        if (facts.WorkerStats is { Count: > 0 } workers)
+            AtomicFile.Write(Path.Combine(dir, "workers.csv"), Encoding.UTF8.GetBytes(Coordinator.Actors.WorkerStatsTracker.Csv(workers)));
         try
         {
             WritePlots(dir, model.Spec, epochs);
@@ -54,15 +66,37 @@ internal static class RunFolder
     {
         var inv = CultureInfo.InvariantCulture;
         var csv = new StringBuilder("epoch,steps,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second");
-        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",grad_norm_layer{l + 1}");
+        LayerColumns(csv, spec);
         csv.Append('\n');
         foreach (var e in epochs)
         {
             csv.Append(inv, $"{e.Epoch},{e.Steps},{e.TrainLoss:R},{e.TrainAccuracy:R},{e.TestLoss:R},{e.TestAccuracy:R},{e.TrainSeconds:R},{e.SamplesPerSecond:R}");
-            foreach (double n in e.GradientNorms) csv.Append(inv, $",{n:R}");
+            LayerValues(csv, spec, l => e.GradientNorms[l], l => e.UpdateRatios?[l] ?? 0, l => e.Health?[l] ?? 0);
             csv.Append('\n');
         }
         return csv.ToString();
+    }
+
+    /// <summary>
+    /// The per-layer columns of steps.csv and epochs.csv: grad_norm_layerN and update_ratio_layerN for every layer, then
+    /// dead_layerN (ReLU) or saturated_layerN (sigmoid, tanh) for the layers with such a signal.
+    /// </summary>
+    public static void LayerColumns(StringBuilder csv, NetworkSpec spec)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",grad_norm_layer{l + 1}");
+        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",update_ratio_layer{l + 1}");
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (ActivationHealth.Name(ActivationHealth.Signal(spec.Layers[l].Activation)) is { } name) csv.Append(inv, $",{name}_layer{l + 1}");
+    }
+
+    public static void LayerValues(StringBuilder csv, NetworkSpec spec, Func<int, double> norm, Func<int, double> ratio, Func<int, double> health)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",{norm(l):R}");
+        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",{ratio(l):R}");
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (ActivationHealth.Signal(spec.Layers[l].Activation) != HealthSignal.None) csv.Append(inv, $",{health(l):R}");
     }
 
     private static void WritePlots(string dir, NetworkSpec spec, IReadOnlyList<EpochResult> epochs)
@@ -107,8 +141,8 @@ internal sealed class StepLog
 {
     private readonly Lock _gate = new();
     private readonly List<(long Step, int Epoch, double Loss, double Accuracy, int Samples)> _rows = [];
-    /// <summary>The rows' gradient norms, one after another (no array per step).</summary>
-    private readonly List<double> _norms = [];
+    /// <summary>Each row's per-layer gradient norms, update ratios and health fractions, one after another (no array per step).</summary>
+    private readonly List<double> _layers = [];
 
     public void Add(TrainingState state)
     {
@@ -118,22 +152,26 @@ internal sealed class StepLog
         lock (_gate)
         {
             _rows.Add((state.Steps, epoch, s.Count == 0 ? 0 : s.LossSum / s.Count, s.Count == 0 ? 0 : (double)s.Correct / s.Count, s.Count));
-            foreach (double n in state.LastNorms) _norms.Add(n);
+            foreach (double n in state.LastNorms) _layers.Add(n);
+            foreach (double r in state.LastUpdateRatios) _layers.Add(r);
+            foreach (double h in state.LastHealth) _layers.Add(h);
         }
     }
 
-    public string ToCsv(int layers)
+    public string ToCsv(NetworkSpec spec)
     {
         var inv = CultureInfo.InvariantCulture;
+        int layers = spec.Layers.Count;
         var csv = new StringBuilder("step,epoch,loss,accuracy,samples");
-        for (int l = 0; l < layers; l++) csv.Append(inv, $",grad_norm_layer{l + 1}");
+        RunFolder.LayerColumns(csv, spec);
         csv.Append('\n');
         lock (_gate)
             for (int i = 0; i < _rows.Count; i++)
             {
                 var r = _rows[i];
                 csv.Append(inv, $"{r.Step},{r.Epoch},{r.Loss:R},{r.Accuracy:R},{r.Samples}");
-                for (int l = 0; l < layers; l++) csv.Append(inv, $",{_norms[i * layers + l]:R}");
+                int at = i * 3 * layers;
+                RunFolder.LayerValues(csv, spec, k => _layers[at + k], k => _layers[at + layers + k], k => _layers[at + 2 * layers + k]);
                 csv.Append('\n');
             }
         return csv.ToString();

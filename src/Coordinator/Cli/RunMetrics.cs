@@ -7,7 +7,10 @@ namespace DistributedNN.Coordinator.Cli;
 
 /// <summary>The `--metrics-out` JSON summary of a training run.</summary>
 /// <summary>How a run was carried out: mode, workers, tensor payload bytes, and the final weights' hash.</summary>
-internal sealed record RunFacts(string Mode, int Workers, long BytesSent, long BytesReceived, string WeightsSha256, string GradientFormat = "fp32", string WeightFormat = "fp32");
+/// <param name="Health">the training-health warnings of the run (<see cref="TrainingHealth"/>)</param>
+/// <param name="WorkerStats">per epoch and worker, shards and compute time (distributed runs)</param>
+internal sealed record RunFacts(string Mode, int Workers, long BytesSent, long BytesReceived, string WeightsSha256, string GradientFormat = "fp32", string WeightFormat = "fp32",
+    IReadOnlyList<HealthWarning>? Health = null, IReadOnlyList<Actors.WorkerEpochStats>? WorkerStats = null);
 
 internal static class RunMetrics
 {
@@ -40,6 +43,18 @@ internal static class RunMetrics
             ["weights_sha256"] = facts.WeightsSha256,
             ["gradient_format"] = facts.GradientFormat,
             ["weight_format"] = facts.WeightFormat,
+            ["health_warnings"] = (facts.Health ?? []).Select(w => new Dictionary<string, object>
+            {
+                ["kind"] = w.Kind, ["layer"] = w.Layer, ["epoch"] = w.Epoch, ["message"] = w.Message,
+            }).ToArray(),
+            // per worker over the run: shards, compute milliseconds per shard, epochs in which it was the slow one
+            ["worker_stats"] = (facts.WorkerStats ?? []).GroupBy(w => w.Worker).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new Dictionary<string, object>
+            {
+                ["worker"] = g.Key,
+                ["shards"] = g.Sum(w => w.Shards),
+                ["compute_ms_per_shard"] = g.Sum(w => w.MeanMs * w.Shards) / System.Math.Max(1, g.Sum(w => w.Shards)),
+                ["slow_epochs"] = g.Where(w => w.Slow).Select(w => w.Epoch).ToArray(),
+            }).ToArray(),
             ["per_epoch"] = epochs.Select(e => new Dictionary<string, object>
             {
                 ["epoch"] = e.Epoch,
@@ -50,6 +65,10 @@ internal static class RunMetrics
                 ["samples_per_second"] = e.SamplesPerSecond,
                 ["train_seconds"] = e.TrainSeconds,
                 ["gradient_norms"] = e.GradientNorms,
+                ["update_ratios"] = e.UpdateRatios ?? new double[e.GradientNorms.Length],
+                // per layer: dead ReLU fraction, saturated sigmoid/tanh fraction, or null (no such signal)
+                ["activation_health"] = spec.Layers.Select((layer, l) => ActivationHealth.Signal(layer.Activation) == HealthSignal.None ? null
+                    : new Dictionary<string, object> { [ActivationHealth.Name(ActivationHealth.Signal(layer.Activation))!] = e.Health?[l] ?? 0 }).ToArray(),
             }).ToArray(),
         };
         AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true }));

@@ -56,7 +56,8 @@ public static class TrainCommand
         var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams) or akka (Akka.Remote chunks, a slower fallback).", DefaultValueFactory = _ => "tcp" };
         var gradientFormat = new Option<string>("--gradient-format") { Description = "Distributed: how shard gradients travel: fp32 (bit-identical to one process) or bf16 (half the bytes up, rounded to nearest even; weights stay fp32 and the sum is fp32).", DefaultValueFactory = _ => "fp32" };
         var weightFormat = new Option<string>("--weight-format") { Description = "Distributed: how the weights travel to the workers: fp32 or bf16 (half the bytes down; the workers compute with the rounded weights, the coordinator keeps and updates fp32 weights).", DefaultValueFactory = _ => "fp32" };
-        var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error (logs go to stderr).", DefaultValueFactory = _ => "warning" };
+        var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error: what stderr shows (the run folder's log file gets info and up).", DefaultValueFactory = _ => "warning" };
+        var logFormat = new Option<string>("--log-format") { Description = "The run folder's log file: text (train.log) or json (train.jsonl: one compact JSON event per line, CLEF).", DefaultValueFactory = _ => "text" };
 
         var command = new Command("train", "Train a network in this process and report loss and accuracy per epoch.\n\n" +
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
@@ -68,6 +69,7 @@ public static class TrainCommand
         tls.AddTo(command);
         command.Options.Add(outDir);
         command.Options.Add(progress);
+        command.Options.Add(logFormat);
         command.Options.Add(ConfigArguments.Option());
 
         command.SetAction(parse =>
@@ -115,6 +117,7 @@ public static class TrainCommand
                 Tls = tls.Files(parse),
                 Out = parse.GetValue(outDir),
                 Progress = parse.GetValue(progress)!,
+                LogFormat = parse.GetValue(logFormat)!,
             };
             return TrainRun.Execute(request, stdout, stderr);
         });
@@ -153,6 +156,8 @@ public sealed record TrainRequest
     public string? Out { get; init; }
     /// <summary>auto, live or plain (<see cref="TrainingView"/>).</summary>
     public string Progress { get; init; } = "auto";
+    /// <summary>text or json: the run folder's log file.</summary>
+    public string LogFormat { get; init; } = "text";
     public int Workers { get; init; }
     public int SpawnWorkers { get; init; }
     public int? MinWorkers { get; init; }
@@ -231,8 +236,11 @@ internal static class TrainRun
 
         // an unwritable output must fail now, not after the training it would have kept
         if (r.Save is not null) CheckWritable(r.Save, "--save");
-        string runDir = RunFolder.Prepare(r.Out ?? RunFolder.DefaultPath());
         if (r.Progress is not ("auto" or "live" or "plain")) throw new UserErrorException($"--progress '{r.Progress}' is not one of auto, live, plain");
+        bool jsonLog = DnnLogging.ParseFileFormat(r.LogFormat, "--log-format");
+        string runDir = RunFolder.Prepare(r.Out ?? RunFolder.DefaultPath());
+        DnnLogging.Configure(logLevel, "coordinator");
+        using var logFile = DnnLogging.LogToFile(Path.Combine(runDir, jsonLog ? RunFolder.JsonLog : RunFolder.TextLog), jsonLog);
         if (r.MetricsOut is not null) CheckWritable(r.MetricsOut, "--metrics-out");
         Checkpoint? resumed = null;
         if (r.Resume is not null)
@@ -283,6 +291,17 @@ internal static class TrainRun
             stepLog.Add(s);
             view.Step(s, workers);
         }
+        Serilog.Log.Information("Training {Network} on {Data} ({Mode}): {Optimizer} lr {LearningRate}, batch {Batch} in {Shards} shards, {Epochs} epochs, seed {Seed}; run folder {RunFolder}",
+            spec.Describe(), data.Source, r.Mode, OptimizerSettings.Name(settings.Optimizer.Kind), settings.Optimizer.LearningRate, settings.BatchSize, settings.Shards, epochs, settings.Seed, runDir);
+        var health = new TrainingHealth(spec);
+        void OnEpoch(EpochResult e)
+        {
+            view.Epoch(e);
+            Serilog.Log.Information("Epoch {Epoch}/{Epochs}: loss {Loss:F4}, train accuracy {TrainAccuracy:P2}, test loss {TestLoss:F4}, test accuracy {TestAccuracy:P2}, {SamplesPerSecond:F0} samples/s; gradient norms {GradientNorms}, update ratios {UpdateRatios}, dead/saturated {Health}",
+                e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.GradientNorms, e.UpdateRatios, e.Health);
+            foreach (var w in health.Check(e))
+                Serilog.Log.ForContext("HealthKind", w.Kind).ForContext("Layer", w.Layer).Warning("Training health: {Problem}", w.Message);
+        }
 
         IReadOnlyList<EpochResult> results;
         string weightsHash;
@@ -291,18 +310,17 @@ internal static class TrainRun
         if (!r.Distributed)
         {
             var trainer = new LocalTrainer(spec, parameters, settings, r.Threads);
-            results = view.Run(() => trainer.Train(train, data.Test, view.Epoch, resumedState, resumed?.Epochs, (s, list, ended) =>
+            results = view.Run(() => trainer.Train(train, data.Test, OnEpoch, resumedState, resumed?.Epochs, (s, list, ended) =>
             {
                 checkpoints?.AfterStep(s, list, ended);
                 OnStep(s, 0);
             }));
             weightsHash = TrainingState.HashWeights(parameters);
             steps = trainer.Steps;
-            facts = new RunFacts(r.Mode, 1, 0, 0, weightsHash);
+            facts = new RunFacts(r.Mode, 1, 0, 0, weightsHash, Health: health.Warnings);
         }
         else
         {
-            DnnLogging.Configure(logLevel, "coordinator");
             LocalTrainer.CheckData(spec, train);
             LocalTrainer.CheckData(spec, data.Test);
             var options = new DistributedOptions
@@ -325,11 +343,12 @@ internal static class TrainRun
             var state = resumedState ?? new TrainingState(spec, parameters, settings, train.Count);
             options = options with { Checkpoints = checkpoints, PreviousEpochs = resumed?.Epochs };
             options = options with { OnStep = OnStep };
-            var outcome = view.Run(() => DistributedTrainer.RunAsync(state, dataRequest, loaded, options, view.Epoch).GetAwaiter().GetResult());
+            var outcome = view.Run(() => DistributedTrainer.RunAsync(state, dataRequest, loaded, options, OnEpoch).GetAwaiter().GetResult());
             results = outcome.Epochs;
             weightsHash = outcome.WeightsSha256;
             steps = outcome.Steps;
-            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash, gradientFormat, weightFormat);
+            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash, gradientFormat, weightFormat,
+                health.Warnings, outcome.WorkerStats);
         }
         stdout.WriteLine($"weights sha256 {weightsHash}");
 
@@ -349,7 +368,8 @@ internal static class TrainRun
         {
             throw new UserErrorException($"--out {runDir}: cannot write the run's files ({e.Message})");
         }
-        stdout.WriteLine($"run     {runDir} (model.dnn, metrics.json, epochs.csv, steps.csv{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
+        Serilog.Log.Information("Finished: test accuracy {TestAccuracy:P2}, {Steps} steps, weights sha256 {WeightsSha256}", results[^1].TestAccuracy, steps, weightsHash);
+        stdout.WriteLine($"run     {runDir} ({string.Join(", ", RunFolder.Files(facts, jsonLog))}{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
         if (noPlots is not null) stderr.WriteLine($"warning: no plots in {runDir}: {noPlots} (install a font, e.g. apt-get install fonts-dejavu-core)");
         if (r.MetricsOut is not null)
         {

@@ -31,7 +31,8 @@ public sealed unsafe class Backprop
     private readonly float[] _outputZ;       // last layer's z, [MaxRows × OutputSize]
     private readonly float[] _deltaA, _deltaB; // δ ping-pong, [MaxRows × MaxWidth]
     private readonly float[] _weightsT;      // Wᵀ [in × out] of each layer, at the layer's weight offset
-    private readonly float[] _columnSum;     // one shard's Σ_rows δ
+    private readonly float[] _columnSum;     // one shard's Σ_rows δ (and scratch for the activity counts)
+    private readonly int[] _activity;        // per layer, the last Gradient call's ActivationHealth count
     private nint _transposedFrom;            // the weights _weightsT holds, by address and version
     private long _transposedVersion = -1;
 
@@ -46,6 +47,7 @@ public sealed unsafe class Backprop
         _deltaB = Pinned(maxRows * spec.MaxWidth);
         _weightsT = Pinned(spec.ParameterCount);
         _columnSum = Pinned(spec.MaxWidth);
+        _activity = new int[spec.Layers.Count];
     }
 
     private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
@@ -92,10 +94,25 @@ public sealed unsafe class Backprop
         fixed (float* g = gradient)
         {
             ForwardCore(p, x, rows, weightsVersion);
+            CountActivity(shardBounds);
             var stats = OutputDelta(labels, shardBounds);
             BackwardCore(p, x, rows, shardBounds, g);
             return stats;
         }
+    }
+
+    /// <summary>
+    /// Per layer, the last <see cref="Gradient"/> call's dead ReLU (shard, unit) pairs or saturated sigmoid/tanh
+    /// outputs (<see cref="ActivationHealth.Count"/>), summed over its shards.
+    /// </summary>
+    public ReadOnlySpan<int> Activity => _activity;
+
+    private void CountActivity(ReadOnlySpan<int> bounds)
+    {
+        fixed (float* scratch = _columnSum)
+            for (int l = 0; l < _spec.Layers.Count; l++)
+                fixed (float* a = _activations[l])
+                    _activity[l] = ActivationHealth.Count(_spec.Layers[l].Activation, a, _spec.Layers[l].Outputs, bounds, scratch);
     }
 
     /// <summary>

@@ -48,10 +48,12 @@ public sealed record ComputeShards(Guid Job, long Step, long Version, int Epoch,
 /// <summary>
 /// Worker → coordinator: one shard is done. Its gradient (the SUM over the shard's samples, in the
 /// flat layout) travels on the data plane tagged with the same job, step, version and shard.
+/// <paramref name="Activity"/>: per layer, the shard's dead ReLU units or saturated sigmoid/tanh outputs
+/// (<see cref="Model.ActivationHealth"/>).
 /// </summary>
 public sealed record ShardResult(
     Guid Job, long Step, long Version, int Shard, IActorRef Worker,
-    double LossSum, int Correct, int SampleCount, double ComputeMilliseconds, int GradientLength) : IDnnMessage;
+    double LossSum, int Correct, int SampleCount, double ComputeMilliseconds, int GradientLength, int[]? Activity = null) : IDnnMessage;
 
 /// <summary>Coordinator → worker: evaluate test-set chunks [c·chunk, (c+1)·chunk) with weights <paramref name="Version"/>.</summary>
 public sealed record EvaluateChunks(Guid Job, long Version, int[] Chunks) : IDnnMessage;

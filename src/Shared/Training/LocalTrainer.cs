@@ -18,9 +18,12 @@ public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulo
 }
 
 /// <summary>What one epoch did. Train loss/accuracy are over the epoch's batches as they were trained.</summary>
+/// <param name="GradientNorms">per layer, the mean over the epoch's steps of ‖dE/dθ_l‖ (batch-mean gradient)</param>
+/// <param name="UpdateRatios">per layer, the mean of ‖Δθ_l‖ / ‖θ_l‖ (absent in results saved before it existed)</param>
+/// <param name="Health">per layer, the mean fraction of dead ReLU units or saturated sigmoid/tanh outputs (<see cref="ActivationHealth"/>)</param>
 public sealed record EpochResult(
     int Epoch, long Steps, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy,
-    double TrainSeconds, double SamplesPerSecond, double[] GradientNorms);
+    double TrainSeconds, double SamplesPerSecond, double[] GradientNorms, double[]? UpdateRatios = null, double[]? Health = null);
 
 /// <summary>
 /// Single-process training: the same data plan, shards and shard-ordered gradient sum as the
@@ -105,7 +108,7 @@ public sealed class LocalTrainer
             }
             state.Plan.ShardBounds(batch.Length, _bounds);
             var stats = _backprop.Gradient(Parameters, _input, _labels, batch.Length, _bounds, _gradient);
-            bool epochEnded = state.ApplyStep(_gradient, stats);
+            bool epochEnded = state.ApplyStep(_gradient, stats, _backprop.Activity);
             if (epochEnded)
             {
                 var result = state.FinishEpoch(Evaluate(test));

@@ -66,29 +66,68 @@ public sealed class Optimizer
     /// <summary>Number of updates applied (Adam's bias correction uses it).</summary>
     public long Steps { get; set; }
 
-    public void Step(Span<float> weights, ReadOnlySpan<float> gradientSum, float gradientScale)
+    public void Step(Span<float> weights, ReadOnlySpan<float> gradientSum, float gradientScale) =>
+        Step(weights, gradientSum, gradientScale, null, default);
+
+    /// <summary>
+    /// One update; with <paramref name="layers"/>, also each layer's update-to-weight ratio ‖Δθ_l‖ / ‖θ_l‖ (after the
+    /// update) into <paramref name="updateRatios"/>, measured in the same pass (the updated weights are the same bits either way).
+    /// </summary>
+    public void Step(Span<float> weights, ReadOnlySpan<float> gradientSum, float gradientScale, Model.NetworkSpec? layers, Span<double> updateRatios)
     {
         if (weights.Length != gradientSum.Length) throw new ArgumentException("weights and gradient differ in length");
         Steps++;
-        var s = Settings;
-        switch (s.Kind)
+        if (layers is null)
         {
-            case OptimizerKind.Sgd: Sgd(weights, gradientSum, gradientScale, s.LearningRate, s.WeightDecay); break;
-            case OptimizerKind.Momentum:
-            case OptimizerKind.Nesterov:
-                Momentum(weights, gradientSum, Velocity, gradientScale, s.LearningRate, s.Momentum, s.WeightDecay, s.Kind == OptimizerKind.Nesterov, Steps == 1);
-                break;
-            case OptimizerKind.Adam:
-            case OptimizerKind.AdamW:
-                Adam(weights, gradientSum, gradientScale, s, s.Kind == OptimizerKind.AdamW);
-                break;
+            Update(weights, gradientSum, gradientScale, 0, weights.Length);
+            return;
+        }
+        if (layers.ParameterCount != weights.Length || updateRatios.Length != layers.Layers.Count) throw new ArgumentException("one ratio per layer of this network");
+        for (int l = 0; l < layers.Layers.Count; l++)
+        {
+            var (offset, length) = layers.LayerRange(l);
+            var e = Update(weights, gradientSum, gradientScale, offset, length);
+            updateRatios[l] = e.Weight > 0 ? System.Math.Sqrt(e.Update / e.Weight) : 0;
         }
     }
 
+    /// <summary>Σ (w_new − w_old)² and Σ w_new² over a stretch of parameters.</summary>
+    private record struct Energy(double Update, double Weight)
+    {
+        public static Energy operator +(Energy a, Energy b) => new(a.Update + b.Update, a.Weight + b.Weight);
+    }
+
+    /// <summary>Float lanes over blocks this long, each block's sums flushed into doubles.</summary>
+    private const int Block = 1024;
+
+    private Energy Update(Span<float> weights, ReadOnlySpan<float> gradientSum, float scale, int offset, int length)
+    {
+        var s = Settings;
+        var total = default(Energy);
+        for (int start = offset; start < offset + length; start += Block)
+        {
+            int n = System.Math.Min(Block, offset + length - start);
+            var w = weights.Slice(start, n);
+            var g = gradientSum.Slice(start, n);
+            total += s.Kind switch
+            {
+                OptimizerKind.Sgd => Sgd(w, g, scale, s.LearningRate, s.WeightDecay),
+                OptimizerKind.Momentum or OptimizerKind.Nesterov => Momentum(w, g, Velocity.AsSpan(start, n), scale, s.LearningRate, s.Momentum, s.WeightDecay,
+                    s.Kind == OptimizerKind.Nesterov, Steps == 1),
+                _ => Adam(w, g, Velocity.AsSpan(start, n), SecondMoment.AsSpan(start, n), scale, s, s.Kind == OptimizerKind.AdamW),
+            };
+        }
+        return total;
+    }
+
+    private static Energy Flush(Vector256<float> update, Vector256<float> weight, double tailUpdate, double tailWeight) =>
+        new(Vector256.Sum(update) + tailUpdate, Vector256.Sum(weight) + tailWeight);
+
     // g = s·g + λw;  w ← w − η·g
-    private static void Sgd(Span<float> w, ReadOnlySpan<float> gSum, float scale, float lr, float wd)
+    private static Energy Sgd(Span<float> w, ReadOnlySpan<float> gSum, float scale, float lr, float wd)
     {
         int i = 0;
+        Vector256<float> eu = default, ew = default;
         if (Vector256.IsHardwareAccelerated)
         {
             var vs = Vector256.Create(scale); var vwd = Vector256.Create(wd); var vlr = Vector256.Create(lr);
@@ -96,20 +135,28 @@ public sealed class Optimizer
             {
                 var wi = Vector256.Create(w.Slice(i, 8));
                 var g = vs * Vector256.Create(gSum.Slice(i, 8)) + vwd * wi;
-                (wi - vlr * g).CopyTo(w.Slice(i, 8));
+                var next = wi - vlr * g;
+                next.CopyTo(w.Slice(i, 8));
+                var d = next - wi;
+                eu += d * d; ew += next * next;
             }
         }
+        double tu = 0, tw = 0;
         for (; i < w.Length; i++)
         {
             float g = scale * gSum[i] + wd * w[i];
-            w[i] = w[i] - lr * g;
+            float next = w[i] - lr * g;
+            tu += (double)(next - w[i]) * (next - w[i]); tw += (double)next * next;
+            w[i] = next;
         }
+        return Flush(eu, ew, tu, tw);
     }
 
     // torch.optim.SGD: g = s·g + λw;  v ← μv + g (v = g on the first step);  g ← g + μv (Nesterov) or v;  w ← w − η·g
-    private static void Momentum(Span<float> w, ReadOnlySpan<float> gSum, Span<float> v, float scale, float lr, float mu, float wd, bool nesterov, bool first)
+    private static Energy Momentum(Span<float> w, ReadOnlySpan<float> gSum, Span<float> v, float scale, float lr, float mu, float wd, bool nesterov, bool first)
     {
         int i = 0;
+        Vector256<float> eu = default, ew = default;
         if (Vector256.IsHardwareAccelerated)
         {
             var vs = Vector256.Create(scale); var vwd = Vector256.Create(wd); var vlr = Vector256.Create(lr); var vmu = Vector256.Create(mu);
@@ -120,30 +167,37 @@ public sealed class Optimizer
                 var vi = first ? g : vmu * Vector256.Create(v.Slice(i, 8)) + g;
                 vi.CopyTo(v.Slice(i, 8));
                 var step = nesterov ? g + vmu * vi : vi;
-                (wi - vlr * step).CopyTo(w.Slice(i, 8));
+                var next = wi - vlr * step;
+                next.CopyTo(w.Slice(i, 8));
+                var d = next - wi;
+                eu += d * d; ew += next * next;
             }
         }
+        double tu = 0, tw = 0;
         for (; i < w.Length; i++)
         {
             float g = scale * gSum[i] + wd * w[i];
             float vi = first ? g : mu * v[i] + g;
             v[i] = vi;
             float step = nesterov ? g + mu * vi : vi;
-            w[i] = w[i] - lr * step;
+            float next = w[i] - lr * step;
+            tu += (double)(next - w[i]) * (next - w[i]); tw += (double)next * next;
+            w[i] = next;
         }
+        return Flush(eu, ew, tu, tw);
     }
 
     // torch.optim.Adam (L2 weight decay added to g) / AdamW (decoupled: w ← w − ηλw):
     // m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − η·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
-    private void Adam(Span<float> w, ReadOnlySpan<float> gSum, float scale, OptimizerSettings s, bool decoupled)
+    private Energy Adam(Span<float> w, ReadOnlySpan<float> gSum, Span<float> m, Span<float> v, float scale, OptimizerSettings s, bool decoupled)
     {
-        var m = Velocity; var v = SecondMoment;
         float b1 = s.Beta1, b2 = s.Beta2, lr = s.LearningRate, eps = s.Epsilon, wd = s.WeightDecay;
         float c1 = 1f / (1f - MathF.Pow(b1, Steps));
         float c2 = 1f / (1f - MathF.Pow(b2, Steps));
         float decay = decoupled ? 1f - lr * wd : 1f;
         float l2 = decoupled ? 0f : wd;
         int i = 0;
+        Vector256<float> eu = default, ew = default;
         if (Vector256.IsHardwareAccelerated)
         {
             var vs = Vector256.Create(scale); var vl2 = Vector256.Create(l2); var vb1 = Vector256.Create(b1); var vb2 = Vector256.Create(b2);
@@ -153,19 +207,26 @@ public sealed class Optimizer
             {
                 var wi = Vector256.Create(w.Slice(i, 8));
                 var g = vs * Vector256.Create(gSum.Slice(i, 8)) + vl2 * wi;
-                var mi = vb1 * Vector256.Create(m.AsSpan(i, 8)) + v1b1 * g;
-                var vi = vb2 * Vector256.Create(v.AsSpan(i, 8)) + v1b2 * g * g;
-                mi.CopyTo(m.AsSpan(i, 8)); vi.CopyTo(v.AsSpan(i, 8));
-                (wi * vdecay - vlr * (mi * vc1) / (Vector256.Sqrt(vi * vc2) + veps)).CopyTo(w.Slice(i, 8));
+                var mi = vb1 * Vector256.Create(m.Slice(i, 8)) + v1b1 * g;
+                var vi = vb2 * Vector256.Create(v.Slice(i, 8)) + v1b2 * g * g;
+                mi.CopyTo(m.Slice(i, 8)); vi.CopyTo(v.Slice(i, 8));
+                var next = wi * vdecay - vlr * (mi * vc1) / (Vector256.Sqrt(vi * vc2) + veps);
+                next.CopyTo(w.Slice(i, 8));
+                var d = next - wi;
+                eu += d * d; ew += next * next;
             }
         }
+        double tu = 0, tw = 0;
         for (; i < w.Length; i++)
         {
             float g = scale * gSum[i] + l2 * w[i];
             float mi = b1 * m[i] + (1f - b1) * g;
             float vi = b2 * v[i] + (1f - b2) * g * g;
             m[i] = mi; v[i] = vi;
-            w[i] = w[i] * decay - lr * (mi * c1) / (MathF.Sqrt(vi * c2) + eps);
+            float next = w[i] * decay - lr * (mi * c1) / (MathF.Sqrt(vi * c2) + eps);
+            tu += (double)(next - w[i]) * (next - w[i]); tw += (double)next * next;
+            w[i] = next;
         }
+        return Flush(eu, ew, tu, tw);
     }
 }

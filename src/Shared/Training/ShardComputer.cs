@@ -17,6 +17,7 @@ public sealed class ShardComputer
     private readonly float[] _input;
     private readonly int[] _labels;
     private readonly int[] _bounds;
+    private readonly int[] _activity;
 
     public ShardComputer(NetworkSpec spec, Dataset train, Dataset test, int batchSize, int shards, ulong seed, bool shuffle)
     {
@@ -31,7 +32,11 @@ public sealed class ShardComputer
         _input = GC.AllocateArray<float>(maxShard * spec.InputSize, pinned: true);
         _labels = new int[maxShard];
         _bounds = new int[shards + 1];
+        _activity = new int[spec.Layers.Count];
     }
+
+    /// <summary>The last computed shard's <see cref="ActivationHealth"/> counts per layer.</summary>
+    public ReadOnlySpan<int> Activity => _activity;
 
     public NetworkSpec Spec { get; }
     public DataPlan Plan { get; }
@@ -53,6 +58,7 @@ public sealed class ShardComputer
         if (count == 0)
         {
             gradient.Clear();
+            Array.Clear(_activity);
             return default;
         }
         var batch = Plan.Batch(epoch, stepInEpoch);
@@ -63,7 +69,9 @@ public sealed class ShardComputer
             _train.Sample(sample).CopyTo(_input.AsSpan(r * f, f));
             _labels[r] = _train.Labels[sample];
         }
-        return _backprop.Gradient(weights, _input, _labels, count, gradient, weightsVersion);
+        var stats = _backprop.Gradient(weights, _input, _labels, count, gradient, weightsVersion);
+        _backprop.Activity.CopyTo(_activity);
+        return stats;
     }
 
     public int EvaluationChunks => LocalTrainer.EvaluationChunks(_test.Count);

@@ -57,10 +57,15 @@ public sealed class StepAggregator
         public float[]? Gradient;
         public BatchStats? Stats;
         public double ComputeMs;
+        public int[]? Activity;
     }
 
-    public StepAggregator(Guid job, long step, long version, ReadOnlySpan<int> shardBounds, GradientBufferPool pool)
+    private readonly int[]? _layerWidths;
+
+    /// <param name="layerWidths">the network's layer widths, to check the results' activity counts (null: not checked)</param>
+    public StepAggregator(Guid job, long step, long version, ReadOnlySpan<int> shardBounds, GradientBufferPool pool, int[]? layerWidths = null)
     {
+        _layerWidths = layerWidths;
         Job = job;
         Step = step;
         Version = version;
@@ -90,7 +95,8 @@ public sealed class StepAggregator
     public bool IsShardComplete(int shard) => _shards[shard].Gradient is not null && _shards[shard].Stats is not null;
 
     /// <summary>Null when accepted, else why the result was rejected (nothing of it is kept).</summary>
-    public Rejection? AcceptResult(IActorRef sender, Guid job, long step, long version, int shard, BatchStats stats, double computeMs, int gradientLength)
+    public Rejection? AcceptResult(IActorRef sender, Guid job, long step, long version, int shard, BatchStats stats, double computeMs, int gradientLength,
+        int[]? activity = null)
     {
         var why = CheckHeader(sender, job, step, version, shard);
         if (why is not null) return why;
@@ -105,8 +111,16 @@ public sealed class StepAggregator
             return new Rejection(RejectionKind.NonFinite, $"loss sum {stats.LossSum} of shard {shard} is not finite");
         }
         if (stats.Correct < 0 || stats.Correct > stats.Count) return Malformed($"{stats.Correct} correct of {stats.Count}");
+        if (activity is not null && _layerWidths is not null)
+        {
+            if (activity.Length != _layerWidths.Length) return Malformed($"{activity.Length} activity counts for {_layerWidths.Length} layers");
+            for (int l = 0; l < activity.Length; l++)
+                if (activity[l] < 0 || activity[l] > (long)_layerWidths[l] * stats.Count)
+                    return Malformed($"activity count {activity[l]} of layer {l + 1} is out of range");
+        }
         s.Stats = stats;
         s.ComputeMs = computeMs;
+        s.Activity = activity;
         if (IsShardComplete(shard)) _complete++;
         return null;
     }
@@ -147,6 +161,7 @@ public sealed class StepAggregator
         _pool.Return(s.Gradient);
         s.Gradient = null;
         s.Stats = null;
+        s.Activity = null;
         s.Worker = null;
     }
 
@@ -167,6 +182,33 @@ public sealed class StepAggregator
     {
         if (!IsComplete) throw new InvalidOperationException("the step is not complete");
         return ShardSum.AddInOrder(_shards.Length, s => _shards[s].Gradient!, s => _shards[s].Stats!.Value, total);
+    }
+
+    /// <summary>
+    /// The shards' activity counts added up into <paramref name="total"/> (one per layer); false (and zeros) when a
+    /// non-empty shard's result carried none.
+    /// </summary>
+    public bool SumActivity(Span<int> total)
+    {
+        total.Clear();
+        foreach (var s in _shards)
+        {
+            if (s.ExpectedCount == 0) continue;
+            if (s.Activity is null || s.Activity.Length != total.Length)
+            {
+                total.Clear();
+                return false;
+            }
+            for (int l = 0; l < total.Length; l++) total[l] += s.Activity[l];
+        }
+        return true;
+    }
+
+    /// <summary>Each shard's worker and the compute milliseconds it reported (a complete step's shards).</summary>
+    public IEnumerable<(IActorRef Worker, double Ms)> ShardTimes()
+    {
+        foreach (var s in _shards)
+            if (s.Worker is not null && s.Stats is not null) yield return (s.Worker, s.ComputeMs);
     }
 
     /// <summary>Compute time per worker in this step (milliseconds), for logs and metrics.</summary>

@@ -5,7 +5,9 @@ using DistributedNN.Model;
 namespace DistributedNN.Training;
 
 /// <summary>A run's position and the running sums of its current epoch.</summary>
-public sealed record TrainingProgress(int Epoch, int StepInEpoch, long Steps, long OptimizerSteps, BatchStats EpochStats, double[] NormSums);
+/// <remarks><paramref name="RatioSums"/> and <paramref name="HealthSums"/> are absent in checkpoints written before they existed (read as zeros).</remarks>
+public sealed record TrainingProgress(int Epoch, int StepInEpoch, long Steps, long OptimizerSteps, BatchStats EpochStats, double[] NormSums,
+    double[]? RatioSums = null, double[]? HealthSums = null);
 
 /// <summary>
 /// Everything a training run is, apart from who computes its gradients: the parameters, the
@@ -16,6 +18,8 @@ public sealed record TrainingProgress(int Epoch, int StepInEpoch, long Steps, lo
 public sealed class TrainingState
 {
     private readonly double[] _norms, _normSums;
+    private readonly double[] _ratios, _ratioSums;   // ‖Δθ_l‖ / ‖θ_l‖ per layer
+    private readonly double[] _health, _healthSums;  // dead ReLU / saturated sigmoid-tanh fraction per layer (ActivationHealth)
     private BatchStats _epochStats;
     private long _clockedSamples; // samples trained while the epoch clock ran (a resumed epoch's earlier part was not)
     private readonly Stopwatch _epochClock = new();
@@ -31,6 +35,10 @@ public sealed class TrainingState
         Plan = new DataPlan(trainCount, settings.BatchSize, settings.Shards, settings.Seed, settings.Shuffle);
         _norms = new double[spec.Layers.Count];
         _normSums = new double[spec.Layers.Count];
+        _ratios = new double[spec.Layers.Count];
+        _ratioSums = new double[spec.Layers.Count];
+        _health = new double[spec.Layers.Count];
+        _healthSums = new double[spec.Layers.Count];
     }
 
     public NetworkSpec Spec { get; }
@@ -62,15 +70,25 @@ public sealed class TrainingState
     /// <summary>
     /// Applies one step's gradient (the sum over the batch, shards added in shard order) and its
     /// loss/accuracy; returns true when this step ended an epoch (evaluate, then <see cref="FinishEpoch"/>).
+    /// <paramref name="activity"/> holds per layer the step's <see cref="ActivationHealth"/> counts (summed over
+    /// its shards); empty when unknown.
     /// </summary>
-    public bool ApplyStep(ReadOnlySpan<float> gradientSum, BatchStats stats)
+    public bool ApplyStep(ReadOnlySpan<float> gradientSum, BatchStats stats, ReadOnlySpan<int> activity = default)
     {
+        if (activity.Length != 0 && activity.Length != _health.Length) throw new ArgumentException("one activity count per layer");
         if (!double.IsFinite(stats.LossSum))
             throw new TrainingDivergedException($"training diverged at epoch {Epoch + 1}, step {StepInEpoch + 1}: the loss is {stats.LossSum} (learning rate too high?)");
         float scale = 1f / stats.Count;
         GradientNorms.Compute(Spec, gradientSum, scale, _norms);
-        for (int l = 0; l < _norms.Length; l++) _normSums[l] += _norms[l];
-        Optimizer.Step(Parameters, gradientSum, scale);
+        Optimizer.Step(Parameters, gradientSum, scale, Spec, _ratios);
+        for (int l = 0; l < _norms.Length; l++)
+        {
+            var layer = Spec.Layers[l];
+            _health[l] = activity.IsEmpty ? 0 : ActivationHealth.Fraction(layer.Activation, activity[l], layer.Outputs, stats.Count, Settings.Shards);
+            _normSums[l] += _norms[l];
+            _ratioSums[l] += _ratios[l];
+            _healthSums[l] += _health[l];
+        }
         _epochStats += stats;
         LastStep = stats;
         _clockedSamples += stats.Count;
@@ -89,27 +107,40 @@ public sealed class TrainingState
         var result = new EpochResult(
             Epoch + 1, Steps, s.LossSum / s.Count, (double)s.Correct / s.Count,
             test.LossSum / System.Math.Max(1, test.Count), (double)test.Correct / System.Math.Max(1, test.Count),
-            seconds, _clockedSamples / seconds, _normSums.Select(n => n / Plan.StepsPerEpoch).ToArray());
+            seconds, _clockedSamples / seconds, _normSums.Select(n => n / Plan.StepsPerEpoch).ToArray(),
+            _ratioSums.Select(n => n / Plan.StepsPerEpoch).ToArray(), _healthSums.Select(n => n / Plan.StepsPerEpoch).ToArray());
         Epoch++;
         StepInEpoch = 0;
         _epochStats = default;
         _clockedSamples = 0;
         Array.Clear(_normSums);
+        Array.Clear(_ratioSums);
+        Array.Clear(_healthSums);
         _epochClock.Reset();
         return result;
     }
 
-    /// <summary>Where the run is, for a checkpoint: everything but the parameters and the optimizer's buffers.</summary>
     /// <summary>Loss sum, correct count and samples of the last applied step.</summary>
     public BatchStats LastStep { get; private set; }
 
     /// <summary>Per-layer gradient norms (of the batch-mean gradient) of the last applied step.</summary>
     public ReadOnlySpan<double> LastNorms => _norms;
 
+    /// <summary>Per-layer update-to-weight ratios ‖Δθ_l‖ / ‖θ_l‖ of the last applied step.</summary>
+    public ReadOnlySpan<double> LastUpdateRatios => _ratios;
+
+    /// <summary>
+    /// Per layer, the last applied step's fraction of dead ReLU units (per shard) or saturated sigmoid/tanh outputs
+    /// (<see cref="ActivationHealth.Signal"/> of the layer's activation); 0 for layers without a signal.
+    /// </summary>
+    public ReadOnlySpan<double> LastHealth => _health;
+
     /// <summary>Loss sum, correct count and samples of the current epoch's steps so far.</summary>
     public BatchStats EpochStats => _epochStats;
 
-    public TrainingProgress Progress => new(Epoch, StepInEpoch, Steps, Optimizer.Steps, _epochStats, (double[])_normSums.Clone());
+    /// <summary>Where the run is, for a checkpoint: everything but the parameters and the optimizer's buffers.</summary>
+    public TrainingProgress Progress => new(Epoch, StepInEpoch, Steps, Optimizer.Steps, _epochStats, (double[])_normSums.Clone(),
+        (double[])_ratioSums.Clone(), (double[])_healthSums.Clone());
 
     /// <summary>Puts the run back where a checkpoint left it (parameters and optimizer buffers are restored by the caller).</summary>
     public void Restore(TrainingProgress p)
@@ -123,6 +154,15 @@ public sealed class TrainingState
         Optimizer.Steps = p.OptimizerSteps;
         _epochStats = p.EpochStats;
         p.NormSums.CopyTo(_normSums, 0);
+        Restore(p.RatioSums, _ratioSums);
+        Restore(p.HealthSums, _healthSums);
+    }
+
+    private static void Restore(double[]? saved, double[] sums)
+    {
+        if (saved is null) Array.Clear(sums);
+        else if (saved.Length != sums.Length) throw new ArgumentException("the checkpoint's layer count differs");
+        else saved.CopyTo(sums, 0);
     }
 
     /// <summary>SHA-256 of the parameter vector's bytes: equal hashes, bit-identical weights.</summary>

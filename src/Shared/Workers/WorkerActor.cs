@@ -258,6 +258,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         int lanes = _computers.Length;
         var stats = new BatchStats[lanes];
         var ms = new double[lanes];
+        var activity = new int[lanes][];
         for (int first = 0; first < order.Shards.Length; first += lanes)
         {
             int n = System.Math.Min(lanes, order.Shards.Length - first);
@@ -266,6 +267,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 var clock = Stopwatch.StartNew();
                 stats[lane] = _computers[lane].ComputeShard(weights, order.Epoch, order.StepInEpoch, order.Shards[first + lane], _gradients[lane], order.Version);
                 ms[lane] = clock.Elapsed.TotalMilliseconds;
+                activity[lane] = _computers[lane].Activity.ToArray();
             }
             if (n == 1) Compute(0);
             else Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = n }, Compute);
@@ -275,7 +277,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 var header = new TensorHeader(order.Job, order.Step, order.Version, GradientFormats.Kind(_job!.GradientFormat), shard, _gradients[lane].Length);
                 var s = stats[lane];
                 // the result's figures first: their Akka hop overlaps the gradient's transfer
-                coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, ms[lane], header.Count));
+                coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, ms[lane], header.Count, activity[lane]));
                 if (!await SendGradient(header, _gradients[lane], coordinator)) return;
             }
         }

@@ -26,7 +26,9 @@ public static class WorkerCommand
         var cores = new Option<int?>("--cores") { Description = "Cores this worker may use [env DNN_CORES, default all]" };
         var logLevel = new Option<string?>("--log-level") { Description = "debug, info, warning, error [env DNN_LOG_LEVEL, default info]" };
         var joinTimeout = new Option<int?>("--join-timeout") { Description = "Seconds to wait for the cluster [env DNN_JOIN_TIMEOUT, default 60]" };
-        foreach (var o in new Option[] { seeds, host, publicHost, port, dataPort, data, cores, logLevel, joinTimeout }) command.Options.Add(o);
+        var logFile = new Option<string?>("--log-file") { Description = "Also write the log to this file, info and up [env DNN_LOG_FILE]" };
+        var logFormat = new Option<string?>("--log-format") { Description = "The log file's format: text, or json (one compact JSON event per line, CLEF) [env DNN_LOG_FORMAT, default text]" };
+        foreach (var o in new Option[] { seeds, host, publicHost, port, dataPort, data, cores, logLevel, joinTimeout, logFile, logFormat }) command.Options.Add(o);
         var tlsOptions = new Security.TlsOptions();
         tlsOptions.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -48,7 +50,9 @@ public static class WorkerCommand
             if (join < 1) throw new UserErrorException($"--join-timeout must be at least 1 second (got {join})");
             var seedList = (parse.GetValue(seeds) ?? Env("DNN_SEED_NODES") ?? "")
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            bool jsonLog = DnnLogging.ParseFileFormat(parse.GetValue(logFormat) ?? Env("DNN_LOG_FORMAT") ?? "text", "--log-format");
             DnnLogging.Configure(DnnLogging.ParseLevel(parse.GetValue(logLevel) ?? Env("DNN_LOG_LEVEL") ?? "info"), "worker");
+            using var file = (parse.GetValue(logFile) ?? Env("DNN_LOG_FILE")) is { } path ? DnnLogging.LogToFile(path, jsonLog) : null;
             var tls = tlsOptions.Resolve(parse);
             // akka.tcp:// or akka.ssl.tcp://: the scheme follows whether this node runs TLS, so one address works for both
             seedList = seedList.Select(seed => DnnAkka.SeedAddress(seed, tls is not null)).ToArray();

@@ -16,7 +16,7 @@ public sealed class RunFolderTests : IDisposable
         string run = _dir.File("run");
         var (exit, output, err) = CliRunner.Run("train", "--layers", "784,32,16,10", "--activation", "sigmoid", "--epochs", "3", "--train-limit", "3000", "--out", run);
         Assert.True(exit == 0, err);
-        Assert.Contains($"run     {run} (model.dnn, metrics.json, epochs.csv, steps.csv, loss.png, accuracy.png, gradient-norms.png)", output);
+        Assert.Contains($"run     {run} (model.dnn, metrics.json, epochs.csv, steps.csv, train.log, loss.png, accuracy.png, gradient-norms.png)", output);
         Assert.DoesNotContain("warning", err);
 
         foreach (var plot in new[] { "loss.png", "accuracy.png", "gradient-norms.png" })
@@ -28,7 +28,8 @@ public sealed class RunFolderTests : IDisposable
         }
 
         var csv = File.ReadAllLines(Path.Combine(run, "epochs.csv"));
-        Assert.Equal("epoch,steps,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second,grad_norm_layer1,grad_norm_layer2,grad_norm_layer3", csv[0]);
+        const string layerColumns = "grad_norm_layer1,grad_norm_layer2,grad_norm_layer3,update_ratio_layer1,update_ratio_layer2,update_ratio_layer3,saturated_layer1,saturated_layer2";
+        Assert.Equal("epoch,steps,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second," + layerColumns, csv[0]);
         Assert.Equal(4, csv.Length);
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "metrics.json")));
         var epochs = metrics.RootElement.GetProperty("per_epoch").EnumerateArray().ToArray();
@@ -41,7 +42,7 @@ public sealed class RunFolderTests : IDisposable
         }
         // one row per step: 3,000 samples in batches of 64 = 47 steps per epoch
         var stepRows = File.ReadAllLines(Path.Combine(run, "steps.csv"));
-        Assert.Equal("step,epoch,loss,accuracy,samples,grad_norm_layer1,grad_norm_layer2,grad_norm_layer3", stepRows[0]);
+        Assert.Equal("step,epoch,loss,accuracy,samples," + layerColumns, stepRows[0]);
         Assert.Equal(metrics.RootElement.GetProperty("steps").GetInt64() + 1, stepRows.Length);
         Assert.Equal(3 * 47, stepRows.Length - 1);
         Assert.StartsWith("47,1,", stepRows[47]);

@@ -68,8 +68,9 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
         return new BatchStats(0.5, 0, bounds[shard + 1] - bounds[shard]);
     }
 
-    private ShardResult Result(ComputeShards order, int shard, IActorRef worker, int? count = null, int? length = null, long? version = null, long? step = null) =>
-        new(_job, step ?? order.Step, version ?? order.Version, shard, worker, 0.5, 0, count ?? ShardStats(_state.Plan, order, shard).Count, 1.0, length ?? _state.Spec.ParameterCount);
+    private ShardResult Result(ComputeShards order, int shard, IActorRef worker, int? count = null, int? length = null, long? version = null, long? step = null,
+        double computeMs = 1.0) =>
+        new(_job, step ?? order.Step, version ?? order.Version, shard, worker, 0.5, 0, count ?? ShardStats(_state.Plan, order, shard).Count, computeMs, length ?? _state.Spec.ParameterCount);
 
     private float[] Gradient(float value) => Enumerable.Repeat(value, _state.Spec.ParameterCount).ToArray();
 
@@ -242,5 +243,69 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
         var failure = await Assert.ThrowsAsync<TrainingDivergedException>(() => _completion.Task.WaitAsync(Wait));
         Assert.Contains("training diverged", failure.Message);
         Assert.Contains("learning rate too high?", failure.Message);
+    }
+
+    [Fact]
+    public async Task A_worker_whose_shards_take_longer_is_named_slow_in_the_log_and_the_outcome()
+    {
+        // two workers that answer every order at once; one reports 25 ms per shard, the other 2 ms
+        // (a coordinator that waits for both, so that neither trains the whole epoch alone)
+        var data = TestData.Load();
+        var state = new TrainingState(_state.Spec, (float[])_state.Parameters.Clone(), _state.Settings, data.Train.Count);
+        var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var coordinator = Sys.ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(_job, state, TestData.Request, data.Fingerprint, data.Data.Test.Count,
+            MinWorkers: 2, StepTimeout: TimeSpan.FromMinutes(5), StartTimeout: TimeSpan.FromMinutes(5), OnEpoch: null, Completion: completion)));
+        var names = new List<string>();
+        async Task<TestProbe> Join(double computeMs)
+        {
+            var probe = CreateTestProbe();
+            var plane = FrameCollector.Listen();
+            _collectors.Add(plane);
+            coordinator.Tell(new RegisterWorker(probe.Ref, "127.0.0.1", plane.Port, 1), probe.Ref);
+            probe.ExpectMsg<StartJob>(Wait);
+            var channelTask = plane.Channel;
+            probe.SetAutoPilot(new DelegateAutoPilot((sender, message) =>
+            {
+                switch (message)
+                {
+                    case ComputeShards order:
+                        foreach (int shard in order.Shards)
+                        {
+                            SendGradient(channelTask.Result, order, shard, Gradient(0.01f)).GetAwaiter().GetResult();
+                            sender.Tell(Result(order, shard, probe.Ref, computeMs: computeMs), probe.Ref);
+                        }
+                        break;
+                    case EvaluateChunks evaluate:
+                        foreach (int chunk in evaluate.Chunks)
+                        {
+                            int rows = System.Math.Min(LocalTrainer.EvaluationChunk, data.Data.Test.Count - chunk * LocalTrainer.EvaluationChunk);
+                            sender.Tell(new EvaluationResult(_job, evaluate.Version, chunk, probe.Ref, 0.5 * rows, 0, rows), probe.Ref);
+                        }
+                        break;
+                }
+                return AutoPilot.KeepRunning;
+            }));
+            names.Add(probe.Ref.Path.Name);
+            probe.Reply(new WorkerReady(_job, probe.Ref, data.Fingerprint, data.Train.Count, data.Data.Test.Count));
+            await channelTask;
+            return probe;
+        }
+
+        TrainingOutcome outcome = null!;
+        await EventFilter.Warning(contains: "is slow").ExpectOneAsync(TimeSpan.FromSeconds(60), async () =>
+        {
+            await Join(2.0);
+            await Join(25.0);
+            outcome = await completion.Task.WaitAsync(Wait);
+        });
+
+        // one epoch: every shard of every step counted once, the slow worker named
+        var stats = outcome.WorkerStats!;
+        Assert.All(stats, s => Assert.Equal(1, s.Epoch));
+        Assert.Equal(_state.Plan.StepsPerEpoch * Shards, stats.Sum(s => s.Shards));
+        var slow = Assert.Single(stats, s => s.Slow);
+        Assert.Equal(names[1], slow.Worker);
+        Assert.Equal(25.0, slow.MeanMs, 9);
+        Assert.Equal(names[0], Assert.Single(stats, s => !s.Slow).Worker);
     }
 }

@@ -67,11 +67,20 @@ public sealed class ProcessTests : IDisposable
             "--epochs", "6", "--batch", "32", "--shards", "4", "--lr", "0.02", "--min-workers", "2", "--port", port.ToString(),
             "--start-timeout", "60", "--metrics-out", metrics);
         string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
-        var workers = Enumerable.Range(0, 2).Select(_ => Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "warning")).ToList();
+        // one worker also logs to a JSON-lines file (info and up, whatever the console shows)
+        string workerLog = _dir.File("worker.jsonl");
+        var workers = new[]
+        {
+            Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "warning", "--log-file", workerLog, "--log-format", "json"),
+            Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "warning"),
+        };
 
         Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
         foreach (var (w, wOut) in workers)
             Assert.True(await Exit(w, wOut, "worker") == 0, $"worker failed:\n{wOut}");
+        var events = File.ReadAllLines(workerLog).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Contains(events, e => e.GetProperty("@mt").GetString()!.StartsWith("Ready for job") && e.GetProperty("Source").GetString() == "worker");
+        Assert.Contains(events, e => e.GetProperty("@mt").GetString()!.StartsWith("Job {Job} is done"));
 
         using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
         var root = doc.RootElement;

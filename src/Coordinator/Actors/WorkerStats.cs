@@ -1,0 +1,59 @@
+using System.Globalization;
+
+namespace DistributedNN.Coordinator.Actors;
+
+/// <summary>One worker's share of an epoch: shards computed, compute time per shard, and whether it was the slow one.</summary>
+public sealed record WorkerEpochStats(int Epoch, string Worker, int Shards, double MeanMs, double MaxMs, bool Slow);
+
+/// <summary>
+/// The coordinator's view of each worker's compute (the time each shard took on the worker, as reported with its
+/// result): per epoch, shards and milliseconds per shard; a worker whose mean is more than <see cref="SlowFactor"/>×
+/// the median of the others' is named slow. An allreduce trainer sees only that a step was late; this names the node.
+/// </summary>
+public sealed class WorkerStatsTracker
+{
+    public const double SlowFactor = 1.5;
+
+    private readonly Dictionary<string, (int Shards, double TotalMs, double MaxMs)> _epoch = new(StringComparer.Ordinal);
+    private readonly List<WorkerEpochStats> _all = [];
+
+    /// <summary>Every epoch's figures so far, epoch by epoch, workers by name.</summary>
+    public IReadOnlyList<WorkerEpochStats> All => _all;
+
+    public void Add(string worker, double computeMs)
+    {
+        var (shards, total, max) = _epoch.GetValueOrDefault(worker);
+        _epoch[worker] = (shards + 1, total + computeMs, System.Math.Max(max, computeMs));
+    }
+
+    /// <summary>Closes the epoch: its per-worker figures, with the slow workers marked.</summary>
+    public IReadOnlyList<WorkerEpochStats> EndEpoch(int epoch)
+    {
+        var means = _epoch.ToDictionary(w => w.Key, w => w.Value.TotalMs / w.Value.Shards, StringComparer.Ordinal);
+        var result = _epoch.OrderBy(w => w.Key, StringComparer.Ordinal).Select(w =>
+        {
+            var others = means.Where(m => m.Key != w.Key).Select(m => m.Value).ToList();
+            bool slow = others.Count > 0 && means[w.Key] > SlowFactor * Median(others);
+            return new WorkerEpochStats(epoch, w.Key, w.Value.Shards, means[w.Key], w.Value.MaxMs, slow);
+        }).ToList();
+        _all.AddRange(result);
+        _epoch.Clear();
+        return result;
+    }
+
+    public static double Median(List<double> values)
+    {
+        values.Sort();
+        int n = values.Count;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+    }
+
+    /// <summary>workers.csv: epoch, worker, shards, mean and max compute milliseconds per shard, slow (0/1).</summary>
+    public static string Csv(IEnumerable<WorkerEpochStats> stats)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var csv = new System.Text.StringBuilder("epoch,worker,shards,compute_ms_per_shard,compute_ms_max,slow\n");
+        foreach (var s in stats) csv.Append(inv, $"{s.Epoch},{s.Worker},{s.Shards},{s.MeanMs:R},{s.MaxMs:R},{(s.Slow ? 1 : 0)}\n");
+        return csv.ToString();
+    }
+}
