@@ -4,6 +4,15 @@ using DistributedNN.Workers;
 
 // dnn-worker: joins a training cluster and computes shard gradients (the same as `dnn worker`).
 var root = WorkerCommand.Configure(new RootCommand(WorkerCommand.Description));
+try
+{
+    args = WorkerCommand.ExpandConfig(args, root);
+}
+catch (UserErrorException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -1,3 +1,4 @@
+using DistributedNN.Configuration;
 using System.CommandLine;
 
 namespace DistributedNN.Coordinator.Cli;
@@ -20,13 +21,16 @@ public static class DnnCli
         root.Subcommands.Add(PredictCommand.Create(stdout));
         root.Subcommands.Add(InspectCommand.Create(stdout));
         root.Subcommands.Add(CertCommand.Create(stdout));
-        root.Subcommands.Add(DistributedNN.Workers.WorkerCommand.Create());
+        var worker = DistributedNN.Workers.WorkerCommand.Create();
+        root.Subcommands.Add(worker);
 
-        if (args.Length > 0 && args[0] == train.Name)
+        if (args.Length > 0 && (args[0] == train.Name || args[0] == worker.Name))
         {
             try
             {
-                args = [train.Name, .. ConfigArguments.Expand(args[1..], train)];
+                args = args[0] == train.Name
+                    ? [train.Name, .. ConfigArguments.Expand(args[1..], train)]
+                    : [worker.Name, .. DistributedNN.Workers.WorkerCommand.ExpandConfig(args[1..], worker)];
             }
             catch (UserErrorException e)
             {

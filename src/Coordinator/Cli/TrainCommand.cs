@@ -1,3 +1,4 @@
+using DistributedNN.Configuration;
 using System.CommandLine;
 using System.Globalization;
 using DistributedNN.Cluster;

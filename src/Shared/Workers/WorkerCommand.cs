@@ -14,6 +14,17 @@ public static class WorkerCommand
 
     public static Command Create() => Configure(new Command("worker", Description));
 
+    /// <summary>
+    /// The worker's arguments (after the command name) with <c>--config FILE</c>'s settings added where neither an option nor
+    /// the environment gives one (<see cref="Configuration.ConfigArguments"/>; --data's variable is DNN_WORKER_DATA here,
+    /// DNN_DATA being the coordinator's).
+    /// </summary>
+    public static string[] ExpandConfig(IReadOnlyList<string> args, Command command, Func<string, string?>? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariable;
+        return Configuration.ConfigArguments.Expand(args, command, variable => environment(variable == "DNN_DATA" ? "DNN_WORKER_DATA" : variable));
+    }
+
     /// <summary>Adds the worker's options and action to <paramref name="command"/> (a subcommand or a root command).</summary>
     public static T Configure<T>(T command) where T : Command
     {
@@ -31,6 +42,7 @@ public static class WorkerCommand
         foreach (var o in new Option[] { seeds, host, publicHost, port, dataPort, data, cores, logLevel, joinTimeout, logFile, logFormat }) command.Options.Add(o);
         var tlsOptions = new Security.TlsOptions();
         tlsOptions.AddTo(command);
+        command.Options.Add(Configuration.ConfigArguments.Option());
         command.SetAction(async (parse, ct) =>
         {
             string? Env(string key) => Environment.GetEnvironmentVariable(key) is { Length: > 0 } v ? v : null;

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 
-namespace DistributedNN.Coordinator.Cli;
+namespace DistributedNN.Configuration;
 
 /// <summary>
 /// Settings for a command from three places, strongest first: the command line, <c>DNN_*</c> environment
