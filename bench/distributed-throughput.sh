@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end training throughput on Fashion-MNIST, 784-256-128-10, plain SGD, for each way of running,
-# in one session: single process (1 and 2 threads), 2 in-process workers, 2 worker processes.
+# in one session: single process (1 and 2 threads), 2 in-process workers, 2 worker processes (TCP, shared memory, bf16, Akka).
 # Prints the median epoch's samples/s, the ratio to the single-process 2-thread run, and the tensor
 # bytes per step against the floor workers × parameters × (4 bytes of weights down + 4, or 2 for bf16, of gradient up).
 # Usage: bench/distributed-throughput.sh [BATCH ...]   (default: 256 1024); SHARDS=K EPOCHS=N to change.
@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 for batch in "${batches[@]}"; do
   echo "== global batch $batch, $shards shards, $epochs epochs"
   base=""
-  for mode in "--threads 2" "--threads 1" "--workers 2" "--spawn-workers 2" "--spawn-workers 2 --gradient-format bf16" "--spawn-workers 2 --transport akka"; do
+  for mode in "--threads 2" "--threads 1" "--workers 2" "--spawn-workers 2" "--spawn-workers 2 --transport shm" "--spawn-workers 2 --gradient-format bf16" "--spawn-workers 2 --transport akka"; do
     [[ "$mode" == *akka* && "$batch" != "1024" ]] && continue
     $dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch "$batch" --shards "$shards" --epochs "$epochs" $mode --metrics-out "$tmp/m.json" > "$tmp/out.txt"
     sps=$(grep '^epoch' "$tmp/out.txt" | sed -E 's/.* ([0-9,]+) samples\/s.*/\1/' | tr -d ',' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')

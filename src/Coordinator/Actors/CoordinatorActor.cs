@@ -54,6 +54,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         public bool Linked;
         public bool Ready;
         public long WeightsSent = -1;
+        /// <summary>Its gradient file (shm transport): region s holds its gradient of shard s.</summary>
+        public SharedTensorFile? Gradients;
         public int BadResults;
         public bool Quarantined;
         /// <summary>Missed a deadline and has delivered nothing since: gets work only if nobody else can take it.</summary>
@@ -92,6 +94,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private int _maxWorkers;
     private long _retiredBytesSent, _retiredBytesReceived;
     private long _akkaBytesSent, _akkaBytesReceived;
+    private long _shmBytesSent, _shmBytesReceived;
+    /// <summary>The weights for workers on this machine (shm transport), and how many gradient files were made.</summary>
+    private SharedTensorFile? _sharedWeights;
+    private int _sharedFiles;
     private readonly Dictionary<(IActorRef Worker, long Step, int Shard), TensorAssembler> _assemblers = new();
     private int _completedAtLastDeadline, _stalledDeadlines;
 
@@ -104,6 +110,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _s = settings;
         _state = settings.State;
         _pool = new GradientBufferPool(_state.Spec.ParameterCount);
+        if (_s.Transport == Transports.Shm)
+            _sharedWeights = SharedTensorFile.Create(System.IO.Path.Combine(SharedTensorFile.Folder, $"dnn-{_s.Job:N}-weights"), 1, _state.Spec.ParameterCount);
         _gradient = GC.AllocateUninitializedArray<float>(_state.Spec.ParameterCount, pinned: true);
         _layerWidths = _state.Spec.Layers.Select(l => l.Outputs).ToArray();
         _activity = new int[_layerWidths.Length];
@@ -183,7 +191,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         if (_workers.TryGetValue(r.Worker, out var known))
         {
-            if (known.Linked && !known.Ready) r.Worker.Tell(MakeStartJob()); // our StartJob may have been lost
+            if (known.Linked && !known.Ready) r.Worker.Tell(MakeStartJob(known)); // our StartJob may have been lost
             return;
         }
         if (r.AccessToken is { Length: not TensorHandshake.TokenSize })
@@ -210,13 +218,32 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             r.Worker.Tell(MakeStartJob());
             return;
         }
+        if (_s.Transport == Transports.Shm)
+        {
+            try
+            {
+                worker.Gradients = SharedTensorFile.Create(System.IO.Path.Combine(SharedTensorFile.Folder, $"dnn-{_s.Job:N}-{++_sharedFiles}"),
+                    _state.Settings.Shards, _state.Spec.ParameterCount);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log.Error("Cannot make a shared-memory file for worker {Worker}: {Reason}", worker.Name, e.Message);
+                _workers.Remove(r.Worker);
+                Context.Unwatch(r.Worker);
+                return;
+            }
+            worker.Linked = true;
+            r.Worker.Tell(MakeStartJob(worker));
+            return;
+        }
         var options = TensorChannelOptions.ForModel(_state.Spec.ParameterCount) with { Tls = _s.Tls, AccessToken = r.AccessToken };
         TensorChannel.ConnectAsync(worker.Endpoint, options, CancellationToken.None)
             .PipeTo(Self, success: ch => new ChannelOpened(r.Worker, ch), failure: e => new ChannelFailed(r.Worker, e.Message));
     }
 
-    private StartJob MakeStartJob() => new(_s.Job, _state.Spec.ToDescription(), _s.Data, _state.Settings.BatchSize, _state.Settings.Shards,
-        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport, _s.GradientFormat, _s.WeightFormat);
+    private StartJob MakeStartJob(Worker? worker = null) => new(_s.Job, _state.Spec.ToDescription(), _s.Data, _state.Settings.BatchSize, _state.Settings.Shards,
+        _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport, _s.GradientFormat, _s.WeightFormat,
+        _sharedWeights?.Path, worker?.Gradients?.Path);
 
     private void OnChannelOpened(ChannelOpened opened)
     {
@@ -292,6 +319,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         if (!_workers.Remove(actor, out var worker)) return;
         Context.Unwatch(actor);
+        worker.Gradients?.Dispose();
         if (worker.Channel is { } channel)
         {
             _retiredBytesSent += channel.BytesSent;
@@ -342,7 +370,18 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         long version = _state.Version;
         if (w.WeightsSent == version || !w.Linked) return;
-        if (w.Channel is not null)
+        if (_sharedWeights is not null)
+        {
+            // written once per version for every worker on this machine; each copies them out
+            if (_sharedWeights.Version != version)
+            {
+                _sharedWeights.BeginWrite();
+                _state.Parameters.CopyTo(_sharedWeights.Region(0));
+                _sharedWeights.EndWrite(version);
+            }
+            _shmBytesSent += (long)_state.Parameters.Length * sizeof(float);
+        }
+        else if (w.Channel is not null)
         {
             var header = new TensorHeader(_s.Job, _state.Steps, version, GradientFormats.WeightsKind(_s.WeightFormat), TensorHeader.NoShard, _state.Parameters.Length);
             _sends.Add(w.Channel.SendAsync(header, _state.Parameters, CancellationToken.None).AsTask());
@@ -411,6 +450,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         if (_log.IsDebugEnabled) _log.Debug("Shard {Shard} of step {Step} from {Worker} in {Ms:F1} ms", r.Shard, r.Step, worker.Name, r.ComputeMilliseconds);
+        if (worker.Gradients is { } shared)
+        {
+            // shm: the gradient is in the worker's file, written before it told us; copied out now, so the file may be reused
+            var buffer = _pool.Rent();
+            shared.Region(r.Shard).CopyTo(buffer);
+            _shmBytesReceived += (long)buffer.Length * sizeof(float);
+            OnGradient(new GradientArrived(worker.Actor, new TensorHeader(r.Job, r.Step, r.Version, TensorKind.ShardGradient, r.Shard, buffer.Length), buffer));
+            return;
+        }
         if (!wasComplete && _step.IsShardComplete(r.Shard)) ShardDone(worker);
     }
 
@@ -688,8 +736,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void Finish()
     {
         foreach (var w in _workers.Values) w.Actor.Tell(new JobDone(_s.Job, "finished"));
-        long sent = _retiredBytesSent + _akkaBytesSent + _workers.Values.Sum(w => w.Channel?.BytesSent ?? 0);
-        long received = _retiredBytesReceived + _akkaBytesReceived + _workers.Values.Sum(w => w.Channel?.BytesReceived ?? 0);
+        long sent = _retiredBytesSent + _akkaBytesSent + _shmBytesSent + _workers.Values.Sum(w => w.Channel?.BytesSent ?? 0);
+        long received = _retiredBytesReceived + _akkaBytesReceived + _shmBytesReceived + _workers.Values.Sum(w => w.Channel?.BytesReceived ?? 0);
         _s.Completion.TrySetResult(new TrainingOutcome(_epochs, _state.Steps, _state.WeightsSha256(), _maxWorkers, sent, received, _workerStats.All));
         Become(() => Receive<object>(_ => { }));
     }
@@ -717,7 +765,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var w in _workers.Values) w.Channel?.DisposeAsync();
+        foreach (var w in _workers.Values)
+        {
+            w.Channel?.DisposeAsync();
+            w.Gradients?.Dispose(); // and deleted: shared-memory files end with the job
+        }
+        _sharedWeights?.Dispose();
         _s.Completion.TrySetException(new UserErrorException("the coordinator stopped before training finished"));
     }
 }

@@ -54,7 +54,7 @@ public static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0: only at epoch ends).", DefaultValueFactory = _ => 100 };
         var resume = new Option<string?>("--resume") { Description = "Continue the run checkpointed in this folder (its network and settings; the newest readable checkpoint); keeps checkpointing there." };
         var workerWait = new Option<double>("--worker-wait") { Description = "Distributed: seconds to wait for workers when none are left mid-run, before stopping.", DefaultValueFactory = _ => 120 };
-        var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams) or akka (Akka.Remote chunks, a slower fallback).", DefaultValueFactory = _ => "tcp" };
+        var transport = new Option<string>("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams), shm (shared memory: workers on this machine only), akka (Akka.Remote chunks, a slower fallback), or auto: shm when every worker is in this process or spawned by it (no --tls-cert, fp32 formats), else tcp.", DefaultValueFactory = _ => "auto" };
         var gradientFormat = new Option<string>("--gradient-format") { Description = "Distributed: how shard gradients travel: fp32 (bit-identical to one process) or bf16 (half the bytes up, rounded to nearest even; weights stay fp32 and the sum is fp32).", DefaultValueFactory = _ => "fp32" };
         var weightFormat = new Option<string>("--weight-format") { Description = "Distributed: how the weights travel to the workers: fp32 or bf16 (half the bytes down; the workers compute with the rounded weights, the coordinator keeps and updates fp32 weights).", DefaultValueFactory = _ => "fp32" };
         var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning, error: what stderr shows (the run folder's log file gets info and up).", DefaultValueFactory = _ => "warning" };
@@ -168,7 +168,8 @@ public sealed record TrainRequest
     public double StepTimeoutSeconds { get; init; } = 60;
     public double StartTimeoutSeconds { get; init; } = 120;
     public string LogLevel { get; init; } = "warning";
-    public string Transport { get; init; } = "tcp";
+    /// <summary>tcp, shm, akka or auto (<see cref="TrainRun.AutoTransport"/>).</summary>
+    public string Transport { get; init; } = "auto";
     public string GradientFormat { get; init; } = "fp32";
     public string WeightFormat { get; init; } = "fp32";
     public double WorkerWaitSeconds { get; init; } = 120;
@@ -218,7 +219,7 @@ internal static class TrainRun
             throw new UserErrorException("--tls-cert secures a cluster: give --workers, --spawn-workers or --min-workers too");
         using var clusterTls = r.Tls?.Load();
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
-        string transport = DistributedNN.Transport.Transports.Parse(r.Transport);
+        string transport = r.Transport.Trim().ToLowerInvariant() == "auto" ? AutoTransport(r) : DistributedNN.Transport.Transports.Parse(r.Transport);
         string WireFormat(string text, string option)
         {
             string format = DistributedNN.Transport.GradientFormats.Parse(text, option);
@@ -378,6 +379,19 @@ internal static class TrainRun
             stdout.WriteLine($"metrics {r.MetricsOut}");
         }
         return DnnCli.Ok;
+    }
+
+    /// <summary>
+    /// Shared memory when every worker runs on this machine because this run made it (in-process or spawned; no
+    /// --min-workers beyond those), the formats are fp32 and no TLS is asked for; TCP otherwise.
+    /// </summary>
+    public static string AutoTransport(TrainRequest r)
+    {
+        int local = r.Workers + r.SpawnWorkers;
+        bool allLocal = local > 0 && (r.MinWorkers ?? local) <= local;
+        bool fp32 = DistributedNN.Transport.GradientFormats.Parse(r.GradientFormat, "--gradient-format") == DistributedNN.Transport.GradientFormats.Fp32
+            && DistributedNN.Transport.GradientFormats.Parse(r.WeightFormat, "--weight-format") == DistributedNN.Transport.GradientFormats.Fp32;
+        return allLocal && fp32 && r.Tls is null ? DistributedNN.Transport.Transports.Shm : DistributedNN.Transport.Transports.Tcp;
     }
 
     public static string FormatEpoch(EpochResult e, int epochs) => string.Format(CultureInfo.InvariantCulture,

@@ -7,12 +7,18 @@ public static class Transports
     public const string Tcp = "tcp";
     /// <summary>Akka.Remote messages of raw-float chunks (<see cref="TensorChunk"/>): the fallback, ~15× slower.</summary>
     public const string Akka = "akka";
+    /// <summary>
+    /// Shared memory (<see cref="SharedTensorFile"/>) for workers on the coordinator's machine: the tensors never pass
+    /// through a socket; the notices travel as Akka messages.
+    /// </summary>
+    public const string Shm = "shm";
 
     public static string Parse(string text) => text.Trim().ToLowerInvariant() switch
     {
         "tcp" => Tcp,
         "akka" => Akka,
-        _ => throw new UserErrorException($"--transport '{text}' is not one of tcp, akka"),
+        "shm" => Shm,
+        _ => throw new UserErrorException($"--transport '{text}' is not one of tcp, shm, akka, auto"),
     };
 }
 

@@ -53,6 +53,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private bool _subscribed;
     private bool _jobDone;
     private TensorAssembler? _weightsAssembler;
+    /// <summary>shm transport: the coordinator's weights and this worker's gradient file.</summary>
+    private SharedTensorFile? _sharedWeights, _sharedGradients;
 
     public IStash Stash { get; set; } = null!;
     public ITimerScheduler Timers { get; set; } = null!;
@@ -126,6 +128,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         if (_subscribed) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         _channel?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
         _listener?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        _sharedWeights?.Dispose();
+        _sharedGradients?.Dispose();
     }
 
     private void OnMember(Member member)
@@ -232,6 +236,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _computers = Enumerable.Range(0, lanes).Select(_ => new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle)).ToArray();
             _gradients = Enumerable.Range(0, lanes).Select(_ => GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true)).ToArray();
             _filter = new FrameFilter(job.Job, spec.ParameterCount, GradientFormats.WeightsKind(job.WeightFormat));
+            OpenSharedFiles(job, spec.ParameterCount);
             _weights = null;
             _weightsVersion = -1;
             _job = job;
@@ -245,9 +250,45 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
     }
 
+    private void OpenSharedFiles(StartJob job, int parameters)
+    {
+        _sharedWeights?.Dispose();
+        _sharedGradients?.Dispose();
+        _sharedWeights = _sharedGradients = null;
+        if (job.Transport != Transports.Shm) return;
+        if (job.SharedWeights is null || job.SharedGradients is null) throw new UserErrorException("the shm transport needs the shared-memory file names");
+        try
+        {
+            _sharedWeights = SharedTensorFile.Open(job.SharedWeights, 1, parameters);
+            _sharedGradients = SharedTensorFile.Open(job.SharedGradients, job.Shards, parameters);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _sharedWeights?.Dispose();
+            _sharedWeights = null;
+            throw new UserErrorException($"--transport shm needs the workers on the coordinator's machine (as the same user): {e.Message}");
+        }
+    }
+
+    /// <summary>shm: copies weights <paramref name="version"/> out of the coordinator's file unless held already; false when the file holds another version (the order is stale).</summary>
+    private bool PullSharedWeights(long version)
+    {
+        if (_weightsVersion == version && _weights is not null) return true;
+        var buffer = _weightBuffers.TryTake(out var b) ? b : new float[_sharedWeights!.Length];
+        if (!_sharedWeights!.TryCopy(0, version, buffer))
+        {
+            _weightBuffers.Add(buffer);
+            _log.Debug("Ignoring an order for weights {Version}: the shared file holds {Held}", version, _sharedWeights.Version);
+            return false;
+        }
+        OnWeights(new WeightsArrived(version, buffer));
+        return true;
+    }
+
     private async Task OnComputeShards(ComputeShards order)
     {
         if (_job is null || order.Job != _job.Job || _computers.Length == 0) return;
+        if (_sharedWeights is not null && !PullSharedWeights(order.Version)) return;
         if (_weightsVersion != order.Version || _weights is null)
         {
             if (order.Version > _weightsVersion) Stash.Stash(); // the weights are on their way
@@ -265,7 +306,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             void Compute(int lane)
             {
                 var clock = Stopwatch.StartNew();
-                stats[lane] = _computers[lane].ComputeShard(weights, order.Epoch, order.StepInEpoch, order.Shards[first + lane], _gradients[lane], order.Version);
+                int shard = order.Shards[first + lane];
+                // shm: straight into this shard's region of our file, which the coordinator copies out when told
+                var destination = _sharedGradients is { } shared ? shared.Region(shard) : _gradients[lane];
+                stats[lane] = _computers[lane].ComputeShard(weights, order.Epoch, order.StepInEpoch, shard, destination, order.Version);
                 ms[lane] = clock.Elapsed.TotalMilliseconds;
                 activity[lane] = _computers[lane].Activity.ToArray();
             }
@@ -277,8 +321,9 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 var header = new TensorHeader(order.Job, order.Step, order.Version, GradientFormats.Kind(_job!.GradientFormat), shard, _gradients[lane].Length);
                 var s = stats[lane];
                 // the result's figures first: their Akka hop overlaps the gradient's transfer
+                if (_sharedGradients is not null) Interlocked.MemoryBarrier(); // the gradient is in the file before the notice leaves
                 coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, ms[lane], header.Count, activity[lane]));
-                if (!await SendGradient(header, _gradients[lane], coordinator)) return;
+                if (_sharedGradients is null && !await SendGradient(header, _gradients[lane], coordinator)) return;
             }
         }
     }
@@ -310,6 +355,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private void OnEvaluate(EvaluateChunks order)
     {
         if (_job is null || order.Job != _job.Job || _computers.Length == 0) return;
+        if (_sharedWeights is not null && !PullSharedWeights(order.Version)) return;
         if (_weightsVersion != order.Version || _weights is null)
         {
             if (order.Version > _weightsVersion) Stash.Stash();

@@ -5,7 +5,7 @@ namespace DistributedNN.Tests.Distributed;
 
 /// <summary>
 /// The promise: for the same seed and global batch, the single-process trainer (1, 2 and 3 threads), 1, 2 and 3 in-process
-/// workers and 2 worker processes end with bit-identical weights (50 steps on Fashion-MNIST).
+/// workers and 2 worker processes (over TCP or shared memory) end with bit-identical weights (50 steps on Fashion-MNIST).
 /// </summary>
 public sealed class DeterminismTests : IDisposable
 {
@@ -57,10 +57,15 @@ public sealed class DeterminismTests : IDisposable
         Assert.Equal(both1, both3);
         Assert.NotEqual(bf16Three, both3);
         Assert.Equal(fp32Three.GetProperty("bytes_sent").GetInt64(), 2 * w3.GetProperty("bytes_sent").GetInt64());
-        var (processes, pm) = Run("processes", "--spawn-workers", "2");
+        var (processes, pm) = Run("processes", "--spawn-workers", "2", "--transport", "tcp");
         Assert.Equal(single, processes);
         Assert.Equal("multi-process", pm.GetProperty("mode").GetString());
         // tensors moved: per step at least the weights to each worker and one gradient per shard back
         Assert.True(pm.GetProperty("bytes_received").GetInt64() >= 50L * 6 * (784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10) * 4);
+        // shared memory instead of sockets (the default for workers this run starts): the same weights, the same tensors counted
+        var (shm, sm) = Run("shm-processes", "--spawn-workers", "2"); // auto: all workers spawned here, so shm
+        Assert.Equal(single, shm);
+        Assert.Equal(pm.GetProperty("bytes_received").GetInt64(), sm.GetProperty("bytes_received").GetInt64());
+        Assert.Equal(single, Run("tcp-3", "--workers", "3", "--transport", "tcp").Hash);
     }
 }

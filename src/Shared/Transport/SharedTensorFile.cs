@@ -1,0 +1,132 @@
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+
+namespace DistributedNN.Transport;
+
+/// <summary>
+/// Tensors in shared memory for workers on the coordinator's machine (<see cref="Transports.Shm"/>): a file in
+/// /dev/shm (mode 600) mapped by both processes, holding a 64-byte header (magic, region count and size, a
+/// version word) and <see cref="Regions"/> regions of <see cref="Length"/> floats. The coordinator writes the
+/// weights into one such file, each worker writes its shard gradients into its own; only small notices travel
+/// as messages. A writer publishes with <see cref="BeginWrite"/> / <see cref="EndWrite"/> (version −1 while
+/// writing), a reader copies and checks that the version did not change meanwhile (a seqlock), so a torn copy is
+/// never taken for a whole one.
+/// </summary>
+public sealed unsafe class SharedTensorFile : IDisposable
+{
+    private const int HeaderBytes = 64;
+    private const long Magic = 0x31_4D_48_53_4E_4E_44; // "DNNSHM1"
+    private readonly MemoryMappedFile _file;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly byte* _base;
+    private readonly bool _owner;
+    private int _disposed;
+
+    private SharedTensorFile(string path, MemoryMappedFile file, int regions, int length, bool owner)
+    {
+        Path = path;
+        _file = file;
+        _view = file.CreateViewAccessor(0, HeaderBytes + (long)regions * length * sizeof(float));
+        byte* p = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        _base = p + _view.PointerOffset;
+        Regions = regions;
+        Length = length;
+        _owner = owner;
+    }
+
+    public string Path { get; }
+    public int Regions { get; }
+    /// <summary>Floats per region.</summary>
+    public int Length { get; }
+
+    /// <summary>The folder for shared tensor files: /dev/shm where it exists (memory), else the temp folder.</summary>
+    public static string Folder => Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
+
+    /// <summary>Creates (or replaces) the file, readable and writable by this user only.</summary>
+    public static SharedTensorFile Create(string path, int regions, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(regions);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        long bytes = HeaderBytes + (long)regions * length * sizeof(float);
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using (var stream = new FileStream(path, options)) stream.SetLength(bytes);
+        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, bytes, MemoryMappedFileAccess.ReadWrite);
+        var shared = new SharedTensorFile(path, file, regions, length, owner: true);
+        var h = (long*)shared._base;
+        h[1] = regions;
+        h[2] = length;
+        h[3] = -1; // version: nothing published yet
+        h[0] = Magic;
+        return shared;
+    }
+
+    /// <summary>Opens a file another process created, checking that it holds what the caller expects.</summary>
+    /// <exception cref="IOException">It is missing, or not a shared tensor file of this shape.</exception>
+    public static SharedTensorFile Open(string path, int regions, int length)
+    {
+        long bytes = HeaderBytes + (long)regions * length * sizeof(float);
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new FileNotFoundException($"{path} does not exist", path);
+        if (info.Length != bytes) throw new IOException($"{path} holds {info.Length} bytes, not the {bytes} expected");
+        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, bytes, MemoryMappedFileAccess.ReadWrite);
+        var shared = new SharedTensorFile(path, file, regions, length, owner: false);
+        var h = (long*)shared._base;
+        if (h[0] != Magic || h[1] != regions || h[2] != length)
+        {
+            shared.Dispose();
+            throw new IOException($"{path} is not a shared tensor file of {regions} × {length} floats");
+        }
+        return shared;
+    }
+
+    private long* VersionWord => (long*)_base + 3;
+
+    /// <summary>The published version (−1: none, or a write in progress).</summary>
+    public long Version => Volatile.Read(ref *VersionWord);
+
+    /// <summary>Region <paramref name="index"/>, to write into (between <see cref="BeginWrite"/> and <see cref="EndWrite"/>) or read.</summary>
+    public Span<float> Region(int index)
+    {
+        if ((uint)index >= (uint)Regions) throw new ArgumentOutOfRangeException(nameof(index));
+        return new Span<float>(_base + HeaderBytes + (long)index * Length * sizeof(float), Length);
+    }
+
+    public void BeginWrite()
+    {
+        Volatile.Write(ref *VersionWord, -1);
+        Interlocked.MemoryBarrier();
+    }
+
+    public void EndWrite(long version)
+    {
+        Interlocked.MemoryBarrier();
+        Volatile.Write(ref *VersionWord, version);
+    }
+
+    /// <summary>
+    /// Copies region <paramref name="index"/> into <paramref name="destination"/> if the file's version is
+    /// <paramref name="version"/> before and after the copy; false when it is not (being rewritten, or another version).
+    /// </summary>
+    public bool TryCopy(int index, long version, Span<float> destination)
+    {
+        if (Version != version) return false;
+        Interlocked.MemoryBarrier();
+        Region(index).CopyTo(destination);
+        Interlocked.MemoryBarrier();
+        return Version == version;
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+        if (_owner)
+        {
+            try { File.Delete(Path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}

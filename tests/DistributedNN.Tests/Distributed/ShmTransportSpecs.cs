@@ -1,0 +1,30 @@
+using Akka.TestKit.Xunit2;
+using DistributedNN.Model;
+using DistributedNN.Protocol;
+using DistributedNN.Transport;
+using DistributedNN.Workers;
+
+namespace DistributedNN.Tests.Distributed;
+
+/// <summary>A worker told to use shared memory it cannot reach (another machine) refuses the job, saying why.</summary>
+public sealed class ShmTransportSpecs : TestKit
+{
+    public ShmTransportSpecs() : base("akka.loglevel = WARNING") { }
+
+    [Fact]
+    public void A_worker_that_cannot_open_the_shared_files_refuses_the_job()
+    {
+        var coordinator = CreateTestProbe();
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        coordinator.ExpectMsg<RegisterWorker>(TimeSpan.FromSeconds(30));
+        var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
+        string missing = Path.Combine(Path.GetTempPath(), "dnn-missing-" + Guid.NewGuid().ToString("N"));
+        var job = new StartJob(Guid.NewGuid(), spec.ToDescription(), TestData.Request, 20, 4, 1, true, 256, Transports.Shm,
+            SharedWeights: missing + "-weights", SharedGradients: missing + "-1");
+        worker.Tell(job, coordinator.Ref);
+        var refused = coordinator.ExpectMsg<WorkerRefused>(TimeSpan.FromSeconds(30));
+        Assert.Equal(job.Job, refused.Job);
+        Assert.StartsWith("--transport shm needs the workers on the coordinator's machine (as the same user):", refused.Reason);
+        Assert.Contains(missing + "-weights", refused.Reason);
+    }
+}

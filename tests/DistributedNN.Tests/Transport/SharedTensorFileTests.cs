@@ -1,0 +1,53 @@
+using DistributedNN.Transport;
+
+namespace DistributedNN.Tests.Transport;
+
+/// <summary>The shared-memory tensor file: what one mapping writes another reads, the seqlock, shape checks, cleanup.</summary>
+public sealed class SharedTensorFileTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void A_second_mapping_reads_what_the_first_published_and_the_owner_deletes_the_file()
+    {
+        string path = _dir.File("weights");
+        var values = Enumerable.Range(0, 1001).Select(i => i * 0.5f - 7).ToArray();
+        using (var owner = SharedTensorFile.Create(path, 3, values.Length))
+        {
+            if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            Assert.Equal(-1, owner.Version);
+            owner.BeginWrite();
+            values.CopyTo(owner.Region(2));
+            owner.EndWrite(41);
+            using var reader = SharedTensorFile.Open(path, 3, values.Length);
+            var copy = new float[values.Length];
+            Assert.True(reader.TryCopy(2, 41, copy));
+            Assert.Equal(values, copy);
+            Assert.False(reader.TryCopy(2, 40, copy)); // another version
+            // a write in progress is never taken for a published version
+            owner.BeginWrite();
+            Assert.False(reader.TryCopy(2, 41, copy));
+            owner.EndWrite(42);
+            Assert.True(reader.TryCopy(2, 42, copy));
+            // a reader may write too (a worker's gradients), and the owner sees it
+            reader.Region(0)[5] = 123f;
+            Assert.Equal(123f, owner.Region(0)[5]);
+            Assert.Throws<ArgumentOutOfRangeException>(() => reader.Region(3));
+        }
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public void A_missing_file_or_one_of_another_shape_is_refused()
+    {
+        string path = _dir.File("grads");
+        Assert.Throws<FileNotFoundException>(() => SharedTensorFile.Open(path, 1, 10));
+        using var owner = SharedTensorFile.Create(path, 2, 10);
+        Assert.Throws<IOException>(() => SharedTensorFile.Open(path, 1, 10));  // another size
+        Assert.Throws<IOException>(() => SharedTensorFile.Open(path, 4, 5));   // same size, another shape
+        File.WriteAllBytes(_dir.File("junk"), new byte[64 + 2 * 10 * 4]);
+        Assert.Throws<IOException>(() => SharedTensorFile.Open(_dir.File("junk"), 2, 10)); // no header
+    }
+}
