@@ -108,6 +108,15 @@ public sealed class CompareActivationsTests : IDisposable
     }
 
     [Fact]
+    public void A_run_that_diverges_is_named_in_the_one_line_error()
+    {
+        var (exit, _, err) = CliRunner.Run("train", "--data", TestData.Csv, "--layers", "4,8,8,2", "--compare-activations", "relu,identity", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "2", "--out", _dir.File("compare"));
+        Assert.Equal(1, exit);
+        Assert.StartsWith("error: --compare-activations, the relu run: training diverged at epoch 1", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
     public void The_help_explains_the_option_with_an_example()
     {
         var (exit, output, _) = CliRunner.Run("train", "--help");
