@@ -50,9 +50,15 @@ internal static class RunFolder
         AtomicFile.Write(Path.Combine(dir, "epochs.csv"), Encoding.UTF8.GetBytes(EpochsCsv(model.Spec, epochs)));
         if (facts.WorkerStats is { Count: > 0 } workers)
             AtomicFile.Write(Path.Combine(dir, "workers.csv"), Encoding.UTF8.GetBytes(Coordinator.Actors.WorkerStatsTracker.Csv(workers)));
+        return TryDraw(() => WritePlots(dir, model.Spec, epochs));
+    }
+
+    /// <summary>Runs <paramref name="draw"/>; returns null, or why it could not draw.</summary>
+    public static string? TryDraw(Action draw)
+    {
         try
         {
-            WritePlots(dir, model.Spec, epochs);
+            draw();
             return null;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -115,16 +121,27 @@ internal static class RunFolder
         Finish(accuracy, "Accuracy", "accuracy (%)");
         accuracy.SavePng(Path.Combine(dir, "accuracy.png"), PlotWidth, PlotHeight);
 
+        GradientNormsPlot(spec, epochs, "Gradient norm per layer (mean over each epoch's steps)")
+            .SavePng(Path.Combine(dir, "gradient-norms.png"), PlotWidth, PlotHeight);
+    }
+
+    /// <summary>log10 of each layer's mean gradient norm per epoch, a line and a legend entry per layer.</summary>
+    public static ScottPlot.Plot GradientNormsPlot(NetworkSpec spec, IReadOnlyList<EpochResult> epochs, string title)
+    {
+        double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
         var norms = new ScottPlot.Plot();
         for (int l = 0; l < spec.Layers.Count; l++)
         {
             int layer = l;
-            var y = epochs.Select(e => Math.Log10(Math.Max(e.GradientNorms.ElementAtOrDefault(layer), 1e-30))).ToArray();
+            var y = epochs.Select(e => Log10Norm(e.GradientNorms.ElementAtOrDefault(layer))).ToArray();
             norms.Add.Scatter(x, y).LegendText = $"layer {l + 1} ({spec.Layers[l].Inputs}→{spec.Layers[l].Outputs}, {spec.Layers[l].Activation.Name()})";
         }
-        Finish(norms, "Gradient norm per layer (mean over each epoch's steps)", "log10 ‖dE/dW‖");
-        norms.SavePng(Path.Combine(dir, "gradient-norms.png"), PlotWidth, PlotHeight);
+        Finish(norms, title, "log10 ‖dE/dW‖");
+        return norms;
     }
+
+    /// <summary>The plotted value of a gradient norm (a zero norm, log −∞, is drawn at −30).</summary>
+    public static double Log10Norm(double norm) => Math.Log10(Math.Max(norm, 1e-30));
 
     private static void Finish(ScottPlot.Plot plot, string title, string yLabel)
     {

@@ -38,6 +38,7 @@ public static class TrainCommand
         var save = new Option<string?>("--save") { Description = "Write the trained model to this file." };
         var progress = new Option<string>("--progress") { Description = "auto (a live progress bar on a terminal, one line per epoch otherwise), live, or plain.", DefaultValueFactory = _ => "auto" };
         var outDir = new Option<string?>("--out") { Description = "The run folder: model.dnn, metrics.json, epochs.csv and the plots loss.png, accuracy.png, gradient-norms.png (default: runs/<UTC time>)." };
+        var compareActivations = new Option<string?>("--compare-activations") { Description = "Train the same network once per hidden activation in the list (in place of --activation), each into its own run folder <out>/<activation>/, and draw their gradient norms side by side on one scale in <out>/gradient-norms-compare.png, e.g. --compare-activations sigmoid,relu." };
         var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
         var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
         var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
@@ -69,6 +70,7 @@ public static class TrainCommand
         var tls = new DistributedNN.Security.TlsOptions();
         tls.AddTo(command);
         command.Options.Add(outDir);
+        command.Options.Add(compareActivations);
         command.Options.Add(progress);
         command.Options.Add(logFormat);
         command.Options.Add(ConfigArguments.Option());
@@ -119,7 +121,9 @@ public static class TrainCommand
                 Out = parse.GetValue(outDir),
                 Progress = parse.GetValue(progress)!,
                 LogFormat = parse.GetValue(logFormat)!,
+                CompareActivations = parse.GetValue(compareActivations),
             };
+            if (request.CompareActivations is not null) return ActivationComparison.Execute(request, stdout, stderr);
             return TrainRun.Execute(request, stdout, stderr);
         });
         return command;
@@ -159,6 +163,8 @@ public sealed record TrainRequest
     public string Progress { get; init; } = "auto";
     /// <summary>text or json: the run folder's log file.</summary>
     public string LogFormat { get; init; } = "text";
+    /// <summary>Hidden activations to train the network with one after another (<see cref="ActivationComparison"/>); null: one run with <see cref="Activation"/>.</summary>
+    public string? CompareActivations { get; init; }
     public int Workers { get; init; }
     public int SpawnWorkers { get; init; }
     public int? MinWorkers { get; init; }
@@ -187,7 +193,10 @@ public sealed record TrainRequest
 
 internal static class TrainRun
 {
-    public static int Execute(TrainRequest r, TextWriter stdout, TextWriter stderr)
+    public static int Execute(TrainRequest r, TextWriter stdout, TextWriter stderr) => Execute(r, stdout, stderr, out _);
+
+    /// <param name="trained">The network and its epochs, for a caller that compares runs.</param>
+    public static int Execute(TrainRequest r, TextWriter stdout, TextWriter stderr, out (NetworkSpec Spec, IReadOnlyList<EpochResult> Epochs) trained)
     {
         // Validate everything that needs no data before spending seconds loading it.
         if (!Activations.TryParse(r.Activation, out var hidden) || hidden == Activation.Softmax)
@@ -378,6 +387,7 @@ internal static class TrainRun
             RunMetrics.Write(r.MetricsOut, spec, settings, results, steps, facts);
             stdout.WriteLine($"metrics {r.MetricsOut}");
         }
+        trained = (spec, results);
         return DnnCli.Ok;
     }
 
