@@ -8,11 +8,13 @@ public sealed record WorkerEpochStats(int Epoch, string Worker, int Shards, doub
 /// <summary>
 /// The coordinator's view of each worker's compute (the time each shard took on the worker, as reported with its
 /// result): per epoch, shards and milliseconds per shard; a worker whose mean is more than <see cref="SlowFactor"/>×
-/// the median of the others' is named slow. An allreduce trainer sees only that a step was late; this names the node.
+/// the median of the others', and at least <see cref="SlowMarginMs"/> above it, is named slow (tiny shards differ by
+/// fractions of a millisecond for reasons that say nothing about the node). An allreduce trainer sees only that a step was late; this names the node.
 /// </summary>
 public sealed class WorkerStatsTracker
 {
     public const double SlowFactor = 1.5;
+    public const double SlowMarginMs = 1.0;
 
     private readonly Dictionary<string, (int Shards, double TotalMs, double MaxMs)> _epoch = new(StringComparer.Ordinal);
     private readonly List<WorkerEpochStats> _all = [];
@@ -33,7 +35,8 @@ public sealed class WorkerStatsTracker
         var result = _epoch.OrderBy(w => w.Key, StringComparer.Ordinal).Select(w =>
         {
             var others = means.Where(m => m.Key != w.Key).Select(m => m.Value).ToList();
-            bool slow = others.Count > 0 && means[w.Key] > SlowFactor * Median(others);
+            double median = others.Count > 0 ? Median(others) : double.NaN;
+            bool slow = others.Count > 0 && means[w.Key] > SlowFactor * median && means[w.Key] - median >= SlowMarginMs;
             return new WorkerEpochStats(epoch, w.Key, w.Value.Shards, means[w.Key], w.Value.MaxMs, slow);
         }).ToList();
         _all.AddRange(result);

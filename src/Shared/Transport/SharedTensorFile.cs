@@ -9,8 +9,8 @@ namespace DistributedNN.Transport;
 /// version word) and <see cref="Regions"/> regions of <see cref="Length"/> floats. The coordinator writes the
 /// weights into one such file, each worker writes its shard gradients into its own; only small notices travel
 /// as messages. A writer publishes with <see cref="BeginWrite"/> / <see cref="EndWrite"/> (version −1 while
-/// writing), a reader copies and checks that the version did not change meanwhile (a seqlock), so a torn copy is
-/// never taken for a whole one.
+/// writing); a reader checks <see cref="Version"/> before and after it used the values (a seqlock), so values
+/// read while they were being rewritten are never taken for a whole version.
 /// </summary>
 public sealed unsafe class SharedTensorFile : IDisposable
 {
@@ -105,17 +105,20 @@ public sealed unsafe class SharedTensorFile : IDisposable
         Volatile.Write(ref *VersionWord, version);
     }
 
-    /// <summary>
-    /// Copies region <paramref name="index"/> into <paramref name="destination"/> if the file's version is
-    /// <paramref name="version"/> before and after the copy; false when it is not (being rewritten, or another version).
-    /// </summary>
-    public bool TryCopy(int index, long version, Span<float> destination)
+    /// <summary>Region <paramref name="index"/> as memory (for code that keeps it across calls); valid while this file is open.</summary>
+    public Memory<float> RegionMemory(int index)
     {
-        if (Version != version) return false;
-        Interlocked.MemoryBarrier();
-        Region(index).CopyTo(destination);
-        Interlocked.MemoryBarrier();
-        return Version == version;
+        Region(index); // checks the index
+        return new RegionManager(this, index).Memory;
+    }
+
+    private sealed class RegionManager(SharedTensorFile file, int index) : System.Buffers.MemoryManager<float>
+    {
+        public override Span<float> GetSpan() => file.Region(index);
+        public override System.Buffers.MemoryHandle Pin(int elementIndex = 0) =>
+            new(file._base + HeaderBytes + ((long)index * file.Length + elementIndex) * sizeof(float));
+        public override void Unpin() { }
+        protected override void Dispose(bool disposing) { }
     }
 
     public void Dispose()

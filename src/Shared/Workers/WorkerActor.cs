@@ -270,32 +270,26 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
     }
 
-    /// <summary>shm: copies weights <paramref name="version"/> out of the coordinator's file unless held already; false when the file holds another version (the order is stale).</summary>
-    private bool PullSharedWeights(long version)
+    /// <summary>
+    /// The weights of <paramref name="version"/>: over shm, read in place from the coordinator's file (null when it holds
+    /// another version: the order is stale); otherwise the copy received, once it is here.
+    /// </summary>
+    private ReadOnlyMemory<float>? WeightsOf(long version)
     {
-        if (_weightsVersion == version && _weights is not null) return true;
-        var buffer = _weightBuffers.TryTake(out var b) ? b : new float[_sharedWeights!.Length];
-        if (!_sharedWeights!.TryCopy(0, version, buffer))
-        {
-            _weightBuffers.Add(buffer);
-            _log.Debug("Ignoring an order for weights {Version}: the shared file holds {Held}", version, _sharedWeights.Version);
-            return false;
-        }
-        OnWeights(new WeightsArrived(version, buffer));
-        return true;
+        if (_sharedWeights is { } shared) return shared.Version == version ? shared.RegionMemory(0) : null;
+        if (_weightsVersion != version || _weights is null) return null; // (a null array would convert to empty memory, not to null)
+        return _weights;
     }
 
     private async Task OnComputeShards(ComputeShards order)
     {
         if (_job is null || order.Job != _job.Job || _computers.Length == 0) return;
-        if (_sharedWeights is not null && !PullSharedWeights(order.Version)) return;
-        if (_weightsVersion != order.Version || _weights is null)
+        if (WeightsOf(order.Version) is not { } weights)
         {
-            if (order.Version > _weightsVersion) Stash.Stash(); // the weights are on their way
+            if (_sharedWeights is null && order.Version > _weightsVersion) Stash.Stash(); // the weights are on their way
             return;
         }
         var coordinator = Sender;
-        var weights = _weights;
         int lanes = _computers.Length;
         var stats = new BatchStats[lanes];
         var ms = new double[lanes];
@@ -309,12 +303,14 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 int shard = order.Shards[first + lane];
                 // shm: straight into this shard's region of our file, which the coordinator copies out when told
                 var destination = _sharedGradients is { } shared ? shared.Region(shard) : _gradients[lane];
-                stats[lane] = _computers[lane].ComputeShard(weights, order.Epoch, order.StepInEpoch, shard, destination, order.Version);
+                stats[lane] = _computers[lane].ComputeShard(weights.Span, order.Epoch, order.StepInEpoch, shard, destination, order.Version);
                 ms[lane] = clock.Elapsed.TotalMilliseconds;
                 activity[lane] = _computers[lane].Activity.ToArray();
             }
             if (n == 1) Compute(0);
             else Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = n }, Compute);
+            // shm: weights rewritten while we computed mean the order was stale (its shards went to others): no results
+            if (_sharedWeights is { } shared && shared.Version != order.Version) return;
             for (int lane = 0; lane < n; lane++)
             {
                 int shard = order.Shards[first + lane];
@@ -355,15 +351,14 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private void OnEvaluate(EvaluateChunks order)
     {
         if (_job is null || order.Job != _job.Job || _computers.Length == 0) return;
-        if (_sharedWeights is not null && !PullSharedWeights(order.Version)) return;
-        if (_weightsVersion != order.Version || _weights is null)
+        if (WeightsOf(order.Version) is not { } weights)
         {
-            if (order.Version > _weightsVersion) Stash.Stash();
+            if (_sharedWeights is null && order.Version > _weightsVersion) Stash.Stash();
             return;
         }
         foreach (int chunk in order.Chunks)
         {
-            var stats = _computers[0].EvaluateChunk(_weights, chunk, order.Version);
+            var stats = _computers[0].EvaluateChunk(weights.Span, chunk, order.Version);
             Sender.Tell(new EvaluationResult(order.Job, order.Version, chunk, Self, stats.LossSum, stats.Correct, stats.Count));
         }
     }

@@ -200,7 +200,10 @@ public sealed unsafe class TrainingHealthTests
         tracker.Add("b", 7.0); // 7 < 1.5 × 5: not slow
         Assert.DoesNotContain(tracker.EndEpoch(2), w => w.Slow);
         Assert.Equal(6, tracker.All.Count);
+        tracker.Add("x", 0.27);
+        tracker.Add("y", 0.48); // 1.8× but a fifth of a millisecond: not a slow node
+        Assert.DoesNotContain(tracker.EndEpoch(3), w => w.Slow);
         tracker.Add("alone", 100);
-        Assert.False(Assert.Single(tracker.EndEpoch(3)).Slow); // nobody to compare with
+        Assert.False(Assert.Single(tracker.EndEpoch(4)).Slow); // nobody to compare with
     }
 }
