@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 for batch in "${batches[@]}"; do
   echo "== global batch $batch, $shards shards, $epochs epochs"
   base=""
-  for mode in "--threads 2" "--threads 1" "--workers 2" "--spawn-workers 2" "--spawn-workers 2 --transport shm" "--spawn-workers 2 --gradient-format bf16" "--spawn-workers 2 --transport akka"; do
+  for mode in "--threads 2" "--threads 1" "--workers 2 --transport shm" "--spawn-workers 2 --transport tcp" "--spawn-workers 2 --transport shm" "--spawn-workers 2 --gradient-format bf16" "--spawn-workers 2 --transport akka"; do
     [[ "$mode" == *akka* && "$batch" != "1024" ]] && continue
     $dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch "$batch" --shards "$shards" --epochs "$epochs" $mode --metrics-out "$tmp/m.json" > "$tmp/out.txt"
     sps=$(grep '^epoch' "$tmp/out.txt" | sed -E 's/.* ([0-9,]+) samples\/s.*/\1/' | tr -d ',' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
