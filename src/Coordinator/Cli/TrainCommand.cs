@@ -302,16 +302,18 @@ internal static class TrainRun
             stepLog.Add(s);
             view.Step(s, workers);
         }
-        Serilog.Log.Information("Training {Network} on {Data} ({Mode}): {Optimizer} lr {LearningRate}, batch {Batch} in {Shards} shards, {Epochs} epochs, seed {Seed}; run folder {RunFolder}",
+        // this run's own events carry its folder (several runs may share a process and its log files: tests, --compare-activations)
+        var log = Serilog.Log.ForContext("RunFolder", runDir);
+        log.Information("Training {Network} on {Data} ({Mode}): {Optimizer} lr {LearningRate}, batch {Batch} in {Shards} shards, {Epochs} epochs, seed {Seed}; run folder {RunFolder}",
             spec.Describe(), data.Source, r.Mode, OptimizerSettings.Name(settings.Optimizer.Kind), settings.Optimizer.LearningRate, settings.BatchSize, settings.Shards, epochs, settings.Seed, runDir);
         var health = new TrainingHealth(spec);
         void OnEpoch(EpochResult e)
         {
             view.Epoch(e);
-            Serilog.Log.Information("Epoch {Epoch}/{Epochs}: loss {Loss:F4}, train accuracy {TrainAccuracy:P2}, test loss {TestLoss:F4}, test accuracy {TestAccuracy:P2}, {SamplesPerSecond:F0} samples/s; gradient norms {GradientNorms}, update ratios {UpdateRatios}, dead/saturated {Health}",
+            log.Information("Epoch {Epoch}/{Epochs}: loss {Loss:F4}, train accuracy {TrainAccuracy:P2}, test loss {TestLoss:F4}, test accuracy {TestAccuracy:P2}, {SamplesPerSecond:F0} samples/s; gradient norms {GradientNorms}, update ratios {UpdateRatios}, dead/saturated {Health}",
                 e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.GradientNorms, e.UpdateRatios, e.Health);
             foreach (var w in health.Check(e))
-                Serilog.Log.ForContext("HealthKind", w.Kind).ForContext("Layer", w.Layer).Warning("Training health: {Problem}", w.Message);
+                log.ForContext("HealthKind", w.Kind).ForContext("Layer", w.Layer).Warning("Training health: {Problem}", w.Message);
         }
 
         IReadOnlyList<EpochResult> results;
@@ -379,7 +381,7 @@ internal static class TrainRun
         {
             throw new UserErrorException($"--out {runDir}: cannot write the run's files ({e.Message})");
         }
-        Serilog.Log.Information("Finished: test accuracy {TestAccuracy:P2}, {Steps} steps, weights sha256 {WeightsSha256}", results[^1].TestAccuracy, steps, weightsHash);
+        log.Information("Finished: test accuracy {TestAccuracy:P2}, {Steps} steps, weights sha256 {WeightsSha256}", results[^1].TestAccuracy, steps, weightsHash);
         stdout.WriteLine($"run     {runDir} ({string.Join(", ", RunFolder.Files(facts, jsonLog))}{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
         if (noPlots is not null) stderr.WriteLine($"warning: no plots in {runDir}: {noPlots} (install a font, e.g. apt-get install fonts-dejavu-core)");
         if (r.MetricsOut is not null)

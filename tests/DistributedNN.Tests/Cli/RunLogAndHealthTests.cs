@@ -44,7 +44,9 @@ public sealed class RunLogAndHealthTests : IDisposable
             Assert.False(string.IsNullOrEmpty(e.GetProperty("Line").GetString())); // the message as text
         });
         Assert.Contains(events, e => e.GetProperty("@mt").GetString()!.StartsWith("Training {Network}") && e.GetProperty("RunFolder").GetString() == run);
-        var epoch = events.Last(e => e.GetProperty("@mt").GetString()!.StartsWith("Epoch {Epoch}/{Epochs}:"));
+        // other tests' runs share this process's log files: this run's own events carry its folder
+        var epoch = events.Last(e => e.GetProperty("@mt").GetString()!.StartsWith("Epoch {Epoch}/{Epochs}:")
+            && e.TryGetProperty("RunFolder", out var folder) && folder.GetString() == run);
         Assert.Equal(3, epoch.GetProperty("GradientNorms").GetArrayLength()); // structured, not only text
         // the coordinator's per-worker figures, as events and in workers.csv and metrics.json
         Assert.Contains(events, e => e.GetProperty("@mt").GetString()!.Contains("computed {Shards} shards"));
