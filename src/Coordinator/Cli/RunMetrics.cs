@@ -71,6 +71,6 @@ internal static class RunMetrics
                     : new Dictionary<string, object> { [ActivationHealth.Name(ActivationHealth.Signal(layer.Activation))!] = e.Health?[l] ?? 0 }).ToArray(),
             }).ToArray(),
         };
-        AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
     }
 }

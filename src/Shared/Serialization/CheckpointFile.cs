@@ -25,7 +25,8 @@ public static class CheckpointFile
     public static ReadOnlySpan<byte> Magic => "DNNCKPT\0"u8;
     public const uint Version = 1;
     public const string Extension = ".dnnc";
-    private static readonly JsonSerializerOptions Json = new() { IncludeFields = false };
+    // a diverging run's last figures may hold ∞ or NaN: written as "Infinity"/"NaN", not a crash at the checkpoint that keeps its progress
+    private static readonly JsonSerializerOptions Json = new() { IncludeFields = false, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     private sealed record Header(NetworkDescription Network, TrainingSettings Settings, string DataFingerprint, TrainingProgress Progress, EpochResult[] Epochs);
 

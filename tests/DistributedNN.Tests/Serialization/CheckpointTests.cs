@@ -37,11 +37,28 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal((c.Progress.Epoch, c.Progress.StepInEpoch, c.Progress.Steps, c.Progress.OptimizerSteps, c.Progress.EpochStats),
             (back.Progress.Epoch, back.Progress.StepInEpoch, back.Progress.Steps, back.Progress.OptimizerSteps, back.Progress.EpochStats));
         Assert.Equal(c.Progress.NormSums, back.Progress.NormSums);
+        Assert.Equal(c.Progress.RatioSums, back.Progress.RatioSums);
+        Assert.Equal(c.Progress.HealthSums, back.Progress.HealthSums);
         Assert.Equal(JsonSerializer.Serialize(c.Epochs), JsonSerializer.Serialize(back.Epochs));
         Assert.Equal(c.Network.Sizes, back.Network.Sizes);
         var state = CheckpointFile.Restore(back, 40);
         Assert.Equal(1, state.Steps);
         Assert.Equal(1, state.Optimizer.Steps);
+    }
+
+    [Fact]
+    public void Figures_of_a_diverging_run_that_are_infinite_or_NaN_round_trip()
+    {
+        var c = Sample();
+        c = c with
+        {
+            Progress = c.Progress with { NormSums = [double.PositiveInfinity, 1.5], RatioSums = [double.NaN, 0.25] },
+            Epochs = [new EpochResult(1, 5, 0.5, 0.75, 0.6, 0.7, 1.5, 100, [double.PositiveInfinity, 0.2], [double.NaN, 1e-3], [0, 0])],
+        };
+        var back = CheckpointFile.Decode(CheckpointFile.Encode(c), "x");
+        Assert.Equal(c.Progress.NormSums, back.Progress.NormSums);
+        Assert.True(double.IsNaN(back.Progress.RatioSums![0]));
+        Assert.Equal(double.PositiveInfinity, back.Epochs[0].GradientNorms[0]);
     }
 
     [Fact]
