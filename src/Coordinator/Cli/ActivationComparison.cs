@@ -71,6 +71,8 @@ internal static class ActivationComparison
     /// <exception cref="UserErrorException">An option that has no meaning for runs trained one after another into folders of their own.</exception>
     private static void CheckCombination(TrainRequest r)
     {
+        if (r.ActivationGiven)
+            throw new UserErrorException($"--compare-activations gives the hidden activations: drop --activation {r.Activation}");
         if (r.Distributed || r.Tls is not null)
             throw new UserErrorException("--compare-activations trains each activation in this process: drop --workers, --spawn-workers, --min-workers and --tls-cert");
         if (r.Resume is not null)

@@ -38,7 +38,7 @@ public static class TrainCommand
         var save = new Option<string?>("--save") { Description = "Write the trained model to this file." };
         var progress = new Option<string>("--progress") { Description = "auto (a live progress bar on a terminal, one line per epoch otherwise), live, or plain.", DefaultValueFactory = _ => "auto" };
         var outDir = new Option<string?>("--out") { Description = "The run folder: model.dnn, metrics.json, epochs.csv and the plots loss.png, accuracy.png, gradient-norms.png (default: runs/<UTC time>)." };
-        var compareActivations = new Option<string?>("--compare-activations") { Description = "Train the same network once per hidden activation in the list (in place of --activation), each into its own run folder <out>/<activation>/, and draw their gradient norms side by side on one scale in <out>/gradient-norms-compare.png, e.g. --compare-activations sigmoid,relu." };
+        var compareActivations = new Option<string?>("--compare-activations") { Description = "Train the same network once per hidden activation in the list (instead of --activation, which it refuses), each into its own run folder <out>/<activation>/, and draw their gradient norms side by side on one scale in <out>/gradient-norms-compare.png, e.g. --compare-activations sigmoid,relu." };
         var metricsOut = new Option<string?>("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
         var testFraction = new Option<double>("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
         var labelColumn = new Option<string>("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
@@ -122,6 +122,7 @@ public static class TrainCommand
                 Progress = parse.GetValue(progress)!,
                 LogFormat = parse.GetValue(logFormat)!,
                 CompareActivations = parse.GetValue(compareActivations),
+                ActivationGiven = parse.GetResult(activation) is { Implicit: false },
             };
             if (request.CompareActivations is not null) return ActivationComparison.Execute(request, stdout, stderr);
             return TrainRun.Execute(request, stdout, stderr);
@@ -165,6 +166,8 @@ public sealed record TrainRequest
     public string LogFormat { get; init; } = "text";
     /// <summary>Hidden activations to train the network with one after another (<see cref="ActivationComparison"/>); null: one run with <see cref="Activation"/>.</summary>
     public string? CompareActivations { get; init; }
+    /// <summary>--activation was given (option, DNN_ACTIVATION or config file), not left at its default.</summary>
+    public bool ActivationGiven { get; init; }
     public int Workers { get; init; }
     public int SpawnWorkers { get; init; }
     public int? MinWorkers { get; init; }

@@ -80,6 +80,7 @@ public sealed class CompareActivationsTests : IDisposable
 
     public static TheoryData<string[], string> BadInputs() => new()
     {
+        { ["--compare-activations", "sigmoid,relu", "--activation", "tanh"], "error: --compare-activations gives the hidden activations: drop --activation tanh" },
         { ["--compare-activations", "relu"], "error: --compare-activations 'relu' needs at least two activations to compare, e.g. sigmoid,relu" },
         { ["--compare-activations", "sigmoid,swish"], "error: --compare-activations 'sigmoid,swish': 'swish' is not one of relu, sigmoid, tanh, identity" },
         { ["--compare-activations", "relu,softmax"], "error: --compare-activations 'relu,softmax': 'softmax' is not one of relu, sigmoid, tanh, identity" },
