@@ -136,41 +136,23 @@ public sealed unsafe class Conv2D
         if (outputLength < rows * s.OutputSize) throw new ArgumentException($"{outputName} holds {outputLength} values, {rows} rows need {rows * s.OutputSize}");
     }
 
-    // cols[(c, ky, kx), (oy, ox)] = x[c, oy·S + ky − P, ox·S + kx − P], 0 outside the input
-    private void Im2Col(float* x, float* cols)
-    {
-        var s = Shape;
-        int oh = s.OutHeight, ow = s.OutWidth;
-        for (int c = 0; c < s.Channels; c++)
-            for (int ky = 0; ky < s.KernelHeight; ky++)
-                for (int kx = 0; kx < s.KernelWidth; kx++)
-                {
-                    float* row = cols + (long)((c * s.KernelHeight + ky) * s.KernelWidth + kx) * oh * ow;
-                    for (int oy = 0; oy < oh; oy++)
-                    {
-                        int iy = oy * s.Stride + ky - s.Padding;
-                        float* dst = row + oy * ow;
-                        if (iy < 0 || iy >= s.Height)
-                        {
-                            new Span<float>(dst, ow).Clear();
-                            continue;
-                        }
-                        float* src = x + (c * s.Height + iy) * s.Width;
-                        for (int ox = 0; ox < ow; ox++)
-                        {
-                            int ix = ox * s.Stride + kx - s.Padding;
-                            dst[ox] = ix >= 0 && ix < s.Width ? src[ix] : 0f;
-                        }
-                    }
-                }
-    }
+    private void Im2Col(float* x, float* cols) => Patches(x, cols, gather: true);
 
     // the adjoint of Im2Col: dx[c, iy, ix] = Σ over the patches that read it (overwrites dx)
     private void Col2Im(float* cols, float* dx)
     {
+        new Span<float>(dx, Shape.InputSize).Clear();
+        Patches(dx, cols, gather: false);
+    }
+
+    /// <summary>
+    /// Walks cols[(c, ky, kx), (oy, ox)] ↔ x[c, oy·S + ky − P, ox·S + kx − P]: gathering sets each patch value from its
+    /// pixel (0 outside the input); scattering adds each patch value onto its pixel.
+    /// </summary>
+    private void Patches(float* x, float* cols, bool gather)
+    {
         var s = Shape;
         int oh = s.OutHeight, ow = s.OutWidth;
-        new Span<float>(dx, s.InputSize).Clear();
         for (int c = 0; c < s.Channels; c++)
             for (int ky = 0; ky < s.KernelHeight; ky++)
                 for (int kx = 0; kx < s.KernelWidth; kx++)
@@ -179,12 +161,19 @@ public sealed unsafe class Conv2D
                     for (int oy = 0; oy < oh; oy++)
                     {
                         int iy = oy * s.Stride + ky - s.Padding;
-                        if (iy < 0 || iy >= s.Height) continue;
-                        float* dst = dx + (c * s.Height + iy) * s.Width;
+                        float* patch = row + oy * ow;
+                        if (iy < 0 || iy >= s.Height)
+                        {
+                            if (gather) new Span<float>(patch, ow).Clear();
+                            continue;
+                        }
+                        float* pixels = x + (c * s.Height + iy) * s.Width;
                         for (int ox = 0; ox < ow; ox++)
                         {
                             int ix = ox * s.Stride + kx - s.Padding;
-                            if (ix >= 0 && ix < s.Width) dst[ix] += row[oy * ow + ox];
+                            bool inside = ix >= 0 && ix < s.Width;
+                            if (gather) patch[ox] = inside ? pixels[ix] : 0f;
+                            else if (inside) pixels[ix] += patch[ox];
                         }
                     }
                 }

@@ -20,6 +20,7 @@ public sealed unsafe class SharedTensorFile : IDisposable
     private readonly MemoryMappedViewAccessor _view;
     private readonly byte* _base;
     private readonly bool _owner;
+    private readonly RegionManager?[] _memories;
     private int _disposed;
 
     private SharedTensorFile(string path, MemoryMappedFile file, int regions, int length, bool owner)
@@ -33,6 +34,7 @@ public sealed unsafe class SharedTensorFile : IDisposable
         Regions = regions;
         Length = length;
         _owner = owner;
+        _memories = new RegionManager?[regions];
     }
 
     public string Path { get; }
@@ -109,7 +111,7 @@ public sealed unsafe class SharedTensorFile : IDisposable
     public Memory<float> RegionMemory(int index)
     {
         Region(index); // checks the index
-        return new RegionManager(this, index).Memory;
+        return (_memories[index] ??= new RegionManager(this, index)).Memory; // made once: read for every order
     }
 
     private sealed class RegionManager(SharedTensorFile file, int index) : System.Buffers.MemoryManager<float>
