@@ -140,6 +140,30 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_worker_that_leaves_gracefully_costs_no_wait()
+    {
+        // a step deadline of 10 minutes: had the coordinator waited for the leaver's shards, the run could not end within Exit's 120 s;
+        // long enough (a few seconds after epoch 3) that the leave lands mid-run
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "150", "--batch", "8", "--shards", "4", "--lr", "0.01"];
+        int port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
+            "--step-timeout", "600", "--log-level", "warning"]);
+        string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
+        var (leaver, lOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        var (stayer, sOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        await WaitFor(cOut, "epoch 3/150", coordinator, "coordinator");
+        using (var term = Process.Start("kill", ["-TERM", leaver.Id.ToString()])) await term!.WaitForExitAsync();
+        await Exit(leaver, lOut, "leaving worker"); // CoordinatedShutdown on SIGTERM: it leaves the cluster and exits
+        Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
+        Assert.True(await Exit(stayer, sOut, "worker") == 0, $"remaining worker failed:\n{sOut}");
+        Assert.True(cOut.ToString().Contains("removed"), $"the leaving worker was never removed:\n{cOut}");
+        Assert.DoesNotContain("is late", cOut.ToString());
+        Assert.Equal(150, cOut.ToString().Split('\n').Count(l => l.StartsWith("epoch ")));
+        Assert.Equal(FaultFreeHash(training), Hash(metrics));
+    }
+
+    [Fact]
     public async Task A_coordinator_killed_and_resumed_ends_with_the_uninterrupted_weights()
     {
         string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "40", "--batch", "16", "--shards", "4", "--lr", "0.01"];
