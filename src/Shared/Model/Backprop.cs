@@ -27,6 +27,7 @@ public readonly record struct BatchStats(double LossSum, int Correct, int Count)
 public sealed unsafe class Backprop
 {
     private readonly NetworkSpec _spec;
+    private readonly GraphNetwork? _graph;   // a network that is not a plain dense stack: computed by the graph engine
     private readonly float[][] _activations; // per layer, [MaxRows × Outputs], after the activation
     private readonly float[] _outputZ;       // last layer's z, [MaxRows × OutputSize]
     private readonly float[] _deltaA, _deltaB; // δ ping-pong, [MaxRows × MaxWidth]
@@ -41,6 +42,14 @@ public sealed unsafe class Backprop
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRows);
         _spec = spec;
         MaxRows = maxRows;
+        if (!spec.IsPlainStack)
+        {
+            _graph = new GraphNetwork(spec, maxRows);
+            _activations = [];
+            _outputZ = _deltaA = _deltaB = _weightsT = _columnSum = [];
+            _activity = [];
+            return;
+        }
         _activations = spec.Layers.Select(l => Pinned(maxRows * l.Outputs)).ToArray();
         _outputZ = Pinned(maxRows * spec.OutputSize);
         _deltaA = Pinned(maxRows * spec.MaxWidth);
@@ -56,7 +65,7 @@ public sealed unsafe class Backprop
     public int MaxRows { get; }
 
     /// <summary>The output layer's activations of the last forward pass, [rows × OutputSize].</summary>
-    public ReadOnlySpan<float> Output(int rows) => _activations[^1].AsSpan(0, rows * _spec.OutputSize);
+    public ReadOnlySpan<float> Output(int rows) => _graph is not null ? _graph.Output(rows) : _activations[^1].AsSpan(0, rows * _spec.OutputSize);
 
     /// <summary>Runs the network on <paramref name="rows"/> samples; returns the outputs [rows × OutputSize].</summary>
     /// <param name="weightsVersion">
@@ -68,7 +77,10 @@ public sealed unsafe class Backprop
         CheckShapes(parameters, input, rows);
         fixed (float* p = parameters)
         fixed (float* x = input)
-            ForwardCore(p, x, rows, weightsVersion);
+        {
+            if (_graph is not null) _graph.Forward(p, x, rows, weightsVersion);
+            else ForwardCore(p, x, rows, weightsVersion);
+        }
         return Output(rows);
     }
 
@@ -78,10 +90,11 @@ public sealed unsafe class Backprop
     /// [b₀=0, b₁), [b₁, b₂) … [.., rows): each shard's gradient (sum over its samples) is computed
     /// from zero and added to <paramref name="gradient"/> in shard order, so the result equals, bit for
     /// bit, summing separately computed shard gradients in order — on one machine or many.
-    /// The gradient is overwritten, not accumulated into.
+    /// The gradient is overwritten, not accumulated into. <paramref name="dropout"/> names the step and first shard, whose
+    /// dropout masks a network with dropout layers draws.
     /// </summary>
     public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows,
-        ReadOnlySpan<int> shardBounds, Span<float> gradient, long weightsVersion = -1)
+        ReadOnlySpan<int> shardBounds, Span<float> gradient, long weightsVersion = -1, DropoutKey dropout = default)
     {
         CheckShapes(parameters, input, rows);
         if (labels.Length < rows) throw new ArgumentException($"{labels.Length} labels for {rows} rows");
@@ -93,6 +106,7 @@ public sealed unsafe class Backprop
         fixed (float* x = input)
         fixed (float* g = gradient)
         {
+            if (_graph is not null) return _graph.Gradient(p, x, labels, rows, shardBounds, g, weightsVersion, dropout);
             ForwardCore(p, x, rows, weightsVersion);
             CountActivity(shardBounds);
             var stats = OutputDelta(labels, shardBounds);
@@ -105,7 +119,7 @@ public sealed unsafe class Backprop
     /// Per layer, the last <see cref="Gradient"/> call's dead ReLU (shard, unit) pairs or saturated sigmoid/tanh
     /// outputs (<see cref="ActivationHealth.Count"/>), summed over its shards.
     /// </summary>
-    public ReadOnlySpan<int> Activity => _activity;
+    public ReadOnlySpan<int> Activity => _graph is not null ? _graph.Activity : _activity;
 
     private void CountActivity(ReadOnlySpan<int> bounds)
     {
@@ -119,13 +133,23 @@ public sealed unsafe class Backprop
     /// Threads for the matrix products (null: the calling thread only). The results have the same bits with or
     /// without a team, with any number of threads.
     /// </summary>
-    public GemmTeam? Team { get; set; }
+    public GemmTeam? Team
+    {
+        get => _team;
+        set
+        {
+            _team = value;
+            if (_graph is not null) _graph.Team = value;
+        }
+    }
+    private GemmTeam? _team;
 
     /// <summary>Single-shard convenience: the whole batch is one shard.</summary>
-    public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows, Span<float> gradient, long weightsVersion = -1)
+    public BatchStats Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, ReadOnlySpan<int> labels, int rows, Span<float> gradient,
+        long weightsVersion = -1, DropoutKey dropout = default)
     {
         Span<int> bounds = [0, rows];
-        return Gradient(parameters, input, labels, rows, bounds, gradient, weightsVersion);
+        return Gradient(parameters, input, labels, rows, bounds, gradient, weightsVersion, dropout);
     }
 
     /// <summary>
@@ -135,6 +159,7 @@ public sealed unsafe class Backprop
     /// </summary>
     public BatchStats Evaluate(ReadOnlySpan<int> labels, int rows, BatchStats running = default)
     {
+        if (_graph is not null) return _graph.Evaluate(labels, rows, running);
         int n = _spec.OutputSize;
         double loss = running.LossSum;
         int correct = running.Correct;

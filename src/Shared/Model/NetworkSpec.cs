@@ -1,34 +1,96 @@
 namespace DistributedNN.Model;
 
-/// <summary>One fully-connected layer: z = W·a_prev + b with W [Outputs × Inputs], then a = act(z).</summary>
-public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
+/// <summary>What a layer computes. Dense and convolution layers have parameters; the others do not.</summary>
+public enum LayerKind : byte { Dense, Conv, MaxPool, AvgPool, Flatten, Dropout, Add, Concat }
+
+/// <summary>The shape of one sample's tensor, channels × height × width (NCHW without N); a flat vector is n × 1 × 1.</summary>
+public readonly record struct TensorShape(int Channels, int Height, int Width)
 {
-    public int WeightCount => Inputs * Outputs;
-    public int ParameterCount => Inputs * Outputs + Outputs;
+    public int Size => Channels * Height * Width;
+    public bool IsFlat => Height == 1 && Width == 1;
+    public static TensorShape Flat(int n) => new(n, 1, 1);
+    public override string ToString() => IsFlat ? $"{Channels}" : $"{Channels}×{Height}×{Width}";
 }
 
 /// <summary>
-/// The architecture of a feedforward network and the layout of its parameters in one flat
-/// vector: layer by layer, W row-major [out × in] (PyTorch's nn.Linear.weight layout), then b.
-/// Gradients use the same layout, so whole-model operations are single passes over one block.
+/// One layer (a node of the network's graph). Dense: z = W·a_prev + b with W [Outputs × Inputs], then a = act(z).
+/// The other kinds (see <see cref="LayerKind"/>) set <see cref="Kind"/>, their shapes and their sources in <see cref="From"/>;
+/// a plain <c>new LayerSpec(in, out, act)</c> is a dense layer reading the layer before it.
+/// </summary>
+public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
+{
+    public LayerKind Kind { get; init; } = LayerKind.Dense;
+    /// <summary>The layers this one reads, by index (−1: the network's input); empty: the layer before it.</summary>
+    public int[] From { get; init; } = [];
+    /// <summary>The name a model spec gives the layer (for messages and for <c>from</c> references).</summary>
+    public string? Name { get; init; }
+    public TensorShape? InShapeOrNull { get; init; }
+    public TensorShape? OutShapeOrNull { get; init; }
+    /// <summary>Convolution: kernel size (square); pooling: window size.</summary>
+    public int Kernel { get; init; }
+    public int Stride { get; init; } = 1;
+    public int Padding { get; init; }
+    /// <summary>Dropout: the probability of zeroing a unit during training.</summary>
+    public float Rate { get; init; }
+
+    public TensorShape InShape => InShapeOrNull ?? TensorShape.Flat(Inputs);
+    public TensorShape OutShape => OutShapeOrNull ?? TensorShape.Flat(Outputs);
+
+    public ConvShape Conv => new(InShape.Channels, InShape.Height, InShape.Width, OutShape.Channels, Kernel, Kernel, Stride, Padding);
+    public PoolShape Pool => new(Kind == LayerKind.MaxPool ? PoolKind.Max : PoolKind.Average, InShape.Channels, InShape.Height, InShape.Width, Kernel, Stride);
+
+    public int WeightCount => Kind switch
+    {
+        LayerKind.Dense => Inputs * Outputs,
+        LayerKind.Conv => OutShape.Channels * InShape.Channels * Kernel * Kernel,
+        _ => 0,
+    };
+    /// <summary>Weights, then one bias per output unit (dense) or per filter (convolution).</summary>
+    public int BiasCount => Kind switch { LayerKind.Dense => Outputs, LayerKind.Conv => OutShape.Channels, _ => 0 };
+    public int ParameterCount => WeightCount + BiasCount;
+    public bool HasParameters => ParameterCount > 0;
+    /// <summary>A dense layer reading the layer before it: what the stack-only fast path computes.</summary>
+    public bool IsPlainDense => Kind == LayerKind.Dense && From.Length == 0;
+
+    public string KindName => Kind switch
+    {
+        LayerKind.Dense => "dense",
+        LayerKind.Conv => "conv",
+        LayerKind.MaxPool => "maxpool",
+        LayerKind.AvgPool => "avgpool",
+        LayerKind.Flatten => "flatten",
+        LayerKind.Dropout => "dropout",
+        LayerKind.Add => "add",
+        LayerKind.Concat => "concat",
+        _ => throw new ArgumentOutOfRangeException(nameof(Kind)),
+    };
+
+    /// <summary>e.g. <c>conv 1×28×28→32×24×24, relu</c>.</summary>
+    public string Describe() => $"{KindName} {InShape}→{OutShape}, {Activation.Name()}";
+}
+
+/// <summary>
+/// The architecture of a network and the layout of its parameters in one flat vector: layer by layer,
+/// W (dense: row-major [out × in], PyTorch's nn.Linear.weight layout; convolution: [filters × channels × k × k],
+/// nn.Conv2d's), then b. Gradients use the same layout, so whole-model operations are single passes over one block.
+///
+/// A plain stack is a list of dense layers, each reading the one before. A graph (a model spec) may also hold
+/// convolution, pooling, flatten and dropout layers, and layers that read several earlier ones (add, concat):
+/// layers come in an order where every layer reads only earlier ones, and the last layer is the output.
 /// </summary>
 public sealed class NetworkSpec
 {
     private readonly int[] _offsets;
 
-    public NetworkSpec(IReadOnlyList<LayerSpec> layers, LossKind loss)
+    public NetworkSpec(IReadOnlyList<LayerSpec> layers, LossKind loss, TensorShape? inputShape = null)
     {
         if (layers.Count == 0) throw new UserErrorException("a network needs at least one layer");
-        for (int l = 0; l < layers.Count; l++)
-        {
-            var layer = layers[l];
-            if (layer.Inputs <= 0 || layer.Outputs <= 0)
-                throw new UserErrorException($"layer {l + 1} has size {layer.Inputs}→{layer.Outputs}; every layer needs at least one input and one output");
-            if (l > 0 && layers[l - 1].Outputs != layer.Inputs)
-                throw new UserErrorException($"layer {l + 1} takes {layer.Inputs} inputs but layer {l} gives {layers[l - 1].Outputs}");
-            if (layer.Activation == Activation.Softmax && l != layers.Count - 1)
-                throw new UserErrorException($"softmax is an output activation; layer {l + 1} is a hidden layer");
-        }
+        IsPlainStack = layers.All(l => l.IsPlainDense);
+        InputShape = inputShape ?? TensorShape.Flat(layers[0].Inputs);
+        if (InputShape.Size != layers[0].Inputs)
+            throw new UserErrorException($"the input shape {InputShape} holds {InputShape.Size} values but layer 1 takes {layers[0].Inputs}");
+        if (IsPlainStack) CheckStack(layers);
+        else CheckGraph(layers, InputShape);
         var last = layers[^1];
         if (loss == LossKind.CrossEntropy && last.Activation != Activation.Softmax)
             throw new UserErrorException($"cross-entropy loss needs a softmax output layer, not {last.Activation.Name()}");
@@ -41,12 +103,102 @@ public sealed class NetworkSpec
         long total = 0;
         for (int l = 0; l < layers.Count; l++)
         {
-            _offsets[l] = checked((int)total);
+            if (total > int.MaxValue / 2) break;
+            _offsets[l] = (int)total;
             total += layers[l].ParameterCount;
         }
-        if (total > int.MaxValue / 2) throw new UserErrorException($"the network has {total} parameters, more than this trainer supports");
+        if (total > int.MaxValue / 2) throw new UserErrorException($"the network has {total} parameters or more, more than this trainer supports");
         _offsets[^1] = (int)total;
     }
+
+    private static void CheckStack(IReadOnlyList<LayerSpec> layers)
+    {
+        for (int l = 0; l < layers.Count; l++)
+        {
+            var layer = layers[l];
+            if (layer.Inputs <= 0 || layer.Outputs <= 0)
+                throw new UserErrorException($"layer {l + 1} has size {layer.Inputs}→{layer.Outputs}; every layer needs at least one input and one output");
+            if (l > 0 && layers[l - 1].Outputs != layer.Inputs)
+                throw new UserErrorException($"layer {l + 1} takes {layer.Inputs} inputs but layer {l} gives {layers[l - 1].Outputs}");
+            if (layer.Activation == Activation.Softmax && l != layers.Count - 1)
+                throw new UserErrorException($"softmax is an output activation; layer {l + 1} is a hidden layer");
+        }
+    }
+
+    /// <summary>Every layer's sources, sizes and shapes agree, and every layer but the last feeds a later one.</summary>
+    private static void CheckGraph(IReadOnlyList<LayerSpec> layers, TensorShape input)
+    {
+        if (input.Channels < 1 || input.Height < 1 || input.Width < 1) throw new UserErrorException($"the input shape {input} is not positive");
+        var used = new bool[layers.Count];
+        for (int l = 0; l < layers.Count; l++)
+        {
+            var layer = layers[l];
+            string name = $"layer {l + 1}{(layer.Name is { } n ? $" '{n}'" : "")} ({layer.KindName})";
+            if (layer.Inputs <= 0 || layer.Outputs <= 0 || layer.InShape.Size != layer.Inputs || layer.OutShape.Size != layer.Outputs)
+                throw new UserErrorException($"{name}: its sizes {layer.InShape}→{layer.OutShape} do not agree with {layer.Inputs}→{layer.Outputs}");
+            var from = Sources(layer, l);
+            bool many = layer.Kind is LayerKind.Add or LayerKind.Concat;
+            if (many ? from.Length < 2 : from.Length != 1)
+                throw new UserErrorException(many ? $"{name} needs at least two inputs" : $"{name} reads exactly one layer, not {from.Length}");
+            var shapes = new TensorShape[from.Length];
+            for (int i = 0; i < from.Length; i++)
+            {
+                int f = from[i];
+                if (f < -1 || f >= l) throw new UserErrorException($"{name} reads layer {f + 1}, which does not come before it");
+                if (f >= 0) used[f] = true;
+                shapes[i] = f < 0 ? input : layers[f].OutShape;
+            }
+            if (layer.Activation == Activation.Softmax && l != layers.Count - 1)
+                throw new UserErrorException($"softmax is an output activation; {name} is a hidden layer");
+            TensorShape expected;
+            switch (layer.Kind)
+            {
+                case LayerKind.Dense:
+                    if (shapes[0].Size != layer.Inputs) throw new UserErrorException($"{name} takes {layer.Inputs} inputs but gets {shapes[0].Size}");
+                    expected = TensorShape.Flat(layer.Outputs);
+                    break;
+                case LayerKind.Conv:
+                    if (shapes[0] != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {shapes[0]}");
+                    var conv = layer.Conv;
+                    conv.Validate();
+                    expected = new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
+                    break;
+                case LayerKind.MaxPool or LayerKind.AvgPool:
+                    if (shapes[0] != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {shapes[0]}");
+                    var pool = layer.Pool;
+                    pool.Validate();
+                    expected = new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
+                    break;
+                case LayerKind.Flatten:
+                    expected = TensorShape.Flat(shapes[0].Size);
+                    break;
+                case LayerKind.Dropout:
+                    if (!(layer.Rate >= 0 && layer.Rate < 1)) throw new UserErrorException($"{name}: the rate {layer.Rate} is not in [0, 1)");
+                    expected = shapes[0];
+                    break;
+                case LayerKind.Add:
+                    foreach (var s in shapes)
+                        if (s != shapes[0]) throw new UserErrorException($"{name} adds tensors of different shapes: {string.Join(", ", shapes)}");
+                    expected = shapes[0];
+                    break;
+                case LayerKind.Concat:
+                    foreach (var s in shapes)
+                        if (s.Height != shapes[0].Height || s.Width != shapes[0].Width)
+                            throw new UserErrorException($"{name} joins tensors whose height × width differ: {string.Join(", ", shapes)}");
+                    expected = shapes[0] with { Channels = shapes.Sum(s => s.Channels) };
+                    break;
+                default: throw new UserErrorException($"layer {l + 1}: unknown kind {layer.Kind}");
+            }
+            if (layer.OutShape != expected) throw new UserErrorException($"{name} gives {layer.OutShape} but computes {expected}");
+            if (!layer.HasParameters && layer.Activation != Activation.Identity && layer.Kind is not (LayerKind.Add or LayerKind.Concat))
+                throw new UserErrorException($"{name} has no activation of its own (put it on the layer before)");
+        }
+        for (int l = 0; l + 1 < layers.Count; l++)
+            if (!used[l]) throw new UserErrorException($"layer {l + 1}{(layers[l].Name is { } n ? $" '{n}'" : "")} feeds no later layer; the last layer is the network's output");
+    }
+
+    /// <summary>The layers <paramref name="layer"/> (number <paramref name="index"/>) reads: −1 is the network's input.</summary>
+    public static int[] Sources(LayerSpec layer, int index) => layer.From.Length > 0 ? layer.From : [index - 1];
 
     /// <summary>A stack from sizes: <c>784,256,128,10</c> with one hidden activation and an output activation.</summary>
     public static NetworkSpec FromSizes(IReadOnlyList<int> sizes, Activation hidden, Activation output, LossKind loss)
@@ -60,7 +212,11 @@ public sealed class NetworkSpec
 
     public IReadOnlyList<LayerSpec> Layers { get; }
     public LossKind Loss { get; }
-    public int InputSize => Layers[0].Inputs;
+    /// <summary>Every layer is dense and reads the layer before it (no model spec needed to describe it).</summary>
+    public bool IsPlainStack { get; }
+    /// <summary>How the network reads a sample's features: C × H × W (a plain stack: InputSize × 1 × 1).</summary>
+    public TensorShape InputShape { get; }
+    public int InputSize => InputShape.Size;
     public int OutputSize => Layers[^1].Outputs;
     public int ParameterCount => _offsets[^1];
     public int MaxWidth => Layers.Max(l => System.Math.Max(l.Inputs, l.Outputs));
@@ -70,9 +226,25 @@ public sealed class NetworkSpec
     /// <summary>The span of layer <paramref name="layer"/>'s parameters (W then b) in the flat vector.</summary>
     public (int Offset, int Length) LayerRange(int layer) => (_offsets[layer], Layers[layer].ParameterCount);
 
-    public string Describe() =>
-        string.Join("-", Layers.Select(l => l.Inputs).Append(OutputSize)) +
-        $" ({string.Join(",", Layers.Select(l => l.Activation.Name()))}; {Loss.Name()}; {ParameterCount} parameters)";
+    public string Describe() => IsPlainStack
+        ? string.Join("-", Layers.Select(l => l.Inputs).Append(OutputSize)) +
+          $" ({string.Join(",", Layers.Select(l => l.Activation.Name()))}; {Loss.Name()}; {ParameterCount} parameters)"
+        : $"{InputShape} → " + string.Join(" → ", Layers.Select(DescribeNode)) + $" ({Loss.Name()}; {ParameterCount} parameters)";
+
+    private string DescribeNode(LayerSpec l, int index)
+    {
+        string from = l.From.Length > 0 ? "(" + string.Join("+", l.From.Select(f => f < 0 ? "input" : Layers[f].Name ?? $"#{f + 1}")) + ")" : "";
+        string act = l.Activation == Activation.Identity ? "" : $" {l.Activation.Name()}";
+        string what = l.Kind switch
+        {
+            LayerKind.Dense => $"dense {l.Outputs}",
+            LayerKind.Conv => $"conv {l.Kernel}×{l.Kernel}×{l.OutShape.Channels}{(l.Stride != 1 ? $"/{l.Stride}" : "")}{(l.Padding != 0 ? $" pad {l.Padding}" : "")}",
+            LayerKind.MaxPool or LayerKind.AvgPool => $"{l.KindName} {l.Kernel}{(l.Stride != l.Kernel ? $"/{l.Stride}" : "")}",
+            LayerKind.Dropout => $"dropout {l.Rate:0.###}",
+            _ => l.KindName,
+        };
+        return $"{what}{from}{act}";
+    }
 
     public override string ToString() => Describe();
 }

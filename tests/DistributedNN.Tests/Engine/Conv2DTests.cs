@@ -24,7 +24,7 @@ public sealed class Conv2DTests
     }
 
     /// <summary>z[r, f, oy, ox] = b[f] + Σ_c,ky,kx w[f, c, ky, kx] · x[r, c, oy·S + ky − P, ox·S + kx − P].</summary>
-    private static double[] Reference(ConvShape s, double[] x, int rows, double[] p)
+    internal static double[] Reference(ConvShape s, double[] x, int rows, double[] p)
     {
         var z = new double[rows * s.OutputSize];
         for (int r = 0; r < rows; r++)

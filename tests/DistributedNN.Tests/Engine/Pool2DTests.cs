@@ -23,7 +23,7 @@ public sealed class Pool2DTests
         return order.Select(i => (i - n / 2.0) / n).ToArray();
     }
 
-    private static double[] Reference(PoolShape s, double[] x, int rows)
+    internal static double[] Reference(PoolShape s, double[] x, int rows)
     {
         var z = new double[rows * s.OutputSize];
         for (int r = 0; r < rows; r++)

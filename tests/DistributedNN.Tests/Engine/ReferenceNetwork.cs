@@ -33,7 +33,7 @@ internal static class ReferenceNetwork
         return total;
     }
 
-    private static double[] Activate(Activation act, double[] z)
+    internal static double[] Activate(Activation act, double[] z)
     {
         var a = new double[z.Length];
         switch (act)
@@ -51,7 +51,7 @@ internal static class ReferenceNetwork
         return a;
     }
 
-    private static double SampleLoss(LossKind loss, double[] z, double[] a, int label)
+    internal static double SampleLoss(LossKind loss, double[] z, double[] a, int label)
     {
         int n = a.Length;
         double Target(int k) => n == 1 ? label : (k == label ? 1 : 0);

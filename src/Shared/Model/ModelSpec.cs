@@ -1,0 +1,263 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using YamlDotNet.RepresentationModel;
+
+namespace DistributedNN.Model;
+
+/// <summary>
+/// The model spec: a network described in JSON or YAML (docs/MODEL_SPEC.md), read by <c>train --model-spec FILE</c>
+/// and stored in model files, checkpoints and the job message of a graph network.
+/// <code>
+/// { "input": [1, 28, 28], "loss": "cross-entropy",
+///   "layers": [ { "type": "conv", "filters": 32, "kernel": 5 }, { "type": "maxpool", "size": 2 },
+///               { "type": "dense", "units": 128, "name": "h" }, { "type": "dense", "units": 128 },
+///               { "type": "add", "from": ["h", "layer4"] }, { "type": "dense", "units": 10 } ] }
+/// </code>
+/// Each layer reads the one before it unless <c>from</c> names others ("input" is the network's input; an unnamed
+/// layer is "layerN", counting from 1). Shapes are worked out layer by layer; one that does not fit is a one-line error.
+/// </summary>
+public static class ModelSpec
+{
+    private static readonly string[] RootKeys = ["input", "loss", "layers"];
+
+    /// <summary>Reads a spec file (JSON, or YAML by extension .yaml/.yml or by content).</summary>
+    public static NetworkSpec Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"--model-spec {path}: cannot read it ({e.Message})");
+        }
+        bool yaml = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
+            || !text.TrimStart().StartsWith('{');
+        return Parse(text, path, yaml);
+    }
+
+    public static NetworkSpec Parse(string text, string source, bool yaml = false)
+    {
+        JsonNode? root;
+        try { root = yaml ? FromYaml(text) : JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        catch (Exception e) when (e is JsonException or YamlDotNet.Core.YamlException)
+        {
+            throw new UserErrorException($"{source}: not valid {(yaml ? "YAML" : "JSON")}: {FirstLine(e.Message)}");
+        }
+        try { return Build(root as JsonObject ?? throw new FormatException("the spec must be an object with \"input\" and \"layers\"")); }
+        catch (FormatException e) { throw new UserErrorException($"{source}: {e.Message}"); }
+        catch (UserErrorException e) { throw new UserErrorException($"{source}: {e.Message}"); }
+    }
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    private static NetworkSpec Build(JsonObject root)
+    {
+        CheckKeys(root, RootKeys, "the spec");
+        var input = ReadShape(root["input"] ?? throw new FormatException("\"input\" is missing: give the sample's shape, e.g. [1, 28, 28] or 784"));
+        var loss = LossKind.CrossEntropy;
+        if (root["loss"] is { } lossNode && !Losses.TryParse(Text(lossNode, "loss"), out loss))
+            throw new FormatException($"\"loss\" '{Text(lossNode, "loss")}' is not one of cross-entropy (ce), sse, mse");
+        if (root["layers"] is not JsonArray items || items.Count == 0) throw new FormatException("\"layers\" must be a non-empty list");
+
+        var names = new Dictionary<string, int>(StringComparer.Ordinal) { ["input"] = -1 };
+        var shapes = new List<TensorShape>();
+        var layers = new List<LayerSpec>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            string where = $"layer {i + 1}";
+            if (items[i] is not JsonObject o) throw new FormatException($"{where} is not an object");
+            string type = Text(o["type"] ?? throw new FormatException($"{where} has no \"type\""), "type").ToLowerInvariant();
+            string? name = o["name"] is { } nameNode ? Text(nameNode, "name") : null;
+            if (name is not null) where += $" '{name}'";
+            where += $" ({type})";
+            var own = name ?? $"layer{i + 1}";
+            if (!names.TryAdd(own, i)) throw new FormatException($"{where}: the name '{own}' is taken");
+            if (name is not null) names.TryAdd($"layer{i + 1}", i);
+
+            int[] from = ReadFrom(o["from"], names, i, where);
+            var inShapes = (from.Length > 0 ? from : [i - 1]).Select(f => f < 0 ? input : shapes[f]).ToArray();
+            bool last = i == items.Count - 1;
+            var defaultActivation = type is "dense" or "conv"
+                ? (last ? (loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.Identity) : Activation.ReLU)
+                : Activation.Identity;
+            var activation = defaultActivation;
+            if (o["activation"] is { } actNode && !Activations.TryParse(Text(actNode, "activation"), out activation))
+                throw new FormatException($"{where}: activation '{Text(actNode, "activation")}' is not one of relu, sigmoid, tanh, identity, softmax");
+            var x = inShapes[0];
+            LayerSpec layer;
+            switch (type)
+            {
+                case "dense" or "linear":
+                    CheckKeys(o, ["type", "name", "from", "activation", "units"], where);
+                    int units = Int(o, "units", where, min: 1);
+                    layer = new LayerSpec(x.Size, units, activation) { InShapeOrNull = x };
+                    break;
+                case "conv" or "conv2d":
+                    CheckKeys(o, ["type", "name", "from", "activation", "filters", "kernel", "stride", "padding"], where);
+                    var conv = new ConvShape(x.Channels, x.Height, x.Width, Int(o, "filters", where, min: 1), Int(o, "kernel", where, min: 1),
+                        Int(o, "kernel", where, min: 1), Int(o, "stride", where, min: 1, fallback: 1), Int(o, "padding", where, min: 0, fallback: 0));
+                    Fits(conv.Validate, where);
+                    var convOut = new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
+                    layer = new LayerSpec(x.Size, convOut.Size, activation)
+                    {
+                        Kind = LayerKind.Conv, InShapeOrNull = x, OutShapeOrNull = convOut, Kernel = conv.KernelHeight, Stride = conv.Stride, Padding = conv.Padding,
+                    };
+                    break;
+                case "maxpool" or "avgpool":
+                    CheckKeys(o, ["type", "name", "from", "size", "stride"], where);
+                    int size = Int(o, "size", where, min: 1);
+                    var pool = new PoolShape(type == "maxpool" ? PoolKind.Max : PoolKind.Average, x.Channels, x.Height, x.Width, size, Int(o, "stride", where, min: 1, fallback: size));
+                    Fits(pool.Validate, where);
+                    var poolOut = new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
+                    layer = new LayerSpec(x.Size, poolOut.Size, Activation.Identity)
+                    {
+                        Kind = type == "maxpool" ? LayerKind.MaxPool : LayerKind.AvgPool, InShapeOrNull = x, OutShapeOrNull = poolOut, Kernel = size, Stride = pool.Stride,
+                    };
+                    break;
+                case "flatten":
+                    CheckKeys(o, ["type", "name", "from"], where);
+                    layer = new LayerSpec(x.Size, x.Size, Activation.Identity) { Kind = LayerKind.Flatten, InShapeOrNull = x };
+                    break;
+                case "dropout":
+                    CheckKeys(o, ["type", "name", "from", "rate"], where);
+                    double rate = Number(o["rate"] ?? throw new FormatException($"{where} needs \"rate\", the probability of dropping a unit"), where + " rate");
+                    if (!(rate >= 0 && rate < 1)) throw new FormatException($"{where}: \"rate\" {rate.ToString(CultureInfo.InvariantCulture)} is not in [0, 1)");
+                    layer = new LayerSpec(x.Size, x.Size, Activation.Identity) { Kind = LayerKind.Dropout, InShapeOrNull = x, OutShapeOrNull = x, Rate = (float)rate };
+                    break;
+                case "add" or "concat":
+                    CheckKeys(o, ["type", "name", "from", "activation"], where);
+                    if (from.Length < 2) throw new FormatException($"{where} needs \"from\" with at least two layers");
+                    if (type == "add" && inShapes.Any(s => s != x))
+                        throw new FormatException($"{where} adds tensors of different shapes: {string.Join(", ", from.Select((f, k) => $"{Label(f, names)} {inShapes[k]}"))}");
+                    if (type == "concat" && inShapes.Any(s => s.Height != x.Height || s.Width != x.Width))
+                        throw new FormatException($"{where} joins tensors whose height × width differ: {string.Join(", ", from.Select((f, k) => $"{Label(f, names)} {inShapes[k]}"))}");
+                    var joined = type == "add" ? x : x with { Channels = inShapes.Sum(s => s.Channels) };
+                    layer = new LayerSpec(joined.Size, joined.Size, activation)
+                    {
+                        Kind = type == "add" ? LayerKind.Add : LayerKind.Concat, InShapeOrNull = joined, OutShapeOrNull = joined,
+                    };
+                    break;
+                default:
+                    throw new FormatException($"{where}: unknown type '{type}' (dense, conv, maxpool, avgpool, flatten, dropout, add, concat)");
+            }
+            if (from.Length == 1 && type is not ("add" or "concat") && from[0] == i - 1) from = []; // the layer before: the default
+            layer = layer with { From = from, Name = name };
+            layers.Add(layer);
+            shapes.Add(layer.OutShape);
+        }
+        return new NetworkSpec(layers, loss, input);
+    }
+
+    private static void Fits(Action validate, string where)
+    {
+        try { validate(); }
+        catch (UserErrorException e) { throw new FormatException($"{where}: {e.Message}"); }
+    }
+
+    private static string Label(int f, Dictionary<string, int> names) => names.FirstOrDefault(kv => kv.Value == f).Key ?? $"layer{f + 1}";
+
+    private static int[] ReadFrom(JsonNode? node, Dictionary<string, int> names, int index, string where)
+    {
+        if (node is null) return [];
+        var refs = node is JsonArray a ? a.Select(n => n is null ? "" : Text(n, "from")).ToArray() : [Text(node, "from")];
+        var result = new int[refs.Length];
+        for (int k = 0; k < refs.Length; k++)
+        {
+            if (!names.TryGetValue(refs[k], out result[k]))
+                throw new FormatException($"{where}: \"from\" names '{refs[k]}', which is not an earlier layer (known: {string.Join(", ", names.Keys)})");
+        }
+        return result;
+    }
+
+    private static TensorShape ReadShape(JsonNode node)
+    {
+        int[] dims = node is JsonArray a ? a.Select(n => (int)Number(n ?? throw new FormatException("\"input\" holds an empty entry"), "input")).ToArray() : [(int)Number(node, "input")];
+        if (dims.Length is < 1 or > 3 || dims.Any(d => d < 1))
+            throw new FormatException($"\"input\" [{string.Join(", ", dims)}] is not a shape: give [channels, height, width], [features] or a number, all positive");
+        return dims.Length switch
+        {
+            1 => TensorShape.Flat(dims[0]),
+            2 => new TensorShape(1, dims[0], dims[1]),
+            _ => new TensorShape(dims[0], dims[1], dims[2]),
+        };
+    }
+
+    private static void CheckKeys(JsonObject o, string[] allowed, string where)
+    {
+        foreach (var (key, _) in o)
+            if (!allowed.Contains(key)) throw new FormatException($"{where}: unknown key \"{key}\" (expected {string.Join(", ", allowed)})");
+    }
+
+    private static int Int(JsonObject o, string key, string where, int min, int? fallback = null)
+    {
+        if (o[key] is not { } node)
+            return fallback ?? throw new FormatException($"{where} needs \"{key}\"");
+        double v = Number(node, $"{where} {key}");
+        if (v != System.Math.Floor(v) || v < min || v > 1 << 20) throw new FormatException($"{where}: \"{key}\" {v.ToString(CultureInfo.InvariantCulture)} is not a whole number ≥ {min}");
+        return (int)v;
+    }
+
+    private static double Number(JsonNode node, string what)
+    {
+        if (node is JsonValue v)
+        {
+            if (v.TryGetValue(out double d)) return d;
+            if (v.TryGetValue(out string? s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out d)) return d;
+        }
+        throw new FormatException($"{what}: {node.ToJsonString()} is not a number");
+    }
+
+    private static string Text(JsonNode node, string what) =>
+        node is JsonValue v && v.TryGetValue(out string? s) ? s : throw new FormatException($"\"{what}\": {node.ToJsonString()} is not text");
+
+    /// <summary>YAML to the JSON tree the reader takes: mappings, sequences, and scalars as numbers when they read as one.</summary>
+    private static JsonNode? FromYaml(string text)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(text));
+        if (stream.Documents.Count == 0) throw new FormatException("the file is empty");
+        return Convert(stream.Documents[0].RootNode);
+
+        static JsonNode? Convert(YamlNode node) => node switch
+        {
+            YamlMappingNode m => new JsonObject(m.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", Convert(kv.Value)))),
+            YamlSequenceNode s => new JsonArray(s.Children.Select(Convert).ToArray()),
+            YamlScalarNode { Style: YamlDotNet.Core.ScalarStyle.Plain } p when double.TryParse(p.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) => JsonValue.Create(d),
+            YamlScalarNode p => JsonValue.Create(p.Value),
+            _ => throw new FormatException("unsupported YAML node"),
+        };
+    }
+
+    /// <summary>The canonical JSON of a network (every layer's type, sizes, sources and activation), which <see cref="Parse"/> reads back to the same network.</summary>
+    public static string ToJson(NetworkSpec spec)
+    {
+        var layers = new JsonArray();
+        for (int l = 0; l < spec.Layers.Count; l++)
+        {
+            var layer = spec.Layers[l];
+            var o = new JsonObject { ["type"] = layer.KindName };
+            if (layer.Name is { } name) o["name"] = name;
+            if (layer.From.Length > 0)
+                o["from"] = new JsonArray(layer.From.Select(f => (JsonNode?)JsonValue.Create(f < 0 ? "input" : spec.Layers[f].Name ?? $"layer{f + 1}")).ToArray());
+            switch (layer.Kind)
+            {
+                case LayerKind.Dense: o["units"] = layer.Outputs; break;
+                case LayerKind.Conv:
+                    o["filters"] = layer.OutShape.Channels; o["kernel"] = layer.Kernel; o["stride"] = layer.Stride; o["padding"] = layer.Padding;
+                    break;
+                case LayerKind.MaxPool or LayerKind.AvgPool: o["size"] = layer.Kernel; o["stride"] = layer.Stride; break;
+                case LayerKind.Dropout: o["rate"] = layer.Rate; break;
+            }
+            if (layer.Kind is LayerKind.Dense or LayerKind.Conv or LayerKind.Add or LayerKind.Concat) o["activation"] = layer.Activation.Name();
+            layers.Add(o);
+        }
+        var s = spec.InputShape;
+        var root = new JsonObject
+        {
+            ["input"] = new JsonArray(s.Channels, s.Height, s.Width),
+            ["loss"] = spec.Loss.Name(),
+            ["layers"] = layers,
+        };
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+}
