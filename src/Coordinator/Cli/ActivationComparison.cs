@@ -75,6 +75,8 @@ internal static class ActivationComparison
             throw new UserErrorException($"--compare-activations gives the hidden activations: drop --activation {r.Activation}");
         if (r.Distributed || r.Tls is not null)
             throw new UserErrorException("--compare-activations trains each activation in this process: drop --workers, --spawn-workers, --min-workers and --tls-cert");
+        if (r.ModelSpec is not null)
+            throw new UserErrorException("--compare-activations swaps the hidden activation of a --layers stack; a --model-spec sets each layer's own");
         if (r.Resume is not null)
             throw new UserErrorException("--compare-activations cannot --resume: --resume continues one checkpointed run, the comparison starts one new run per activation");
         if (r.Save is not null)

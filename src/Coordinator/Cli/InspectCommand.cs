@@ -27,8 +27,14 @@ public static class InspectCommand
             for (int l = 0; l < spec.Layers.Count; l++)
             {
                 var layer = spec.Layers[l];
-                stdout.WriteLine(string.Format(inv, "{0,-6} {1,8} {2,8}  {3,-10} {4,-12} {5,-7} {6,12:N0}", $"{l + 1} dense", layer.Inputs, layer.Outputs,
-                    layer.Activation.Name(), $"{layer.Outputs}×{layer.Inputs}", $"{layer.Outputs}", layer.ParameterCount));
+                string weights = layer.Kind switch
+                {
+                    LayerKind.Dense => $"{layer.Outputs}×{layer.Inputs}",
+                    LayerKind.Conv => $"{layer.OutShape.Channels}×{layer.InShape.Channels}×{layer.Kernel}×{layer.Kernel}",
+                    _ => "-",
+                };
+                stdout.WriteLine(string.Format(inv, "{0,-6} {1,8} {2,8}  {3,-10} {4,-12} {5,-7} {6,12:N0}", $"{l + 1} {layer.KindName}", layer.InShape, layer.OutShape,
+                    layer.Activation.Name(), weights, layer.HasParameters ? $"{layer.BiasCount}" : "-", layer.ParameterCount));
             }
             stdout.WriteLine(string.Format(inv, "parameters  {0:N0} ({1:N0} bytes as float32)", spec.ParameterCount, spec.ParameterCount * 4L));
             if (trained.Notes.Length > 0) stdout.WriteLine($"notes       {trained.Notes}");

@@ -90,8 +90,10 @@ internal static class RunFolder
     public static void LayerColumns(StringBuilder csv, NetworkSpec spec)
     {
         var inv = CultureInfo.InvariantCulture;
-        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",grad_norm_layer{l + 1}");
-        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",update_ratio_layer{l + 1}");
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (spec.Layers[l].HasParameters) csv.Append(inv, $",grad_norm_layer{l + 1}");
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (spec.Layers[l].HasParameters) csv.Append(inv, $",update_ratio_layer{l + 1}");
         for (int l = 0; l < spec.Layers.Count; l++)
             if (ActivationHealth.Name(ActivationHealth.Signal(spec.Layers[l].Activation)) is { } name) csv.Append(inv, $",{name}_layer{l + 1}");
     }
@@ -99,8 +101,10 @@ internal static class RunFolder
     public static void LayerValues(StringBuilder csv, NetworkSpec spec, Func<int, double> norm, Func<int, double> ratio, Func<int, double> health)
     {
         var inv = CultureInfo.InvariantCulture;
-        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",{norm(l):R}");
-        for (int l = 0; l < spec.Layers.Count; l++) csv.Append(inv, $",{ratio(l):R}");
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (spec.Layers[l].HasParameters) csv.Append(inv, $",{norm(l):R}");
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (spec.Layers[l].HasParameters) csv.Append(inv, $",{ratio(l):R}");
         for (int l = 0; l < spec.Layers.Count; l++)
             if (ActivationHealth.Signal(spec.Layers[l].Activation) != HealthSignal.None) csv.Append(inv, $",{health(l):R}");
     }
@@ -132,9 +136,10 @@ internal static class RunFolder
         var norms = new ScottPlot.Plot();
         for (int l = 0; l < spec.Layers.Count; l++)
         {
+            if (!spec.Layers[l].HasParameters) continue;
             int layer = l;
             var y = epochs.Select(e => Log10Norm(e.GradientNorms.ElementAtOrDefault(layer))).ToArray();
-            norms.Add.Scatter(x, y).LegendText = $"layer {l + 1} ({spec.Layers[l].Inputs}→{spec.Layers[l].Outputs}, {spec.Layers[l].Activation.Name()})";
+            norms.Add.Scatter(x, y).LegendText = $"layer {l + 1} ({spec.Layers[l].Describe()})";
         }
         Finish(norms, title, "log10 ‖dE/dW‖");
         return norms;

@@ -21,6 +21,7 @@ public static class TrainCommand
         var data = new Option<string?>("--data") { Description = "Data set: a folder with the four IDX files (MNIST/Fashion-MNIST, raw or .gz), a CSV file, or TRAIN.csv,TEST.csv. Default: $DNN_DATA, then /usr/share/datasets/fashion-mnist." };
         var layers = new Option<string?>("--layers") { Description = $"Layer sizes from input to output, e.g. {DefaultLayers} (the default; with --init, the init file's)." };
         var activation = new Option<string>("--activation") { Description = "Hidden activation: relu, sigmoid, tanh, identity.", DefaultValueFactory = _ => "relu" };
+        var modelSpec = new Option<string?>("--model-spec") { Description = "The network from a JSON or YAML model spec (convolution, pooling, dropout, skip connections; docs/MODEL_SPEC.md) instead of --layers/--activation/--output/--loss." };
         var output = new Option<string?>("--output") { Description = "Output activation: softmax (default for cross-entropy), sigmoid (default for sse/mse), identity, tanh, relu." };
         var loss = new Option<string>("--loss") { Description = "Loss: ce (softmax cross-entropy), sse (½·Σ(t−a)², the tutorial's), mse. Averaged over the batch.", DefaultValueFactory = _ => "ce" };
         var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum, nesterov, adam, adamw.", DefaultValueFactory = _ => "adam" };
@@ -63,8 +64,9 @@ public static class TrainCommand
 
         var command = new Command("train", "Train a network in this process and report loss and accuracy per epoch.\n\n" +
             "Examples:\n  dnn train\n  dnn train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch 128 --epochs 3\n" +
-            "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json");
-        foreach (var o in new Option[] { data, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
+            "  dnn train --activation sigmoid --loss sse --lr 3 --save model.dnn --metrics-out metrics.json\n" +
+            "  dnn train --model-spec examples/cnn.json --epochs 5");
+        foreach (var o in new Option[] { data, modelSpec, layers, activation, output, loss, optimizer, lr, momentum, weightDecay, batch, epochs, seed, shards, noShuffle, trainLimit, init, initScheme, save, metricsOut, testFraction, labelColumn,
             threads, workers, spawnWorkers, minWorkers, host, port, publicHost, stepTimeout, startTimeout, workerWait, transport, gradientFormat, weightFormat, logLevel, checkpointDir, checkpointEvery, resume })
             command.Options.Add(o);
         var tls = new DistributedNN.Security.TlsOptions();
@@ -81,6 +83,8 @@ public static class TrainCommand
             {
                 Data = parse.GetValue(data),
                 Layers = parse.GetValue(layers),
+                ModelSpec = parse.GetValue(modelSpec),
+                ArchitectureOptionsGiven = new Option[] { layers, activation, output, loss }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToArray(),
                 Activation = parse.GetValue(activation)!,
                 Output = parse.GetValue(output),
                 Loss = parse.GetValue(loss)!,
@@ -136,6 +140,10 @@ public sealed record TrainRequest
 {
     public string? Data { get; init; }
     public string? Layers { get; init; }
+    /// <summary>A JSON/YAML model spec file (instead of <see cref="Layers"/> and the activations).</summary>
+    public string? ModelSpec { get; init; }
+    /// <summary>Which of --layers, --activation, --output, --loss were given (they clash with --model-spec).</summary>
+    public string[] ArchitectureOptionsGiven { get; init; } = [];
     public string Activation { get; init; } = "relu";
     public string? Output { get; init; }
     public string Loss { get; init; } = "ce";
@@ -227,6 +235,10 @@ internal static class TrainRun
         if (!(r.WorkerWaitSeconds > 0)) throw new UserErrorException($"--worker-wait must be a positive number of seconds (got {r.WorkerWaitSeconds})");
         if (!(r.StartTimeoutSeconds > 0)) throw new UserErrorException($"--start-timeout must be a positive number of seconds (got {r.StartTimeoutSeconds})");
         if (r.CheckpointEvery < 0) throw new UserErrorException($"--checkpoint-every must be zero or more (got {r.CheckpointEvery})");
+        if (r.ModelSpec is not null && r.ArchitectureOptionsGiven.Length > 0)
+            throw new UserErrorException($"--model-spec describes the whole network; drop {string.Join(", ", r.ArchitectureOptionsGiven)} (the spec's \"loss\" and \"activation\" keys set those)");
+        if (r.ModelSpec is not null && r.Resume is not null)
+            throw new UserErrorException("--resume continues the checkpointed network; drop --model-spec");
         if (r.Tls is not null && !r.Distributed)
             throw new UserErrorException("--tls-cert secures a cluster: give --workers, --spawn-workers or --min-workers too");
         using var clusterTls = r.Tls?.Load();
@@ -265,10 +277,17 @@ internal static class TrainRun
             stdout.WriteLine($"resume  {path}: epoch {checkpoint.Progress.Epoch + 1}, step {checkpoint.Progress.StepInEpoch + 1} ({checkpoint.Progress.Steps} steps done)");
         }
         TrainedModel? initial = r.Init is null || resumed is not null ? null : ModelLoader.Load(r.Init);
-        var sizes = r.Layers is not null ? ParseLayers(r.Layers)
-            : initial is not null ? [initial.Spec.InputSize, .. initial.Spec.Layers.Select(l => l.Outputs)]
-            : ParseLayers(TrainCommand.DefaultLayers);
-        var spec = resumed?.Network.ToSpec() ?? NetworkSpec.FromSizes(sizes, hidden, outputAct, loss);
+        NetworkSpec spec;
+        if (resumed is not null) spec = resumed.Network.ToSpec();
+        else if (r.ModelSpec is not null) spec = DistributedNN.Model.ModelSpec.Load(r.ModelSpec);
+        else if (r.Layers is null && initial is { Spec.IsPlainStack: false }) spec = initial.Spec;
+        else
+        {
+            var sizes = r.Layers is not null ? ParseLayers(r.Layers)
+                : initial is not null ? [initial.Spec.InputSize, .. initial.Spec.Layers.Select(l => l.Outputs)]
+                : ParseLayers(TrainCommand.DefaultLayers);
+            spec = NetworkSpec.FromSizes(sizes, hidden, outputAct, loss);
+        }
 
         LabelColumn.Parse(r.LabelColumn);
         var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit);
@@ -298,7 +317,7 @@ internal static class TrainRun
         var checkpoints = checkpointDir is null ? null : new Checkpointer(checkpointDir, r.CheckpointEvery, loaded.Fingerprint);
         if (checkpointDir is not null) CheckWritable(Path.Combine(checkpointDir, Checkpointer.FileName(0)), "--checkpoint-dir");
         int epochs = settings.Epochs;
-        var view = TrainingView.For(r.Progress, stdout, epochs);
+        var view = TrainingView.For(r.Progress, stdout, epochs, spec);
         var stepLog = new StepLog();
         void OnStep(TrainingState s, int workers)
         {
@@ -409,10 +428,11 @@ internal static class TrainRun
         return allLocal && fp32 && r.Tls is null ? DistributedNN.Transport.Transports.Shm : DistributedNN.Transport.Transports.Tcp;
     }
 
-    public static string FormatEpoch(EpochResult e, int epochs) => string.Format(CultureInfo.InvariantCulture,
+    /// <param name="spec">when given, layers without parameters show "-" for their (absent) gradient norm</param>
+    public static string FormatEpoch(EpochResult e, int epochs, NetworkSpec? spec = null) => string.Format(CultureInfo.InvariantCulture,
         "epoch {0}/{1}  loss {2:F4}  train_acc {3:P2}  test_loss {4:F4}  test_acc {5:P2}  {6:N0} samples/s  {7:F2} s  grad_norms [{8}]",
         e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.TrainSeconds,
-        string.Join(" ", e.GradientNorms.Select(n => n.ToString("0.###e0", CultureInfo.InvariantCulture))));
+        string.Join(" ", e.GradientNorms.Select((n, l) => spec?.Layers[l].HasParameters == false ? "-" : n.ToString("0.###e0", CultureInfo.InvariantCulture))));
 
     internal static void CheckWritable(string path, string option)
     {
@@ -445,6 +465,12 @@ internal static class TrainRun
 
     private static void CheckSameShape(NetworkSpec spec, NetworkSpec init, string path)
     {
+        if (!spec.IsPlainStack || !init.IsPlainStack)
+        {
+            if (DistributedNN.Model.ModelSpec.ToJson(spec) != DistributedNN.Model.ModelSpec.ToJson(init))
+                throw new UserErrorException($"--init {path}: the file's network ({init}) is not this one ({spec})");
+            return;
+        }
         if (init.Layers.Count != spec.Layers.Count)
             throw new UserErrorException($"--init {path}: the file has {init.Layers.Count} layers but the network has {spec.Layers.Count}");
         for (int l = 0; l < spec.Layers.Count; l++)

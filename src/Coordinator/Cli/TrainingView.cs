@@ -1,3 +1,4 @@
+using DistributedNN.Model;
 using System.Diagnostics;
 using System.Globalization;
 using DistributedNN.Training;
@@ -17,21 +18,21 @@ internal abstract class TrainingView
     public abstract void Epoch(EpochResult result);
 
     /// <summary>Live when <paramref name="stdout"/> is this process's console and that is an interactive terminal.</summary>
-    public static TrainingView For(string mode, TextWriter stdout, int epochs) => mode switch
+    public static TrainingView For(string mode, TextWriter stdout, int epochs, NetworkSpec? spec = null) => mode switch
     {
-        "plain" => new Plain(stdout, epochs),
+        "plain" => new Plain(stdout, epochs, spec),
         "live" => new Live(AnsiConsole.Console, epochs),
         "auto" => ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive
-            ? new Live(AnsiConsole.Console, epochs) : new Plain(stdout, epochs),
+            ? new Live(AnsiConsole.Console, epochs) : new Plain(stdout, epochs, spec),
         _ => throw new UserErrorException($"--progress '{mode}' is not one of auto, live, plain"),
     };
 
     /// <summary>One line per epoch (<see cref="TrainRun.FormatEpoch"/>).</summary>
-    public sealed class Plain(TextWriter stdout, int epochs) : TrainingView
+    public sealed class Plain(TextWriter stdout, int epochs, NetworkSpec? spec = null) : TrainingView
     {
         public override T Run<T>(Func<T> train) => train();
         public override void Step(TrainingState state, int workers) { }
-        public override void Epoch(EpochResult result) => stdout.WriteLine(TrainRun.FormatEpoch(result, epochs));
+        public override void Epoch(EpochResult result) => stdout.WriteLine(TrainRun.FormatEpoch(result, epochs, spec));
     }
 
     /// <summary>A Spectre.Console progress display: one task per epoch, described with the running figures.</summary>

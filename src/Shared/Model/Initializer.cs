@@ -35,26 +35,27 @@ public static class Initializer
         for (int l = 0; l < spec.Layers.Count; l++)
         {
             var layer = spec.Layers[l];
+            if (!layer.HasParameters) continue;
             var rng = Rng.For(seed, stream: 1, index: (ulong)l);
             var w = parameters.Slice(spec.WeightOffset(l), layer.WeightCount);
-            var b = parameters.Slice(spec.BiasOffset(l), layer.Outputs);
+            var b = parameters.Slice(spec.BiasOffset(l), layer.BiasCount);
             var effective = scheme == InitScheme.Auto
                 ? (layer.Activation == Activation.ReLU ? InitScheme.He : InitScheme.Xavier)
                 : scheme;
             switch (effective)
             {
                 case InitScheme.Xavier:
-                    double limit = System.Math.Sqrt(6.0 / (layer.Inputs + layer.Outputs));
+                    double limit = System.Math.Sqrt(6.0 / (layer.FanIn + layer.FanOut));
                     for (int i = 0; i < w.Length; i++) w[i] = (float)((2 * rng.NextDouble() - 1) * limit);
                     b.Clear();
                     break;
                 case InitScheme.He:
-                    double std = System.Math.Sqrt(2.0 / layer.Inputs);
+                    double std = System.Math.Sqrt(2.0 / layer.FanIn);
                     for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextGaussian() * std);
                     b.Clear();
                     break;
                 case InitScheme.PyTorch:
-                    double bound = 1.0 / System.Math.Sqrt(layer.Inputs);
+                    double bound = 1.0 / System.Math.Sqrt(layer.FanIn);
                     for (int i = 0; i < w.Length; i++) w[i] = (float)((2 * rng.NextDouble() - 1) * bound);
                     for (int i = 0; i < b.Length; i++) b[i] = (float)((2 * rng.NextDouble() - 1) * bound);
                     break;

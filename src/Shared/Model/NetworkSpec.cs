@@ -49,6 +49,9 @@ public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
     public int BiasCount => Kind switch { LayerKind.Dense => Outputs, LayerKind.Conv => OutShape.Channels, _ => 0 };
     public int ParameterCount => WeightCount + BiasCount;
     public bool HasParameters => ParameterCount > 0;
+    /// <summary>Inputs and outputs each weight connects (convolution: per kernel position), for the initialisers.</summary>
+    public int FanIn => Kind == LayerKind.Conv ? InShape.Channels * Kernel * Kernel : Inputs;
+    public int FanOut => Kind == LayerKind.Conv ? OutShape.Channels * Kernel * Kernel : Outputs;
     /// <summary>A dense layer reading the layer before it: what the stack-only fast path computes.</summary>
     public bool IsPlainDense => Kind == LayerKind.Dense && From.Length == 0;
 

@@ -6,7 +6,8 @@ namespace DistributedNN.Protocol;
 public interface IDnnMessage;
 
 /// <summary>The network a job trains: sizes from input to output, one activation per layer, the loss.</summary>
-public sealed record NetworkDescription(int[] Sizes, string[] Activations, string Loss);
+/// <summary>A network: a plain stack by its sizes and activations; a graph by its model spec JSON in <see cref="Graph"/>.</summary>
+public sealed record NetworkDescription(int[] Sizes, string[] Activations, string Loss, string? Graph = null);
 
 /// <summary>
 /// Where the worker finds the data: the coordinator's path and options, so every node loads the

@@ -7,10 +7,12 @@ public static class NetworkDescriptions
     public static NetworkDescription ToDescription(this NetworkSpec spec) => new(
         [spec.InputSize, .. spec.Layers.Select(l => l.Outputs)],
         spec.Layers.Select(l => l.Activation.Name()).ToArray(),
-        spec.Loss.Name());
+        spec.Loss.Name(),
+        spec.IsPlainStack ? null : ModelSpec.ToJson(spec));
 
     public static NetworkSpec ToSpec(this NetworkDescription d)
     {
+        if (d.Graph is not null) return ModelSpec.Parse(d.Graph, "network description");
         if (d.Sizes.Length != d.Activations.Length + 1) throw new UserErrorException("network description: sizes and activations do not match");
         var layers = new LayerSpec[d.Activations.Length];
         for (int l = 0; l < layers.Length; l++)

@@ -27,12 +27,16 @@ public sealed record TrainedModel(NetworkSpec Spec, float[] Parameters, string N
 ///   i32 parameterCount, f32 × parameterCount   (the flat vector: per layer W [out×in] row-major, then b)
 ///   32 bytes SHA-256 of everything before it
 /// </code>
+/// Version 2 holds a graph network (a model spec): after the version, i32 specLength and the spec's canonical JSON
+/// (UTF-8, <see cref="ModelSpec.ToJson"/>) take the place of loss, input size and layers; the rest is as in version 1.
+/// Plain stacks are still written as version 1.
 /// Written atomically: a temp file in the same folder, flushed, then renamed over the target.
 /// </summary>
 public static class ModelFile
 {
     public static ReadOnlySpan<byte> Magic => "DNNMODEL"u8;
     public const uint Version = 1;
+    public const uint GraphVersion = 2;
     private const int HashLength = 32;
 
     public static void Save(string path, TrainedModel model)
@@ -52,14 +56,24 @@ public static class ModelFile
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(Magic);
-            w.Write(Version);
-            w.Write((byte)spec.Loss);
-            w.Write(spec.InputSize);
-            w.Write(spec.Layers.Count);
-            foreach (var layer in spec.Layers)
+            if (spec.IsPlainStack)
             {
-                w.Write(layer.Outputs);
-                w.Write((byte)layer.Activation);
+                w.Write(Version);
+                w.Write((byte)spec.Loss);
+                w.Write(spec.InputSize);
+                w.Write(spec.Layers.Count);
+                foreach (var layer in spec.Layers)
+                {
+                    w.Write(layer.Outputs);
+                    w.Write((byte)layer.Activation);
+                }
+            }
+            else
+            {
+                w.Write(GraphVersion);
+                var json = Encoding.UTF8.GetBytes(ModelSpec.ToJson(spec));
+                w.Write(json.Length);
+                w.Write(json);
             }
             w.Write(notes.Length);
             w.Write(notes);
@@ -89,14 +103,34 @@ public static class ModelFile
         var r = new SpanReader(bytes, name);
         r.Skip(Magic.Length);
         uint version = r.UInt32();
-        if (version != Version)
-            throw new DataFormatException($"{name}: model format version {version} is not supported (this build reads version {Version})");
+        if (version != Version && version != GraphVersion)
+            throw new DataFormatException($"{name}: model format version {version} is not supported (this build reads versions {Version} and {GraphVersion})");
         if (bytes.Length < Magic.Length + 4 + HashLength || !SHA256.HashData(bytes[..^HashLength]).AsSpan().SequenceEqual(bytes[^HashLength..]))
             throw new DataFormatException($"{name}: the model file is truncated or corrupt (checksum mismatch)");
 
         // The checksum holds, so from here on a bad field is a file written by a broken writer.
         r = new SpanReader(bytes[..^HashLength], name);
         r.Skip(Magic.Length + 4);
+        NetworkSpec spec;
+        if (version == GraphVersion)
+        {
+            int length = r.Int32();
+            if (length <= 0 || length > r.Remaining) throw new DataFormatException($"{name}: invalid model header (a model spec of {length} bytes)");
+            try { spec = ModelSpec.Parse(Encoding.UTF8.GetString(r.Bytes(length)), "model spec"); }
+            catch (UserErrorException e) { throw new DataFormatException($"{name}: invalid architecture: {e.Message}"); }
+        }
+        else spec = ReadLayers(ref r, name);
+        string notes = Encoding.UTF8.GetString(r.Bytes(r.Int32()));
+        int count = r.Int32();
+        if (spec.ParameterCount != count || (long)count * 4 != r.Remaining)
+            throw new DataFormatException($"{name}: the architecture needs {spec.ParameterCount} parameters but the file holds {r.Remaining / 4}");
+        var parameters = new float[count];
+        r.Bytes(count * 4).CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(parameters.AsSpan()));
+        return new TrainedModel(spec, parameters, notes);
+    }
+
+    private static NetworkSpec ReadLayers(ref SpanReader r, string name)
+    {
         byte lossByte = r.Byte();
         int inputs = r.Int32();
         int layerCount = r.Int32();
@@ -111,17 +145,9 @@ public static class ModelFile
             layers.Add(new LayerSpec(prev, outputs, (Activation)act));
             prev = outputs;
         }
-        string notes = Encoding.UTF8.GetString(r.Bytes(r.Int32()));
-        int count = r.Int32();
         if (!Enum.IsDefined(typeof(LossKind), (int)lossByte)) throw new DataFormatException($"{name}: unknown loss code {lossByte}");
-        NetworkSpec spec;
-        try { spec = new NetworkSpec(layers, (LossKind)lossByte); }
+        try { return new NetworkSpec(layers, (LossKind)lossByte); }
         catch (UserErrorException e) { throw new DataFormatException($"{name}: invalid architecture: {e.Message}"); }
-        if (spec.ParameterCount != count || (long)count * 4 != r.Remaining)
-            throw new DataFormatException($"{name}: the architecture needs {spec.ParameterCount} parameters but the file holds {r.Remaining / 4}");
-        var parameters = new float[count];
-        r.Bytes(count * 4).CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(parameters.AsSpan()));
-        return new TrainedModel(spec, parameters, notes);
     }
 
     private ref struct SpanReader(ReadOnlySpan<byte> data, string name)

@@ -12,6 +12,9 @@ namespace DistributedNN.Serialization;
 ///                 "weight": [[...784 numbers...], ...256 rows], "bias": [...256 numbers] }, ... ] }
 /// </code>
 /// Numbers are written in the shortest form that reads back as the same float.
+/// A graph network (a model spec) adds <c>"spec"</c>, the model spec itself, and its layers carry
+/// <c>"weight"</c> nested as the tensor's shape (convolution: [filters][channels][k][k], nn.Conv2d's) and
+/// <c>"bias"</c> only when they have parameters.
 /// </summary>
 public static class ModelJson
 {
@@ -36,6 +39,11 @@ public static class ModelJson
         w.WriteString("loss", spec.Loss.Name());
         w.WriteNumber("inputs", spec.InputSize);
         w.WriteNumber("parameters", spec.ParameterCount);
+        if (!spec.IsPlainStack)
+        {
+            WriteGraph(w, model);
+            return;
+        }
         w.WriteStartArray("layers");
         for (int l = 0; l < spec.Layers.Count; l++)
         {
@@ -63,6 +71,84 @@ public static class ModelJson
         w.WriteEndObject();
     }
 
+    private static void WriteGraph(Utf8JsonWriter w, TrainedModel model)
+    {
+        var spec = model.Spec;
+        w.WritePropertyName("spec");
+        w.WriteRawValue(ModelSpec.ToJson(spec));
+        w.WriteStartArray("layers");
+        for (int l = 0; l < spec.Layers.Count; l++)
+        {
+            var layer = spec.Layers[l];
+            w.WriteStartObject();
+            w.WriteString("type", layer.KindName);
+            if (layer.HasParameters)
+            {
+                int[] shape = layer.Kind == LayerKind.Conv
+                    ? [layer.OutShape.Channels, layer.InShape.Channels, layer.Kernel, layer.Kernel]
+                    : [layer.Outputs, layer.Inputs];
+                w.WritePropertyName("weight");
+                WriteNested(w, model.Parameters.AsSpan(spec.WeightOffset(l), layer.WeightCount), shape);
+                w.WriteStartArray("bias");
+                foreach (float v in model.Parameters.AsSpan(spec.BiasOffset(l), layer.BiasCount)) w.WriteNumberValue(v);
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteNested(Utf8JsonWriter w, ReadOnlySpan<float> values, ReadOnlySpan<int> shape)
+    {
+        w.WriteStartArray();
+        if (shape.Length == 1)
+            foreach (float v in values) w.WriteNumberValue(v);
+        else
+        {
+            int inner = values.Length / shape[0];
+            for (int i = 0; i < shape[0]; i++) WriteNested(w, values.Slice(i * inner, inner), shape[1..]);
+        }
+        w.WriteEndArray();
+    }
+
+    private static TrainedModel ParseGraph(JsonElement root, JsonElement specEl, string name)
+    {
+        NetworkSpec spec;
+        try { spec = ModelSpec.Parse(specEl.GetRawText(), "spec"); }
+        catch (UserErrorException e) { throw Bad(name, e.Message); }
+        if (!root.TryGetProperty("layers", out var layersEl) || layersEl.ValueKind != JsonValueKind.Array || layersEl.GetArrayLength() != spec.Layers.Count)
+            throw Bad(name, $"the \"layers\" array does not hold the spec's {spec.Layers.Count} layers");
+        var parameters = new float[spec.ParameterCount];
+        int l = 0;
+        foreach (var layerEl in layersEl.EnumerateArray())
+        {
+            var layer = spec.Layers[l];
+            if (layer.HasParameters)
+            {
+                if (!layerEl.TryGetProperty("weight", out var wEl) || !layerEl.TryGetProperty("bias", out var bEl))
+                    throw Bad(name, $"layer {l + 1} ({layer.KindName}) has no \"weight\" or no \"bias\"");
+                var weights = new List<float>(layer.WeightCount);
+                Flatten(wEl, weights, name, $"layer {l + 1} weight");
+                var bias = ReadVector(bEl, name, $"layer {l + 1} bias");
+                if (weights.Count != layer.WeightCount || bias.Length != layer.BiasCount)
+                    throw Bad(name, $"layer {l + 1} ({layer.KindName}) holds {weights.Count} weights and {bias.Length} biases; the spec needs {layer.WeightCount} and {layer.BiasCount}");
+                weights.CopyTo(parameters, spec.WeightOffset(l));
+                bias.CopyTo(parameters, spec.BiasOffset(l));
+            }
+            l++;
+        }
+        return new TrainedModel(spec, parameters);
+    }
+
+    private static void Flatten(JsonElement e, List<float> into, string name, string what)
+    {
+        if (e.ValueKind == JsonValueKind.Array)
+            foreach (var item in e.EnumerateArray()) Flatten(item, into, name, what);
+        else if (e.ValueKind == JsonValueKind.Number && into.Count < int.MaxValue / 4) into.Add(e.GetSingle());
+        else throw Bad(name, $"{what} holds a value that is not a number");
+    }
+
     public static TrainedModel Load(string path)
     {
         byte[] bytes;
@@ -81,6 +167,7 @@ public static class ModelJson
             if (root.ValueKind != JsonValueKind.Object) throw Bad(name, "the top level is not an object");
             if (root.TryGetProperty("version", out var ver) && ver.GetInt32() != Version)
                 throw Bad(name, $"model JSON version {ver.GetInt32()} is not supported (this build reads version {Version})");
+            if (root.TryGetProperty("spec", out var specEl)) return ParseGraph(root, specEl, name);
             var loss = LossKind.CrossEntropy;
             if (root.TryGetProperty("loss", out var lossEl) && !Losses.TryParse(lossEl.GetString(), out loss))
                 throw Bad(name, $"unknown loss '{lossEl.GetString()}'");

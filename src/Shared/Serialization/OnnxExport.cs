@@ -29,6 +29,8 @@ public static class OnnxExport
     {
         model.Validate();
         var spec = model.Spec;
+        if (!spec.IsPlainStack)
+            throw new UserErrorException("ONNX export covers dense stacks; export this network (convolution, pooling or skip connections) as JSON: --format json");
         var graph = new Proto();
         string current = "input";
         for (int l = 0; l < spec.Layers.Count; l++)

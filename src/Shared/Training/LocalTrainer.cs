@@ -107,7 +107,8 @@ public sealed class LocalTrainer
                 _labels[r] = train.Labels[batch[r]];
             }
             state.Plan.ShardBounds(batch.Length, _bounds);
-            var stats = _backprop.Gradient(Parameters, _input, _labels, batch.Length, _bounds, _gradient);
+            var stats = _backprop.Gradient(Parameters, _input, _labels, batch.Length, _bounds, _gradient,
+                dropout: new DropoutKey(state.Plan.Seed, state.Epoch, state.StepInEpoch));
             bool epochEnded = state.ApplyStep(_gradient, stats, _backprop.Activity);
             if (epochEnded)
             {
@@ -123,10 +124,12 @@ public sealed class LocalTrainer
     public static void CheckData(NetworkSpec spec, Dataset data)
     {
         if (data.FeatureCount != spec.InputSize)
-            throw new UserErrorException($"the network takes {spec.InputSize} inputs but the data set '{data.Name}' has {data.FeatureCount} features per sample; make the first --layers size {data.FeatureCount}");
+            throw new UserErrorException($"the network takes {spec.InputSize} inputs but the data set '{data.Name}' has {data.FeatureCount} features per sample; " +
+                (spec.IsPlainStack ? $"make the first --layers size {data.FeatureCount}" : $"make the model spec's \"input\" shape hold {data.FeatureCount} values"));
         bool fits = spec.OutputSize == 1 ? data.ClassCount <= 2 : data.ClassCount <= spec.OutputSize;
         if (!fits)
-            throw new UserErrorException($"the data set '{data.Name}' has {data.ClassCount} classes but the network has only {spec.OutputSize} outputs; make the last --layers size at least {data.ClassCount}");
+            throw new UserErrorException($"the data set '{data.Name}' has {data.ClassCount} classes but the network has only {spec.OutputSize} outputs; " +
+                (spec.IsPlainStack ? $"make the last --layers size at least {data.ClassCount}" : $"give the model spec's last layer at least {data.ClassCount} units"));
     }
 
     /// <summary>Loss sum and correct count of the current parameters on <paramref name="data"/>.</summary>

@@ -69,7 +69,7 @@ public sealed class ShardComputer
             _train.Sample(sample).CopyTo(_input.AsSpan(r * f, f));
             _labels[r] = _train.Labels[sample];
         }
-        var stats = _backprop.Gradient(weights, _input, _labels, count, gradient, weightsVersion);
+        var stats = _backprop.Gradient(weights, _input, _labels, count, gradient, weightsVersion, new DropoutKey(Plan.Seed, epoch, stepInEpoch, shard));
         _backprop.Activity.CopyTo(_activity);
         return stats;
     }

@@ -44,24 +44,25 @@ public sealed class TrainingHealth(NetworkSpec spec)
             _firstNorms = (double[])e.GradientNorms.Clone();
             _firstEpoch = e.Epoch;
         }
-        int largest = 0;
+        int largest = 0; // layers without parameters have no gradient norm (0) and never win
         for (int l = 1; l < layers; l++)
             if (e.GradientNorms[l] > e.GradientNorms[largest]) largest = l;
         bool squashing = spec.Layers.Take(layers - 1).Any(l => l.Activation is Activation.Sigmoid or Activation.Tanh);
         for (int l = 0; l < layers; l++)
         {
             var layer = spec.Layers[l];
-            string name = $"layer {l + 1} ({layer.Inputs}→{layer.Outputs}, {layer.Activation.Name()})";
+            string name = spec.IsPlainStack ? $"layer {l + 1} ({layer.Inputs}→{layer.Outputs}, {layer.Activation.Name()})" : $"layer {l + 1} ({layer.Describe()})";
             double norm = e.GradientNorms[l];
+            bool weighted = layer.HasParameters;
             double top = e.GradientNorms[largest];
-            if (l != largest && top > 0 && norm < VanishingFraction * top)
+            if (weighted && l != largest && top > 0 && norm < VanishingFraction * top)
                 Add(found, "vanishing", l, e, string.Format(inv,
                     "{0}: the gradient is vanishing: mean norm {1:0.##e0} in epoch {2}, {3:0.#e0} of layer {4}'s; {5}",
                     name, norm, e.Epoch, norm / top, largest + 1,
                     squashing ? "sigmoid/tanh derivatives (the logistic's is at most 0.25) shrink it layer by layer: try --activation relu"
                               : "check the initialisation (--init-scheme) and the depth"));
             double first = _firstNorms[l];
-            if (e.Epoch != _firstEpoch && first > 0 && norm > ExplodingGrowth * first)
+            if (weighted && e.Epoch != _firstEpoch && first > 0 && norm > ExplodingGrowth * first)
                 Add(found, "exploding", l, e, string.Format(inv,
                     "{0}: the gradient is exploding: mean norm {1:0.##e0} in epoch {2}, {3:0}× epoch {4}'s; lower --lr",
                     name, norm, e.Epoch, norm / first, _firstEpoch));

@@ -12,16 +12,46 @@ public sealed class DeterminismTests : IDisposable
     private readonly TempDirectory _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    private (string Hash, JsonElement Metrics) Run(string name, params string[] extra)
+    private (string Hash, JsonElement Metrics) Run(string name, params string[] extra) =>
+        Train(name, 50, ["--train-limit", "3200", "--layers", "784,64,32,10", .. extra]);
+
+    private (string Hash, JsonElement Metrics) Train(string name, int steps, string[] args)
     {
         string metrics = _dir.File(name + ".json");
-        // 3,200 samples in batches of 64 = 50 steps, 6 shards
-        var (exit, output, err) = CliRunner.Run(["train", "--train-limit", "3200", "--batch", "64", "--shards", "6", "--epochs", "1",
-            "--layers", "784,64,32,10", "--optimizer", "momentum", "--lr", "0.05", "--metrics-out", metrics, .. extra]);
+        // batches of 64 in 6 shards
+        var (exit, output, err) = CliRunner.Run(["train", "--batch", "64", "--shards", "6", "--epochs", "1",
+            "--optimizer", "momentum", "--lr", "0.05", "--metrics-out", metrics, .. args]);
         Assert.True(exit == 0, $"{name}: exit {exit}\n{err}\n{output}");
         var root = JsonDocument.Parse(File.ReadAllText(metrics)).RootElement.Clone();
-        Assert.Equal(50, root.GetProperty("steps").GetInt32());
+        Assert.Equal(steps, root.GetProperty("steps").GetInt32());
         return (root.GetProperty("weights_sha256").GetString()!, root);
+    }
+
+    [Fact]
+    public void A_convolutional_network_with_dropout_and_a_skip_connection_ends_with_the_same_weights_every_way()
+    {
+        string spec = _dir.File("net.json");
+        File.WriteAllText(spec, """
+            { "input": [1, 28, 28], "layers": [
+                { "type": "conv", "filters": 6, "kernel": 5, "stride": 2, "padding": 1 },
+                { "type": "maxpool", "size": 2 },
+                { "type": "flatten" },
+                { "type": "dense", "units": 32, "name": "h" },
+                { "type": "dropout", "rate": 0.25 },
+                { "type": "dense", "units": 32, "activation": "identity", "name": "r" },
+                { "type": "add", "from": ["h", "r"], "activation": "relu" },
+                { "type": "dense", "units": 10 } ] }
+            """);
+        // 640 samples in batches of 64 = 10 steps
+        string[] net = ["--train-limit", "640", "--model-spec", spec];
+        var (single, m) = Train("graph-single", 10, net);
+        Assert.Equal(single, Train("graph-threads-2", 10, [.. net, "--threads", "2"]).Hash);
+        Assert.Equal(single, Train("graph-workers-3", 10, [.. net, "--workers", "3"]).Hash);
+        Assert.Equal(single, Train("graph-processes", 10, [.. net, "--spawn-workers", "2"]).Hash);
+        Assert.Equal(single, Train("graph-tcp-processes", 10, [.. net, "--spawn-workers", "2", "--transport", "tcp"]).Hash);
+        // dropout is keyed by the seed: another seed, other weights
+        Assert.NotEqual(single, Train("graph-seed-2", 10, [.. net, "--seed", "2"]).Hash);
+        Assert.True(m.GetProperty("test_accuracy").GetDouble() > 0.3, "10 steps of a CNN should be well above chance");
     }
 
     [Fact]
