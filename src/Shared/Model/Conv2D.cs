@@ -32,28 +32,43 @@ public sealed record ConvShape(int Channels, int Height, int Width, int Filters,
 }
 
 /// <summary>
-/// 2-D convolution by im2col and the GEMM kernel, one sample at a time (the patch matrix of one sample stays small):
-/// forward Z_s = W · cols(x_s) + b; backward dW = Σ_s δ_s · cols(x_s)ᵀ, db = Σ_s Σ_pixels δ_s, and
-/// dx_s = col2im(Wᵀ · δ_s) — every input pixel collects the gradient of every output it fed (the chain rule's sum over paths).
-/// Sums over samples run in sample order. Buffers are allocated once; not thread-safe.
+/// 2-D convolution by im2col and the GEMM kernel over chunks of up to <see cref="Chunk"/> samples, whose patch
+/// matrices sit side by side so that each product is wide: forward Z = W · [cols(x₁) … cols(x_c)] + b; backward
+/// dWᵀ = Σ cols · δᵀ (one FMA chain per weight over every sample's pixels in order, continued from chunk to chunk),
+/// db = Σ_s Σ_pixels δ_s, and dx_s = col2im(Wᵀ · δ_s) — every input pixel collects the gradient of every output it
+/// fed (the chain rule's sum over paths). Results do not depend on the chunking or on the threads of <see cref="Team"/>.
+/// Buffers are allocated once; not thread-safe.
 /// </summary>
 public sealed unsafe class Conv2D
 {
-    private readonly float[] _cols;     // [PatchSize × OutHeight·OutWidth] of one sample
-    private readonly float[] _deltaT;   // one sample's δ transposed, [OutHeight·OutWidth × Filters]
-    private readonly float[] _weightGradT; // Σ_s cols·δ_sᵀ = dWᵀ, [PatchSize × Filters]
+    /// <summary>Samples per product.</summary>
+    public const int Chunk = 16;
+    private readonly float[] _cols;     // [PatchSize × Chunk·pixels]: one chunk's patches, sample after sample
+    private readonly float[] _wide;     // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
+    private readonly float[] _deltaT;   // the chunk's δ transposed, [Chunk·pixels × Filters]
+    private readonly float[] _weightGradT; // Σ cols·δᵀ = dWᵀ, [PatchSize × Filters]
 
     public Conv2D(ConvShape shape)
     {
         shape.Validate();
         Shape = shape;
         int pixels = shape.OutHeight * shape.OutWidth;
-        _cols = GC.AllocateArray<float>(shape.PatchSize * pixels, pinned: true);
-        _deltaT = GC.AllocateArray<float>(pixels * shape.Filters, pinned: true);
+        _cols = GC.AllocateArray<float>(shape.PatchSize * pixels * Chunk, pinned: true);
+        _wide = GC.AllocateArray<float>(shape.Filters * pixels * Chunk, pinned: true);
+        _deltaT = GC.AllocateArray<float>(pixels * Chunk * shape.Filters, pinned: true);
         _weightGradT = GC.AllocateArray<float>(shape.PatchSize * shape.Filters, pinned: true);
     }
 
     public ConvShape Shape { get; }
+
+    /// <summary>Threads for the products (null: the calling thread); the same bits either way.</summary>
+    public GemmTeam? Team { get; set; }
+
+    private void MatMul(int m, int n, int k, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        if (Team is { } team) team.MatMul(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate);
+        else Gemm.MatMul(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate);
+    }
 
     /// <summary><paramref name="output"/> [rows × OutputSize] = conv(<paramref name="input"/> [rows × InputSize]) with <paramref name="parameters"/> (weights, then biases).</summary>
     public void Forward(ReadOnlySpan<float> input, int rows, ReadOnlySpan<float> parameters, Span<float> output)
@@ -65,18 +80,23 @@ public sealed unsafe class Conv2D
         fixed (float* p = parameters)
         fixed (float* z = output)
         fixed (float* cols = _cols)
-            for (int r = 0; r < rows; r++)
+        fixed (float* wide = _wide)
+            for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
-                Im2Col(x + (long)r * s.InputSize, cols);
-                float* zr = z + (long)r * s.OutputSize;
-                // Z [Filters × pixels] = W [Filters × PatchSize] · cols [PatchSize × pixels]
-                Gemm.MatMul(s.Filters, pixels, s.PatchSize, p, s.PatchSize, 1, cols, pixels, zr, pixels, accumulate: false);
+                int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
+                for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
+                // Z [Filters × n·pixels] = W [Filters × PatchSize] · cols [PatchSize × n·pixels]
+                MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
                 float* bias = p + s.Filters * s.PatchSize;
-                for (int f = 0; f < s.Filters; f++)
+                for (int r = 0; r < n; r++)
                 {
-                    float b = bias[f];
-                    float* row = zr + f * pixels;
-                    for (int j = 0; j < pixels; j++) row[j] += b;
+                    float* zr = z + (long)(r0 + r) * s.OutputSize;
+                    for (int f = 0; f < s.Filters; f++)
+                    {
+                        float b = bias[f];
+                        float* from = wide + (long)f * width + r * pixels, to = zr + f * pixels;
+                        for (int j = 0; j < pixels; j++) to[j] = from[j] + b;
+                    }
                 }
             }
     }
@@ -100,26 +120,39 @@ public sealed unsafe class Conv2D
         fixed (float* p = parameters)
         fixed (float* dx = inputGradient)
         fixed (float* cols = _cols)
+        fixed (float* wide = _wide)
         fixed (float* dT = _deltaT)
         fixed (float* gT = _weightGradT)
         {
-            for (int r = 0; r < rows; r++)
+            for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
-                float* dr = d + (long)r * s.OutputSize;
-                Im2Col(x + (long)r * s.InputSize, cols);
-                // dWᵀ [PatchSize × Filters] (+)= cols [PatchSize × pixels] · δᵀ [pixels × Filters]
-                Gemm.Transpose(s.Filters, pixels, dr, dT);
-                Gemm.MatMul(s.PatchSize, s.Filters, pixels, cols, pixels, 1, dT, s.Filters, gT, s.Filters, accumulate: r > 0);
-                for (int f = 0; f < s.Filters; f++)
+                int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
+                for (int r = 0; r < n; r++)
                 {
-                    float sum = 0;
-                    for (int j = 0; j < pixels; j++) sum += dr[f * pixels + j];
-                    bias[f] += sum;
+                    float* dr = d + (long)(r0 + r) * s.OutputSize;
+                    Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
+                    Gemm.Transpose(s.Filters, pixels, dr, dT + (long)r * pixels * s.Filters);
+                    for (int f = 0; f < s.Filters; f++)
+                    {
+                        float sum = 0;
+                        for (int j = 0; j < pixels; j++) sum += dr[f * pixels + j];
+                        bias[f] += sum;
+                    }
                 }
+                // dWᵀ [PatchSize × Filters] (+)= cols [PatchSize × n·pixels] · δᵀ [n·pixels × Filters]
+                MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 if (inputGradient.IsEmpty) continue;
-                // dcols [PatchSize × pixels] = Wᵀ · δ_s, then every patch value back onto the pixel it came from
-                Gemm.MatMul(s.PatchSize, pixels, s.Filters, p, 1, s.PatchSize, dr, pixels, cols, pixels, accumulate: false);
-                Col2Im(cols, dx + (long)r * s.InputSize);
+                // dcols [PatchSize × n·pixels] = Wᵀ · δ, δ gathered as [Filters × n·pixels]; then every patch value back onto its pixel
+                for (int r = 0; r < n; r++)
+                    for (int f = 0; f < s.Filters; f++)
+                        new ReadOnlySpan<float>(d + (long)(r0 + r) * s.OutputSize + f * pixels, pixels).CopyTo(new Span<float>(wide + (long)f * width + r * pixels, pixels));
+                MatMul(s.PatchSize, width, s.Filters, p, 1, s.PatchSize, wide, width, cols, width, accumulate: false);
+                for (int r = 0; r < n; r++)
+                {
+                    float* dxr = dx + (long)(r0 + r) * s.InputSize;
+                    new Span<float>(dxr, s.InputSize).Clear();
+                    Patches(dxr, cols + r * pixels, width, gather: false);
+                }
             }
             if (rows == 0) new Span<float>(gT, _weightGradT.Length).Clear();
             fixed (float* g = gradient)
@@ -136,20 +169,12 @@ public sealed unsafe class Conv2D
         if (outputLength < rows * s.OutputSize) throw new ArgumentException($"{outputName} holds {outputLength} values, {rows} rows need {rows * s.OutputSize}");
     }
 
-    private void Im2Col(float* x, float* cols) => Patches(x, cols, gather: true);
-
-    // the adjoint of Im2Col: dx[c, iy, ix] = Σ over the patches that read it (overwrites dx)
-    private void Col2Im(float* cols, float* dx)
-    {
-        new Span<float>(dx, Shape.InputSize).Clear();
-        Patches(dx, cols, gather: false);
-    }
-
     /// <summary>
-    /// Walks cols[(c, ky, kx), (oy, ox)] ↔ x[c, oy·S + ky − P, ox·S + kx − P]: gathering sets each patch value from its
-    /// pixel (0 outside the input); scattering adds each patch value onto its pixel.
+    /// Walks cols[(c, ky, kx), (oy, ox)] ↔ x[c, oy·S + ky − P, ox·S + kx − P], a patch row every <paramref name="ld"/> floats:
+    /// gathering sets each patch value from its pixel (0 outside the input); scattering adds each patch value onto its
+    /// pixel (col2im, the adjoint of im2col).
     /// </summary>
-    private void Patches(float* x, float* cols, bool gather)
+    private void Patches(float* x, float* cols, int ld, bool gather)
     {
         var s = Shape;
         int oh = s.OutHeight, ow = s.OutWidth;
@@ -157,7 +182,7 @@ public sealed unsafe class Conv2D
             for (int ky = 0; ky < s.KernelHeight; ky++)
                 for (int kx = 0; kx < s.KernelWidth; kx++)
                 {
-                    float* row = cols + (long)((c * s.KernelHeight + ky) * s.KernelWidth + kx) * oh * ow;
+                    float* row = cols + (long)((c * s.KernelHeight + ky) * s.KernelWidth + kx) * ld;
                     for (int oy = 0; oy < oh; oy++)
                     {
                         int iy = oy * s.Stride + ky - s.Padding;
@@ -168,6 +193,14 @@ public sealed unsafe class Conv2D
                             continue;
                         }
                         float* pixels = x + (c * s.Height + iy) * s.Width;
+                        if (s.Stride == 1 && kx - s.Padding >= 0 && ow - 1 + kx - s.Padding < s.Width)
+                        {
+                            // the whole output row reads one contiguous run of input pixels
+                            float* run = pixels + kx - s.Padding;
+                            if (gather) new ReadOnlySpan<float>(run, ow).CopyTo(new Span<float>(patch, ow));
+                            else Backprop.AddInto(run, patch, ow);
+                            continue;
+                        }
                         for (int ox = 0; ox < ow; ox++)
                         {
                             int ix = ox * s.Stride + kx - s.Padding;

@@ -72,7 +72,16 @@ internal sealed unsafe class GraphNetwork
     private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
 
     public int MaxRows { get; }
-    public GemmTeam? Team { get; set; }
+    public GemmTeam? Team
+    {
+        get => _team;
+        set
+        {
+            _team = value;
+            foreach (var conv in _convs) conv?.Team = value;
+        }
+    }
+    private GemmTeam? _team;
     public ReadOnlySpan<int> Activity => _activity;
     public ReadOnlySpan<float> Output(int rows) => _out[^1].AsSpan(0, rows * _spec.OutputSize);
 
