@@ -9,7 +9,9 @@ public sealed class Rng
 {
     private ulong _s0, _s1, _s2, _s3;
 
-    public Rng(ulong seed)
+    public Rng(ulong seed) => Seed(seed);
+
+    private void Seed(ulong seed)
     {
         ulong x = seed;
         _s0 = SplitMix(ref x); _s1 = SplitMix(ref x); _s2 = SplitMix(ref x); _s3 = SplitMix(ref x);
@@ -18,9 +20,17 @@ public sealed class Rng
     /// <summary>A generator for a named sub-stream (e.g. epoch 3's permutation) of a run's seed.</summary>
     public static Rng For(ulong seed, ulong stream, ulong index = 0)
     {
+        var rng = new Rng(0);
+        rng.Restart(seed, stream, index);
+        return rng;
+    }
+
+    /// <summary>This generator becomes <see cref="For"/>(seed, stream, index), without allocating a new one.</summary>
+    public void Restart(ulong seed, ulong stream, ulong index = 0)
+    {
         ulong x = seed ^ (stream * 0x9E3779B97F4A7C15UL);
         x = SplitMix(ref x) ^ (index * 0xD1B54A32D192ED03UL);
-        return new Rng(SplitMix(ref x));
+        Seed(SplitMix(ref x));
     }
 
     private static ulong SplitMix(ref ulong x)

@@ -9,8 +9,14 @@ namespace DistributedNN.Model;
 /// </summary>
 public readonly record struct DropoutKey(ulong Seed, int Epoch, int Step, int FirstShard = 0)
 {
-    internal Rng For(int shard) =>
-        Rng.For(Seed, stream: 3, index: ((ulong)(uint)Epoch << 40) ^ ((ulong)(uint)Step << 16) ^ (ulong)(uint)(FirstShard + shard));
+    internal Rng For(int shard) => Start(new Rng(0), shard);
+
+    /// <summary>Restarts <paramref name="rng"/> as the stream of the call's shard <paramref name="shard"/>.</summary>
+    internal Rng Start(Rng rng, int shard)
+    {
+        rng.Restart(Seed, stream: 3, index: ((ulong)(uint)Epoch << 40) ^ ((ulong)(uint)Step << 16) ^ (ulong)(uint)(FirstShard + shard));
+        return rng;
+    }
 }
 
 /// <summary>
@@ -34,6 +40,7 @@ internal sealed unsafe class GraphNetwork
     private readonly Conv2D?[] _convs;
     private readonly Pool2D?[] _pools;
     private readonly bool[] _hasGrad;
+    private readonly int[][] _sources;   // per layer, the layers it reads (−1: the input)
     private readonly float[] _outputZ;    // last layer's z
     private readonly float[] _scratch;    // one contribution to a source's dE/d(output), [MaxRows × MaxWidth]
     private readonly float[] _zeros;      // a zero bias for activations of layers without one
@@ -43,6 +50,7 @@ internal sealed unsafe class GraphNetwork
     private readonly int[] _activity;
     private readonly nint[] _outAt, _gradAt; // the pinned buffers' addresses
     private readonly bool _dropout;
+    private readonly Rng _dropoutRng = new(0);
     private nint _transposedFrom;
     private long _transposedVersion = -1;
 
@@ -57,6 +65,7 @@ internal sealed unsafe class GraphNetwork
         _convs = layers.Select(l => l.Kind == LayerKind.Conv ? new Conv2D(l.Conv) : null).ToArray();
         _pools = layers.Select(l => l.Kind is LayerKind.MaxPool or LayerKind.AvgPool ? new Pool2D(l.Pool, maxRows) : null).ToArray();
         _hasGrad = new bool[layers.Count];
+        _sources = layers.Select(NetworkSpec.Sources).ToArray();
         _outputZ = Pinned(maxRows * spec.OutputSize);
         _scratch = Pinned(maxRows * spec.MaxWidth);
         _zeros = Pinned(spec.MaxWidth);
@@ -104,7 +113,7 @@ internal sealed unsafe class GraphNetwork
             {
                 int start = bounds[s], n = bounds[s + 1] - start;
                 if (n == 0) continue;
-                ForwardCore(p, x + (long)start * _spec.InputSize, n, _dropout ? dropout.For(s) : null);
+                ForwardCore(p, x + (long)start * _spec.InputSize, n, _dropout ? dropout.Start(_dropoutRng, s) : null);
                 CountActivity(n);
                 total += OutputDelta(labels.Slice(start, n), n);
                 float* target = first ? g : shardGradient;
@@ -160,7 +169,7 @@ internal sealed unsafe class GraphNetwork
             for (int l = 0; l < layers.Count; l++)
             {
                 var layer = layers[l];
-                var from = NetworkSpec.Sources(layer, l);
+                var from = _sources[l];
                 float* src = Source(from[0], x), a = Out(l);
                 int inN = layer.Inputs, outN = layer.Outputs;
                 long count = (long)rows * outN;
@@ -272,7 +281,7 @@ internal sealed unsafe class GraphNetwork
             {
                 var layer = layers[l];
                 if (!_hasGrad[l]) throw new InvalidOperationException($"layer {l + 1} got no gradient"); // the spec's check rules this out
-                var from = NetworkSpec.Sources(layer, l);
+                var from = _sources[l];
                 float* a = Out(l), d = Grad(l);
                 int inN = layer.Inputs, outN = layer.Outputs;
                 long count = (long)rows * outN;

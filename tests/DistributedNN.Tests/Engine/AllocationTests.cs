@@ -38,4 +38,31 @@ public sealed class AllocationTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(0, allocated);
     }
+
+    [Fact]
+    public void A_graph_network_step_with_convolution_pooling_dropout_and_a_skip_allocates_nothing_in_steady_state()
+    {
+        var spec = ModelSpec.Parse("""
+            { "input": [2, 9, 9], "layers": [
+                { "type": "conv", "filters": 4, "kernel": 3, "padding": 1 }, { "type": "maxpool", "size": 2 },
+                { "type": "dense", "units": 12, "name": "h" }, { "type": "dropout", "rate": 0.2 },
+                { "type": "dense", "units": 12, "name": "r" }, { "type": "add", "from": ["h", "r"] },
+                { "type": "concat", "from": ["layer6", "h"] }, { "type": "dense", "units": 5 } ] }
+            """, "graph");
+        var p = new float[spec.ParameterCount];
+        Initializer.Initialize(spec, p, InitScheme.Auto, 1);
+        const int rows = 20;
+        var rng = new Rng(2);
+        var x = Enumerable.Range(0, rows * spec.InputSize).Select(_ => (float)rng.NextDouble()).ToArray();
+        var y = Enumerable.Range(0, rows).Select(i => i % 5).ToArray();
+        var g = new float[p.Length];
+        var bp = new Backprop(spec, rows);
+        int[] bounds = [0, 7, 7, 20];
+        int step = 0;
+        void Step() => bp.Gradient(p, x, y, rows, bounds, g, dropout: new DropoutKey(1, 0, step++));
+        for (int i = 0; i < 20; i++) Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 30; i++) Step();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
