@@ -27,7 +27,7 @@ public sealed class ModelSpecCliTests : IDisposable
         """;
 
     [Fact]
-    public void A_YAML_spec_trains_saves_inspects_and_exports_as_JSON_but_not_ONNX()
+    public void A_YAML_spec_trains_saves_inspects_and_exports_as_JSON_and_ONNX()
     {
         string spec = Spec("cnn.yaml", SmallCnn);
         string model = _dir.File("cnn.dnn"), metrics = _dir.File("metrics.json");
@@ -56,8 +56,8 @@ public sealed class ModelSpecCliTests : IDisposable
         (exit, output, err) = CliRunner.Run("evaluate", json);
         Assert.True(exit == 0, err);
         (exit, _, err) = CliRunner.Run("export", model, "--format", "onnx", "-o", _dir.File("cnn.onnx"));
-        Assert.Equal(1, exit);
-        Assert.Equal("error: ONNX export covers dense stacks; export this network (convolution, pooling or skip connections) as JSON: --format json", err.TrimEnd());
+        Assert.True(exit == 0, err);
+        Assert.True(new FileInfo(_dir.File("cnn.onnx")).Length > 3026 * 4);
 
         // --init from the saved graph model continues from its weights
         (exit, output, err) = CliRunner.Run("train", "--init", model, "--train-limit", "500", "--epochs", "1", "--batch", "50", "--out", _dir.File("run2"));

@@ -63,6 +63,49 @@ public sealed class OnnxExportTests : IDisposable
         Assert.True(worst <= 1e-5f, $"max |Δ| = {worst}");
     }
 
+    public static TheoryData<string> Graphs() => new()
+    {
+        // the issue's CNN
+        """
+        { "input": [1, 28, 28], "layers": [ { "type": "conv", "filters": 32, "kernel": 5 }, { "type": "maxpool", "size": 2 },
+             { "type": "conv", "filters": 64, "kernel": 5 }, { "type": "maxpool", "size": 2 }, { "type": "flatten" },
+             { "type": "dense", "units": 128 }, { "type": "dense", "units": 10 } ] }
+        """,
+        // stride, padding, average pooling with overlapping windows, dropout, a dense layer straight after a pooling
+        """
+        { "input": [2, 7, 6], "layers": [ { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "tanh" },
+             { "type": "conv", "filters": 4, "kernel": 2, "stride": 2, "padding": 1, "activation": "sigmoid" },
+             { "type": "avgpool", "size": 2, "stride": 1 }, { "type": "dropout", "rate": 0.5 }, { "type": "dense", "units": 4 } ] }
+        """,
+        // a residual block, a concat of a convolution with the input, and a flat add
+        """
+        { "input": [3, 5, 5], "layers": [ { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "name": "c1" },
+             { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "identity", "name": "c2" },
+             { "type": "add", "from": ["input", "c2"], "activation": "relu", "name": "res" },
+             { "type": "concat", "from": ["res", "c1"], "name": "cat" }, { "type": "maxpool", "size": 2, "stride": 1 },
+             { "type": "dense", "units": 8, "name": "h" }, { "type": "dense", "units": 8, "activation": "identity", "name": "r" },
+             { "type": "add", "from": ["h", "r"] }, { "type": "dense", "units": 3, "activation": "sigmoid" } ], "loss": "sse" }
+        """,
+    };
+
+    [Theory]
+    [MemberData(nameof(Graphs))]
+    public void ONNX_Runtime_gives_a_graph_network_s_outputs(string json)
+    {
+        var spec = ModelSpec.Parse(json, "spec");
+        var parameters = new float[spec.ParameterCount];
+        Initializer.Initialize(spec, parameters, InitScheme.PyTorch, 3);
+        var model = new TrainedModel(spec, parameters, "onnx graph test");
+        const int rows = 19;
+        var rng = new Rng(6);
+        var input = new float[rows * spec.InputSize];
+        for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
+        var expected = RunEngine(model, input, rows);
+        var actual = RunOnnx(OnnxExport.ToBytes(model), input, rows, spec.InputSize, spec.OutputSize);
+        float worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+        Assert.True(worst <= 1e-5f, $"max |Δ| = {worst}");
+    }
+
     [Fact]
     public void Export_onnx_on_a_trained_Fashion_MNIST_model_predicts_like_evaluate()
     {
