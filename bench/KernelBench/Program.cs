@@ -20,7 +20,9 @@ namespace DistributedNN.Bench.KernelBench;
 /// The three GEMMs of a dense layer at the shapes of 784-256-128-10 with batch 32/128/512 — forward A·Wᵀ, weight
 /// gradient δᵀ·A, input gradient δ·W — as the engine calls them, and TensorChunkSerializer both ways. After the
 /// table it prints GFLOP/s per case (and the fraction of --peak, e.g. PyTorch's 2048² matmul measured in the same
-/// session by ../shared/peers/matmul_peak.py) and GB/s for the serializer.
+/// session by ../shared/peers/matmul_peak.py) and GB/s for the serializer. <c>ConvBench</c>: the two convolutions of
+/// examples/cnn.json on a 16-sample shard, forward and backward (GFLOP/s); <c>CnnStepBench</c>: that network's whole
+/// gradient on a 64-sample batch in 4 shards.
 /// </summary>
 public static class Program
 {
@@ -61,6 +63,13 @@ public static class Program
                 {
                     double gflops = g.Flops(name) / seconds / 1e9;
                     Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "GEMM {0,-12} {1,-12} {2,8:F1} GFLOP/s{3}", name, parameters, gflops,
+                        peak is { } pk ? $"  {gflops / pk:F2} of peak {pk:F1}" : ""));
+                    break;
+                }
+                case ConvBench c:
+                {
+                    double gflops = c.Flops(name) / seconds / 1e9;
+                    Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Conv {0,-10} {1,-22} {2,8:F1} GFLOP/s{3}", name, parameters, gflops,
                         peak is { } pk ? $"  {gflops / pk:F2} of peak {pk:F1}" : ""));
                     break;
                 }
@@ -236,4 +245,86 @@ public class StepBench
     /// <summary>New weights every step (as in training): the transposed-weights cache is rebuilt each time.</summary>
     [Benchmark]
     public double Gradient() => _backprop.Gradient(_p, _x, _labels, Batch, _bounds, _g).LossSum;
+}
+
+/// <summary>The two convolutions of examples/cnn.json (1×28×28 → 32×24×24, 32×12×12 → 64×8×8, 5×5 kernels) on a 16-sample shard.</summary>
+public class ConvBench
+{
+    private DistributedNN.Model.Conv2D _conv = null!;
+    private float[] _x = [], _p = [], _z = [], _g = [], _dx = [];
+    private GemmTeam? _team;
+    private const int Rows = 16;
+
+    [Params(1, 2)]
+    public int Layer { get; set; }
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    private DistributedNN.Model.ConvShape Shape => Layer == 1 ? new(1, 28, 28, 32, 5, 5) : new(32, 12, 12, 64, 5, 5);
+
+    /// <summary>Forward: 2·F·PatchSize·pixels per sample; backward: twice that for dW and (layer 2) dx.</summary>
+    public double Flops(string method)
+    {
+        var s = Shape;
+        double forward = 2.0 * s.Filters * s.PatchSize * s.OutHeight * s.OutWidth * Rows;
+        return method == nameof(Forward) ? forward : forward * (Layer == 1 ? 1 : 2);
+    }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var s = Shape;
+        _team = Threads > 1 ? new GemmTeam(Threads) : null;
+        _conv = new DistributedNN.Model.Conv2D(s) { Team = _team };
+        var rng = new Rng(3);
+        _x = Enumerable.Range(0, Rows * s.InputSize).Select(_ => (float)rng.NextDouble()).ToArray();
+        _p = Enumerable.Range(0, s.ParameterCount).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        _z = new float[Rows * s.OutputSize];
+        _g = new float[s.ParameterCount];
+        _dx = Layer == 1 ? [] : new float[Rows * s.InputSize]; // the first layer needs no input gradient
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _team?.Dispose();
+
+    [Benchmark]
+    public void Forward() => _conv.Forward(_x, Rows, _p, _z);
+
+    [Benchmark]
+    public void Backward() => _conv.Backward(_x, _z, Rows, _p, _g, _dx);
+}
+
+/// <summary>The whole gradient of examples/cnn.json's network on a 64-sample batch in 4 shards (as `dnn train --model-spec` runs it).</summary>
+public class CnnStepBench
+{
+    private DistributedNN.Model.Backprop _backprop = null!;
+    private float[] _p = [], _x = [], _g = [];
+    private int[] _labels = [];
+    private readonly int[] _bounds = [0, 16, 32, 48, 64];
+    private GemmTeam? _team;
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var spec = DistributedNN.Model.ModelSpec.Load(Path.Combine(AppContext.BaseDirectory, "cnn.json"));
+        _backprop = new DistributedNN.Model.Backprop(spec, 64);
+        _team = Threads > 1 ? new GemmTeam(Threads) : null;
+        _backprop.Team = _team;
+        _p = new float[spec.ParameterCount];
+        DistributedNN.Model.Initializer.Initialize(spec, _p, DistributedNN.Model.InitScheme.Auto, 1);
+        var rng = new Rng(2);
+        _x = Enumerable.Range(0, 64 * spec.InputSize).Select(_ => (float)rng.NextDouble()).ToArray();
+        _labels = Enumerable.Range(0, 64).Select(i => i % 10).ToArray();
+        _g = new float[spec.ParameterCount];
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _team?.Dispose();
+
+    [Benchmark]
+    public double Gradient() => _backprop.Gradient(_p, _x, _labels, 64, _bounds, _g).LossSum;
 }

@@ -39,6 +39,7 @@ public sealed unsafe class GemmTeam : IDisposable
     private int[] _bounds = [];
     private int _boundsCount;
     private bool _segmented, _transpose;
+    private Action<int>? _task;
 
     public GemmTeam(int threads)
     {
@@ -114,6 +115,24 @@ public sealed unsafe class GemmTeam : IDisposable
 
     private const int TransposeQuantum = 16;
 
+    /// <summary>
+    /// Runs <paramref name="task"/>(0 … parts − 1) at once, part 0 on the calling thread and the others on the helpers
+    /// (parts is at most <see cref="Threads"/>); returns when every part is done. For work that is not one product,
+    /// e.g. the shards of a convolutional network's step, each part computing its own.
+    /// </summary>
+    public void Run(int parts, Action<int> task)
+    {
+        parts = System.Math.Clamp(parts, 1, Threads);
+        if (parts == 1)
+        {
+            task(0);
+            return;
+        }
+        _task = task;
+        try { Run(parts); }
+        finally { _task = null; }
+    }
+
     private void Set(int m, int n, int k, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc)
     {
         _m = m; _n = n; _k = k;
@@ -148,6 +167,7 @@ public sealed unsafe class GemmTeam : IDisposable
             var spin = new SpinWait();
             while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
         }
+        if (_failure is UserErrorException user) throw user; // a user's mistake found on a helper reads as on the caller
         if (_failure is { } failure) throw new InvalidOperationException("a GEMM helper thread failed", failure);
     }
 
@@ -197,6 +217,11 @@ public sealed unsafe class GemmTeam : IDisposable
     /// <summary>Block <paramref name="part"/> of <see cref="_parts"/>: a range of columns or rows, cut at quantum boundaries.</summary>
     private void Compute(int part)
     {
+        if (_task is { } task)
+        {
+            task(part);
+            return;
+        }
         int extent = _byColumns ? _n : _m, quantum = _transpose ? TransposeQuantum : _byColumns ? ColumnQuantum : RowQuantum;
         int units = (extent + quantum - 1) / quantum;
         int from = (int)((long)units * part / _parts) * quantum;

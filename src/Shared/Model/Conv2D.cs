@@ -42,7 +42,7 @@ public sealed record ConvShape(int Channels, int Height, int Width, int Filters,
 public sealed unsafe class Conv2D
 {
     /// <summary>Samples per product.</summary>
-    public const int Chunk = 16;
+    public const int Chunk = 4;
     private readonly float[] _cols;     // [PatchSize × Chunk·pixels]: one chunk's patches, sample after sample
     private readonly float[] _wide;     // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
     private readonly float[] _deltaT;   // the chunk's δ transposed, [Chunk·pixels × Filters]

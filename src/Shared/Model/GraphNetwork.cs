@@ -28,8 +28,9 @@ public readonly record struct DropoutKey(ulong Seed, int Epoch, int Step, int Fi
 /// and then becomes δ = dE/da ⊙ a'(z), the layer's parameter gradient, and the parts it passes to its own sources.
 ///
 /// A call with several shards runs them one after another, each from zero, and adds their parameter gradients in shard
-/// order: the same bits as computing each shard on its own node and summing in order. Buffers are allocated once;
-/// not thread-safe.
+/// order: the same bits as computing each shard on its own node and summing in order. With a <see cref="Team"/> of
+/// several threads the shards run side by side, one network copy (lane) per thread, and are added in the same order:
+/// the same bits again. Buffers are allocated once (the lanes' on the first call with a team); not thread-safe.
 /// </summary>
 internal sealed unsafe class GraphNetwork
 {
@@ -53,6 +54,15 @@ internal sealed unsafe class GraphNetwork
     private readonly Rng _dropoutRng = new(0);
     private nint _transposedFrom;
     private long _transposedVersion = -1;
+    // shards side by side on the team's threads: a network per lane, a gradient and stats per shard
+    private GraphNetwork[] _lanes = [];
+    private float[][] _shardGradients = [];
+    private BatchStats[] _shardStats = [];
+    private int[] _laneBounds = [];
+    private Action<int>? _laneWork;
+    private LaneCall _call;
+
+    private readonly record struct LaneCall(nint Parameters, nint Input, nint Labels, int Shards, int Parts, long WeightsVersion, DropoutKey Dropout);
 
     public GraphNetwork(NetworkSpec spec, int maxRows)
     {
@@ -87,10 +97,12 @@ internal sealed unsafe class GraphNetwork
         set
         {
             _team = value;
-            foreach (var conv in _convs) conv?.Team = value;
         }
     }
     private GemmTeam? _team;
+    /// <summary>The team for a single product, unless the team is busy running this call's shards as lanes.</summary>
+    private GemmTeam? Products => _inLanes ? null : _team;
+    private bool _inLanes;
     public ReadOnlySpan<int> Activity => _activity;
     public ReadOnlySpan<float> Output(int rows) => _out[^1].AsSpan(0, rows * _spec.OutputSize);
 
@@ -104,6 +116,9 @@ internal sealed unsafe class GraphNetwork
     /// <summary>Loss and the parameter gradient (sum over samples, shards added in order, overwritten), as <see cref="Backprop.Gradient"/>.</summary>
     public BatchStats Gradient(float* p, float* x, ReadOnlySpan<int> labels, int rows, ReadOnlySpan<int> bounds, float* g, long weightsVersion, DropoutKey dropout)
     {
+        if (Team is { Threads: > 1 } team && bounds.Length > 2)
+            fixed (int* y = labels)
+                return GradientOnLanes(team, p, x, y, bounds, g, weightsVersion, dropout);
         TransposeIfNew(p, weightsVersion);
         Array.Clear(_activity);
         var total = new BatchStats(0, 0, 0);
@@ -123,6 +138,68 @@ internal sealed unsafe class GraphNetwork
             }
         if (first) new Span<float>(g, _spec.ParameterCount).Clear();
         return total;
+    }
+
+    private BatchStats GradientOnLanes(GemmTeam team, float* p, float* x, int* labels, ReadOnlySpan<int> bounds, float* g, long weightsVersion, DropoutKey dropout)
+    {
+        int shards = bounds.Length - 1, parts = System.Math.Min(team.Threads, shards);
+        if (_lanes.Length < parts)
+        {
+            _lanes = [this, .. Enumerable.Range(1, parts - 1).Select(_ => new GraphNetwork(_spec, MaxRows))];
+            _laneWork = LaneWork;
+        }
+        if (_shardGradients.Length < shards)
+        {
+            _shardGradients = Enumerable.Range(0, shards).Select(_ => Pinned(_spec.ParameterCount)).ToArray();
+            _shardStats = new BatchStats[shards];
+            _laneBounds = new int[shards + 1];
+        }
+        bounds.CopyTo(_laneBounds);
+        _call = new LaneCall((nint)p, (nint)x, (nint)labels, shards, parts, weightsVersion, dropout);
+        _inLanes = true;
+        try { team.Run(parts, _laneWork!); }
+        finally { _inLanes = false; }
+
+        // the shards in order, exactly as one after another: the first non-empty one, then each added
+        Span<int> activity = stackalloc int[_activity.Length];
+        foreach (var lane in _lanes.AsSpan(0, parts))
+            for (int l = 0; l < activity.Length; l++) activity[l] += lane._activity[l];
+        activity.CopyTo(_activity);
+        var total = new BatchStats(0, 0, 0);
+        bool first = true;
+        for (int s = 0; s < shards; s++)
+        {
+            if (bounds[s + 1] == bounds[s]) continue;
+            total += _shardStats[s];
+            fixed (float* shard = _shardGradients[s])
+            {
+                if (first) new Span<float>(shard, _spec.ParameterCount).CopyTo(new Span<float>(g, _spec.ParameterCount));
+                else Backprop.AddInto(g, shard, _spec.ParameterCount);
+            }
+            first = false;
+        }
+        if (first) new Span<float>(g, _spec.ParameterCount).Clear();
+        return total;
+    }
+
+    // lane t computes shards t, t + parts, … on its own network copy, each into that shard's gradient buffer
+    private void LaneWork(int lane)
+    {
+        var c = _call;
+        var net = _lanes[lane];
+        Array.Clear(net._activity);
+        for (int s = lane; s < c.Shards; s += c.Parts)
+        {
+            int start = _laneBounds[s], n = _laneBounds[s + 1] - start;
+            if (n == 0) continue;
+            float* x = (float*)c.Input + (long)start * _spec.InputSize;
+            net.TransposeIfNew((float*)c.Parameters, c.WeightsVersion);
+            net.ForwardCore((float*)c.Parameters, x, n, net._dropout ? c.Dropout.Start(net._dropoutRng, s) : null);
+            net.CountActivity(n);
+            _shardStats[s] = net.OutputDelta(new ReadOnlySpan<int>((int*)c.Labels + start, n), n);
+            fixed (float* shard = _shardGradients[s])
+                net.Backward((float*)c.Parameters, x, n, shard);
+        }
     }
 
     /// <summary>Loss and correct count of the last forward pass, continuing <paramref name="running"/> (see <see cref="Backprop.Evaluate"/>).</summary>
@@ -152,7 +229,7 @@ internal sealed unsafe class GraphNetwork
                 var layer = _spec.Layers[l];
                 if (layer.Kind != LayerKind.Dense) continue;
                 int offset = _spec.WeightOffset(l);
-                if (Team is { } team) team.Transpose(layer.Outputs, layer.Inputs, p + offset, wT + offset);
+                if (Products is { } team) team.Transpose(layer.Outputs, layer.Inputs, p + offset, wT + offset);
                 else Gemm.Transpose(layer.Outputs, layer.Inputs, p + offset, wT + offset);
             }
     }
@@ -178,7 +255,7 @@ internal sealed unsafe class GraphNetwork
                 {
                     case LayerKind.Dense:
                         // Z = A_src · Wᵀ [rows × out]
-                        if (Team is { } team) team.MatMul(rows, outN, inN, src, inN, 1, wT + _spec.WeightOffset(l), outN, a, outN, accumulate: false);
+                        if (Products is { } team) team.MatMul(rows, outN, inN, src, inN, 1, wT + _spec.WeightOffset(l), outN, a, outN, accumulate: false);
                         else Gemm.MatMul(rows, outN, inN, src, inN, 1, wT + _spec.WeightOffset(l), outN, a, outN, accumulate: false);
                         bias = p + _spec.BiasOffset(l);
                         break;
@@ -296,13 +373,13 @@ internal sealed unsafe class GraphNetwork
                     {
                         // dW = δᵀ · A_src [out × in], db = Σ_rows δ, dE/dA_src = δ · W
                         float* gw = g + _spec.WeightOffset(l);
-                        if (Team is { } team) team.MatMul(outN, inN, rows, d, 1, outN, src, inN, gw, inN, accumulate: false);
+                        if (Products is { } team) team.MatMul(outN, inN, rows, d, 1, outN, src, inN, gw, inN, accumulate: false);
                         else Gemm.MatMul(outN, inN, rows, d, 1, outN, src, inN, gw, inN, accumulate: false);
                         ColumnSums(d, rows, outN, g + _spec.BiasOffset(l));
                         int f = from[0];
                         if (f < 0) break;
                         float* t = Target(f);
-                        if (Team is { } team2) team2.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, t, inN, accumulate: false);
+                        if (Products is { } team2) team2.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, t, inN, accumulate: false);
                         else Gemm.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, t, inN, accumulate: false);
                         Deliver(f, t, (long)rows * inN);
                         break;

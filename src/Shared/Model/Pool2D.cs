@@ -44,66 +44,84 @@ public sealed class Pool2D
     public PoolShape Shape { get; }
     public int MaxRows { get; }
 
-    public void Forward(ReadOnlySpan<float> input, int rows, Span<float> output)
+    public unsafe void Forward(ReadOnlySpan<float> input, int rows, Span<float> output)
     {
         var s = Shape;
         Check(rows, input.Length, output.Length);
-        float scale = 1f / (s.Size * s.Size);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < s.Channels; c++)
-            {
-                int plane = r * s.InputSize + c * s.Height * s.Width;
-                for (int oy = 0; oy < s.OutHeight; oy++)
-                    for (int ox = 0; ox < s.OutWidth; ox++)
-                    {
-                        int o = r * s.OutputSize + (c * s.OutHeight + oy) * s.OutWidth + ox;
-                        int first = plane + oy * s.Stride * s.Width + ox * s.Stride;
-                        if (s.Kind == PoolKind.Max)
+        // the shape's sizes in locals: its derived properties divide, and the loops below run per output
+        int channels = s.Channels, height = s.Height, width = s.Width, size = s.Size, stride = s.Stride;
+        int oh = s.OutHeight, ow = s.OutWidth, inSize = s.InputSize, outSize = s.OutputSize;
+        bool max = s.Kind == PoolKind.Max;
+        float scale = 1f / (size * size);
+        fixed (float* x = input)
+        fixed (float* y = output)
+        fixed (int* arg = _argmax)
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < channels; c++)
+                {
+                    int plane = r * inSize + c * height * width;
+                    int o = r * outSize + c * oh * ow;
+                    for (int oy = 0; oy < oh; oy++)
+                        for (int ox = 0; ox < ow; ox++, o++)
                         {
-                            int best = first;
-                            for (int ky = 0; ky < s.Size; ky++)
-                                for (int kx = 0; kx < s.Size; kx++)
-                                {
-                                    int i = first + ky * s.Width + kx;
-                                    if (input[i] > input[best]) best = i;
-                                }
-                            _argmax[o] = best;
-                            output[o] = input[best];
+                            int first = plane + oy * stride * width + ox * stride;
+                            if (max)
+                            {
+                                int best = first;
+                                float top = x[first];
+                                for (int ky = 0; ky < size; ky++)
+                                    for (int kx = 0; kx < size; kx++)
+                                    {
+                                        int i = first + ky * width + kx;
+                                        if (x[i] > top) { top = x[i]; best = i; }
+                                    }
+                                arg[o] = best;
+                                y[o] = top;
+                            }
+                            else
+                            {
+                                float sum = 0;
+                                for (int ky = 0; ky < size; ky++)
+                                    for (int kx = 0; kx < size; kx++) sum += x[first + ky * width + kx];
+                                y[o] = sum * scale;
+                            }
                         }
-                        else
-                        {
-                            float sum = 0;
-                            for (int ky = 0; ky < s.Size; ky++)
-                                for (int kx = 0; kx < s.Size; kx++) sum += input[first + ky * s.Width + kx];
-                            output[o] = sum * scale;
-                        }
-                    }
-            }
+                }
     }
 
     /// <summary>dE/dx [rows × InputSize] (overwritten) from dE/dz of the last <see cref="Forward"/> over the same rows.</summary>
-    public void Backward(ReadOnlySpan<float> delta, int rows, Span<float> inputGradient)
+    public unsafe void Backward(ReadOnlySpan<float> delta, int rows, Span<float> inputGradient)
     {
         var s = Shape;
         Check(rows, inputGradient.Length, delta.Length);
         inputGradient[..(rows * s.InputSize)].Clear();
-        float scale = 1f / (s.Size * s.Size);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < s.Channels; c++)
-                for (int oy = 0; oy < s.OutHeight; oy++)
-                    for (int ox = 0; ox < s.OutWidth; ox++)
-                    {
-                        int o = r * s.OutputSize + (c * s.OutHeight + oy) * s.OutWidth + ox;
-                        if (s.Kind == PoolKind.Max)
+        int channels = s.Channels, height = s.Height, width = s.Width, size = s.Size, stride = s.Stride;
+        int oh = s.OutHeight, ow = s.OutWidth, inSize = s.InputSize, outSize = s.OutputSize;
+        float scale = 1f / (size * size);
+        fixed (float* d = delta)
+        fixed (float* dx = inputGradient)
+        fixed (int* arg = _argmax)
+        {
+            if (s.Kind == PoolKind.Max)
+            {
+                for (int o = 0; o < rows * outSize; o++) dx[arg[o]] += d[o];
+                return;
+            }
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < channels; c++)
+                {
+                    int plane = r * inSize + c * height * width;
+                    int o = r * outSize + c * oh * ow;
+                    for (int oy = 0; oy < oh; oy++)
+                        for (int ox = 0; ox < ow; ox++, o++)
                         {
-                            inputGradient[_argmax[o]] += delta[o];
-                            continue;
+                            int first = plane + oy * stride * width + ox * stride;
+                            float share = d[o] * scale;
+                            for (int ky = 0; ky < size; ky++)
+                                for (int kx = 0; kx < size; kx++) dx[first + ky * width + kx] += share;
                         }
-                        int first = r * s.InputSize + c * s.Height * s.Width + oy * s.Stride * s.Width + ox * s.Stride;
-                        float share = delta[o] * scale;
-                        for (int ky = 0; ky < s.Size; ky++)
-                            for (int kx = 0; kx < s.Size; kx++) inputGradient[first + ky * s.Width + kx] += share;
-                    }
+                }
+        }
     }
 
     private void Check(int rows, int inputLength, int outputLength)

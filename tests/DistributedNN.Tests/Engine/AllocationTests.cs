@@ -39,8 +39,10 @@ public sealed class AllocationTests
         Assert.Equal(0, allocated);
     }
 
-    [Fact]
-    public void A_graph_network_step_with_convolution_pooling_dropout_and_a_skip_allocates_nothing_in_steady_state()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)] // shards side by side on a team's threads (the calling thread's share measured)
+    public void A_graph_network_step_with_convolution_pooling_dropout_and_a_skip_allocates_nothing_in_steady_state(int threads)
     {
         var spec = ModelSpec.Parse("""
             { "input": [2, 9, 9], "layers": [
@@ -57,6 +59,8 @@ public sealed class AllocationTests
         var y = Enumerable.Range(0, rows).Select(i => i % 5).ToArray();
         var g = new float[p.Length];
         var bp = new Backprop(spec, rows);
+        using var team = threads > 1 ? new GemmTeam(threads) : null;
+        bp.Team = team;
         int[] bounds = [0, 7, 7, 20];
         int step = 0;
         void Step() => bp.Gradient(p, x, y, rows, bounds, g, dropout: new DropoutKey(1, 0, step++));
