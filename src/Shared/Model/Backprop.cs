@@ -160,17 +160,40 @@ public sealed unsafe class Backprop
     public BatchStats Evaluate(ReadOnlySpan<int> labels, int rows, BatchStats running = default)
     {
         if (_graph is not null) return _graph.Evaluate(labels, rows, running);
-        int n = _spec.OutputSize;
-        double loss = running.LossSum;
-        int correct = running.Correct;
         fixed (float* a = _activations[^1])
         fixed (float* z = _outputZ)
-            for (int r = 0; r < rows; r++)
-            {
-                loss += Losses.SampleLoss(_spec.Loss, z + r * n, a + r * n, labels[r], n);
-                if (Losses.Predict(a + r * n, n) == labels[r]) correct++;
-            }
+            return Score(_spec, z, a, labels, rows, running);
+    }
+
+    /// <summary>Loss and correct count of <paramref name="rows"/> outputs (z before, a after the activation), continuing <paramref name="running"/>.</summary>
+    internal static BatchStats Score(NetworkSpec spec, float* z, float* a, ReadOnlySpan<int> labels, int rows, BatchStats running)
+    {
+        int n = spec.OutputSize;
+        double loss = running.LossSum;
+        int correct = running.Correct;
+        for (int r = 0; r < rows; r++)
+        {
+            loss += Losses.SampleLoss(spec.Loss, z + r * n, a + r * n, labels[r], n);
+            if (Losses.Predict(a + r * n, n) == labels[r]) correct++;
+        }
         return new BatchStats(loss, correct, running.Count + rows);
+    }
+
+    /// <summary>The output layer's δ of rows [<paramref name="from"/>, <paramref name="to"/>) into <paramref name="d"/>, and their loss and correct count.</summary>
+    internal static BatchStats OutputDelta(NetworkSpec spec, float* z, float* a, float* d, ReadOnlySpan<int> labels, int from, int to)
+    {
+        int n = spec.OutputSize;
+        var output = spec.Layers[^1].Activation;
+        double loss = 0;
+        int correct = 0;
+        for (int r = from; r < to; r++)
+        {
+            int label = labels[r];
+            if (!Losses.IsValidLabel(label, n)) throw new UserErrorException($"label {label} does not fit the network's {n} output(s)");
+            loss += Losses.SampleLossAndDelta(spec.Loss, output, z + r * n, a + r * n, label, d + r * n, n);
+            if (Losses.Predict(a + r * n, n) == label) correct++;
+        }
+        return new BatchStats(loss, correct, to - from);
     }
 
     private void CheckShapes(ReadOnlySpan<float> parameters, ReadOnlySpan<float> input, int rows)
@@ -224,25 +247,12 @@ public sealed unsafe class Backprop
     // δ of the output layer into _deltaA, and the loss / accuracy of each shard summed in shard order.
     private BatchStats OutputDelta(ReadOnlySpan<int> labels, ReadOnlySpan<int> bounds)
     {
-        int n = _spec.OutputSize;
-        var output = _spec.Layers[^1].Activation;
         var total = new BatchStats(0, 0, 0);
         fixed (float* a = _activations[^1])
         fixed (float* z = _outputZ)
         fixed (float* d = _deltaA)
             for (int s = 0; s + 1 < bounds.Length; s++)
-            {
-                double loss = 0;
-                int correct = 0;
-                for (int r = bounds[s]; r < bounds[s + 1]; r++)
-                {
-                    int label = labels[r];
-                    if (!Losses.IsValidLabel(label, n)) throw new UserErrorException($"label {label} does not fit the network's {n} output(s)");
-                    loss += Losses.SampleLossAndDelta(_spec.Loss, output, z + r * n, a + r * n, label, d + r * n, n);
-                    if (Losses.Predict(a + r * n, n) == label) correct++;
-                }
-                total += new BatchStats(loss, correct, bounds[s + 1] - bounds[s]);
-            }
+                total += OutputDelta(_spec, z, a, d, labels, bounds[s], bounds[s + 1]);
         return total;
     }
 

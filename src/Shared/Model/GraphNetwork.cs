@@ -91,17 +91,10 @@ internal sealed unsafe class GraphNetwork
     private static float[] Pinned(int n) => GC.AllocateArray<float>(n, pinned: true);
 
     public int MaxRows { get; }
-    public GemmTeam? Team
-    {
-        get => _team;
-        set
-        {
-            _team = value;
-        }
-    }
-    private GemmTeam? _team;
+    /// <summary>Threads: a call's shards run side by side on them, and single products (evaluation) are split over them.</summary>
+    public GemmTeam? Team { get; set; }
     /// <summary>The team for a single product, unless the team is busy running this call's shards as lanes.</summary>
-    private GemmTeam? Products => _inLanes ? null : _team;
+    private GemmTeam? Products => _inLanes ? null : Team;
     private bool _inLanes;
     public ReadOnlySpan<int> Activity => _activity;
     public ReadOnlySpan<float> Output(int rows) => _out[^1].AsSpan(0, rows * _spec.OutputSize);
@@ -205,17 +198,8 @@ internal sealed unsafe class GraphNetwork
     /// <summary>Loss and correct count of the last forward pass, continuing <paramref name="running"/> (see <see cref="Backprop.Evaluate"/>).</summary>
     public BatchStats Evaluate(ReadOnlySpan<int> labels, int rows, BatchStats running)
     {
-        int n = _spec.OutputSize;
-        double loss = running.LossSum;
-        int correct = running.Correct;
-        fixed (float* a = _out[^1])
         fixed (float* z = _outputZ)
-            for (int r = 0; r < rows; r++)
-            {
-                loss += Losses.SampleLoss(_spec.Loss, z + r * n, a + r * n, labels[r], n);
-                if (Losses.Predict(a + r * n, n) == labels[r]) correct++;
-            }
-        return new BatchStats(loss, correct, running.Count + rows);
+            return Backprop.Score(_spec, z, Out(_spec.Layers.Count - 1), labels, rows, running);
     }
 
     private void TransposeIfNew(float* p, long weightsVersion)
@@ -331,21 +315,9 @@ internal sealed unsafe class GraphNetwork
 
     private BatchStats OutputDelta(ReadOnlySpan<int> labels, int rows)
     {
-        int n = _spec.OutputSize;
-        var output = _spec.Layers[^1].Activation;
-        double loss = 0;
-        int correct = 0;
-        fixed (float* a = _out[^1])
+        int last = _spec.Layers.Count - 1;
         fixed (float* z = _outputZ)
-        fixed (float* d = _grad[^1])
-            for (int r = 0; r < rows; r++)
-            {
-                int label = labels[r];
-                if (!Losses.IsValidLabel(label, n)) throw new UserErrorException($"label {label} does not fit the network's {n} output(s)");
-                loss += Losses.SampleLossAndDelta(_spec.Loss, output, z + r * n, a + r * n, label, d + r * n, n);
-                if (Losses.Predict(a + r * n, n) == label) correct++;
-            }
-        return new BatchStats(loss, correct, rows);
+            return Backprop.OutputDelta(_spec, z, Out(last), Grad(last), labels, 0, rows);
     }
 
     private void Backward(float* p, float* x, int rows, float* g)
