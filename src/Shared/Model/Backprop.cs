@@ -165,6 +165,24 @@ public sealed unsafe class Backprop
             return Score(_spec, z, a, labels, rows, running);
     }
 
+    /// <summary>
+    /// a = act(z + b) row by row, in place over [rows × n]; for the output layer (<paramref name="keepZ"/> not null) z + b
+    /// is kept there too, for a stable cross-entropy.
+    /// </summary>
+    internal static void BiasActivate(Activation activation, float* a, float* bias, int rows, int n, float* keepZ)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* row = a + (long)r * n;
+            if (keepZ is not null)
+            {
+                float* zr = keepZ + (long)r * n;
+                for (int j = 0; j < n; j++) zr[j] = row[j] + bias[j];
+            }
+            Activations.ForwardRow(activation, row, bias, n);
+        }
+    }
+
     /// <summary>Loss and correct count of <paramref name="rows"/> outputs (z before, a after the activation), continuing <paramref name="running"/>.</summary>
     internal static BatchStats Score(NetworkSpec spec, float* z, float* a, ReadOnlySpan<int> labels, int rows, BatchStats running)
     {
@@ -227,18 +245,7 @@ public sealed unsafe class Backprop
                     // Z = A_prev · Wᵀ   [rows × out]
                     if (Team is { } team) team.MatMul(rows, outN, inN, prev, inN, 1, t, outN, a, outN, accumulate: false);
                     else Gemm.MatMul(rows, outN, inN, prev, inN, 1, t, outN, a, outN, accumulate: false);
-                    bool last = l == layers.Count - 1;
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float* row = a + (long)r * outN;
-                        if (last)
-                        {
-                            // keep z (+ b) of the output layer for a stable cross-entropy
-                            float* zr = zOut + (long)r * outN;
-                            for (int j = 0; j < outN; j++) zr[j] = row[j] + b[j];
-                        }
-                        Activations.ForwardRow(layer.Activation, row, b, outN);
-                    }
+                    BiasActivate(layer.Activation, a, b, rows, outN, l == layers.Count - 1 ? zOut : null);
                     prev = a;
                 }
             }

@@ -289,16 +289,7 @@ internal sealed unsafe class GraphNetwork
                 bool last = l == layers.Count - 1;
                 if (!last && layer.Activation == Activation.Identity && bias == zeros) continue;
                 fixed (float* zOut = _outputZ)
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float* row = a + (long)r * outN;
-                        if (last)
-                        {
-                            float* zr = zOut + (long)r * outN;
-                            for (int j = 0; j < outN; j++) zr[j] = row[j] + bias[j];
-                        }
-                        Activations.ForwardRow(layer.Activation, row, bias, outN);
-                    }
+                    Backprop.BiasActivate(layer.Activation, a, bias, rows, outN, last ? zOut : null);
             }
     }
 
