@@ -121,16 +121,27 @@ internal sealed unsafe class GraphNetwork
             {
                 int start = bounds[s], n = bounds[s + 1] - start;
                 if (n == 0) continue;
-                ForwardCore(p, x + (long)start * _spec.InputSize, n, _dropout ? dropout.Start(_dropoutRng, s) : null);
-                CountActivity(n);
-                total += OutputDelta(labels.Slice(start, n), n);
-                float* target = first ? g : shardGradient;
-                Backward(p, x + (long)start * _spec.InputSize, n, target);
+                total += Shard(p, x, labels.Slice(start, n), start, n, s, dropout, first ? g : shardGradient);
                 if (!first) Backprop.AddInto(g, shardGradient, _spec.ParameterCount);
                 first = false;
             }
         if (first) new Span<float>(g, _spec.ParameterCount).Clear();
         return total;
+    }
+
+    /// <summary>
+    /// Shard <paramref name="shard"/> of the call (rows <paramref name="start"/> … + <paramref name="n"/>) on this network: forward
+    /// with its dropout masks, its activity counts added, backward from zero into <paramref name="gradient"/>; its loss and correct count.
+    /// The caller has transposed the dense weights for <paramref name="p"/>.
+    /// </summary>
+    private BatchStats Shard(float* p, float* input, ReadOnlySpan<int> labels, int start, int n, int shard, DropoutKey dropout, float* gradient)
+    {
+        float* x = input + (long)start * _spec.InputSize;
+        ForwardCore(p, x, n, _dropout ? dropout.Start(_dropoutRng, shard) : null);
+        CountActivity(n);
+        var stats = OutputDelta(labels, n);
+        Backward(p, x, n, gradient);
+        return stats;
     }
 
     private BatchStats GradientOnLanes(GemmTeam team, float* p, float* x, int* labels, ReadOnlySpan<int> bounds, float* g, long weightsVersion, DropoutKey dropout)
@@ -181,17 +192,14 @@ internal sealed unsafe class GraphNetwork
         var c = _call;
         var net = _lanes[lane];
         Array.Clear(net._activity);
+        net.TransposeIfNew((float*)c.Parameters, c.WeightsVersion);
         for (int s = lane; s < c.Shards; s += c.Parts)
         {
             int start = _laneBounds[s], n = _laneBounds[s + 1] - start;
             if (n == 0) continue;
-            float* x = (float*)c.Input + (long)start * _spec.InputSize;
-            net.TransposeIfNew((float*)c.Parameters, c.WeightsVersion);
-            net.ForwardCore((float*)c.Parameters, x, n, net._dropout ? c.Dropout.Start(net._dropoutRng, s) : null);
-            net.CountActivity(n);
-            _shardStats[s] = net.OutputDelta(new ReadOnlySpan<int>((int*)c.Labels + start, n), n);
             fixed (float* shard = _shardGradients[s])
-                net.Backward((float*)c.Parameters, x, n, shard);
+                _shardStats[s] = net.Shard((float*)c.Parameters, (float*)c.Input, new ReadOnlySpan<int>((int*)c.Labels + start, n), start, n, s,
+                    c.Dropout, shard);
         }
     }
 
@@ -318,85 +326,85 @@ internal sealed unsafe class GraphNetwork
         _hasGrad[^1] = true; // δ of the output layer, from the loss
         float* scratch = Address(_scratch);
         for (int l = layers.Count - 1; l >= 0; l--)
+        {
+            var layer = layers[l];
+            if (!_hasGrad[l]) throw new InvalidOperationException($"layer {l + 1} got no gradient"); // the spec's check rules this out
+            var from = _sources[l];
+            float* a = Out(l), d = Grad(l);
+            int inN = layer.Inputs, outN = layer.Outputs;
+            long count = (long)rows * outN;
+            if (l != layers.Count - 1 && layer.Activation != Activation.Identity)
+                for (int r = 0; r < rows; r++) Activations.BackwardRow(layer.Activation, a + (long)r * outN, d + (long)r * outN, outN);
+
+            float* src = Source(from[0], x);
+
+            switch (layer.Kind)
             {
-                var layer = layers[l];
-                if (!_hasGrad[l]) throw new InvalidOperationException($"layer {l + 1} got no gradient"); // the spec's check rules this out
-                var from = _sources[l];
-                float* a = Out(l), d = Grad(l);
-                int inN = layer.Inputs, outN = layer.Outputs;
-                long count = (long)rows * outN;
-                if (l != layers.Count - 1 && layer.Activation != Activation.Identity)
-                    for (int r = 0; r < rows; r++) Activations.BackwardRow(layer.Activation, a + (long)r * outN, d + (long)r * outN, outN);
-
-                float* src = Source(from[0], x);
-
-                switch (layer.Kind)
+                case LayerKind.Dense:
                 {
-                    case LayerKind.Dense:
+                    // dW = δᵀ · A_src [out × in], db = Σ_rows δ, dE/dA_src = δ · W
+                    float* gw = g + _spec.WeightOffset(l);
+                    if (Products is { } team) team.MatMul(outN, inN, rows, d, 1, outN, src, inN, gw, inN, accumulate: false);
+                    else Gemm.MatMul(outN, inN, rows, d, 1, outN, src, inN, gw, inN, accumulate: false);
+                    ColumnSums(d, rows, outN, g + _spec.BiasOffset(l));
+                    int f = from[0];
+                    if (f < 0) break;
+                    float* t = Target(f);
+                    if (Products is { } team2) team2.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, t, inN, accumulate: false);
+                    else Gemm.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, t, inN, accumulate: false);
+                    Deliver(f, t, (long)rows * inN);
+                    break;
+                }
+                case LayerKind.Conv:
+                {
+                    int f = from[0];
+                    float* t = f < 0 ? null : Target(f);
+                    _convs[l]!.Backward(new ReadOnlySpan<float>(src, rows * inN), new ReadOnlySpan<float>(d, (int)count), rows,
+                        new ReadOnlySpan<float>(p + _spec.WeightOffset(l), layer.ParameterCount),
+                        new Span<float>(g + _spec.WeightOffset(l), layer.ParameterCount), f < 0 ? default : new Span<float>(t, rows * inN));
+                    if (f >= 0) Deliver(f, t, (long)rows * inN);
+                    break;
+                }
+                case LayerKind.MaxPool or LayerKind.AvgPool:
+                {
+                    int f = from[0];
+                    if (f < 0) break;
+                    float* t = Target(f);
+                    _pools[l]!.Backward(new ReadOnlySpan<float>(d, (int)count), rows, new Span<float>(t, rows * inN));
+                    Deliver(f, t, (long)rows * inN);
+                    break;
+                }
+                case LayerKind.Flatten or LayerKind.Dropout or LayerKind.Add:
+                    if (layer.Kind == LayerKind.Dropout && layer.Rate > 0)
+                        fixed (float* m = _mask[l])
+                            for (long i = 0; i < count; i++) d[i] *= m[i];
+                    foreach (int f in from)
                     {
-                        // dW = δᵀ · A_src [out × in], db = Σ_rows δ, dE/dA_src = δ · W
-                        float* gw = g + _spec.WeightOffset(l);
-                        if (Products is { } team) team.MatMul(outN, inN, rows, d, 1, outN, src, inN, gw, inN, accumulate: false);
-                        else Gemm.MatMul(outN, inN, rows, d, 1, outN, src, inN, gw, inN, accumulate: false);
-                        ColumnSums(d, rows, outN, g + _spec.BiasOffset(l));
-                        int f = from[0];
-                        if (f < 0) break;
+                        if (f < 0) continue;
                         float* t = Target(f);
-                        if (Products is { } team2) team2.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, t, inN, accumulate: false);
-                        else Gemm.MatMul(rows, inN, outN, d, outN, 1, p + _spec.WeightOffset(l), inN, t, inN, accumulate: false);
-                        Deliver(f, t, (long)rows * inN);
-                        break;
+                        new ReadOnlySpan<float>(d, (int)count).CopyTo(new Span<float>(t, (int)count));
+                        Deliver(f, t, count);
                     }
-                    case LayerKind.Conv:
+                    break;
+                case LayerKind.Concat:
+                {
+                    int offset = 0;
+                    foreach (int f in from)
                     {
-                        int f = from[0];
-                        float* t = f < 0 ? null : Target(f);
-                        _convs[l]!.Backward(new ReadOnlySpan<float>(src, rows * inN), new ReadOnlySpan<float>(d, (int)count), rows,
-                            new ReadOnlySpan<float>(p + _spec.WeightOffset(l), layer.ParameterCount),
-                            new Span<float>(g + _spec.WeightOffset(l), layer.ParameterCount), f < 0 ? default : new Span<float>(t, rows * inN));
-                        if (f >= 0) Deliver(f, t, (long)rows * inN);
-                        break;
-                    }
-                    case LayerKind.MaxPool or LayerKind.AvgPool:
-                    {
-                        int f = from[0];
-                        if (f < 0) break;
-                        float* t = Target(f);
-                        _pools[l]!.Backward(new ReadOnlySpan<float>(d, (int)count), rows, new Span<float>(t, rows * inN));
-                        Deliver(f, t, (long)rows * inN);
-                        break;
-                    }
-                    case LayerKind.Flatten or LayerKind.Dropout or LayerKind.Add:
-                        if (layer.Kind == LayerKind.Dropout && layer.Rate > 0)
-                            fixed (float* m = _mask[l])
-                                for (long i = 0; i < count; i++) d[i] *= m[i];
-                        foreach (int f in from)
+                        int w = f < 0 ? _spec.InputSize : layers[f].Outputs;
+                        if (f >= 0)
                         {
-                            if (f < 0) continue;
                             float* t = Target(f);
-                            new ReadOnlySpan<float>(d, (int)count).CopyTo(new Span<float>(t, (int)count));
-                            Deliver(f, t, count);
+                            for (int r = 0; r < rows; r++)
+                                new ReadOnlySpan<float>(d + (long)r * outN + offset, w).CopyTo(new Span<float>(t + (long)r * w, w));
+                            Deliver(f, t, (long)rows * w);
                         }
-                        break;
-                    case LayerKind.Concat:
-                    {
-                        int offset = 0;
-                        foreach (int f in from)
-                        {
-                            int w = f < 0 ? _spec.InputSize : layers[f].Outputs;
-                            if (f >= 0)
-                            {
-                                float* t = Target(f);
-                                for (int r = 0; r < rows; r++)
-                                    new ReadOnlySpan<float>(d + (long)r * outN + offset, w).CopyTo(new Span<float>(t + (long)r * w, w));
-                                Deliver(f, t, (long)rows * w);
-                            }
-                            offset += w;
-                        }
-                        break;
+                        offset += w;
                     }
+                    break;
                 }
             }
+        }
     }
 
     // where a layer's dE/d(source) goes: straight into the source's buffer if nothing reached it yet, else into scratch and added
