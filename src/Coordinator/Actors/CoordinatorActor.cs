@@ -56,6 +56,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         public long WeightsSent = -1;
         /// <summary>Its gradient file (shm transport): region s holds its gradient of shard s.</summary>
         public SharedTensorFile? Gradients;
+        /// <summary>Its mailbox (shm transport): orders out, results in, read by <see cref="MailboxReader"/>.</summary>
+        public SharedMailbox? Mailbox;
+        public Thread? MailboxReader;
         public int BadResults;
         public bool Quarantined;
         /// <summary>Missed a deadline and has delivered nothing since: gets work only if nobody else can take it.</summary>
@@ -69,6 +72,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private sealed record ChannelClosed(IActorRef Worker, TensorChannel Channel, string Reason);
     private sealed record GradientArrived(IActorRef Worker, TensorHeader Header, float[] Buffer);
     private sealed record SendsFlushed(long Step);
+    /// <summary>A shard result from a worker's mailbox (shm), with its gradient already copied out of the worker's file (null: no such region).</summary>
+    private sealed record MailboxResult(ShardResult Result, float[]? Gradient);
+    private sealed record MailboxFull(IActorRef Worker);
     private sealed record StepDeadline(long Step);
     private sealed record EvaluationDeadline(long Version);
     private sealed class StartDeadline { public static readonly StartDeadline Instance = new(); }
@@ -166,7 +172,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void Training()
     {
         Common();
-        Receive<ShardResult>(OnShardResult);
+        Receive<ShardResult>(r => OnShardResult(r, null));
+        Receive<MailboxResult>(m => OnShardResult(m.Result, m.Gradient));
+        Receive<MailboxFull>(f =>
+        {
+            if (!_workers.TryGetValue(f.Worker, out var w)) return;
+            _log.Warning("Worker {Worker} has {Slots} orders it has not read", w.Name, SharedMailbox.Slots);
+            RemoveWorker(f.Worker, "stopped reading its orders");
+        });
         Receive<GradientArrived>(OnGradient);
         Receive<TensorChunk>(OnChunk);
         Receive<SendsFlushed>(f =>
@@ -222,16 +235,19 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             try
             {
-                worker.Gradients = SharedTensorFile.Create(System.IO.Path.Combine(SharedTensorFile.Folder, $"dnn-{_s.Job:N}-{++_sharedFiles}"),
-                    _state.Settings.Shards, _state.Spec.ParameterCount);
+                string name = System.IO.Path.Combine(SharedTensorFile.Folder, $"dnn-{_s.Job:N}-{++_sharedFiles}");
+                worker.Gradients = SharedTensorFile.Create(name, _state.Settings.Shards, _state.Spec.ParameterCount);
+                worker.Mailbox = SharedMailbox.Create(name + "-mailbox", _state.Settings.Shards, _state.Spec.Layers.Count);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 _log.Error("Cannot make a shared-memory file for worker {Worker}: {Reason}", worker.Name, e.Message);
+                CloseShared(worker);
                 _workers.Remove(r.Worker);
                 Context.Unwatch(r.Worker);
                 return;
             }
+            StartMailboxReader(worker);
             worker.Linked = true;
             r.Worker.Tell(MakeStartJob(worker));
             return;
@@ -243,7 +259,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private StartJob MakeStartJob(Worker? worker = null) => new(_s.Job, _state.Spec.ToDescription(), _s.Data, _state.Settings.BatchSize, _state.Settings.Shards,
         _state.Settings.Seed, _state.Settings.Shuffle, LocalTrainer.EvaluationChunk, _s.Transport, _s.GradientFormat, _s.WeightFormat,
-        _sharedWeights?.Path, worker?.Gradients?.Path);
+        _sharedWeights?.Path, worker?.Gradients?.Path, worker?.Mailbox?.Path);
 
     private void OnChannelOpened(ChannelOpened opened)
     {
@@ -319,7 +335,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         if (!_workers.Remove(actor, out var worker)) return;
         Context.Unwatch(actor);
-        worker.Gradients?.Dispose();
+        CloseShared(worker);
         if (worker.Channel is { } channel)
         {
             _retiredBytesSent += channel.BytesSent;
@@ -396,6 +412,58 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         w.WeightsSent = version;
     }
 
+    /// <summary>An order to a worker: into its mailbox (shm), else as a message.</summary>
+    private void SendOrder(Worker w, ComputeShards order)
+    {
+        if (w.Mailbox is null) w.Actor.Tell(order);
+        else if (!w.Mailbox.TryPostOrder(order)) Self.Tell(new MailboxFull(w.Actor)); // removed after this dispatch; its shards go back in the queue
+    }
+
+    /// <summary>
+    /// A thread per shm worker that sleeps until the worker posts a result, copies the shard's gradient out of the worker's
+    /// file (so the worker may reuse the region, and the copy overlaps the other workers' compute), and hands both to
+    /// this actor as if the worker had sent them.
+    /// </summary>
+    private void StartMailboxReader(Worker worker)
+    {
+        var mailbox = worker.Mailbox!;
+        var gradients = worker.Gradients!;
+        var actor = worker.Actor;
+        var self = Self;
+        var pool = _pool;
+        worker.MailboxReader = new Thread(() =>
+        {
+            while (!mailbox.IsClosed)
+            {
+                if (mailbox.TryTakeResult(actor) is not { } result)
+                {
+                    mailbox.WaitForResult(250);
+                    continue;
+                }
+                float[]? gradient = null;
+                if ((uint)result.Shard < (uint)gradients.Regions && result.GradientLength == pool.Length)
+                {
+                    gradient = pool.Rent();
+                    gradients.Region(result.Shard).CopyTo(gradient);
+                }
+                self.Tell(new MailboxResult(result, gradient), actor);
+            }
+        }) { IsBackground = true, Name = "dnn-shm-results" };
+        worker.MailboxReader.Start();
+    }
+
+    /// <summary>Ends a worker's mailbox (and so its reader and the worker's mailbox thread), then unmaps and deletes its files.</summary>
+    private static void CloseShared(Worker worker)
+    {
+        worker.Mailbox?.Close();
+        worker.MailboxReader?.Join(); // it may be copying from the gradient file
+        worker.MailboxReader = null;
+        worker.Mailbox?.Dispose();
+        worker.Gradients?.Dispose();
+        worker.Mailbox = null;
+        worker.Gradients = null;
+    }
+
     /// <summary>Hands queued shards (or evaluation chunks) to ready workers with room, round robin.</summary>
     private void Dispatch()
     {
@@ -423,22 +491,25 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             SendWeights(w);
             if (_step is not null)
-                w.Actor.Tell(new ComputeShards(_s.Job, _step.Step, _step.Version, _state.Epoch, _state.StepInEpoch, items.ToArray()));
+                SendOrder(w, new ComputeShards(_s.Job, _step.Step, _step.Version, _state.Epoch, _state.StepInEpoch, items.ToArray()));
             else
                 w.Actor.Tell(new EvaluateChunks(_s.Job, _evalVersion, items.ToArray()));
         }
     }
 
-    private void OnShardResult(ShardResult r)
+    /// <param name="gradient">the shard's gradient, when it came with the result (shm mailbox); returned to the pool if unused</param>
+    private void OnShardResult(ShardResult r, float[]? gradient)
     {
         // only the sender counts: the Worker field of a message is the worker's word, not proof
         if (!_workers.TryGetValue(Sender, out var worker))
         {
+            _pool.Return(gradient);
             _log.Warning("Rejected a shard result from unknown sender {Sender}", Sender.Path);
             return;
         }
         if (_step is null)
         {
+            _pool.Return(gradient);
             _log.Warning("Rejected a shard result from {Worker}: no step is running", worker.Name);
             return;
         }
@@ -446,17 +517,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         var why = _step.AcceptResult(worker.Actor, r.Job, r.Step, r.Version, r.Shard, new BatchStats(r.LossSum, r.Correct, r.SampleCount), r.ComputeMilliseconds, r.GradientLength, r.Activity);
         if (why is not null)
         {
+            _pool.Return(gradient);
             Rejected(worker, r.Shard, r.Step, why);
             return;
         }
         if (_log.IsDebugEnabled) _log.Debug("Shard {Shard} of step {Step} from {Worker} in {Ms:F1} ms", r.Shard, r.Step, worker.Name, r.ComputeMilliseconds);
-        if (worker.Gradients is { } shared)
+        if (gradient is not null)
         {
-            // shm: the gradient is in the worker's file, written before it told us; copied out now, so the file may be reused
-            var buffer = _pool.Rent();
-            shared.Region(r.Shard).CopyTo(buffer);
-            _shmBytesReceived += (long)buffer.Length * sizeof(float);
-            OnGradient(new GradientArrived(worker.Actor, new TensorHeader(r.Job, r.Step, r.Version, TensorKind.ShardGradient, r.Shard, buffer.Length), buffer));
+            _shmBytesReceived += (long)gradient.Length * sizeof(float);
+            OnGradient(new GradientArrived(worker.Actor, new TensorHeader(r.Job, r.Step, r.Version, TensorKind.ShardGradient, r.Shard, gradient.Length), gradient));
             return;
         }
         if (!wasComplete && _step.IsShardComplete(r.Shard)) ShardDone(worker);
@@ -544,7 +613,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 current.Assign(shard, other.Actor);
                 other.InFlight++;
                 SendWeights(other);
-                other.Actor.Tell(new ComputeShards(_s.Job, current.Step, current.Version, _state.Epoch, _state.StepInEpoch, [shard]));
+                SendOrder(other, new ComputeShards(_s.Job, current.Step, current.Version, _state.Epoch, _state.StepInEpoch, [shard]));
             }
         }
         if (++worker.BadResults >= QuarantineAfter && !worker.Quarantined)
@@ -768,7 +837,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         foreach (var w in _workers.Values)
         {
             w.Channel?.DisposeAsync();
-            w.Gradients?.Dispose(); // and deleted: shared-memory files end with the job
+            CloseShared(w); // and deleted: shared-memory files end with the job
         }
         _sharedWeights?.Dispose();
         _s.Completion.TrySetException(new UserErrorException("the coordinator stopped before training finished"));

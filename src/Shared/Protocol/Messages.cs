@@ -26,12 +26,14 @@ public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int 
 /// Coordinator → worker: the job to prepare for. The worker loads the data, builds the network and
 /// answers <see cref="WorkerReady"/> (with its fingerprint of the data) or <see cref="WorkerRefused"/>.
 /// With the shm transport, <paramref name="SharedWeights"/> and <paramref name="SharedGradients"/> name the
-/// coordinator's weights file and this worker's gradient file (<see cref="Transport.SharedTensorFile"/>).
+/// coordinator's weights file and this worker's gradient file (<see cref="Transport.SharedTensorFile"/>), and
+/// <paramref name="SharedMailbox"/> the file its orders and results pass through (<see cref="Transport.SharedMailbox"/>).
 /// </summary>
 public sealed record StartJob(
     Guid Job, NetworkDescription Network, DataRequest Data, int BatchSize, int Shards, ulong Seed, bool Shuffle,
     int EvaluationChunk, string Transport, string GradientFormat = Transport.GradientFormats.Fp32,
-    string WeightFormat = Transport.GradientFormats.Fp32, string? SharedWeights = null, string? SharedGradients = null) : IDnnMessage;
+    string WeightFormat = Transport.GradientFormats.Fp32, string? SharedWeights = null, string? SharedGradients = null,
+    string? SharedMailbox = null) : IDnnMessage;
 
 public sealed record WorkerReady(Guid Job, IActorRef Worker, string DataFingerprint, int TrainCount, int TestCount) : IDnnMessage;
 

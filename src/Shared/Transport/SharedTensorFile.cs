@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 
 namespace DistributedNN.Transport;
@@ -16,28 +15,20 @@ public sealed unsafe class SharedTensorFile : IDisposable
 {
     private const int HeaderBytes = 64;
     private const long Magic = 0x31_4D_48_53_4E_4E_44; // "DNNSHM1"
-    private readonly MemoryMappedFile _file;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly SharedMapping _mapping;
     private readonly byte* _base;
-    private readonly bool _owner;
     private readonly RegionManager?[] _memories;
-    private int _disposed;
 
-    private SharedTensorFile(string path, MemoryMappedFile file, int regions, int length, bool owner)
+    private SharedTensorFile(SharedMapping mapping, int regions, int length)
     {
-        Path = path;
-        _file = file;
-        _view = file.CreateViewAccessor(0, HeaderBytes + (long)regions * length * sizeof(float));
-        byte* p = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        _base = p + _view.PointerOffset;
+        _mapping = mapping;
+        _base = mapping.Base;
         Regions = regions;
         Length = length;
-        _owner = owner;
         _memories = new RegionManager?[regions];
     }
 
-    public string Path { get; }
+    public string Path => _mapping.Path;
     public int Regions { get; }
     /// <summary>Floats per region.</summary>
     public int Length { get; }
@@ -50,12 +41,7 @@ public sealed unsafe class SharedTensorFile : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(regions);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
-        long bytes = HeaderBytes + (long)regions * length * sizeof(float);
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var stream = new FileStream(path, options)) stream.SetLength(bytes);
-        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, bytes, MemoryMappedFileAccess.ReadWrite);
-        var shared = new SharedTensorFile(path, file, regions, length, owner: true);
+        var shared = new SharedTensorFile(SharedMapping.Create(path, Bytes(regions, length)), regions, length);
         var h = (long*)shared._base;
         h[1] = regions;
         h[2] = length;
@@ -68,12 +54,7 @@ public sealed unsafe class SharedTensorFile : IDisposable
     /// <exception cref="IOException">It is missing, or not a shared tensor file of this shape.</exception>
     public static SharedTensorFile Open(string path, int regions, int length)
     {
-        long bytes = HeaderBytes + (long)regions * length * sizeof(float);
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new FileNotFoundException($"{path} does not exist", path);
-        if (info.Length != bytes) throw new IOException($"{path} holds {info.Length} bytes, not the {bytes} expected");
-        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, bytes, MemoryMappedFileAccess.ReadWrite);
-        var shared = new SharedTensorFile(path, file, regions, length, owner: false);
+        var shared = new SharedTensorFile(SharedMapping.Open(path, Bytes(regions, length)), regions, length);
         var h = (long*)shared._base;
         if (h[0] != Magic || h[1] != regions || h[2] != length)
         {
@@ -123,15 +104,7 @@ public sealed unsafe class SharedTensorFile : IDisposable
         protected override void Dispose(bool disposing) { }
     }
 
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _file.Dispose();
-        if (_owner)
-        {
-            try { File.Delete(Path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
+    private static long Bytes(int regions, int length) => HeaderBytes + (long)regions * length * sizeof(float);
+
+    public void Dispose() => _mapping.Dispose();
 }

@@ -9,7 +9,7 @@ public static class Transports
     public const string Akka = "akka";
     /// <summary>
     /// Shared memory (<see cref="SharedTensorFile"/>) for workers on the coordinator's machine: the tensors never pass
-    /// through a socket; the notices travel as Akka messages.
+    /// through a socket, and a step's orders and results go through each worker's <see cref="SharedMailbox"/>.
     /// </summary>
     public const string Shm = "shm";
 

@@ -53,8 +53,15 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private bool _subscribed;
     private bool _jobDone;
     private TensorAssembler? _weightsAssembler;
-    /// <summary>shm transport: the coordinator's weights and this worker's gradient file.</summary>
+    /// <summary>Per lane: the last computed shard's figures.</summary>
+    private BatchStats[] _stats = [];
+    private double[] _ms = [];
+    /// <summary>shm transport: the coordinator's weights, this worker's gradient file, its mailbox and the thread serving it.</summary>
     private SharedTensorFile? _sharedWeights, _sharedGradients;
+    private SharedMailbox? _mailbox;
+    private Thread? _mailboxThread;
+    /// <summary>Shards (mailbox thread) and evaluation chunks (this actor) share the computers: one at a time.</summary>
+    private readonly Lock _computeGate = new();
 
     public IStash Stash { get; set; } = null!;
     public ITimerScheduler Timers { get; set; } = null!;
@@ -128,8 +135,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         if (_subscribed) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         _channel?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
         _listener?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
-        _sharedWeights?.Dispose();
-        _sharedGradients?.Dispose();
+        CloseSharedFiles();
     }
 
     private void OnMember(Member member)
@@ -235,11 +241,18 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             int lanes = System.Math.Clamp(_settings.Cores, 1, job.Shards);
             _computers = Enumerable.Range(0, lanes).Select(_ => new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle)).ToArray();
             _gradients = Enumerable.Range(0, lanes).Select(_ => GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true)).ToArray();
+            _stats = new BatchStats[lanes];
+            _ms = new double[lanes];
             _filter = new FrameFilter(job.Job, spec.ParameterCount, GradientFormats.WeightsKind(job.WeightFormat));
-            OpenSharedFiles(job, spec.ParameterCount);
+            OpenSharedFiles(job, spec);
             _weights = null;
             _weightsVersion = -1;
             _job = job;
+            if (_mailbox is { } mailbox)
+            {
+                _mailboxThread = new Thread(() => ServeMailbox(mailbox, job.Job)) { IsBackground = true, Name = "dnn-shm-orders" };
+                _mailboxThread.Start();
+            }
             _log.Info("Ready for job {Job}: {Network}, {Train} training samples, data fingerprint {Fingerprint}", job.Job, spec.Describe(), data.Train.Count, data.Fingerprint[..12]);
             Sender.Tell(new WorkerReady(job.Job, Self, data.Fingerprint, data.Train.Count, data.Data.Test.Count));
         }
@@ -250,24 +263,103 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
     }
 
-    private void OpenSharedFiles(StartJob job, int parameters)
+    private void OpenSharedFiles(StartJob job, NetworkSpec spec)
     {
-        _sharedWeights?.Dispose();
-        _sharedGradients?.Dispose();
-        _sharedWeights = _sharedGradients = null;
+        CloseSharedFiles();
         if (job.Transport != Transports.Shm) return;
-        if (job.SharedWeights is null || job.SharedGradients is null) throw new UserErrorException("the shm transport needs the shared-memory file names");
+        if (job.SharedWeights is null || job.SharedGradients is null || job.SharedMailbox is null)
+            throw new UserErrorException("the shm transport needs the shared-memory file names");
         try
         {
-            _sharedWeights = SharedTensorFile.Open(job.SharedWeights, 1, parameters);
-            _sharedGradients = SharedTensorFile.Open(job.SharedGradients, job.Shards, parameters);
+            _sharedWeights = SharedTensorFile.Open(job.SharedWeights, 1, spec.ParameterCount);
+            _sharedGradients = SharedTensorFile.Open(job.SharedGradients, job.Shards, spec.ParameterCount);
+            _mailbox = SharedMailbox.Open(job.SharedMailbox, job.Shards, spec.Layers.Count);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _sharedWeights?.Dispose();
-            _sharedWeights = null;
+            CloseSharedFiles();
             throw new UserErrorException($"--transport shm needs the workers on the coordinator's machine (as the same user): {e.Message}");
         }
+    }
+
+    /// <summary>Ends the mailbox thread (closing the mailbox for both sides), then unmaps the files it used.</summary>
+    private void CloseSharedFiles()
+    {
+        _mailbox?.Close();
+        _mailboxThread?.Join(); // it finishes the shard in hand: the files must outlive it
+        _mailboxThread = null;
+        _mailbox?.Dispose();
+        _sharedWeights?.Dispose();
+        _sharedGradients?.Dispose();
+        _mailbox = null;
+        _sharedWeights = _sharedGradients = null;
+    }
+
+    /// <summary>
+    /// The shm transport's step loop, on its own thread: sleeps until the coordinator posts an order, computes its shards
+    /// from the weights file into the gradient file, and posts each shard's result — no actor, message or socket between.
+    /// </summary>
+    private void ServeMailbox(SharedMailbox mailbox, Guid job)
+    {
+        while (!mailbox.IsClosed)
+        {
+            if (mailbox.TryTakeOrder() is not { } order)
+            {
+                mailbox.WaitForOrder(250);
+                continue;
+            }
+            if (order.Job != job) continue;
+            try
+            {
+                lock (_computeGate) ComputeFromMailbox(order, mailbox);
+            }
+            catch (Exception e) when (e is ArgumentException or AggregateException or InvalidOperationException)
+            {
+                _log.Warning("Cannot compute order for step {Step} (shards {Shards}): {Reason}", order.Step, string.Join(",", order.Shards), e.Message);
+            }
+        }
+    }
+
+    private void ComputeFromMailbox(ComputeShards order, SharedMailbox mailbox)
+    {
+        var shared = _sharedWeights!;
+        // weights rewritten since the order was posted, or while we computed: the order is stale (its shards went to others)
+        if (shared.Version != order.Version) return;
+        var weights = shared.RegionMemory(0);
+        int lanes = _computers.Length;
+        for (int first = 0; first < order.Shards.Length; first += lanes)
+        {
+            int n = System.Math.Min(lanes, order.Shards.Length - first);
+            ComputeLanes(order, first, n, weights);
+            if (shared.Version != order.Version) return;
+            Interlocked.MemoryBarrier(); // the gradients are in the file before the results say so
+            for (int lane = 0; lane < n; lane++)
+            {
+                var s = _stats[lane];
+                while (!mailbox.TryPostResult(order.Job, order.Step, order.Version, order.Shards[first + lane], s.LossSum, s.Correct, s.Count, _ms[lane],
+                           shared.Length, _computers[lane].Activity))
+                {
+                    if (mailbox.IsClosed) return;
+                    Thread.Sleep(1); // the coordinator has not taken 64 results yet
+                }
+            }
+        }
+    }
+
+    /// <summary>Shards <paramref name="first"/>.. of an order, one per lane (in parallel for several), into <see cref="_stats"/> and <see cref="_ms"/>.</summary>
+    private void ComputeLanes(ComputeShards order, int first, int n, ReadOnlyMemory<float> weights)
+    {
+        void Compute(int lane)
+        {
+            long start = Stopwatch.GetTimestamp();
+            int shard = order.Shards[first + lane];
+            // shm: straight into this shard's region of our file, which the coordinator copies out when told
+            var destination = _sharedGradients is { } shared ? shared.Region(shard) : _gradients[lane];
+            _stats[lane] = _computers[lane].ComputeShard(weights.Span, order.Epoch, order.StepInEpoch, shard, destination, order.Version);
+            _ms[lane] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        if (n == 1) Compute(0);
+        else Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = n }, Compute);
     }
 
     /// <summary>
@@ -281,45 +373,30 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         return _weights;
     }
 
+    /// <summary>An order over Akka.Remote (tcp and akka transports): results as messages, gradients on the data plane or as chunks.</summary>
     private async Task OnComputeShards(ComputeShards order)
     {
-        if (_job is null || order.Job != _job.Job || _computers.Length == 0) return;
+        if (_job is null || order.Job != _job.Job || _computers.Length == 0 || _mailbox is not null) return;
         if (WeightsOf(order.Version) is not { } weights)
         {
-            if (_sharedWeights is null && order.Version > _weightsVersion) Stash.Stash(); // the weights are on their way
+            if (order.Version > _weightsVersion) Stash.Stash(); // the weights are on their way
             return;
         }
         var coordinator = Sender;
         int lanes = _computers.Length;
-        var stats = new BatchStats[lanes];
-        var ms = new double[lanes];
-        var activity = new int[lanes][];
         for (int first = 0; first < order.Shards.Length; first += lanes)
         {
             int n = System.Math.Min(lanes, order.Shards.Length - first);
-            void Compute(int lane)
-            {
-                var clock = Stopwatch.StartNew();
-                int shard = order.Shards[first + lane];
-                // shm: straight into this shard's region of our file, which the coordinator copies out when told
-                var destination = _sharedGradients is { } shared ? shared.Region(shard) : _gradients[lane];
-                stats[lane] = _computers[lane].ComputeShard(weights.Span, order.Epoch, order.StepInEpoch, shard, destination, order.Version);
-                ms[lane] = clock.Elapsed.TotalMilliseconds;
-                activity[lane] = _computers[lane].Activity.ToArray();
-            }
-            if (n == 1) Compute(0);
-            else Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = n }, Compute);
-            // shm: weights rewritten while we computed mean the order was stale (its shards went to others): no results
-            if (_sharedWeights is { } shared && shared.Version != order.Version) return;
+            ComputeLanes(order, first, n, weights);
             for (int lane = 0; lane < n; lane++)
             {
                 int shard = order.Shards[first + lane];
                 var header = new TensorHeader(order.Job, order.Step, order.Version, GradientFormats.Kind(_job!.GradientFormat), shard, _gradients[lane].Length);
-                var s = stats[lane];
+                var s = _stats[lane];
                 // the result's figures first: their Akka hop overlaps the gradient's transfer
-                if (_sharedGradients is not null) Interlocked.MemoryBarrier(); // the gradient is in the file before the notice leaves
-                coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, ms[lane], header.Count, activity[lane]));
-                if (_sharedGradients is null && !await SendGradient(header, _gradients[lane], coordinator)) return;
+                coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, _ms[lane], header.Count,
+                    _computers[lane].Activity.ToArray()));
+                if (!await SendGradient(header, _gradients[lane], coordinator)) return;
             }
         }
     }
@@ -358,7 +435,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
         foreach (int chunk in order.Chunks)
         {
-            var stats = _computers[0].EvaluateChunk(weights.Span, chunk, order.Version);
+            BatchStats stats;
+            lock (_computeGate) stats = _computers[0].EvaluateChunk(weights.Span, chunk, order.Version);
             Sender.Tell(new EvaluationResult(order.Job, order.Version, chunk, Self, stats.LossSum, stats.Correct, stats.Count));
         }
     }

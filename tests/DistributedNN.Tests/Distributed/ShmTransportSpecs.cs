@@ -20,7 +20,8 @@ public sealed class ShmTransportSpecs : TestKit
         var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
         string missing = Path.Combine(Path.GetTempPath(), "dnn-missing-" + Guid.NewGuid().ToString("N"));
         var job = new StartJob(Guid.NewGuid(), spec.ToDescription(), TestData.Request, 20, 4, 1, true, 256, Transports.Shm,
-            SharedWeights: missing + "-weights", SharedGradients: missing + "-1");
+            SharedWeights: missing + "-weights", SharedGradients: missing + "-1",
+            SharedMailbox: missing + "-1-mailbox");
         worker.Tell(job, coordinator.Ref);
         var refused = coordinator.ExpectMsg<WorkerRefused>(TimeSpan.FromSeconds(30));
         Assert.Equal(job.Job, refused.Job);
