@@ -313,9 +313,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             {
                 lock (_computeGate) ComputeFromMailbox(order, mailbox);
             }
-            catch (Exception e) when (e is ArgumentException or AggregateException or InvalidOperationException)
+            catch (Exception e)
             {
-                _log.Warning("Cannot compute order for step {Step} (shards {Shards}): {Reason}", order.Step, string.Join(",", order.Shards), e.Message);
+                // what would restart the actor on the message path: this order gets no results (its deadline hands it out again); the thread goes on
+                _log.Error(e, "Cannot compute the order for step {Step} (shards {Shards})", order.Step, string.Join(",", order.Shards));
             }
         }
     }
