@@ -234,6 +234,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     {
         Timers.Cancel("register");
         if (_job?.Job == job.Job) return; // a repeated StartJob (our registration was retried)
+        CloseSharedFiles(); // a previous job's mailbox thread must be done with the computers before they are replaced
         try
         {
             var spec = job.Network.ToSpec();
@@ -265,7 +266,6 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     private void OpenSharedFiles(StartJob job, NetworkSpec spec)
     {
-        CloseSharedFiles();
         if (job.Transport != Transports.Shm) return;
         if (job.SharedWeights is null || job.SharedGradients is null || job.SharedMailbox is null)
             throw new UserErrorException("the shm transport needs the shared-memory file names");
