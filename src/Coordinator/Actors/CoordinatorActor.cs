@@ -59,6 +59,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         /// <summary>Its mailbox (shm transport): orders out, results in, read by <see cref="MailboxReader"/>.</summary>
         public SharedMailbox? Mailbox;
         public Thread? MailboxReader;
+        /// <summary>Set before this side closes the mailbox: the reader then leaves without a word.</summary>
+        public volatile bool ClosingMailbox;
         public int BadResults;
         public bool Quarantined;
         /// <summary>Missed a deadline and has delivered nothing since: gets work only if nobody else can take it.</summary>
@@ -74,7 +76,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private sealed record SendsFlushed(long Step);
     /// <summary>A shard result from a worker's mailbox (shm), with its gradient already copied out of the worker's file (null: no such region).</summary>
     private sealed record MailboxResult(ShardResult Result, float[]? Gradient);
-    private sealed record MailboxFull(IActorRef Worker);
+    /// <summary>A worker's mailbox is of no more use: the worker closed it (it is stopping) or left 64 orders unread.</summary>
+    private sealed record MailboxLost(IActorRef Worker, SharedMailbox Mailbox, string Why);
     private sealed record StepDeadline(long Step);
     private sealed record EvaluationDeadline(long Version);
     private sealed class StartDeadline { public static readonly StartDeadline Instance = new(); }
@@ -174,11 +177,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Common();
         Receive<ShardResult>(r => OnShardResult(r, null));
         Receive<MailboxResult>(m => OnShardResult(m.Result, m.Gradient));
-        Receive<MailboxFull>(f =>
+        Receive<MailboxLost>(m =>
         {
-            if (!_workers.TryGetValue(f.Worker, out var w)) return;
-            _log.Warning("Worker {Worker} has {Slots} orders it has not read", w.Name, SharedMailbox.Slots);
-            RemoveWorker(f.Worker, "stopped reading its orders");
+            // (a worker removed and registered again has another mailbox)
+            if (_workers.TryGetValue(m.Worker, out var w) && ReferenceEquals(w.Mailbox, m.Mailbox)) RemoveWorker(m.Worker, m.Why);
         });
         Receive<GradientArrived>(OnGradient);
         Receive<TensorChunk>(OnChunk);
@@ -416,7 +418,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void SendOrder(Worker w, ComputeShards order)
     {
         if (w.Mailbox is null) w.Actor.Tell(order);
-        else if (!w.Mailbox.TryPostOrder(order)) Self.Tell(new MailboxFull(w.Actor)); // removed after this dispatch; its shards go back in the queue
+        // removed after this dispatch, its shards going back in the queue
+        else if (!w.Mailbox.TryPostOrder(order))
+            Self.Tell(new MailboxLost(w.Actor, w.Mailbox, w.Mailbox.IsClosed ? "closed its mailbox" : $"left {SharedMailbox.Slots} orders unread"));
     }
 
     /// <summary>
@@ -448,6 +452,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 }
                 self.Tell(new MailboxResult(result, gradient), actor);
             }
+            // the worker closed it (it is stopping): its shards need not wait for the cluster to notice
+            if (!worker.ClosingMailbox) self.Tell(new MailboxLost(actor, mailbox, "closed its mailbox"));
         }) { IsBackground = true, Name = "dnn-shm-results" };
         worker.MailboxReader.Start();
     }
@@ -455,6 +461,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>Ends a worker's mailbox (and so its reader and the worker's mailbox thread), then unmaps and deletes its files.</summary>
     private static void CloseShared(Worker worker)
     {
+        worker.ClosingMailbox = true;
         worker.Mailbox?.Close();
         worker.MailboxReader?.Join(); // it may be copying from the gradient file
         worker.MailboxReader = null;

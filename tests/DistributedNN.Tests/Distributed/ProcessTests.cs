@@ -139,8 +139,10 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }
 
-    [Fact]
-    public async Task A_worker_that_leaves_gracefully_costs_no_wait()
+    [Theory]
+    [InlineData("tcp")]
+    [InlineData("shm")] // the leaver closes its mailbox, and the coordinator takes that as its departure
+    public async Task A_worker_that_leaves_gracefully_costs_no_wait(string transport)
     {
         // a step deadline of 10 minutes: had the coordinator waited for the leaver's shards, the run could not end within Exit's 120 s;
         // long enough (a few seconds after epoch 3) that the leave lands mid-run
@@ -148,7 +150,7 @@ public sealed class ProcessTests : IDisposable
         int port = FreePort();
         string metrics = _dir.File("metrics.json");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
-            "--step-timeout", "600", "--log-level", "warning"]);
+            "--step-timeout", "600", "--log-level", "warning", "--transport", transport]);
         string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
         var (leaver, lOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
         var (stayer, sOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
@@ -186,14 +188,16 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }
 
-    [Fact]
-    public async Task A_frozen_worker_is_worked_around_and_the_run_finishes_with_the_same_weights()
+    [Theory]
+    [InlineData("tcp")]
+    [InlineData("shm")] // frozen with orders in its mailbox it never reads: the deadline hands its shards to the other worker
+    public async Task A_frozen_worker_is_worked_around_and_the_run_finishes_with_the_same_weights(string transport)
     {
         string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "30", "--batch", "16", "--shards", "4", "--lr", "0.01"];
         int port = FreePort();
         string metrics = _dir.File("metrics.json");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
-            "--step-timeout", "2", "--log-level", "warning"]);
+            "--step-timeout", "2", "--log-level", "warning", "--transport", transport]);
         string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
         var (frozen, _) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
         var (alive, aOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
