@@ -32,11 +32,7 @@ public sealed class AllocationTests
             GradientNorms.Compute(spec, g, 1f / rows, norms);
             opt.Step(p, g, 1f / rows);
         }
-        for (int i = 0; i < 20; i++) Step(); // warm up (JIT tiers)
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++) Step();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        Assert.Equal(0, SteadyStateAllocation(Step, 50));
     }
 
     [Theory]
@@ -64,9 +60,24 @@ public sealed class AllocationTests
         int[] bounds = [0, 7, 7, 20];
         int step = 0;
         void Step() => bp.Gradient(p, x, y, rows, bounds, g, dropout: new DropoutKey(1, 0, step++));
-        for (int i = 0; i < 20; i++) Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 30; i++) Step();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, SteadyStateAllocation(Step, 30));
+    }
+
+    /// <summary>
+    /// Bytes this thread allocates in <paramref name="steps"/> calls after a warm-up: the least of three windows in a row.
+    /// An allocation per step shows in every window; a one-off of the runtime's (tiered compilation promoting a method
+    /// once its call count is reached, which the full suite's other JIT work can delay into any window) in one only.
+    /// </summary>
+    private static long SteadyStateAllocation(Action step, int steps)
+    {
+        for (int i = 0; i < 2 * steps; i++) step();
+        long least = long.MaxValue;
+        for (int window = 0; window < 3; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < steps; i++) step();
+            least = System.Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        return least;
     }
 }
