@@ -19,8 +19,8 @@ public static unsafe class Futex
         _ => 0,
     };
 
-    /// <summary>Whether waits block in the kernel (true) or poll.</summary>
-    public static bool IsNative => SysFutex != 0;
+    /// <summary>Whether waits poll rather than block in the kernel: where there is no futex, and in the tests of that path.</summary>
+    internal static bool Poll { get; set; } = SysFutex == 0;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct Timespec
@@ -40,7 +40,7 @@ public static unsafe class Futex
     public static void Wait(int* word, int expected, int timeoutMs)
     {
         if (Volatile.Read(ref *word) != expected) return;
-        if (SysFutex != 0)
+        if (!Poll)
         {
             var timeout = new Timespec { Seconds = timeoutMs / 1000, Nanoseconds = timeoutMs % 1000 * 1_000_000L };
             Syscall(SysFutex, word, FutexWait, expected, &timeout, null, 0);
@@ -58,6 +58,6 @@ public static unsafe class Futex
     /// <summary>Wakes the waiters on <paramref name="word"/> (after the caller changed it).</summary>
     public static void WakeAll(int* word)
     {
-        if (SysFutex != 0) Syscall(SysFutex, word, FutexWake, int.MaxValue, null, null, 0);
+        if (!Poll) Syscall(SysFutex, word, FutexWake, int.MaxValue, null, null, 0);
     }
 }

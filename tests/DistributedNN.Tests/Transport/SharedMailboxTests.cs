@@ -1,5 +1,6 @@
 using Akka.Actor;
 using DistributedNN.Protocol;
+using DistributedNN.Tests.Engine;
 using DistributedNN.Transport;
 
 namespace DistributedNN.Tests.Transport;
@@ -9,6 +10,7 @@ namespace DistributedNN.Tests.Transport;
 /// arrive whole and in order across the rings' wrap, a full ring refuses, a sleeping reader wakes when the other side
 /// posts or closes, and a file of another shape is refused.
 /// </summary>
+[Collection(KernelPathCollection.Name)] // one test switches Futex to polling for the whole process: nothing else runs meanwhile
 public sealed class SharedMailboxTests : IDisposable
 {
     private readonly TempDirectory _dir = new();
@@ -63,8 +65,18 @@ public sealed class SharedMailboxTests : IDisposable
         Assert.Null(coordinator.TryTakeResult(ActorRefs.Nobody));
     }
 
-    [Fact]
-    public async Task A_sleeping_reader_wakes_when_the_other_side_posts_or_closes()
+    [Theory]
+    [InlineData(false)] // futex (Linux x64/arm64)
+    [InlineData(true)]  // the poll other systems use
+    public async Task A_sleeping_reader_wakes_when_the_other_side_posts_or_closes(bool poll)
+    {
+        bool wasPolling = Futex.Poll;
+        Futex.Poll = poll || wasPolling;
+        try { await WakesOnPostAndClose(); }
+        finally { Futex.Poll = wasPolling; }
+    }
+
+    private async Task WakesOnPostAndClose()
     {
         string path = _dir.File("mailbox");
         var job = Guid.NewGuid();
