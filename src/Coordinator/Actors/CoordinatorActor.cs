@@ -43,8 +43,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>Deadlines in a row with no shard completed before the job is stopped rather than waited on forever.</summary>
     public const int MaxStalledDeadlines = 3;
 
-    private sealed class Worker(IActorRef actor, IPEndPoint endpoint, int cores)
+    private sealed class Worker(IActorRef actor, IPEndPoint endpoint, int cores, bool orderFrames)
     {
+        /// <summary>It takes orders on its data-plane connection (and answers there).</summary>
+        public bool OrderFrames { get; } = orderFrames;
         /// <summary>Shards in flight at once: enough to keep each of its cores busy, and one queued.</summary>
         public int Capacity { get; } = System.Math.Max(InFlightPerWorker, cores);
         public IActorRef Actor { get; } = actor;
@@ -223,7 +225,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 return;
             }
         }
-        var worker = new Worker(r.Worker, new IPEndPoint(address, r.DataPlanePort), System.Math.Max(1, r.Cores));
+        var worker = new Worker(r.Worker, new IPEndPoint(address, r.DataPlanePort), System.Math.Max(1, r.Cores), r.OrderFrames);
         _workers[r.Worker] = worker;
         Context.Watch(r.Worker);
         _log.Info("Worker {Worker} registered (data plane {Endpoint}, {Cores} cores)", worker.Name, worker.Endpoint, r.Cores);
@@ -272,7 +274,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         worker.Channel = opened.Channel;
         worker.Linked = true;
-        var sink = new GradientSink(_s.Job, GradientFormats.Kind(_s.GradientFormat), _pool, opened.Worker, Self);
+        var sink = new GradientSink(_s.Job, GradientFormats.Kind(_s.GradientFormat), _pool, StepNotices.ResultCount(_layerWidths.Length), opened.Worker, Self);
         var channel = opened.Channel;
         var self = Self;
         _ = Task.Run(async () =>
@@ -288,18 +290,26 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         worker.Actor.Tell(MakeStartJob());
     }
 
-    /// <summary>Receives shard gradients straight into pooled buffers on the channel's receive thread.</summary>
-    private sealed class GradientSink(Guid job, TensorKind kind, GradientBufferPool pool, IActorRef worker, IActorRef coordinator) : ITensorSink
+    /// <summary>Receives shard gradients straight into pooled buffers, and shard results, on the channel's receive thread.</summary>
+    private sealed class GradientSink(Guid job, TensorKind kind, GradientBufferPool pool, int resultCount, IActorRef worker, IActorRef coordinator) : ITensorSink
     {
         public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
         {
-            bool wanted = header.Kind == kind && header.Job == job && header.Count == pool.Length;
-            destination = wanted ? pool.Rent() : default;
-            return wanted;
+            destination = default;
+            if (header.Job != job) return false;
+            if (header.Kind == TensorKind.Result && header.Count == resultCount) destination = new float[resultCount];
+            else if (header.Kind == kind && header.Count == pool.Length) destination = pool.Rent();
+            return !destination.IsEmpty;
         }
 
         public void Received(in TensorHeader header, Memory<float> payload)
         {
+            if (header.Kind == TensorKind.Result)
+            {
+                // sent as the worker: the actor checks it as it would the worker's message
+                if (StepNotices.ReadResult(header, payload.Span, worker) is { } result) coordinator.Tell(result, worker);
+                return;
+            }
             if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(payload, out var segment) && segment.Array is { } array)
                 coordinator.Tell(new GradientArrived(worker, header, array));
         }
@@ -414,10 +424,18 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         w.WeightsSent = version;
     }
 
-    /// <summary>An order to a worker: into its mailbox (shm), else as a message.</summary>
+    /// <summary>An order to a worker: into its mailbox (shm), on its data-plane connection after the weights (tcp), else as a message.</summary>
     private void SendOrder(Worker w, ComputeShards order)
     {
-        if (w.Mailbox is null) w.Actor.Tell(order);
+        if (w.Mailbox is null)
+        {
+            if (w.Channel is null || !w.OrderFrames) w.Actor.Tell(order);
+            else
+            {
+                var (header, payload) = StepNotices.Order(order);
+                _sends.Add(w.Channel.SendAsync(header, payload, CancellationToken.None).AsTask());
+            }
+        }
         // removed after this dispatch, its shards going back in the queue
         else if (!w.Mailbox.TryPostOrder(order))
             Self.Tell(new MailboxLost(w.Actor, w.Mailbox, w.Mailbox.IsClosed ? "closed its mailbox" : $"left {SharedMailbox.Slots} orders unread"));

@@ -20,7 +20,9 @@ public sealed record DataRequest(string? Path, double TestFraction, string Label
 /// Worker → coordinator: a worker offers itself, with its data-plane endpoint and the access token its data-plane
 /// listener requires (<see cref="Transport.TensorHandshake"/>; 32 random bytes, null when it requires none).
 /// </summary>
-public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int DataPlanePort, int Cores, byte[]? AccessToken = null) : IDnnMessage;
+/// <paramref name="OrderFrames"/>: it takes orders as data-plane frames (<see cref="Transport.StepNotices"/>) and answers those in kind.
+public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int DataPlanePort, int Cores, byte[]? AccessToken = null,
+    bool OrderFrames = false) : IDnnMessage;
 
 /// <summary>
 /// Coordinator → worker: the job to prepare for. The worker loads the data, builds the network and

@@ -139,10 +139,10 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// <summary>The options the channel runs with (<see cref="TensorChannelOptions.MaxCount"/> limits incoming frames).</summary>
     public TensorChannelOptions Options => _options;
 
-    /// <summary>Payload bytes of completely sent frames (count × 4 per frame; headers not included).</summary>
+    /// <summary>Payload bytes of completely sent tensor frames (count × 4 per frame; headers and the step notices of <see cref="StepNotices"/> not included).</summary>
     public long BytesSent => Interlocked.Read(ref _bytesSent);
 
-    /// <summary>Payload bytes of completely received frames, delivered or discarded (count × 4 per frame; headers not included).</summary>
+    /// <summary>Payload bytes of completely received tensor frames, delivered or discarded (count × 4 per frame; headers and step notices not included).</summary>
     public long BytesReceived => Interlocked.Read(ref _bytesReceived);
 
     /// <summary>Frames completely sent.</summary>
@@ -206,7 +206,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
                 Close();
                 throw Translate(e, "sending");
             }
-            Interlocked.Add(ref _bytesSent, header.PayloadBytes);
+            if (!TensorHeader.IsNotice(header.Kind)) Interlocked.Add(ref _bytesSent, header.PayloadBytes);
             Interlocked.Increment(ref _framesSent);
         }
         finally
@@ -279,14 +279,14 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
                 Numerics.BFloat16.Widen(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(_receiveBf16.AsSpan(0, bytes)), destination.Span);
             }
             else await ReadPayloadAsync(destination, header.PayloadBytes, ct).ConfigureAwait(false);
-            Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
+            if (!TensorHeader.IsNotice(header.Kind)) Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
             Interlocked.Increment(ref _framesReceived);
             sink.Received(in header, destination);
         }
         else
         {
             await DiscardPayloadAsync(header.PayloadBytes, ct).ConfigureAwait(false);
-            Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
+            if (!TensorHeader.IsNotice(header.Kind)) Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
             Interlocked.Increment(ref _framesDiscarded);
         }
         return true;

@@ -9,7 +9,7 @@ namespace DistributedNN.Transport;
 ///   offset size  field
 ///        0    4  magic          u32 = 0x544E4E44 (the bytes 'D','N','N','T')
 ///        4    1  version        u8  = 1 (<see cref="FormatVersion"/>)
-///        5    1  kind           u8  (<see cref="TensorKind"/>: 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16, 4 = WeightsBf16; others are rejected)
+///        5    1  kind           u8  (<see cref="TensorKind"/>: 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16, 4 = WeightsBf16, 5 = Order, 6 = Result; others are rejected)
 ///        6    2  reserved       u16 = 0 (anything else is rejected)
 ///        8   16  job id         Guid, the 16 bytes of Guid.ToByteArray() / Guid.TryWriteBytes (.NET order)
 ///       24    8  step           i64
@@ -34,7 +34,7 @@ public static class TensorFrame
     public const byte FormatVersion = 1;
 
     /// <summary>Whether <paramref name="kind"/> is a kind this build knows.</summary>
-    public static bool IsKnownKind(TensorKind kind) => kind is TensorKind.Weights or TensorKind.ShardGradient or TensorKind.ShardGradientBf16 or TensorKind.WeightsBf16;
+    public static bool IsKnownKind(TensorKind kind) => kind is >= TensorKind.Weights and <= TensorKind.Result;
 
     /// <summary>Writes the 48-byte header of <paramref name="header"/> into <paramref name="destination"/>.</summary>
     /// <exception cref="ArgumentException">The header is not valid (unknown kind, negative count, shard below −1) or the span is too short.</exception>
@@ -108,7 +108,7 @@ public static class TensorFrame
     internal static string? Validate(in TensorHeader header, int maxCount)
     {
         if (!IsKnownKind(header.Kind))
-            return $"unknown tensor kind {(int)header.Kind} (expected 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16 or 4 = WeightsBf16)";
+            return $"unknown tensor kind {(int)header.Kind} (expected 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16, 4 = WeightsBf16, 5 = Order or 6 = Result)";
         if (header.Count < 0)
             return $"negative float count {header.Count}";
         if (header.Count > maxCount)

@@ -17,6 +17,12 @@ public enum TensorKind : byte
 
     /// <summary>The weights as bfloat16 (2 bytes per value), for workers of a job that sends weights in bf16.</summary>
     WeightsBf16 = 4,
+
+    /// <summary>An order to compute shards (what <see cref="Protocol.ComputeShards"/> carries), coordinator → worker (<see cref="StepNotices"/>).</summary>
+    Order = 5,
+
+    /// <summary>One shard's result (what <see cref="Protocol.ShardResult"/> carries), worker → coordinator, before its gradient (<see cref="StepNotices"/>).</summary>
+    Result = 6,
 }
 
 /// <summary>
@@ -38,6 +44,9 @@ public readonly record struct TensorHeader(Guid Job, long Step, long Version, Te
 
     /// <summary>Bytes per value on the wire of a frame of <paramref name="kind"/>.</summary>
     public static int BytesPerValue(TensorKind kind) => IsBf16(kind) ? 2 : sizeof(float);
+
+    /// <summary>Whether frames of <paramref name="kind"/> are a step's order or result rather than a tensor.</summary>
+    public static bool IsNotice(TensorKind kind) => kind is TensorKind.Order or TensorKind.Result;
 
     /// <summary>Whether frames of <paramref name="kind"/> carry bfloat16 values.</summary>
     public static bool IsBf16(TensorKind kind) => kind is TensorKind.ShardGradientBf16 or TensorKind.WeightsBf16;

@@ -27,13 +27,15 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     private sealed record ChannelAccepted(TensorChannel Channel);
     private sealed record WeightsArrived(long Version, float[] Buffer);
+    /// <summary>An order that came on the data plane: its results go back the same way.</summary>
+    private sealed record FrameOrder(ComputeShards Order);
     private sealed record ChannelClosed(TensorChannel Channel, string Reason);
     private sealed record ListenerProblem(string Message);
     private sealed class RetryRegistration { public static readonly RetryRegistration Instance = new(); }
     private sealed record CoordinatorFound(IActorRef Coordinator);
     private sealed record CoordinatorNotFound(Member Member, string Reason);
     /// <summary>What the data-plane receive thread needs to know of the job; replaced whole, read without locks.</summary>
-    private sealed record FrameFilter(Guid Job, int ParameterCount, TensorKind WeightsKind);
+    private sealed record FrameFilter(Guid Job, int ParameterCount, TensorKind WeightsKind, int Shards);
 
     private readonly Settings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -103,7 +105,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _log.Error("The coordinator refused this worker: {Reason}", r.Reason);
             _settings.OnJobDone?.Invoke($"refused: {r.Reason}");
         });
-        ReceiveAsync<ComputeShards>(OnComputeShards);
+        ReceiveAsync<ComputeShards>(order => OnComputeShards(order, byFrame: false));
+        ReceiveAsync<FrameOrder>(f => OnComputeShards(f.Order, byFrame: true));
         Receive<EvaluateChunks>(OnEvaluate);
         Receive<JobDone>(done =>
         {
@@ -150,7 +153,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     {
         if (_coordinator is null || _job is not null) return;
         var endpoint = (IPEndPoint)_listener!.LocalEndPoint;
-        _coordinator.Tell(new RegisterWorker(Self, _settings.AdvertisedHost ?? _settings.DataHost, endpoint.Port, _settings.Cores, _accessToken));
+        _coordinator.Tell(new RegisterWorker(Self, _settings.AdvertisedHost ?? _settings.DataHost, endpoint.Port, _settings.Cores, _accessToken, OrderFrames: true));
         // until a StartJob arrives: the coordinator may not be listening yet
         Timers.StartSingleTimer("register", RetryRegistration.Instance, TimeSpan.FromSeconds(2));
     }
@@ -172,23 +175,32 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         });
     }
 
-    /// <summary>Receives weight frames straight into a spare buffer (on the channel's receive thread).</summary>
+    /// <summary>Receives weight frames straight into a spare buffer, and orders (on the channel's receive thread).</summary>
     private sealed class WeightsSink(WorkerActor worker, IActorRef self) : ITensorSink
     {
         public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
         {
+            destination = default;
             var filter = worker._filter;
-            if (filter is null || header.Kind != filter.WeightsKind || header.Job != filter.Job || header.Count != filter.ParameterCount)
+            if (filter is null || header.Job != filter.Job) return false;
+            if (header.Kind == TensorKind.Order)
             {
-                destination = default;
-                return false;
+                if (header.Count <= StepNotices.OrderCount(0) || header.Count > StepNotices.OrderCount(filter.Shards)) return false;
+                destination = new float[header.Count];
+                return true;
             }
+            if (header.Kind != filter.WeightsKind || header.Count != filter.ParameterCount) return false;
             destination = worker._weightBuffers.TryTake(out var b) ? b : new float[filter.ParameterCount];
             return true;
         }
 
         public void Received(in TensorHeader header, Memory<float> payload)
         {
+            if (header.Kind == TensorKind.Order)
+            {
+                if (StepNotices.ReadOrder(header, payload.Span) is { } order) self.Tell(new FrameOrder(order));
+                return;
+            }
             if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray<float>(payload, out var segment) && segment.Array is { } array)
                 self.Tell(new WeightsArrived(header.Version, array));
         }
@@ -244,7 +256,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _gradients = Enumerable.Range(0, lanes).Select(_ => GC.AllocateUninitializedArray<float>(spec.ParameterCount, pinned: true)).ToArray();
             _stats = new BatchStats[lanes];
             _ms = new double[lanes];
-            _filter = new FrameFilter(job.Job, spec.ParameterCount, GradientFormats.WeightsKind(job.WeightFormat));
+            _filter = new FrameFilter(job.Job, spec.ParameterCount, GradientFormats.WeightsKind(job.WeightFormat), job.Shards);
             OpenSharedFiles(job, spec);
             _weights = null;
             _weightsVersion = -1;
@@ -374,8 +386,11 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         return _weights;
     }
 
-    /// <summary>An order over Akka.Remote (tcp and akka transports): results as messages, gradients on the data plane or as chunks.</summary>
-    private async Task OnComputeShards(ComputeShards order)
+    /// <summary>
+    /// An order on the data plane (<paramref name="byFrame"/>: the result goes back as a frame on it) or as a message (the
+    /// result as a message); the gradient goes on the data plane, or as chunks with the akka transport.
+    /// </summary>
+    private async Task OnComputeShards(ComputeShards order, bool byFrame)
     {
         if (_job is null || order.Job != _job.Job || _computers.Length == 0 || _mailbox is not null) return;
         if (WeightsOf(order.Version) is not { } weights)
@@ -394,15 +409,22 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 int shard = order.Shards[first + lane];
                 var header = new TensorHeader(order.Job, order.Step, order.Version, GradientFormats.Kind(_job!.GradientFormat), shard, _gradients[lane].Length);
                 var s = _stats[lane];
-                // the result's figures first: their Akka hop overlaps the gradient's transfer
-                coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, _ms[lane], header.Count,
-                    _computers[lane].Activity.ToArray()));
-                if (!await SendGradient(header, _gradients[lane], coordinator)) return;
+                if (!byFrame)
+                    coordinator.Tell(new ShardResult(order.Job, order.Step, order.Version, shard, Self, s.LossSum, s.Correct, s.Count, _ms[lane], header.Count,
+                        _computers[lane].Activity.ToArray()));
+                else
+                {
+                    var (resultHeader, result) = StepNotices.Result(order.Job, order.Step, order.Version, shard, s.LossSum, _ms[lane], s.Correct, s.Count,
+                        header.Count, _computers[lane].Activity);
+                    if (!await SendFrame(resultHeader, result, coordinator)) return;
+                }
+                if (!await SendFrame(header, _gradients[lane], coordinator)) return;
             }
         }
     }
 
-    private async Task<bool> SendGradient(TensorHeader header, float[] gradient, IActorRef coordinator)
+    /// <summary>A gradient (or, tcp, a result) to the coordinator: a frame on the data plane, or Akka chunks.</summary>
+    private async Task<bool> SendFrame(TensorHeader header, float[] gradient, IActorRef coordinator)
     {
         if (_job!.Transport == Transports.Akka)
         {
@@ -421,7 +443,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
-            _log.Warning("Could not send the gradient of shard {Shard} of step {Step}: {Reason}", header.Shard, header.Step, e.Message);
+            _log.Warning("Could not send the {Kind} of shard {Shard} of step {Step}: {Reason}", header.Kind, header.Shard, header.Step, e.Message);
             return false;
         }
     }
