@@ -154,6 +154,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _log.Error("Worker {Worker} refused the job: {Reason}", r.Worker.Path, r.Reason);
             RemoveWorker(r.Worker, "refused the job");
         });
+        Receive<WorkerLeaving>(l =>
+        {
+            if (l.Job != _s.Job || _state.Finished || !_workers.ContainsKey(l.Worker)) return;
+            RemoveWorker(l.Worker, "leaving");
+        });
         Receive<Terminated>(t =>
         {
             if (!_workers.ContainsKey(t.ActorRef)) return;

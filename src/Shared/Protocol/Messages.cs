@@ -41,6 +41,12 @@ public sealed record WorkerReady(Guid Job, IActorRef Worker, string DataFingerpr
 
 public sealed record WorkerRefused(Guid Job, IActorRef Worker, string Reason) : IDnnMessage;
 
+/// <summary>
+/// Worker → coordinator: this worker is stopping (SIGTERM, Ctrl+C) and takes no more shards; what it was computing goes
+/// to the others now, not after its node's cluster leave has run its gossip rounds.
+/// </summary>
+public sealed record WorkerLeaving(Guid Job, IActorRef Worker) : IDnnMessage;
+
 /// <summary>Coordinator → worker: the worker's data does not match the coordinator's; it must stop.</summary>
 public sealed record RegistrationRejected(Guid Job, string Reason) : IDnnMessage;
 

@@ -65,6 +65,16 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     /// <summary>Shards (mailbox thread) and evaluation chunks (this actor) share the computers: one at a time.</summary>
     private readonly Lock _computeGate = new();
 
+    /// <summary>
+    /// Local: the node is stopping. The worker tells its coordinator it is leaving (unless its job is done) and stops, which
+    /// closes its data plane and mailbox: its shards go to the other workers at once.
+    /// </summary>
+    public sealed class Leave
+    {
+        public static readonly Leave Instance = new();
+        private Leave() { }
+    }
+
     public IStash Stash { get; set; } = null!;
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -108,6 +118,15 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         ReceiveAsync<ComputeShards>(order => OnComputeShards(order, byFrame: false));
         ReceiveAsync<FrameOrder>(f => OnComputeShards(f.Order, byFrame: true));
         Receive<EvaluateChunks>(OnEvaluate);
+        Receive<Leave>(_ =>
+        {
+            if (_coordinator is not null && _job is not null && !_jobDone)
+            {
+                _log.Info("Leaving job {Job}", _job.Job);
+                _coordinator.Tell(new WorkerLeaving(_job.Job, Self));
+            }
+            Context.Stop(Self);
+        });
         Receive<JobDone>(done =>
         {
             if (_job is null || done.Job != _job.Job) return;

@@ -22,6 +22,7 @@ public static class WorkerHost
     private const string Finished = "finished";
     private const string CoordinatorLeft = "the coordinator left the cluster";
     private const string CutOff = "this node left the cluster (downed or cut off from the coordinator)";
+    private const string Stopped = "stopped (SIGTERM or Ctrl+C); told the coordinator and left the cluster";
 
     /// <summary>
     /// 0 when the job finished; 1 when the worker was refused, could not join, or lost the coordinator and could
@@ -37,9 +38,9 @@ public static class WorkerHost
         while (true)
         {
             var (outcome, joined) = await RunSessionAsync(options, rejoining, ct);
-            if (outcome == Finished)
+            if (outcome is Finished or Stopped)
             {
-                Log.Information("Worker leaving: the job is finished");
+                Log.Information("Worker leaving: {Outcome}", outcome == Finished ? "the job is finished" : outcome);
                 return 0;
             }
             if (joined && outcome is CoordinatorLeft or CutOff && !ct.IsCancellationRequested)
@@ -63,11 +64,22 @@ public static class WorkerHost
         var cluster = Akka.Cluster.Cluster.Get(system);
         system.ActorOf(Props.Create(() => new CoordinatorWatch(done)), "coordinator-watch");
         string dataHost = options.Node.AdvertisedHost();
-        system.ActorOf(WorkerActor.Props(new WorkerActor.Settings(options.Node.Host, options.Node.DataPort, options.Cores, options.DataPath, AdvertisedHost: dataHost,
+        var worker = system.ActorOf(WorkerActor.Props(new WorkerActor.Settings(options.Node.Host, options.Node.DataPort, options.Cores, options.DataPath, AdvertisedHost: dataHost,
             OnJobDone: outcome => done.TrySetResult(outcome), Tls: options.Node.Tls)), "worker");
+        var shutdown = CoordinatedShutdown.Get(system);
+        // the first thing a stopping node does, whatever stops it (SIGTERM, Ctrl+C, the end of the job): the worker tells the
+        // coordinator it is leaving and closes its data plane, so its shards go to the others now rather than after the
+        // cluster leave's gossip rounds (seconds), which a short run may not even outlast
+        shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "dnn-leave-job", async () =>
+        {
+            if (shutdown.ShutdownReason is CoordinatedShutdown.ClrExitReason) done.TrySetResult(Stopped); // a signal, not a failure (TLS) or the job's end
+            try { await worker.GracefulStop(TimeSpan.FromSeconds(10), WorkerActor.Leave.Instance); }
+            catch (Exception e) when (e is TaskCanceledException or AskTimeoutException) { Log.Warning("The worker actor did not stop within 10 s; leaving the cluster anyway"); }
+            return Akka.Done.Instance;
+        });
         Log.Information("Worker node {Address} joining {Seeds}", cluster.SelfAddress, string.Join(", ", options.Node.SeedNodes));
 
-        using var reg = ct.Register(() => done.TrySetResult("interrupted"));
+        using var reg = ct.Register(() => done.TrySetResult(Stopped));
         // downed (e.g. cut off from the coordinator): the node is gone, so is this session
         _ = system.WhenTerminated.ContinueWith(_ => done.TrySetResult(
             CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason"
@@ -80,7 +92,7 @@ public static class WorkerHost
             : $"could not {(rejoining ? "rejoin" : "join")} the cluster at {string.Join(", ", options.Node.SeedNodes)} within {options.JoinTimeout.TotalSeconds:F0} s" +
               (options.Node.Tls is null ? " (is the coordinator running and reachable? does the cluster use TLS?)"
                   : " (is the coordinator running with TLS, and does it trust this node's certificate, and this node its?)");
-        if (!system.WhenTerminated.IsCompleted) await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        if (!system.WhenTerminated.IsCompleted) await shutdown.Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         await host.StopAsync(CancellationToken.None);
         host.Dispose();
         return (outcome, joined.Task.IsCompleted);

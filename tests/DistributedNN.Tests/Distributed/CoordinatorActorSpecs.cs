@@ -164,6 +164,32 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_leaving_worker_hands_its_shards_to_the_others_at_once()
+    {
+        // the step deadline is 5 minutes: the leaver's shards can only reach the other worker within Wait through its notice
+        var (leaver, _, _) = await JoinWorker();
+        var taken = leaver.ExpectMsg<ComputeShards>(Wait);
+        var (stayer, _, channel) = await JoinWorker();
+        var own = stayer.ExpectMsg<ComputeShards>(Wait);
+        Assert.Empty(taken.Shards.Intersect(own.Shards));
+        _coordinator.Tell(new WorkerLeaving(_job, leaver.Ref), leaver.Ref);
+        foreach (int shard in own.Shards)
+        {
+            await SendGradient(channel, own, shard, Gradient(0.5f));
+            _coordinator.Tell(Result(own, shard, stayer.Ref), stayer.Ref);
+        }
+        var handed = new List<int>();
+        while (handed.Count < taken.Shards.Length)
+        {
+            var order = stayer.ExpectMsg<ComputeShards>(Wait);
+            Assert.Equal(own.Step, order.Step);
+            handed.AddRange(order.Shards);
+        }
+        Assert.Equal(taken.Shards.Order(), handed.Order());
+        leaver.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // and no more work for the leaver
+    }
+
+    [Fact]
     public async Task A_silent_worker_loses_its_shards_to_another_after_the_deadline()
     {
         // a coordinator with a short step deadline

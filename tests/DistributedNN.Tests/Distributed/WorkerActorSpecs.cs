@@ -1,4 +1,5 @@
 using System.Net;
+using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
@@ -71,6 +72,46 @@ public sealed class WorkerActorSpecs : TestKit
         {
             await plane.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public void A_worker_told_to_leave_tells_its_coordinator_and_stops()
+    {
+        var coordinator = CreateTestProbe();
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        var register = coordinator.ExpectMsg<RegisterWorker>(Wait);
+        var spec = NetworkSpec.FromSizes([4, 3, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
+        var job = Guid.NewGuid();
+        worker.Tell(new StartJob(job, spec.ToDescription(), TestData.Request, 10, 2, 1, true, LocalTrainer.EvaluationChunk, "tcp"), coordinator.Ref);
+        coordinator.ExpectMsg<WorkerReady>(Wait);
+        Watch(worker);
+        worker.Tell(WorkerActor.Leave.Instance);
+        var leaving = coordinator.ExpectMsg<WorkerLeaving>(Wait);
+        Assert.Equal((job, worker), (leaving.Job, leaving.Worker));
+        ExpectTerminated(worker, Wait);
+        // its data plane is closed with it
+        Assert.ThrowsAny<System.Net.Sockets.SocketException>(() =>
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            socket.Connect(IPAddress.Parse(register.DataPlaneHost), register.DataPlanePort);
+        });
+    }
+
+    [Fact]
+    public void A_worker_whose_job_is_done_leaves_without_a_notice()
+    {
+        var coordinator = CreateTestProbe();
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        coordinator.ExpectMsg<RegisterWorker>(Wait);
+        var spec = NetworkSpec.FromSizes([4, 3, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
+        var job = Guid.NewGuid();
+        worker.Tell(new StartJob(job, spec.ToDescription(), TestData.Request, 10, 2, 1, true, LocalTrainer.EvaluationChunk, "tcp"), coordinator.Ref);
+        coordinator.ExpectMsg<WorkerReady>(Wait);
+        worker.Tell(new JobDone(job, "finished"));
+        Watch(worker);
+        worker.Tell(WorkerActor.Leave.Instance);
+        ExpectTerminated(worker, Wait);
+        coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 
     [Fact]
