@@ -101,6 +101,23 @@ public sealed class ProcessTests : IDisposable
         }
     }
 
+    private static async Task Signal(Process p, string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", p.Id.ToString()]);
+        await kill!.WaitForExitAsync();
+    }
+
+    /// <summary>
+    /// Sets up a fault while the coordinator is held still (SIGSTOP … SIGCONT): these runs take a few hundredths of a
+    /// second an epoch, so on a loaded machine a run could otherwise end before the fault lands, and test nothing.
+    /// </summary>
+    private static async Task WhileHeld(Process coordinator, Func<Task> fault)
+    {
+        await Signal(coordinator, "STOP");
+        try { await fault(); }
+        finally { await Signal(coordinator, "CONT"); }
+    }
+
     private static string Hash(string metrics)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
@@ -120,7 +137,7 @@ public sealed class ProcessTests : IDisposable
     [InlineData("shm")] // killed in the middle of writing its shared-memory gradient, perhaps: never read without its notice
     public async Task A_worker_killed_mid_run_costs_nothing_but_time(string transport)
     {
-        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "40", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "60", "--batch", "16", "--shards", "4", "--lr", "0.01"];
         int port = FreePort();
         string metrics = _dir.File("metrics.json");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics, "--log-level", "warning",
@@ -129,13 +146,17 @@ public sealed class ProcessTests : IDisposable
         var (victim, _) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
         var (survivor, sOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
 
-        await WaitFor(cOut, "epoch 3/40", coordinator, "coordinator");
-        victim.Kill(); // SIGKILL
+        await WaitFor(cOut, "epoch 3/60", coordinator, "coordinator");
+        await WhileHeld(coordinator, async () =>
+        {
+            victim.Kill(); // SIGKILL
+            await victim.WaitForExitAsync();
+        });
         Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
         Assert.True(await Exit(survivor, sOut, "worker") == 0, $"surviving worker failed:\n{sOut}");
         // the coordinator noticed: through the data plane ("data plane lost") or DeathWatch ("terminated"), whichever is first
         Assert.True(cOut.ToString().Contains("removed"), $"the killed worker was never removed:\n{cOut}");
-        Assert.Equal(40, cOut.ToString().Split('\n').Count(l => l.StartsWith("epoch ")));
+        Assert.Equal(60, cOut.ToString().Split('\n').Count(l => l.StartsWith("epoch ")));
         Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }
 
@@ -146,18 +167,22 @@ public sealed class ProcessTests : IDisposable
     public async Task A_worker_that_leaves_gracefully_costs_no_wait(string transport)
     {
         // a step deadline of 10 minutes: had the coordinator waited for the leaver's shards, the run could not end within Exit's 120 s.
-        // The leaver tells the coordinator the moment its shutdown starts (about 0.1 s after the signal, here), not after its
-        // cluster leave (seconds, longer than what is left of a short run): the seconds left after epoch 3 are the margin
+        // The leaver tells the coordinator the moment its shutdown starts (about 0.1 s after the signal), not after its cluster
+        // leave (seconds: longer than what is left of this run)
         string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "150", "--batch", "8", "--shards", "4", "--lr", "0.01"];
         int port = FreePort();
         string metrics = _dir.File("metrics.json");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
             "--step-timeout", "600", "--log-level", "warning", "--transport", transport]);
         string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
-        var (leaver, lOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        var (leaver, lOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "info");
         var (stayer, sOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
         await WaitFor(cOut, "epoch 3/150", coordinator, "coordinator");
-        using (var term = Process.Start("kill", ["-TERM", leaver.Id.ToString()])) await term!.WaitForExitAsync();
+        await WhileHeld(coordinator, async () =>
+        {
+            await Signal(leaver, "TERM");
+            await WaitFor(lOut, "Leaving job", leaver, "leaving worker"); // its notice is sent, its data plane and mailbox are closing
+        });
         // CoordinatedShutdown on SIGTERM: it tells the coordinator, leaves the cluster and exits, with 0 (it did what it was asked)
         Assert.True(await Exit(leaver, lOut, "leaving worker") == 0, $"the leaving worker failed:\n{lOut}");
         Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
@@ -171,13 +196,13 @@ public sealed class ProcessTests : IDisposable
     [Fact]
     public async Task A_coordinator_killed_and_resumed_ends_with_the_uninterrupted_weights()
     {
-        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "40", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "80", "--batch", "16", "--shards", "4", "--lr", "0.01"];
         string checkpoints = _dir.File("ckpt");
         int port = FreePort();
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "1", "--port", port.ToString(),
             "--checkpoint-dir", checkpoints, "--checkpoint-every", "5"]);
         var (worker, wOut) = Start("dnn-worker.dll", "--seed-nodes", $"akka.tcp://dnn@127.0.0.1:{port}", "--log-level", "warning", "--join-timeout", "90");
-        await WaitFor(cOut, "epoch 5/40", coordinator, "coordinator");
+        await WaitFor(cOut, "epoch 5/80", coordinator, "coordinator");
         coordinator.Kill(); // SIGKILL: no goodbye, no final checkpoint
 
         // the coordinator comes back on its address, resumed from its checkpoints; the same worker process
@@ -196,7 +221,7 @@ public sealed class ProcessTests : IDisposable
     [InlineData("shm")] // frozen with orders in its mailbox it never reads: the deadline hands its shards to the other worker
     public async Task A_frozen_worker_is_worked_around_and_the_run_finishes_with_the_same_weights(string transport)
     {
-        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "30", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "40", "--batch", "16", "--shards", "4", "--lr", "0.01"];
         int port = FreePort();
         string metrics = _dir.File("metrics.json");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
@@ -204,8 +229,8 @@ public sealed class ProcessTests : IDisposable
         string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
         var (frozen, _) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
         var (alive, aOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
-        await WaitFor(cOut, "epoch 3/30", coordinator, "coordinator");
-        using (var stop = Process.Start("kill", ["-STOP", frozen.Id.ToString()])) await stop!.WaitForExitAsync();
+        await WaitFor(cOut, "epoch 3/40", coordinator, "coordinator");
+        await WhileHeld(coordinator, () => Signal(frozen, "STOP"));
         try
         {
             Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
