@@ -47,6 +47,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
             new StartJob(job, network, new DataRequest(null, 0.2, "first", null), 128, 4, 7, false, 256, "akka"),
             new WorkerReady(job, someone, "ab12", 60000, 10000),
             new WorkerRefused(job, someone, "no data"),
+            new WorkerLeaving(job, someone),
             new RegistrationRejected(job, "different data"),
             new ComputeShards(job, 12, 12, 1, 3, [0, 3]),
             new ShardResult(job, 12, 12, 3, someone, 1.5, 7, 32, 2.25, 235146),
@@ -54,6 +55,9 @@ public sealed class TransportFallbackTests : IAsyncLifetime
             new EvaluationResult(job, 13, 4, someone, 20.5, 200, 256),
             new JobDone(job, "finished"),
         ];
+        // every message of the protocol is here (a new one must be added above)
+        var protocol = DnnAkka.WireTypes.Where(t => typeof(IDnnMessage).IsAssignableFrom(t)).Select(t => t.Name).Order();
+        Assert.Equal(protocol, messages.Select(m => m.GetType().Name).Distinct().Order());
         foreach (var message in messages)
         {
             var serializer = serialization.FindSerializerFor(message);
