@@ -16,7 +16,7 @@ shards=${SHARDS:-2}
 [[ "$epochs" =~ ^[0-9]+$ && "$epochs" -ge 2 ]] || { echo "error: EPOCHS must be at least 2 (epoch 1 is left out), not '$epochs'" >&2; exit 1; }
 dotnet build src/Coordinator -c Release -v q -nologo >/dev/null
 dnn="dotnet src/Coordinator/bin/Release/net10.0/dnn.dll"
-common=(train --layers 784,256,128,10 --optimizer sgd --lr 0.1 --batch "$batch" --shards "$shards" --epochs "$epochs" --progress plain)
+common=(train --layers "784,256,128,10" --optimizer sgd --lr 0.1 --batch "$batch" --shards "$shards" --epochs "$epochs" --progress plain)
 median() { grep '^epoch' | tail -n +2 | sed -E 's/.* ([0-9,]+) samples\/s.*/\1/' | tr -d ',' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "== global batch $batch in $shards shards, $epochs epochs, $rounds rounds: --threads 2 against --spawn-workers 2 --transport $transport"
 ratios=()
