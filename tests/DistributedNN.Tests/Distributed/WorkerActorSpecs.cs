@@ -74,8 +74,8 @@ public sealed class WorkerActorSpecs : TestKit
         }
     }
 
-    [Fact]
-    public void A_worker_told_to_leave_tells_its_coordinator_and_stops()
+    /// <summary>A worker with a probe as its coordinator, ready for a small tcp job.</summary>
+    private (Akka.TestKit.TestProbe Coordinator, IActorRef Worker, RegisterWorker Registration, Guid Job) WorkerReadyForAJob()
     {
         var coordinator = CreateTestProbe();
         var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
@@ -84,6 +84,13 @@ public sealed class WorkerActorSpecs : TestKit
         var job = Guid.NewGuid();
         worker.Tell(new StartJob(job, spec.ToDescription(), TestData.Request, 10, 2, 1, true, LocalTrainer.EvaluationChunk, "tcp"), coordinator.Ref);
         coordinator.ExpectMsg<WorkerReady>(Wait);
+        return (coordinator, worker, register, job);
+    }
+
+    [Fact]
+    public void A_worker_told_to_leave_tells_its_coordinator_and_stops()
+    {
+        var (coordinator, worker, register, job) = WorkerReadyForAJob();
         Watch(worker);
         worker.Tell(WorkerActor.Leave.Instance);
         var leaving = coordinator.ExpectMsg<WorkerLeaving>(Wait);
@@ -100,13 +107,7 @@ public sealed class WorkerActorSpecs : TestKit
     [Fact]
     public void A_worker_whose_job_is_done_leaves_without_a_notice()
     {
-        var coordinator = CreateTestProbe();
-        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
-        coordinator.ExpectMsg<RegisterWorker>(Wait);
-        var spec = NetworkSpec.FromSizes([4, 3, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
-        var job = Guid.NewGuid();
-        worker.Tell(new StartJob(job, spec.ToDescription(), TestData.Request, 10, 2, 1, true, LocalTrainer.EvaluationChunk, "tcp"), coordinator.Ref);
-        coordinator.ExpectMsg<WorkerReady>(Wait);
+        var (coordinator, worker, _, job) = WorkerReadyForAJob();
         worker.Tell(new JobDone(job, "finished"));
         Watch(worker);
         worker.Tell(WorkerActor.Leave.Instance);
