@@ -22,10 +22,10 @@ public static class WorkerHost
     private const string Finished = "finished";
     private const string CoordinatorLeft = "the coordinator left the cluster";
     private const string CutOff = "this node left the cluster (downed or cut off from the coordinator)";
-    private const string Stopped = "stopped (SIGTERM or Ctrl+C); told the coordinator and left the cluster";
+    private const string Stopped = "stopped (SIGTERM or Ctrl+C); left the cluster";
 
     /// <summary>
-    /// 0 when the job finished; 1 when the worker was refused, could not join, or lost the coordinator and could
+    /// 0 when the job finished or the worker was stopped (SIGTERM, Ctrl+C: it told the coordinator and left); 1 when the worker was refused, could not join, or lost the coordinator and could
     /// not rejoin. A coordinator that vanishes mid-job (killed, its machine gone, cut off) may come back —
     /// resumed from its checkpoint on the same address — so the worker tries to join again for up to
     /// <see cref="WorkerHostOptions.JoinTimeout"/> before it gives up, on a fresh node (a downed node cannot rejoin).
