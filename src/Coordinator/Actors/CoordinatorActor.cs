@@ -156,8 +156,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         });
         Receive<WorkerLeaving>(l =>
         {
-            if (l.Job != _s.Job || _state.Finished || !_workers.ContainsKey(l.Worker)) return;
-            RemoveWorker(l.Worker, "leaving");
+            if (l.Job == _s.Job && !_state.Finished) RemoveWorker(l.Worker, "leaving"); // (a worker no longer listed is left alone)
         });
         Receive<Terminated>(t =>
         {
