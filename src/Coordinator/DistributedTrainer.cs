@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using Akka.Actor;
-using DistributedNN.Cluster;
-using DistributedNN.Coordinator.Actors;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
+using DistributedNN.Coordinator;
 using DistributedNN.Protocol;
 using DistributedNN.Training;
 using DistributedNN.Transport;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 using Serilog;
 
 namespace DistributedNN.Coordinator;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DistributedNN;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 
 // dnn-worker: joins a training cluster and computes shard gradients (the same as `dnn worker`).
 var root = WorkerCommand.Configure(new RootCommand(WorkerCommand.Description));

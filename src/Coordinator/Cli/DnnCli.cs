@@ -21,7 +21,7 @@ public static class DnnCli
         root.Subcommands.Add(PredictCommand.Create(stdout));
         root.Subcommands.Add(InspectCommand.Create(stdout));
         root.Subcommands.Add(CertCommand.Create(stdout));
-        var worker = DistributedNN.Workers.WorkerCommand.Create();
+        var worker = DistributedNN.Worker.WorkerCommand.Create();
         root.Subcommands.Add(worker);
 
         if (args.Length > 0 && (args[0] == train.Name || args[0] == worker.Name))
@@ -30,7 +30,7 @@ public static class DnnCli
             {
                 args = args[0] == train.Name
                     ? [train.Name, .. ConfigArguments.Expand(args[1..], train)]
-                    : [worker.Name, .. DistributedNN.Workers.WorkerCommand.ExpandConfig(args[1..], worker)];
+                    : [worker.Name, .. DistributedNN.Worker.WorkerCommand.ExpandConfig(args[1..], worker)];
             }
             catch (UserErrorException e)
             {

@@ -49,7 +49,7 @@ internal static class RunFolder
         RunMetrics.Write(Path.Combine(dir, "metrics.json"), model.Spec, settings, epochs, steps, facts);
         AtomicFile.Write(Path.Combine(dir, "epochs.csv"), Encoding.UTF8.GetBytes(EpochsCsv(model.Spec, epochs)));
         if (facts.WorkerStats is { Count: > 0 } workers)
-            AtomicFile.Write(Path.Combine(dir, "workers.csv"), Encoding.UTF8.GetBytes(Coordinator.Actors.WorkerStatsTracker.Csv(workers)));
+            AtomicFile.Write(Path.Combine(dir, "workers.csv"), Encoding.UTF8.GetBytes(Coordinator.WorkerStatsTracker.Csv(workers)));
         return TryDraw(() => WritePlots(dir, model.Spec, epochs));
     }
 
@@ -64,7 +64,7 @@ internal static class RunFolder
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // e.g. no usable font or native graphics library on a minimal machine: the numbers are in epochs.csv
-            return $"{e.GetType().Name}: {Cluster.DnnLogging.Innermost(e).Message}";
+            return $"{e.GetType().Name}: {Logging.DnnLogging.Innermost(e).Message}";
         }
     }
 

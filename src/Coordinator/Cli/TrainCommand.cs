@@ -1,10 +1,11 @@
 using DistributedNN.Configuration;
 using System.CommandLine;
 using System.Globalization;
-using DistributedNN.Cluster;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
 using DistributedNN.Data;
 using DistributedNN.Protocol;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
 using DistributedNN.Model;
 using DistributedNN.Serialization;
 using DistributedNN.Training;

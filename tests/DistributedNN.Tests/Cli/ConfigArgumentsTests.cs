@@ -41,18 +41,18 @@ public sealed class ConfigArgumentsTests : IDisposable
     [Fact]
     public void The_worker_reads_a_config_file_under_its_own_variables()
     {
-        var worker = DistributedNN.Workers.WorkerCommand.Create();
+        var worker = DistributedNN.Worker.WorkerCommand.Create();
         string config = Config("""{ "seed-nodes": "akka.tcp://dnn@10.0.0.5:4053", "cores": 3, "data": "/file", "join-timeout": 5, "log-format": "json" }""");
         // DNN_DATA is the coordinator's data: the worker's --data comes from DNN_WORKER_DATA
         var env = Env(("DNN_CORES", "2"), ("DNN_DATA", "/coordinator"), ("DNN_WORKER_DATA", "/mounted"));
-        var parse = worker.Parse(DistributedNN.Workers.WorkerCommand.ExpandConfig(["--join-timeout", "9", "--config", config], worker, env));
+        var parse = worker.Parse(DistributedNN.Worker.WorkerCommand.ExpandConfig(["--join-timeout", "9", "--config", config], worker, env));
         Assert.Empty(parse.Errors);
         Assert.Equal(9, parse.GetValue<int?>("--join-timeout"));                       // option
         Assert.Equal(2, parse.GetValue<int?>("--cores"));                              // environment over file
         Assert.Equal("/mounted", parse.GetValue<string?>("--data"));
         Assert.Equal("akka.tcp://dnn@10.0.0.5:4053", parse.GetValue<string?>("--seed-nodes")); // file
         Assert.Equal("json", parse.GetValue<string?>("--log-format"));
-        var e = Assert.Throws<UserErrorException>(() => DistributedNN.Workers.WorkerCommand.ExpandConfig(["--config", Config("""{ "epochs": 3 }""")], worker, Env()));
+        var e = Assert.Throws<UserErrorException>(() => DistributedNN.Worker.WorkerCommand.ExpandConfig(["--config", Config("""{ "epochs": 3 }""")], worker, Env()));
         Assert.StartsWith($"--config {_dir.Path}", e.Message);
         Assert.Contains("unknown key 'epochs' (the keys are the option names of 'worker'", e.Message);
     }

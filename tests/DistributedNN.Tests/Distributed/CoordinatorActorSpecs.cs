@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
-using DistributedNN.Coordinator.Actors;
+using DistributedNN.Coordinator;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Training;

@@ -2,7 +2,8 @@ using Akka.TestKit.Xunit2;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Transport;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 
 namespace DistributedNN.Tests.Distributed;
 

@@ -2,7 +2,8 @@ using System.Collections.Concurrent;
 using System.Net;
 using DistributedNN.Protocol;
 using DistributedNN.Transport;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 
 namespace DistributedNN.Tests.Distributed;
 

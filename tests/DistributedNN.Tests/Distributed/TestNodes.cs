@@ -1,8 +1,10 @@
-using DistributedNN.Cluster;
-using DistributedNN.Coordinator.Actors;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
+using DistributedNN.Coordinator;
 using DistributedNN.Training;
 using DistributedNN.Transport;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 using Microsoft.Extensions.Hosting;
 
 namespace DistributedNN.Tests.Distributed;

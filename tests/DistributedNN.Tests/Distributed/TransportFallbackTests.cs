@@ -1,14 +1,16 @@
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Serialization;
-using DistributedNN.Cluster;
-using DistributedNN.Coordinator.Actors;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
+using DistributedNN.Coordinator;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Tests.Cli;
 using DistributedNN.Training;
 using DistributedNN.Transport;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 using Microsoft.Extensions.Hosting;
 
 namespace DistributedNN.Tests.Distributed;

@@ -5,7 +5,8 @@ using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Training;
 using DistributedNN.Transport;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 
 namespace DistributedNN.Tests.Distributed;
 

@@ -1,14 +1,16 @@
 using System.Net;
 using Akka.Actor;
 using Akka.Cluster;
-using DistributedNN.Cluster;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Security;
 using DistributedNN.Tests.Distributed;
 using DistributedNN.Training;
 using DistributedNN.Transport;
-using DistributedNN.Workers;
+using DistributedNN.Worker;
+using DistributedNN.Data;
 
 namespace DistributedNN.Tests.Security;
 

@@ -1,4 +1,4 @@
-using DistributedNN.Coordinator.Actors;
+using DistributedNN.Coordinator;
 using DistributedNN.Model;
 using DistributedNN.Training;
 

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
-using DistributedNN.Data;
-using DistributedNN.Protocol;
 using DistributedNN.Training;
 
-namespace DistributedNN.Workers;
+namespace DistributedNN.Data;
 
 /// <summary>
 /// Data sets loaded in this process, by request, with their fingerprints: in-process workers share the

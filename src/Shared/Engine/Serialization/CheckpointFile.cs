@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using DistributedNN.Model;
-using DistributedNN.Protocol;
 using DistributedNN.Training;
 
 namespace DistributedNN.Serialization;

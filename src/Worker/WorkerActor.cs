@@ -4,13 +4,15 @@ using System.Net;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
-using DistributedNN.Cluster;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
+using DistributedNN.Data;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Training;
 using DistributedNN.Transport;
 
-namespace DistributedNN.Workers;
+namespace DistributedNN.Worker;
 
 /// <summary>
 /// A worker: registers with the coordinator (given, or found as the cluster member with the

@@ -1,20 +1,13 @@
 using Akka.Actor;
+using DistributedNN.Data;
+using DistributedNN.Model;
 
 namespace DistributedNN.Protocol;
 
 /// <summary>Every control-plane message that crosses the wire; one serializer binding (Hyperion) covers them all.</summary>
 public interface IDnnMessage;
 
-/// <summary>The network a job trains: sizes from input to output, one activation per layer, the loss.</summary>
-/// <summary>A network: a plain stack by its sizes and activations; a graph by its model spec JSON in <see cref="Graph"/>.</summary>
-public sealed record NetworkDescription(int[] Sizes, string[] Activations, string Loss, string? Graph = null);
 
-/// <summary>
-/// Where the worker finds the data: the coordinator's path and options, so every node loads the
-/// same thing; a worker started with its own --data uses that path instead (another mount point),
-/// and the fingerprint proves the contents are the same.
-/// </summary>
-public sealed record DataRequest(string? Path, double TestFraction, string LabelColumn, int? TrainLimit);
 
 /// <summary>
 /// Worker → coordinator: a worker offers itself, with its data-plane endpoint and the access token its data-plane

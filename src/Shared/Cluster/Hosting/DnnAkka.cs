@@ -8,7 +8,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serilog;
 
-namespace DistributedNN.Cluster;
+using DistributedNN.Logging;
+
+namespace DistributedNN.Hosting;
 
 /// <summary>How a node takes part in the cluster: where it listens, how others reach it, whom it joins.</summary>
 public sealed record NodeOptions
@@ -126,20 +128,21 @@ public static class DnnAkka
         return (tls ? "akka.ssl.tcp://" : "akka.tcp://") + rest.TrimEnd('/');
     }
 
-    /// <summary>The only types the control plane's Hyperion may create from the wire: the protocol's records.</summary>
+    /// <summary>The only types the control plane's Hyperion may create from the wire: the protocol's records and the records they hold.</summary>
     public static IReadOnlyList<Type> WireTypes { get; } = typeof(Protocol.IDnnMessage).Assembly.GetTypes()
-        .Where(t => t.Namespace == typeof(Protocol.IDnnMessage).Namespace && t.IsClass && t.IsSealed && t.IsPublic)
+        .Where(t => typeof(Protocol.IDnnMessage).IsAssignableFrom(t) && t.IsClass && t.IsSealed && t.IsPublic)
+        .Append(typeof(Model.NetworkDescription)).Append(typeof(Data.DataRequest))
         .ToArray();
 
     public static AkkaConfigurationBuilder WithDnnSerializers(this AkkaConfigurationBuilder builder) => builder.AddHocon("""
         akka.actor {
           serializers {
-            hyperion = "DistributedNN.Cluster.DnnHyperionSerializer, DistributedNN.Shared"
-            dnn-tensor = "DistributedNN.Transport.TensorChunkSerializer, DistributedNN.Shared"
+            hyperion = "DistributedNN.Protocol.DnnHyperionSerializer, DistributedNN.Cluster"
+            dnn-tensor = "DistributedNN.Transport.TensorChunkSerializer, DistributedNN.Cluster"
           }
           serialization-bindings {
-            "DistributedNN.Protocol.IDnnMessage, DistributedNN.Shared" = hyperion
-            "DistributedNN.Transport.TensorChunk, DistributedNN.Shared" = dnn-tensor
+            "DistributedNN.Protocol.IDnnMessage, DistributedNN.Cluster" = hyperion
+            "DistributedNN.Transport.TensorChunk, DistributedNN.Cluster" = dnn-tensor
           }
         }
         """, HoconAddMode.Prepend);

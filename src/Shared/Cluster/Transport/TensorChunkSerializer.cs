@@ -35,8 +35,8 @@ public sealed class TensorChunkSerializer : SerializerWithStringManifest
     /// <summary>HOCON that registers this serializer and binds <see cref="TensorChunk"/> to it.</summary>
     public const string BindingHocon = """
         akka.actor {
-          serializers { tensor-chunk = "DistributedNN.Transport.TensorChunkSerializer, DistributedNN.Shared" }
-          serialization-bindings { "DistributedNN.Transport.TensorChunk, DistributedNN.Shared" = tensor-chunk }
+          serializers { tensor-chunk = "DistributedNN.Transport.TensorChunkSerializer, DistributedNN.Cluster" }
+          serialization-bindings { "DistributedNN.Transport.TensorChunk, DistributedNN.Cluster" = tensor-chunk }
         }
         """;
 

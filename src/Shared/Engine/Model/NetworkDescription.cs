@@ -1,7 +1,9 @@
-using DistributedNN.Model;
+namespace DistributedNN.Model;
 
-namespace DistributedNN.Protocol;
+/// <summary>A network: a plain stack by its sizes and activations; a graph by its model spec JSON in <see cref="Graph"/>.</summary>
+public sealed record NetworkDescription(int[] Sizes, string[] Activations, string Loss, string? Graph = null);
 
+/// <summary>A network spec to and from the description jobs, checkpoints and model files carry.</summary>
 public static class NetworkDescriptions
 {
     public static NetworkDescription ToDescription(this NetworkSpec spec) => new(

@@ -1,7 +1,8 @@
 using System.CommandLine;
-using DistributedNN.Cluster;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
 
-namespace DistributedNN.Workers;
+namespace DistributedNN.Worker;
 
 /// <summary>
 /// The worker's command line, shared by the dnn-worker executable and `dnn worker`. Every option

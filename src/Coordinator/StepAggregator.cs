@@ -3,7 +3,9 @@ using System.Runtime.Intrinsics;
 using Akka.Actor;
 using DistributedNN.Model;
 
-namespace DistributedNN.Training;
+namespace DistributedNN.Coordinator;
+
+using DistributedNN.Training;
 
 /// <summary>Why a result was not taken, in classes the coordinator acts on differently.</summary>
 public enum RejectionKind

@@ -1,7 +1,9 @@
 using Akka.Actor;
 using Akka.Serialization;
 
-namespace DistributedNN.Cluster;
+namespace DistributedNN.Protocol;
+
+using DistributedNN.Hosting;
 
 /// <summary>
 /// Hyperion for the control plane, restricted to the protocol's own types. Hyperion is polymorphic — a

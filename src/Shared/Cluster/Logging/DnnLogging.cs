@@ -1,7 +1,7 @@
 using Serilog;
 using Serilog.Events;
 
-namespace DistributedNN.Cluster;
+namespace DistributedNN.Logging;
 
 /// <summary>
 /// Serilog for both executables: human-readable lines on stderr (stdout is the program's output), and log files

@@ -1,10 +1,11 @@
 using Akka.Actor;
 using Akka.Cluster;
-using DistributedNN.Cluster;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
 using Microsoft.Extensions.Hosting;
 using Serilog;
 
-namespace DistributedNN.Workers;
+namespace DistributedNN.Worker;
 
 /// <summary>Options of a worker process (command line or DNN_* environment variables).</summary>
 public sealed record WorkerHostOptions

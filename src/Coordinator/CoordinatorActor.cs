@@ -1,12 +1,13 @@
 using System.Net;
 using Akka.Actor;
 using Akka.Event;
+using DistributedNN.Data;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Training;
 using DistributedNN.Transport;
 
-namespace DistributedNN.Coordinator.Actors;
+namespace DistributedNN.Coordinator;
 
 /// <summary>How a distributed run ended.</summary>
 public sealed record TrainingOutcome(IReadOnlyList<EpochResult> Epochs, long Steps, string WeightsSha256, int Workers, long TensorBytesSent, long TensorBytesReceived,
