@@ -29,14 +29,14 @@ public sealed record DistributedOptions
     public DistributedNN.Serialization.Checkpointer? Checkpoints { get; init; }
     public IReadOnlyList<EpochResult>? PreviousEpochs { get; init; }
     public string WorkerLogLevel { get; init; } = "warning";
-    /// <summary>Tensor transport: <see cref="Transports.Tcp"/> (data plane) or <see cref="Transports.Akka"/> (fallback).</summary>
-    public string Transport { get; init; } = Transports.Tcp;
+    /// <summary>How tensors, orders and results travel.</summary>
+    public TransportKind Transport { get; init; } = TransportKind.Tcp;
     /// <summary>The TLS files, passed on to spawned worker processes (the loaded certificates are in <see cref="NodeOptions.Tls"/>).</summary>
     public DistributedNN.Security.TlsFiles? TlsFiles { get; init; }
-    /// <summary>How shard gradients travel: <see cref="GradientFormats.Fp32"/> or <see cref="GradientFormats.Bf16"/>.</summary>
-    public string GradientFormat { get; init; } = GradientFormats.Fp32;
+    /// <summary>How shard gradients travel.</summary>
+    public WireFormat GradientFormat { get; init; } = WireFormat.Fp32;
     /// <summary>How the weights travel to the workers (the coordinator's master copy stays float32).</summary>
-    public string WeightFormat { get; init; } = GradientFormats.Fp32;
+    public WireFormat WeightFormat { get; init; } = WireFormat.Fp32;
     /// <summary>Told after every applied step (progress display, per-step metrics), with the ready workers; runs on the coordinator actor.</summary>
     public Action<TrainingState, int>? OnStep { get; init; }
 }
@@ -56,8 +56,11 @@ public static class DistributedTrainer
         {
             var system = host.ActorSystemOf();
             var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var settings = new CoordinatorActor.Settings(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count,
-                System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, onEpoch, completion, options.Transport, options.WorkerWait, options.Checkpoints, options.PreviousEpochs, options.Node.Tls, options.GradientFormat, options.WeightFormat, options.OnStep);
+            var job = new TrainingJob(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count, options.Checkpoints, options.PreviousEpochs);
+            var settings = new CoordinatorSettings(job,
+                new ClusterPolicy(System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, options.WorkerWait),
+                new WireSettings(options.Transport, options.GradientFormat, options.WeightFormat, options.Node.Tls),
+                new JobHooks(completion, onEpoch, options.OnStep));
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
             for (int i = 0; i < options.InProcessWorkers; i++)

@@ -9,6 +9,7 @@ using DistributedNN.Worker;
 using DistributedNN.Model;
 using DistributedNN.Serialization;
 using DistributedNN.Training;
+using DistributedNN.Transport;
 
 namespace DistributedNN.Coordinator.Cli;
 
@@ -244,16 +245,16 @@ internal static class TrainRun
             throw new UserErrorException("--tls-cert secures a cluster: give --workers, --spawn-workers or --min-workers too");
         using var clusterTls = r.Tls?.Load();
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
-        string transport = r.Transport.Trim().ToLowerInvariant() == "auto" ? AutoTransport(r) : DistributedNN.Transport.Transports.Parse(r.Transport);
-        string WireFormat(string text, string option)
+        var transport = r.Transport.Trim().ToLowerInvariant() == "auto" ? AutoTransport(r) : TransportKinds.Parse(r.Transport);
+        WireFormat Format(string text, string option)
         {
-            string format = DistributedNN.Transport.GradientFormats.Parse(text, option);
-            if (format != DistributedNN.Transport.GradientFormats.Fp32 && (!r.Distributed || transport != DistributedNN.Transport.Transports.Tcp))
-                throw new UserErrorException($"{option} {format} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
+            var format = WireFormats.Parse(text, option);
+            if (format != WireFormat.Fp32 && (!r.Distributed || transport != TransportKind.Tcp))
+                throw new UserErrorException($"{option} {format.Name()} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
             return format;
         }
-        string gradientFormat = WireFormat(r.GradientFormat, "--gradient-format");
-        string weightFormat = WireFormat(r.WeightFormat, "--weight-format");
+        var gradientFormat = Format(r.GradientFormat, "--gradient-format");
+        var weightFormat = Format(r.WeightFormat, "--weight-format");
         float lrValue = r.LearningRate ?? (kind is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
         var optimizer = new OptimizerSettings(kind, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
         optimizer.Validate();
@@ -374,7 +375,7 @@ internal static class TrainRun
                 WeightFormat = weightFormat,
                 WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             };
-            stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport}" +
+            stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {transport.Name()}" +
                 (clusterTls is null ? "" : $"; mutual TLS with '{clusterTls.Certificate.Subject}'"));
             var state = resumedState ?? new TrainingState(spec, parameters, settings, train.Count);
             options = options with { Checkpoints = checkpoints, PreviousEpochs = resumed?.Epochs };
@@ -383,7 +384,7 @@ internal static class TrainRun
             results = outcome.Epochs;
             weightsHash = outcome.WeightsSha256;
             steps = outcome.Steps;
-            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash, gradientFormat, weightFormat,
+            facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, weightsHash, gradientFormat.Name(), weightFormat.Name(),
                 health.Warnings, outcome.WorkerStats);
         }
         stdout.WriteLine($"weights sha256 {weightsHash}");
@@ -420,13 +421,13 @@ internal static class TrainRun
     /// Shared memory when every worker runs on this machine because this run made it (in-process or spawned; no
     /// --min-workers beyond those), the formats are fp32 and no TLS is asked for; TCP otherwise.
     /// </summary>
-    public static string AutoTransport(TrainRequest r)
+    public static TransportKind AutoTransport(TrainRequest r)
     {
         int local = r.Workers + r.SpawnWorkers;
         bool allLocal = local > 0 && (r.MinWorkers ?? local) <= local;
-        bool fp32 = DistributedNN.Transport.GradientFormats.Parse(r.GradientFormat, "--gradient-format") == DistributedNN.Transport.GradientFormats.Fp32
-            && DistributedNN.Transport.GradientFormats.Parse(r.WeightFormat, "--weight-format") == DistributedNN.Transport.GradientFormats.Fp32;
-        return allLocal && fp32 && r.Tls is null ? DistributedNN.Transport.Transports.Shm : DistributedNN.Transport.Transports.Tcp;
+        bool fp32 = WireFormats.Parse(r.GradientFormat, "--gradient-format") == WireFormat.Fp32
+            && WireFormats.Parse(r.WeightFormat, "--weight-format") == WireFormat.Fp32;
+        return allLocal && fp32 && r.Tls is null ? TransportKind.Shm : TransportKind.Tcp;
     }
 
     /// <param name="spec">when given, layers without parameters show "-" for their (absent) gradient norm</param>

@@ -9,30 +9,24 @@ using DistributedNN.Transport;
 
 namespace DistributedNN.Tests.Distributed;
 
-/// <summary>The coordinator actor with TestProbes as workers (and the test's own data-plane endpoints).</summary>
+/// <summary>
+/// The coordinator actor with TestProbes as workers on the akka transport (<see cref="ProbeWorker"/>: the real codec and
+/// chunks), and once over tcp with the test as the worker's data plane.
+/// </summary>
 public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
 {
     private const int Batch = 20, Shards = 4;
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Wait = ProbeWorker.Wait;
     private readonly List<FrameCollector> _collectors = new();
-    private readonly TaskCompletionSource<TrainingOutcome> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<TrainingOutcome> _completion = null!;
     private TrainingState _state = null!;
     private IActorRef _coordinator = null!;
-    private Guid _job;
 
     public CoordinatorActorSpecs() : base("akka.loglevel = WARNING") { }
 
     public Task InitializeAsync()
     {
-        var data = TestData.Load();
-        var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
-        var p = new float[spec.ParameterCount];
-        Initializer.Initialize(spec, p, InitScheme.Xavier, 3);
-        _state = new TrainingState(spec, p, new TrainingSettings(1, Batch, Shards, 5, true, new OptimizerSettings(OptimizerKind.Sgd, 0.5f)), data.Train.Count);
-        _job = Guid.NewGuid();
-        var settings = new CoordinatorActor.Settings(_job, _state, TestData.Request, data.Fingerprint, data.Data.Test.Count, MinWorkers: 1,
-            StepTimeout: TimeSpan.FromMinutes(5), StartTimeout: TimeSpan.FromMinutes(5), OnEpoch: null, Completion: _completion);
-        _coordinator = Sys.ActorOf(CoordinatorActor.Props(settings), "coordinator");
+        (_coordinator, _state, _completion) = StartCoordinator(minWorkers: 1, TimeSpan.FromMinutes(5));
         return Task.CompletedTask;
     }
 
@@ -41,51 +35,39 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
         foreach (var c in _collectors) await c.DisposeAsync();
     }
 
-    /// <summary>Registers a probe as a worker, answers its StartJob, and returns its data-plane collector.</summary>
-    private async Task<(TestProbe Probe, FrameCollector Plane, TensorChannel Channel)> JoinWorker(string? fingerprint = null)
+    private (IActorRef, TrainingState, TaskCompletionSource<TrainingOutcome>) StartCoordinator(int minWorkers, TimeSpan stepTimeout,
+        TransportKind transport = TransportKind.Akka)
     {
-        var probe = CreateTestProbe();
-        var plane = FrameCollector.Listen();
-        _collectors.Add(plane);
-        _coordinator.Tell(new RegisterWorker(probe.Ref, "127.0.0.1", plane.Port, 1), probe.Ref);
-        var start = probe.ExpectMsg<StartJob>(Wait);
-        Assert.Equal(_job, start.Job);
-        Assert.Equal(Shards, start.Shards);
         var data = TestData.Load();
-        probe.Reply(new WorkerReady(_job, probe.Ref, fingerprint ?? data.Fingerprint, data.Train.Count, data.Data.Test.Count));
-        return (probe, plane, await plane.Channel);
+        var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
+        var p = new float[spec.ParameterCount];
+        Initializer.Initialize(spec, p, InitScheme.Xavier, 3);
+        var state = new TrainingState(spec, p, new TrainingSettings(1, Batch, Shards, 5, true, new OptimizerSettings(OptimizerKind.Sgd, 0.5f)), data.Train.Count);
+        var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var job = new TrainingJob(Guid.NewGuid(), state, TestData.Request, data.Fingerprint, data.Data.Test.Count);
+        var policy = ClusterPolicy.Default with { MinWorkers = minWorkers, StepTimeout = stepTimeout, StartTimeout = TimeSpan.FromMinutes(5) };
+        var coordinator = Sys.ActorOf(CoordinatorActor.Props(new CoordinatorSettings(job, policy, new WireSettings(transport), new JobHooks(completion))));
+        return (coordinator, state, completion);
     }
 
-    private async Task SendGradient(TensorChannel channel, ComputeShards order, int shard, float[] gradient)
-    {
-        await channel.SendAsync(new TensorHeader(_job, order.Step, order.Version, TensorKind.ShardGradient, shard, gradient.Length), gradient);
-    }
+    private ProbeWorker Join(IActorRef? coordinator = null, int cores = 1, Action<ProbeWorker>? beforeReady = null) =>
+        ProbeWorker.Join(CreateTestProbe(), coordinator ?? _coordinator, cores: cores, beforeReady: beforeReady);
 
-    private static BatchStats ShardStats(DataPlan plan, ComputeShards order, int shard)
-    {
-        var bounds = new int[plan.ShardCount + 1];
-        plan.ShardBounds(plan.Batch(order.Epoch, order.StepInEpoch).Length, bounds);
-        return new BatchStats(0.5, 0, bounds[shard + 1] - bounds[shard]);
-    }
-
-    private ShardResult Result(ComputeShards order, int shard, IActorRef worker, int? count = null, int? length = null, long? version = null, long? step = null,
-        double computeMs = 1.0) =>
-        new(_job, step ?? order.Step, version ?? order.Version, shard, worker, 0.5, 0, count ?? ShardStats(_state.Plan, order, shard).Count, computeMs, length ?? _state.Spec.ParameterCount);
+    private int Count(WorkOrder order, int shard) => ProbeWorker.ShardCount(_state.Plan, order, shard);
 
     private float[] Gradient(float value) => Enumerable.Repeat(value, _state.Spec.ParameterCount).ToArray();
 
     [Fact]
-    public async Task Every_sample_of_a_global_batch_is_in_exactly_one_shard()
+    public void Every_sample_of_a_global_batch_is_in_exactly_one_shard()
     {
-        var (a, _, _) = await JoinWorker();
-        var (b, _, _) = await JoinWorker();
-        var orders = new List<ComputeShards> { a.ExpectMsg<ComputeShards>(Wait) };
+        var a = Join();
+        var orders = new List<WorkOrder> { a.NextOrder() };
+        var b = Join();
         // the first worker may already have taken every shard before the second was ready
-        int given = orders.Sum(o => o.Shards.Length);
-        if (given < Shards) orders.Add(b.ExpectMsg<ComputeShards>(Wait));
-        var shards = orders.SelectMany(o => o.Shards).Order().ToArray();
+        if (orders.Sum(o => o.Items.Length) < Shards) orders.Add(b.NextOrder());
+        var shards = orders.SelectMany(o => o.Items).Order().ToArray();
         Assert.Equal(Enumerable.Range(0, Shards).Take(shards.Length), shards); // no shard twice
-        Assert.All(orders, o => Assert.True(o.Shards.Length <= CoordinatorActor.InFlightPerWorker));
+        Assert.All(orders, o => Assert.True(o.Items.Length <= RegisteredWorker.InFlightPerCore));
 
         // the shards' sample ranges tile the global batch exactly once
         var batch = _state.Plan.Batch(orders[0].Epoch, orders[0].StepInEpoch).ToArray();
@@ -97,178 +79,204 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
     }
 
     [Fact]
-    public async Task Bad_results_are_rejected_and_the_step_completes_only_when_every_shard_is_in()
+    public void Bad_results_are_rejected_and_the_step_is_applied_with_exactly_the_accepted_gradients()
     {
-        var (worker, plane, channel) = await JoinWorker();
-        var weights0 = plane.Next(TensorKind.Weights);
-        Assert.Equal(0, weights0.Header.Version);
-        Assert.Equal(_state.Spec.ParameterCount, weights0.Header.Count);
-        var first = worker.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(new[] { 0, 1 }, first.Shards);
-
+        var worker = Join();
+        var first = worker.NextOrder();
+        Assert.Equal(new[] { 0, 1 }, first.Items);
+        var weights0 = worker.Weights(first.Version);
+        Assert.Equal(_state.Spec.ParameterCount, weights0.Length);
         var good = new[] { Gradient(0.25f), Gradient(-0.5f), Gradient(1f), Gradient(2f) };
-        var stranger = CreateTestProbe();
+        var stranger = ProbeWorker.RegisterOnly(CreateTestProbe(), _coordinator); // known, but never given a shard
 
-        // shard 0: a poisoned gradient (handed back for a redo: this is the only worker), results for another
-        // step and version (late), a wrong gradient length (bad), and a result from an unknown sender
+        // shard 0: a poisoned gradient (handed back for a redo: this is the only worker), then results with gradients of
+        // 1000 for another step and another version (late), with a wrong activity length (bad), and from a worker it is not
+        // assigned to: had any of them been applied, the weights below would show it
         var poisoned = Gradient(0.1f);
         poisoned[7] = float.NaN;
-        await SendGradient(channel, first, 0, poisoned);
-        Assert.Equal(new[] { 0 }, worker.ExpectMsg<ComputeShards>(Wait).Shards);
-        _coordinator.Tell(Result(first, 0, worker.Ref, step: first.Step + 1), worker.Ref);
-        _coordinator.Tell(Result(first, 0, worker.Ref, version: first.Version + 7), worker.Ref);
-        _coordinator.Tell(Result(first, 0, worker.Ref, length: 3), worker.Ref);
-        _coordinator.Tell(Result(first, 1, stranger.Ref), stranger.Ref);
-        await SendGradient(channel, first, 0, good[0]);
-        _coordinator.Tell(Result(first, 0, worker.Ref), worker.Ref);
+        worker.SendShard(first, 0, poisoned, Count(first, 0));
+        Assert.Equal(new[] { 0 }, worker.NextOrder().Items);
+        worker.SendShard(first, 0, Gradient(1000f), Count(first, 0), step: first.Step + 1);
+        worker.SendShard(first, 0, Gradient(1000f), Count(first, 0), version: first.Version + 7);
+        worker.SendShard(first, 0, Gradient(1000f), Count(first, 0), layers: 1);
+        stranger.SendShard(first, 0, Gradient(1000f), Count(first, 0));
+        worker.SendShard(first, 0, good[0], Count(first, 0));
 
         // shard 0 done: the worker gets the next shard, and nothing else happens while shards are missing
-        var second = worker.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(new[] { 2 }, second.Shards);
-        await SendGradient(channel, first, 1, good[1]);
-        _coordinator.Tell(Result(first, 1, worker.Ref), worker.Ref);
-        var third = worker.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(new[] { 3 }, third.Shards);
-        await SendGradient(channel, first, 2, good[2]);
-        _coordinator.Tell(Result(first, 2, worker.Ref), worker.Ref);
-        worker.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // 3 of 4 shards: no new step
-        await SendGradient(channel, first, 3, good[3]);
-        _coordinator.Tell(Result(first, 3, worker.Ref), worker.Ref);
+        Assert.Equal(new[] { 2 }, worker.NextOrder().Items);
+        worker.SendShard(first, 1, good[1], Count(first, 1));
+        Assert.Equal(new[] { 3 }, worker.NextOrder().Items);
+        worker.SendShard(first, 2, good[2], Count(first, 2));
+        worker.Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // 3 of 4 shards: no new step
+        worker.SendShard(first, 3, good[3], Count(first, 3));
 
         // the step is applied with exactly the accepted gradients, added in shard order, and the next one starts
-        var next = worker.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(first.Step + 1, next.Step);
-        Assert.Equal(first.Version + 1, next.Version);
-        var weights1 = plane.Next(TensorKind.Weights);
-        Assert.Equal(1, weights1.Header.Version);
-        var expected = weights0.Payload.ToArray();
+        var next = worker.NextOrder();
+        Assert.Equal((first.Step + 1, first.Version + 1), (next.Step, next.Version));
+        var expected = (float[])weights0.Clone();
         var sum = new float[expected.Length];
         for (int i = 0; i < sum.Length; i++) sum[i] = ((good[0][i] + good[1][i]) + good[2][i]) + good[3][i];
         new Optimizer(new OptimizerSettings(OptimizerKind.Sgd, 0.5f), expected.Length).Step(expected, sum, 1f / Batch);
-        Assert.Equal(expected, weights1.Payload);
-        stranger.ExpectNoMsg(TimeSpan.Zero);
+        Assert.Equal(expected, worker.Weights(next.Version));
     }
 
     [Fact]
-    public async Task A_worker_with_other_data_is_refused()
+    public void A_worker_with_other_data_is_refused_and_gets_no_work()
     {
         var probe = CreateTestProbe();
-        var plane = FrameCollector.Listen();
-        _collectors.Add(plane);
-        _coordinator.Tell(new RegisterWorker(probe.Ref, "127.0.0.1", plane.Port, 1), probe.Ref);
-        probe.ExpectMsg<StartJob>(Wait);
-        probe.Reply(new WorkerReady(_job, probe.Ref, new string('0', 64), 480, 120));
-        var rejected = probe.ExpectMsg<RegistrationRejected>(Wait);
-        Assert.Contains("data set differs", rejected.Reason);
-        probe.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // and it gets no work
+        _coordinator.Tell(new RegisterWorker(probe.Ref, "127.0.0.1", 1, 1), probe.Ref);
+        var start = probe.ExpectMsg<StartJob>(Wait);
+        probe.Reply(new WorkerReady(start.Job, probe.Ref, new string('0', 64), 480, 120));
+        Assert.Contains("data set differs", probe.ExpectMsg<RegistrationRejected>(Wait).Reason);
+        probe.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 
     [Fact]
-    public async Task A_leaving_worker_hands_its_shards_to_the_others_at_once()
+    public void A_registration_naming_another_actor_than_its_sender_is_ignored()
+    {
+        var victim = CreateTestProbe();
+        var forger = CreateTestProbe();
+        _coordinator.Tell(new RegisterWorker(victim.Ref, "127.0.0.1", 1, 64), forger.Ref);
+        victim.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        forger.ExpectNoMsg(TimeSpan.Zero);
+        Join().NextOrder(); // the coordinator goes on as before
+    }
+
+    [Fact]
+    public void A_leaving_worker_hands_its_shards_to_the_others_at_once()
     {
         // the step deadline is 5 minutes: the leaver's shards can only reach the other worker within Wait through its notice
-        var (leaver, _, _) = await JoinWorker();
-        var taken = leaver.ExpectMsg<ComputeShards>(Wait);
-        var (stayer, _, channel) = await JoinWorker();
-        var own = stayer.ExpectMsg<ComputeShards>(Wait);
-        Assert.Empty(taken.Shards.Intersect(own.Shards));
-        _coordinator.Tell(new WorkerLeaving(_job, leaver.Ref), leaver.Ref);
-        foreach (int shard in own.Shards)
-        {
-            await SendGradient(channel, own, shard, Gradient(0.5f));
-            _coordinator.Tell(Result(own, shard, stayer.Ref), stayer.Ref);
-        }
+        var leaver = Join();
+        var taken = leaver.NextOrder();
+        var stayer = Join();
+        var own = stayer.NextOrder();
+        Assert.Empty(taken.Items.Intersect(own.Items));
+        _coordinator.Tell(new WorkerLeaving(taken.Job, leaver.Ref), leaver.Ref);
+        foreach (int shard in own.Items) stayer.SendShard(own, shard, Gradient(0.5f), Count(own, shard));
         var handed = new List<int>();
-        while (handed.Count < taken.Shards.Length)
+        while (handed.Count < taken.Items.Length)
         {
-            var order = stayer.ExpectMsg<ComputeShards>(Wait);
+            var order = stayer.NextOrder();
             Assert.Equal(own.Step, order.Step);
-            handed.AddRange(order.Shards);
+            handed.AddRange(order.Items);
         }
-        Assert.Equal(taken.Shards.Order(), handed.Order());
-        leaver.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // and no more work for the leaver
+        Assert.Equal(taken.Items.Order(), handed.Order());
+        leaver.Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // and no more work for the leaver
     }
 
     [Fact]
-    public async Task A_silent_worker_loses_its_shards_to_another_after_the_deadline()
+    public void A_silent_worker_loses_its_shards_to_another_after_the_deadline()
     {
-        // a coordinator with a short step deadline
-        var data = TestData.Load();
-        var spec = _state.Spec;
-        var state = new TrainingState(spec, (float[])_state.Parameters.Clone(), _state.Settings, data.Train.Count);
-        var completion = new TaskCompletionSource<TrainingOutcome>();
-        var job = Guid.NewGuid();
-        var coordinator = Sys.ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(job, state, TestData.Request, data.Fingerprint, data.Data.Test.Count,
-            2, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5), null, completion)));
-        var probes = new List<TestProbe>();
-        foreach (var _ in new[] { 1, 2 })
-        {
-            var probe = CreateTestProbe();
-            var plane = FrameCollector.Listen();
-            _collectors.Add(plane);
-            coordinator.Tell(new RegisterWorker(probe.Ref, "127.0.0.1", plane.Port, 1), probe.Ref);
-            probe.ExpectMsg<StartJob>(Wait);
-            probe.Reply(new WorkerReady(job, probe.Ref, data.Fingerprint, data.Train.Count, data.Data.Test.Count));
-            probes.Add(probe);
-        }
-        var silent = probes[0].ExpectMsg<ComputeShards>(Wait);
-        var busy = probes[1].ExpectMsg<ComputeShards>(Wait);
+        var (coordinator, _, _) = StartCoordinator(minWorkers: 2, TimeSpan.FromSeconds(1));
+        var workers = new[] { Join(coordinator), Join(coordinator) };
+        var first = workers.SelectMany(w => w.NextOrder().Items).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, Shards), first);
         // nobody answers: after the deadline the shards are handed out again (to whoever has room)
-        var again = new List<int>();
-        foreach (var p in probes) again.AddRange(p.ExpectMsg<ComputeShards>(TimeSpan.FromSeconds(10)).Shards);
-        Assert.Equal(silent.Shards.Concat(busy.Shards).Order(), again.Order());
+        var again = workers.SelectMany(w => w.NextOrder(TimeSpan.FromSeconds(10)).Items).Order().ToArray();
+        Assert.Equal(first, again);
     }
 
     [Fact]
-    public async Task A_worker_sending_bad_results_is_quarantined_and_the_others_carry_on()
+    public void A_worker_sending_bad_results_is_quarantined_and_the_others_carry_on()
     {
-        var (bad, _, badChannel) = await JoinWorker();
-        var first = bad.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(new[] { 0, 1 }, first.Shards);
-        var (good, _, goodChannel) = await JoinWorker();
-        var second = good.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(new[] { 2, 3 }, second.Shards);
+        var bad = Join();
+        var first = bad.NextOrder();
+        Assert.Equal(new[] { 0, 1 }, first.Items);
+        var good = Join();
+        var second = good.NextOrder();
+        Assert.Equal(new[] { 2, 3 }, second.Items);
 
-        _coordinator.Tell(Result(first, 0, bad.Ref, count: 999), bad.Ref);      // bad 1
-        _coordinator.Tell(Result(first, 0, bad.Ref, length: 3), bad.Ref);       // bad 2
+        bad.SendShard(first, 0, Gradient(0.5f), count: 999);                              // bad 1: the wrong sample count
+        bad.SendShard(first, 0, new float[3], Count(first, 0), withGradient: false);      // bad 2: a gradient of 3 values announced
         var poisoned = Gradient(0.5f);
         poisoned[11] = float.NaN;
-        await SendGradient(badChannel, first, 1, poisoned);                       // bad 3: shard 1 goes to the good worker
-        var redo = good.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(new[] { 1 }, redo.Shards);
+        bad.SendShard(first, 1, poisoned, Count(first, 1));                   // bad 3: shard 1 goes to the good worker
+        var redo = good.NextOrder();
+        Assert.Equal(new[] { 1 }, redo.Items);
 
         // the good worker finishes everything, including the quarantined worker's shard 0
         var done = new HashSet<int>();
-        var pending = new Queue<int>(second.Shards.Concat(redo.Shards));
+        var pending = new Queue<int>(second.Items.Concat(redo.Items));
         while (done.Count < Shards)
         {
             if (pending.Count == 0)
-                foreach (int s in good.ExpectMsg<ComputeShards>(Wait).Shards) pending.Enqueue(s);
+                foreach (int s in good.NextOrder().Items) pending.Enqueue(s);
             int shard = pending.Dequeue();
-            await SendGradient(goodChannel, first, shard, Gradient(0.1f * (shard + 1)));
-            _coordinator.Tell(Result(first, shard, good.Ref), good.Ref);
+            good.SendShard(first, shard, Gradient(0.1f * (shard + 1)), Count(first, shard));
             done.Add(shard);
         }
-        var next = good.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(first.Step + 1, next.Step);
-        bad.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // no more work for it
+        Assert.Equal(first.Step + 1, good.NextOrder().Step);
+        bad.Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // no more work for it
     }
 
     [Fact]
     public async Task A_loss_that_turns_NaN_on_two_workers_stops_training_with_a_clear_message()
     {
-        var (a, _, aChannel) = await JoinWorker();
-        var first = a.ExpectMsg<ComputeShards>(Wait);
-        var (b, _, bChannel) = await JoinWorker();
-        b.ExpectMsg<ComputeShards>(Wait);
-        var nan = Gradient(float.NaN);
-        await SendGradient(aChannel, first, 0, nan);
-        var redo = b.ExpectMsg<ComputeShards>(Wait);
-        Assert.Equal(new[] { 0 }, redo.Shards);
-        await SendGradient(bChannel, redo, 0, nan);
+        var a = Join();
+        var first = a.NextOrder();
+        var b = Join();
+        b.NextOrder();
+        a.SendShard(first, 0, Gradient(float.NaN), Count(first, 0));
+        var redo = b.NextOrder();
+        Assert.Equal(new[] { 0 }, redo.Items);
+        b.SendShard(redo, 0, Gradient(float.NaN), Count(redo, 0));
         var failure = await Assert.ThrowsAsync<TrainingDivergedException>(() => _completion.Task.WaitAsync(Wait));
         Assert.Contains("training diverged", failure.Message);
         Assert.Contains("learning rate too high?", failure.Message);
+    }
+
+    [Fact]
+    public async Task A_gradient_without_its_result_breaks_the_protocol_and_counts_against_the_worker()
+    {
+        var rogue = Join();
+        var first = rogue.NextOrder();
+        var honest = Join(cores: 4); // room for the rogue's shards as soon as they are taken from it
+        honest.NextOrder();
+        await EventFilter.Warning(contains: "broke the protocol").ExpectAsync(3, TimeSpan.FromSeconds(30), () =>
+        {
+            for (int i = 0; i < 3; i++) rogue.SendShard(first, 0, Gradient(1f), Count(first, 0), withGradient: false);
+            rogue.SendShard(first, 0, Gradient(1f), Count(first, 0)); // the 3rd result's gradient makes the 3rd violation
+            return Task.CompletedTask;
+        });
+        // quarantined: its shards went to the honest worker
+        var handed = honest.NextOrder();
+        Assert.Equal(first.Step, handed.Step);
+        Assert.Contains(0, handed.Items);
+    }
+
+    [Fact]
+    public async Task Over_tcp_the_weights_and_orders_come_as_frames_and_a_result_with_its_gradient_completes_a_shard()
+    {
+        var (coordinator, state, _) = StartCoordinator(minWorkers: 1, TimeSpan.FromMinutes(5), TransportKind.Tcp);
+        var probe = CreateTestProbe();
+        var plane = FrameCollector.Listen();
+        _collectors.Add(plane);
+        coordinator.Tell(new RegisterWorker(probe.Ref, "127.0.0.1", plane.Port, 1), probe.Ref);
+        var start = probe.ExpectMsg<StartJob>(Wait);
+        Assert.Equal(TransportKind.Tcp, start.Transport);
+        var data = TestData.Load();
+        probe.Reply(new WorkerReady(start.Job, probe.Ref, data.Fingerprint, data.Train.Count, data.Data.Test.Count));
+        var channel = await plane.Channel;
+        var weights = plane.Next(TensorKind.Weights);
+        Assert.Equal(state.Parameters, weights.Payload);
+        var (orderHeader, orderPayload) = plane.Next(TensorKind.Order);
+        var order = WorkFrames.ReadOrder(orderHeader, orderPayload, WorkCodec.MaxItems)!;
+        Assert.Equal(new[] { 0, 1 }, order.Items);
+        foreach (int shard in order.Items)
+        {
+            var result = new WorkResult(WorkKind.Shards, order.Job, order.Step, order.Version, shard,
+                new BatchStats(0.5, 0, ProbeWorker.ShardCount(state.Plan, order, shard)), 1.0, state.Spec.ParameterCount, new int[2]);
+            var (rh, rp) = WorkFrames.Result(result);
+            await channel.SendAsync(rh, rp);
+            await channel.SendAsync(new TensorHeader(order.Job, order.Step, order.Version, TensorKind.ShardGradient, shard, state.Spec.ParameterCount),
+                Gradient(0.5f));
+        }
+        // each shard in makes room for the next one
+        foreach (int expected in new[] { 2, 3 })
+        {
+            var (nextHeader, nextPayload) = plane.Next(TensorKind.Order);
+            Assert.Equal(new[] { expected }, WorkFrames.ReadOrder(nextHeader, nextPayload, WorkCodec.MaxItems)!.Items);
+        }
     }
 
     [Fact]
@@ -276,59 +284,31 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
     {
         // two workers that answer every order at once; one reports 25 ms per shard, the other 2 ms
         // (a coordinator that waits for both, so that neither trains the whole epoch alone)
+        var (coordinator, state, completion) = StartCoordinator(minWorkers: 2, TimeSpan.FromMinutes(5));
         var data = TestData.Load();
-        var state = new TrainingState(_state.Spec, (float[])_state.Parameters.Clone(), _state.Settings, data.Train.Count);
-        var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var coordinator = Sys.ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(_job, state, TestData.Request, data.Fingerprint, data.Data.Test.Count,
-            MinWorkers: 2, StepTimeout: TimeSpan.FromMinutes(5), StartTimeout: TimeSpan.FromMinutes(5), OnEpoch: null, Completion: completion)));
         var names = new List<string>();
-        async Task<TestProbe> Join(double computeMs)
+        void Answering(double computeMs) => names.Add(Join(coordinator, beforeReady: worker => worker.Probe.SetAutoPilot(new DelegateAutoPilot((_, message) =>
         {
-            var probe = CreateTestProbe();
-            var plane = FrameCollector.Listen();
-            _collectors.Add(plane);
-            coordinator.Tell(new RegisterWorker(probe.Ref, "127.0.0.1", plane.Port, 1), probe.Ref);
-            probe.ExpectMsg<StartJob>(Wait);
-            var channelTask = plane.Channel;
-            probe.SetAutoPilot(new DelegateAutoPilot((sender, message) =>
-            {
-                switch (message)
-                {
-                    case ComputeShards order:
-                        foreach (int shard in order.Shards)
-                        {
-                            SendGradient(channelTask.Result, order, shard, Gradient(0.01f)).GetAwaiter().GetResult();
-                            sender.Tell(Result(order, shard, probe.Ref, computeMs: computeMs), probe.Ref);
-                        }
-                        break;
-                    case EvaluateChunks evaluate:
-                        foreach (int chunk in evaluate.Chunks)
-                        {
-                            int rows = System.Math.Min(LocalTrainer.EvaluationChunk, data.Data.Test.Count - chunk * LocalTrainer.EvaluationChunk);
-                            sender.Tell(new EvaluationResult(_job, evaluate.Version, chunk, probe.Ref, 0.5 * rows, 0, rows), probe.Ref);
-                        }
-                        break;
-                }
-                return AutoPilot.KeepRunning;
-            }));
-            names.Add(probe.Ref.Path.Name);
-            probe.Reply(new WorkerReady(_job, probe.Ref, data.Fingerprint, data.Train.Count, data.Data.Test.Count));
-            await channelTask;
-            return probe;
-        }
+            if (message is not TensorChunk { Header.Kind: TensorKind.Order } chunk) return AutoPilot.KeepRunning;
+            var order = WorkFrames.ReadOrder(chunk.Header, chunk.Values, WorkCodec.MaxItems)!;
+            foreach (int item in order.Items)
+                if (order.Kind == WorkKind.Shards) worker.SendShard(order, item, Gradient(0.01f), ProbeWorker.ShardCount(state.Plan, order, item), computeMs: computeMs);
+                else worker.SendEvaluation(order, item, Math.Min(LocalTrainer.EvaluationChunk, data.Data.Test.Count - item * LocalTrainer.EvaluationChunk));
+            return AutoPilot.KeepRunning;
+        }))).Ref.Path.Name);
 
         TrainingOutcome outcome = null!;
         await EventFilter.Warning(contains: "is slow").ExpectOneAsync(TimeSpan.FromSeconds(60), async () =>
         {
-            await Join(2.0);
-            await Join(25.0);
+            Answering(2.0);
+            Answering(25.0);
             outcome = await completion.Task.WaitAsync(Wait);
         });
 
         // one epoch: every shard of every step counted once, the slow worker named
         var stats = outcome.WorkerStats!;
         Assert.All(stats, s => Assert.Equal(1, s.Epoch));
-        Assert.Equal(_state.Plan.StepsPerEpoch * Shards, stats.Sum(s => s.Shards));
+        Assert.Equal(state.Plan.StepsPerEpoch * Shards, stats.Sum(s => s.Shards));
         var slow = Assert.Single(stats, s => s.Slow);
         Assert.Equal(names[1], slow.Worker);
         Assert.Equal(25.0, slow.MeanMs, 9);

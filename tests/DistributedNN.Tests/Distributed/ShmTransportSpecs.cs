@@ -20,9 +20,8 @@ public sealed class ShmTransportSpecs : TestKit
         coordinator.ExpectMsg<RegisterWorker>(TimeSpan.FromSeconds(30));
         var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
         string missing = Path.Combine(Path.GetTempPath(), "dnn-missing-" + Guid.NewGuid().ToString("N"));
-        var job = new StartJob(Guid.NewGuid(), spec.ToDescription(), TestData.Request, 20, 4, 1, true, 256, Transports.Shm,
-            SharedWeights: missing + "-weights", SharedGradients: missing + "-1",
-            SharedMailbox: missing + "-1-mailbox");
+        var job = new StartJob(Guid.NewGuid(), spec.ToDescription(), TestData.Request, 20, 4, 1, true, 256, TransportKind.Shm,
+            SharedFiles: new SharedFiles(missing + "-weights", missing + "-1", missing + "-1-mailbox"));
         worker.Tell(job, coordinator.Ref);
         var refused = coordinator.ExpectMsg<WorkerRefused>(TimeSpan.FromSeconds(30));
         Assert.Equal(job.Job, refused.Job);

@@ -15,15 +15,17 @@ internal sealed class TestNodes : IAsyncDisposable
     private readonly List<IHost> _nodes = new();
 
     /// <summary>A coordinator node running <paramref name="state"/> on the test data; returns the seed address and the outcome.</summary>
-    public async Task<(string Seed, Task<TrainingOutcome> Outcome)> StartCoordinator(TrainingState state, int minWorkers, TimeSpan stepTimeout, string transport = Transports.Tcp,
+    public async Task<(string Seed, Task<TrainingOutcome> Outcome)> StartCoordinator(TrainingState state, int minWorkers, TimeSpan stepTimeout, TransportKind transport = TransportKind.Tcp,
         DistributedNN.Security.ClusterTls? tls = null)
     {
         var data = TestData.Load();
         var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole], Tls = tls });
         _nodes.Add(node);
         var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-        node.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorActor.Settings(Guid.NewGuid(), state, TestData.Request, data.Fingerprint,
-            data.Data.Test.Count, minWorkers, stepTimeout, TimeSpan.FromSeconds(60), null, completion, transport, Tls: tls)), DnnAkka.CoordinatorName);
+        var job = new TrainingJob(Guid.NewGuid(), state, TestData.Request, data.Fingerprint, data.Data.Test.Count);
+        var policy = ClusterPolicy.Default with { MinWorkers = minWorkers, StepTimeout = stepTimeout, StartTimeout = TimeSpan.FromSeconds(60) };
+        node.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorSettings(job, policy, new WireSettings(transport, Tls: tls), new JobHooks(completion))),
+            DnnAkka.CoordinatorName);
         return (Akka.Cluster.Cluster.Get(node.ActorSystemOf()).SelfAddress.ToString(), completion.Task);
     }
 

@@ -1,4 +1,4 @@
-using Akka.Actor;
+using DistributedNN.Model;
 using DistributedNN.Protocol;
 using DistributedNN.Tests.Engine;
 using DistributedNN.Transport;
@@ -17,15 +17,19 @@ public sealed class SharedMailboxTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static ComputeShards Order(Guid job, int i) => new(job, 1000 + i, 2000 + i, i % 7, i % 59, Enumerable.Range(i % 3, 1 + i % 4).ToArray());
+    private static WorkOrder Order(Guid job, int i) =>
+        new(i % 2 == 0 ? WorkKind.Shards : WorkKind.Evaluation, job, 1000 + i, 2000 + i, i % 7, i % 59, Enumerable.Range(i % 3, 1 + i % 4).ToArray());
+
+    private static WorkResult Result(Guid job, long step, long version, int item, params int[] activity) =>
+        new(WorkKind.Shards, job, step, version, item, new BatchStats(0.25 * item, item, 64), 1.5 + item, 235_146, activity);
 
     [Fact]
     public void Orders_cross_in_order_and_whole_past_the_ring_wrap_and_a_full_ring_refuses()
     {
         string path = _dir.File("mailbox");
         var job = Guid.NewGuid();
-        using var coordinator = SharedMailbox.Create(path, maxShards: 6, layers: 3);
-        using var worker = SharedMailbox.Open(path, 6, 3);
+        using var coordinator = SharedMailbox.Create(path, layers: 3);
+        using var worker = SharedMailbox.Open(path, 3);
         Assert.Null(worker.TryTakeOrder());
         int posted = 0, taken = 0;
         for (int round = 0; round < 5; round++)
@@ -38,11 +42,12 @@ public sealed class SharedMailboxTests : IDisposable
                 var order = worker.TryTakeOrder();
                 Assert.NotNull(order);
                 var expected = Order(job, taken);
-                Assert.Equal((expected.Job, expected.Step, expected.Version, expected.Epoch, expected.StepInEpoch), (order.Job, order.Step, order.Version, order.Epoch, order.StepInEpoch));
-                Assert.Equal(expected.Shards, order.Shards);
+                Assert.Equal(expected with { Items = order.Items }, order);
+                Assert.Equal(expected.Items, order.Items);
             }
         }
-        Assert.Throws<ArgumentException>(() => coordinator.TryPostOrder(new ComputeShards(job, 1, 1, 0, 0, new int[7])));
+        // an order of more items than a slot holds is a programming error (a worker's capacity is capped at WorkCodec.MaxItems)
+        Assert.Throws<ArgumentException>(() => coordinator.TryPostOrder(new WorkOrder(WorkKind.Shards, job, 1, 1, 0, 0, new int[WorkCodec.MaxItems + 1])));
         Assert.True(posted > 3 * SharedMailbox.Slots); // the counters wrapped the ring several times
     }
 
@@ -51,18 +56,18 @@ public sealed class SharedMailboxTests : IDisposable
     {
         string path = _dir.File("mailbox");
         var job = Guid.NewGuid();
-        using var coordinator = SharedMailbox.Create(path, 4, 3);
-        using var worker = SharedMailbox.Open(path, 4, 3);
-        Assert.Null(coordinator.TryTakeResult(ActorRefs.Nobody));
+        using var coordinator = SharedMailbox.Create(path, 3);
+        using var worker = SharedMailbox.Open(path, 3);
+        Assert.Null(coordinator.TryTakeResult());
         for (int i = 0; i < 150; i++)
         {
-            Assert.True(worker.TryPostResult(job, 10 + i, 20 + i, i % 4, 0.25 * i, i, 64, 1.5 + i, 235_146, [i, 2 * i, 3 * i]));
-            var r = coordinator.TryTakeResult(ActorRefs.Nobody);
+            Assert.True(worker.TryPostResult(Result(job, 10 + i, 20 + i, i % 4, i, 2 * i, 3 * i)));
+            var r = coordinator.TryTakeResult();
             Assert.NotNull(r);
-            Assert.Equal(new ShardResult(job, 10 + i, 20 + i, i % 4, ActorRefs.Nobody, 0.25 * i, i, 64, 1.5 + i, 235_146, r.Activity), r);
-            Assert.Equal([i, 2 * i, 3 * i], r.Activity!);
+            Assert.Equal(Result(job, 10 + i, 20 + i, i % 4, r.Activity), r);
+            Assert.Equal([i, 2 * i, 3 * i], r.Activity);
         }
-        Assert.Null(coordinator.TryTakeResult(ActorRefs.Nobody));
+        Assert.Null(coordinator.TryTakeResult());
     }
 
     [Theory]
@@ -80,44 +85,43 @@ public sealed class SharedMailboxTests : IDisposable
     {
         string path = _dir.File("mailbox");
         var job = Guid.NewGuid();
-        using var coordinator = SharedMailbox.Create(path, 2, 1);
-        using var worker = SharedMailbox.Open(path, 2, 1);
+        using var coordinator = SharedMailbox.Create(path, 1);
+        using var worker = SharedMailbox.Open(path, 1);
         // each wait would last 60 s unless woken; the test allows 20
         var workerSide = Task.Run(() =>
         {
-            ComputeShards? order;
+            WorkOrder? order;
             while ((order = worker.TryTakeOrder()) is null) worker.WaitForOrder(60_000);
-            Assert.True(worker.TryPostResult(job, order.Step, order.Version, order.Shards[0], 1, 2, 3, 4, 5, [6]));
+            Assert.True(worker.TryPostResult(Result(job, order.Step, order.Version, order.Items[0], 6)));
             while (!worker.IsClosed) worker.WaitForOrder(60_000);
         });
-        Assert.True(coordinator.TryPostOrder(new ComputeShards(job, 7, 8, 0, 0, [1])));
+        Assert.True(coordinator.TryPostOrder(new WorkOrder(WorkKind.Shards, job, 7, 8, 0, 0, [1])));
         var coordinatorSide = Task.Run(() =>
         {
-            ShardResult? r;
-            while ((r = coordinator.TryTakeResult(ActorRefs.Nobody)) is null) coordinator.WaitForResult(60_000);
+            WorkResult? r;
+            while ((r = coordinator.TryTakeResult()) is null) coordinator.WaitForResult(60_000);
             return r;
         });
         var result = await coordinatorSide.WaitAsync(TimeSpan.FromSeconds(20)); // TimeoutException: the result did not wake the coordinator side
-        Assert.Equal((7L, 8L, 1), (result.Step, result.Version, result.Shard));
+        Assert.Equal((7L, 8L, 1), (result.Step, result.Version, result.Item));
         coordinator.Close();
         await workerSide.WaitAsync(TimeSpan.FromSeconds(20)); // nor closing the worker side
-        Assert.False(coordinator.TryPostOrder(new ComputeShards(job, 9, 9, 0, 0, [0])));
-        Assert.False(worker.TryPostResult(job, 9, 9, 0, 0, 0, 0, 0, 0, []));
+        Assert.False(coordinator.TryPostOrder(new WorkOrder(WorkKind.Shards, job, 9, 9, 0, 0, [0])));
+        Assert.False(worker.TryPostResult(Result(job, 9, 9, 0)));
     }
 
     [Fact]
     public void A_missing_file_or_one_of_another_shape_is_refused_and_the_owner_deletes_it()
     {
         string path = _dir.File("mailbox");
-        Assert.Throws<FileNotFoundException>(() => SharedMailbox.Open(path, 4, 3));
-        using (SharedMailbox.Create(path, 4, 3))
+        Assert.Throws<FileNotFoundException>(() => SharedMailbox.Open(path, 3));
+        using (SharedMailbox.Create(path, 3))
         {
             if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
-            Assert.Throws<IOException>(() => SharedMailbox.Open(path, 8, 3)); // another size
-            Assert.Throws<IOException>(() => SharedMailbox.Open(path, 5, 3)); // the same size, another shape
-            Assert.Throws<IOException>(() => SharedMailbox.Open(path, 4, 2));
+            Assert.Throws<IOException>(() => SharedMailbox.Open(path, 4)); // another size
+            Assert.Throws<IOException>(() => SharedMailbox.Open(path, 2));
             File.WriteAllBytes(_dir.File("copy"), new byte[new FileInfo(path).Length]);
-            Assert.Throws<IOException>(() => SharedMailbox.Open(_dir.File("copy"), 4, 3)); // no header
+            Assert.Throws<IOException>(() => SharedMailbox.Open(_dir.File("copy"), 3)); // no header
         }
         Assert.False(File.Exists(path));
     }

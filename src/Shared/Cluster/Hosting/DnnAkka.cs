@@ -128,11 +128,29 @@ public static class DnnAkka
         return (tls ? "akka.ssl.tcp://" : "akka.tcp://") + rest.TrimEnd('/');
     }
 
-    /// <summary>The only types the control plane's Hyperion may create from the wire: the protocol's records and the records they hold.</summary>
-    public static IReadOnlyList<Type> WireTypes { get; } = typeof(Protocol.IDnnMessage).Assembly.GetTypes()
-        .Where(t => typeof(Protocol.IDnnMessage).IsAssignableFrom(t) && t.IsClass && t.IsSealed && t.IsPublic)
-        .Append(typeof(Model.NetworkDescription)).Append(typeof(Data.DataRequest))
-        .ToArray();
+    /// <summary>
+    /// The only types the control plane's Hyperion may create from the wire: the protocol's records (every
+    /// <see cref="Protocol.IDnnMessage"/>) and the types of ours their properties hold (records, enums), found by reflection.
+    /// </summary>
+    public static IReadOnlyList<Type> WireTypes { get; } = ProtocolTypes();
+
+    private static Type[] ProtocolTypes()
+    {
+        var found = new HashSet<Type>();
+        var pending = new Stack<Type>(typeof(Protocol.IDnnMessage).Assembly.GetTypes()
+            .Where(t => typeof(Protocol.IDnnMessage).IsAssignableFrom(t) && t.IsClass && t.IsSealed && t.IsPublic));
+        while (pending.TryPop(out var type))
+        {
+            if (!found.Add(type)) continue;
+            foreach (var property in type.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+            {
+                var held = property.PropertyType.IsArray ? property.PropertyType.GetElementType()! : property.PropertyType;
+                held = Nullable.GetUnderlyingType(held) ?? held;
+                if (held.Namespace?.StartsWith("DistributedNN", StringComparison.Ordinal) == true) pending.Push(held);
+            }
+        }
+        return found.OrderBy(t => t.FullName, StringComparer.Ordinal).ToArray();
+    }
 
     public static AkkaConfigurationBuilder WithDnnSerializers(this AkkaConfigurationBuilder builder) => builder.AddHocon("""
         akka.actor {

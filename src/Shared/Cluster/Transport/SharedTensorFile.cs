@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace DistributedNN.Transport;
 
 /// <summary>
-/// Tensors in shared memory for workers on the coordinator's machine (<see cref="Transports.Shm"/>): a file in
+/// Tensors in shared memory for workers on the coordinator's machine (<see cref="TransportKind.Shm"/>): a file in
 /// /dev/shm (mode 600) mapped by both processes, holding a 64-byte header (magic, region count and size, a
 /// version word) and <see cref="Regions"/> regions of <see cref="Length"/> floats. The coordinator writes the
 /// weights into one such file, each worker writes its shard gradients into its own; only small notices travel

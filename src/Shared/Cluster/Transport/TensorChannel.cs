@@ -139,7 +139,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// <summary>The options the channel runs with (<see cref="TensorChannelOptions.MaxCount"/> limits incoming frames).</summary>
     public TensorChannelOptions Options => _options;
 
-    /// <summary>Payload bytes of completely sent tensor frames (count × 4 per frame; headers and the step notices of <see cref="StepNotices"/> not included).</summary>
+    /// <summary>Payload bytes of completely sent tensor frames (count × 4 per frame; headers and the orders and results of <see cref="WorkFrames"/> not included).</summary>
     public long BytesSent => Interlocked.Read(ref _bytesSent);
 
     /// <summary>Payload bytes of completely received tensor frames, delivered or discarded (count × 4 per frame; headers and step notices not included).</summary>

@@ -18,10 +18,10 @@ public enum TensorKind : byte
     /// <summary>The weights as bfloat16 (2 bytes per value), for workers of a job that sends weights in bf16.</summary>
     WeightsBf16 = 4,
 
-    /// <summary>An order to compute shards (what <see cref="Protocol.ComputeShards"/> carries), coordinator → worker (<see cref="StepNotices"/>).</summary>
+    /// <summary>A work order (<see cref="Protocol.WorkOrder"/>), coordinator → worker (<see cref="WorkFrames"/>).</summary>
     Order = 5,
 
-    /// <summary>One shard's result (what <see cref="Protocol.ShardResult"/> carries), worker → coordinator, before its gradient (<see cref="StepNotices"/>).</summary>
+    /// <summary>One item's result (<see cref="Protocol.WorkResult"/>), worker → coordinator, before its gradient (<see cref="WorkFrames"/>).</summary>
     Result = 6,
 }
 

@@ -1,0 +1,104 @@
+using DistributedNN.Data;
+using DistributedNN.Model;
+using DistributedNN.Protocol;
+using DistributedNN.Serialization;
+using DistributedNN.Training;
+using DistributedNN.Transport;
+
+namespace DistributedNN.Coordinator;
+
+/// <summary>
+/// One distributed run as the coordinator holds it — all its training state (a <see cref="TrainingState"/>), the data
+/// the workers must load, the epochs so far, checkpoints, per-worker statistics — and its rounds: a step's shards become
+/// a <see cref="StepAggregator"/> whose sum the optimizer applies, an epoch's end an <see cref="EvaluationRound"/>.
+/// No actors here: the coordinator actor drives it.
+/// </summary>
+public sealed class TrainingJob
+{
+    private readonly float[] _gradient;
+    private readonly int[] _activity, _layerWidths, _bounds;
+    private readonly List<EpochResult> _epochs = new();
+    private readonly WorkerStatsTracker _workerStats = new();
+
+    /// <param name="previous">the epochs a resumed run already did</param>
+    public TrainingJob(Guid id, TrainingState state, DataRequest data, string dataFingerprint, int testCount, Checkpointer? checkpoints = null,
+        IReadOnlyList<EpochResult>? previous = null)
+    {
+        (Id, State, Data, DataFingerprint, TestCount, Checkpoints) = (id, state, data, dataFingerprint, testCount, checkpoints);
+        Pool = new GradientBufferPool(state.Spec.ParameterCount);
+        _gradient = GC.AllocateUninitializedArray<float>(state.Spec.ParameterCount, pinned: true);
+        _layerWidths = state.Spec.Layers.Select(l => l.Outputs).ToArray();
+        _activity = new int[_layerWidths.Length];
+        _bounds = new int[state.Settings.Shards + 1];
+        _epochs.AddRange(previous ?? []);
+    }
+
+    public Guid Id { get; }
+    public TrainingState State { get; }
+    public DataRequest Data { get; }
+    public string DataFingerprint { get; }
+    public int TestCount { get; }
+    public Checkpointer? Checkpoints { get; }
+    public GradientBufferPool Pool { get; }
+    public IReadOnlyList<EpochResult> Epochs => _epochs;
+
+    /// <summary>What both ends of a link must agree on.</summary>
+    public LinkSettings Link(WireSettings wire) => new(Id, State.Spec.ParameterCount, _layerWidths.Length, State.Settings.Shards,
+        wire.Gradients, wire.Weights, wire.Tls);
+
+    /// <summary>The job as a worker must prepare for it, with its end of the link's files (shm).</summary>
+    public StartJob StartJob(WireSettings wire, SharedFiles? files) => new(Id, State.Spec.ToDescription(), Data, State.Settings.BatchSize,
+        State.Settings.Shards, State.Settings.Seed, State.Settings.Shuffle, LocalTrainer.EvaluationChunk, wire.Transport, wire.Gradients, wire.Weights, files);
+
+    /// <summary>The next step's round: its shards, cut from the step's global batch.</summary>
+    public StepAggregator BeginStep()
+    {
+        State.BeginStep();
+        State.Plan.ShardBounds(State.CurrentBatch.Length, _bounds);
+        return new StepAggregator(Id, State.Steps, State.Version, State.Epoch, State.StepInEpoch, _bounds, Pool, _layerWidths);
+    }
+
+    /// <summary>
+    /// Applies a complete step: its gradients summed in shard order, the optimizer's update; true when the step ended an
+    /// epoch (evaluate next). Throws <see cref="TrainingDivergedException"/> for a loss that is not finite.
+    /// </summary>
+    public bool ApplyStep(StepAggregator step)
+    {
+        var stats = step.Sum(_gradient);
+        step.SumActivity(_activity);
+        foreach (var (worker, ms) in step.ShardTimes()) _workerStats.Add(worker, ms);
+        step.Release();
+        return State.ApplyStep(_gradient, stats, _activity);
+    }
+
+    /// <summary>The evaluation of the weights as they stand, on the test set.</summary>
+    public EvaluationRound BeginEvaluation() => new(Id, State.Steps, State.Version, TestCount);
+
+    /// <summary>Closes the epoch with its evaluation: its result, and each worker's share of it.</summary>
+    public (EpochResult Epoch, IReadOnlyList<WorkerEpochStats> Workers) FinishEpoch(EvaluationRound evaluation)
+    {
+        var result = State.FinishEpoch(evaluation.Total());
+        _epochs.Add(result);
+        return (result, _workerStats.EndEpoch(result.Epoch));
+    }
+
+    /// <summary>A checkpoint when one is due; the reason it could not be written, or null.</summary>
+    public string? CheckpointIfDue(bool epochEnded)
+    {
+        if (Checkpoints is null) return null;
+        try { Checkpoints.AfterStep(State, _epochs, epochEnded); }
+        catch (UserErrorException e) { return e.Message; }
+        return null;
+    }
+
+    /// <summary>A checkpoint of everything up to the last applied step (a run that stops keeps its progress): its path, or why not.</summary>
+    public (string? Path, string? Error) CheckpointNow()
+    {
+        if (Checkpoints is null || State.Steps == 0) return (null, null);
+        try { return (Checkpoints.Save(State, _epochs), null); }
+        catch (UserErrorException e) { return (null, e.Message); }
+    }
+
+    public TrainingOutcome Outcome(int maxWorkers, long bytesSent, long bytesReceived) =>
+        new(_epochs, State.Steps, State.WeightsSha256(), maxWorkers, bytesSent, bytesReceived, _workerStats.All);
+}

@@ -1,0 +1,12 @@
+using DistributedNN.Model;
+
+namespace DistributedNN.Protocol;
+
+/// <summary>
+/// Worker → coordinator, on the job's link: one item of a <see cref="WorkOrder"/> is done. For shard work its gradient
+/// (the SUM over the shard's samples, in the flat layout, <paramref name="GradientLength"/> values) follows on the same
+/// link; <paramref name="Activity"/> holds per layer the shard's dead ReLU units or saturated sigmoid/tanh outputs
+/// (<see cref="ActivationHealth"/>). Evaluation results carry neither. Encoded by <see cref="WorkCodec"/>.
+/// </summary>
+public sealed record WorkResult(WorkKind Kind, Guid Job, long Step, long Version, int Item, BatchStats Stats, double ComputeMilliseconds,
+    int GradientLength, int[] Activity);

@@ -1,0 +1,43 @@
+using DistributedNN.Protocol;
+
+namespace DistributedNN.Transport;
+
+/// <summary>
+/// The coordinator's link to one worker: what the coordinator needs of a worker, whatever carries it (tcp, shm, akka).
+/// Called from the coordinator actor only. What comes back — results with their gradients, broken frames, the link's
+/// end — reaches the coordinator through the <see cref="IWorkerLinkEvents"/> its transport was made with.
+/// </summary>
+public interface IWorkerLink : IDisposable
+{
+    /// <summary>Sends the weights of <paramref name="version"/> (read now or, tcp, until <see cref="Flushed"/>), unless this link already did.</summary>
+    void SendWeights(long step, long version, float[] weights);
+
+    /// <summary>Sends an order, after the weights it needs; returns why the worker cannot take it (the caller removes it), or null.</summary>
+    string? SendOrder(WorkOrder order);
+
+    /// <summary>Completes once every weight transfer started so far has left the weights array (the optimizer may then rewrite it).</summary>
+    Task Flushed { get; }
+
+    /// <summary>A frame that reached the coordinator as an Akka message from this link's worker (the akka transport; others ignore it).</summary>
+    void Receive(TensorChunk chunk);
+
+    /// <summary>The files the worker opens for its end of the link (shm), or null.</summary>
+    SharedFiles? Files { get; }
+
+    /// <summary>Tensor payload bytes sent and received (weights and gradients; not orders and results).</summary>
+    long BytesSent { get; }
+    long BytesReceived { get; }
+}
+
+/// <summary>Where a transport's links report, on their own threads; the coordinator turns each call into a message to itself.</summary>
+public interface IWorkerLinkEvents
+{
+    /// <summary>A result arrived, with its gradient for shard work (null when none came with it); the gradient is a pool buffer.</summary>
+    void Delivered(IWorkerLink link, WorkResult result, float[]? gradient);
+
+    /// <summary>The worker sent something the protocol does not allow (an unreadable frame, a gradient without its result).</summary>
+    void Violated(IWorkerLink link, string reason);
+
+    /// <summary>The link is broken or was closed by the worker: nothing more will arrive on it.</summary>
+    void Lost(IWorkerLink link, string reason);
+}

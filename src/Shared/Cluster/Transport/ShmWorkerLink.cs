@@ -1,0 +1,122 @@
+using DistributedNN.Protocol;
+
+namespace DistributedNN.Transport;
+
+/// <summary>
+/// Shared memory for workers on this machine: one weights file for the job (written once per version, read in place by
+/// every worker), and per worker a gradient file (a region per shard) and a mailbox (<see cref="SharedMailbox"/>).
+/// </summary>
+internal sealed class ShmCoordinatorTransport : CoordinatorTransport
+{
+    private readonly SharedTensorFile _weights;
+    private int _files;
+
+    public ShmCoordinatorTransport(LinkSettings settings, GradientBufferPool pool, IWorkerLinkEvents events) : base(settings, pool, events)
+    {
+        _weights = SharedTensorFile.Create(Path.Combine(SharedTensorFile.Folder, $"dnn-{settings.Job:N}-weights"), 1, settings.ParameterCount);
+    }
+
+    protected override Task<IWorkerLink> OpenLinkAsync(WorkerContact worker, CancellationToken ct)
+    {
+        string name = Path.Combine(SharedTensorFile.Folder, $"dnn-{Settings.Job:N}-{Interlocked.Increment(ref _files)}");
+        SharedTensorFile? gradients = null;
+        try
+        {
+            gradients = SharedTensorFile.Create(name, Settings.Shards, Settings.ParameterCount);
+            var mailbox = SharedMailbox.Create(name + "-mailbox", Settings.Layers);
+            return Task.FromResult<IWorkerLink>(new ShmWorkerLink(_weights, gradients, mailbox, Settings, Pool, Events));
+        }
+        catch
+        {
+            gradients?.Dispose();
+            throw;
+        }
+    }
+
+    protected override void DisposeShared() => _weights.Dispose();
+}
+
+/// <summary>
+/// A worker on this machine: orders into its mailbox; a thread of its own (dnn-shm-results) sleeps until the worker
+/// posts a result, copies the shard's gradient out of the worker's file (so the worker may reuse the region, and the
+/// copy overlaps the other workers' compute) and delivers both.
+/// </summary>
+internal sealed class ShmWorkerLink : IWorkerLink
+{
+    private readonly SharedTensorFile _weights, _gradients;
+    private readonly SharedMailbox _mailbox;
+    private readonly LinkSettings _settings;
+    private readonly GradientBufferPool _pool;
+    private readonly IWorkerLinkEvents _events;
+    private readonly Thread _reader;
+    private volatile bool _closing;
+    private long _weightsSent = -1, _bytesSent, _bytesReceived;
+
+    public ShmWorkerLink(SharedTensorFile weights, SharedTensorFile gradients, SharedMailbox mailbox, LinkSettings settings,
+        GradientBufferPool pool, IWorkerLinkEvents events)
+    {
+        (_weights, _gradients, _mailbox, _settings, _pool, _events) = (weights, gradients, mailbox, settings, pool, events);
+        Files = new SharedFiles(weights.Path, gradients.Path, mailbox.Path);
+        _reader = new Thread(ReadResults) { IsBackground = true, Name = "dnn-shm-results" };
+        _reader.Start();
+    }
+
+    public SharedFiles? Files { get; }
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+    public Task Flushed => Task.CompletedTask;
+
+    public void SendWeights(long step, long version, float[] weights)
+    {
+        if (_weightsSent == version) return;
+        // written once per version for every worker on this machine; each reads them in place
+        if (_weights.Version != version)
+        {
+            _weights.BeginWrite();
+            weights.CopyTo(_weights.Region(0));
+            _weights.EndWrite(version);
+        }
+        Interlocked.Add(ref _bytesSent, (long)weights.Length * sizeof(float));
+        _weightsSent = version;
+    }
+
+    public string? SendOrder(WorkOrder order)
+    {
+        if (_mailbox.TryPostOrder(order)) return null;
+        return _mailbox.IsClosed ? "it closed its mailbox" : $"it left {SharedMailbox.Slots} orders unread";
+    }
+
+    public void Receive(TensorChunk chunk) { }
+
+    private void ReadResults()
+    {
+        while (!_mailbox.IsClosed)
+        {
+            if (_mailbox.TryTakeResult() is not { } result)
+            {
+                _mailbox.WaitForResult(250);
+                continue;
+            }
+            float[]? gradient = null;
+            if (result.Kind == WorkKind.Shards && (uint)result.Item < (uint)_gradients.Regions && result.GradientLength == _pool.Length)
+            {
+                gradient = _pool.Rent();
+                _gradients.Region(result.Item).CopyTo(gradient);
+                Interlocked.Add(ref _bytesReceived, (long)gradient.Length * sizeof(float));
+            }
+            _events.Delivered(this, result, gradient);
+        }
+        // the worker closed it (it is stopping): its shards need not wait for the cluster to notice
+        if (!_closing) _events.Lost(this, "it closed its mailbox");
+    }
+
+    /// <summary>Ends the mailbox (and so the reader and the worker's order thread), then unmaps and deletes the worker's files.</summary>
+    public void Dispose()
+    {
+        _closing = true;
+        _mailbox.Close();
+        _reader.Join(); // it may be copying from the gradient file
+        _mailbox.Dispose();
+        _gradients.Dispose();
+    }
+}
