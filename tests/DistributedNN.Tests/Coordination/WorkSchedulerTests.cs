@@ -1,0 +1,158 @@
+using DistributedNN.Coordinator;
+
+namespace DistributedNN.Tests.Coordination;
+
+/// <summary>Who computes what, without actors or clocks: the scheduler's rules for shards and evaluation chunks alike.</summary>
+public sealed class WorkSchedulerTests
+{
+    private static WorkScheduler With(params (int Worker, int Capacity)[] workers)
+    {
+        var s = new WorkScheduler();
+        foreach (var (w, c) in workers) s.Add(w, c);
+        return s;
+    }
+
+    private static Dictionary<int, int[]> Given(WorkScheduler s) => s.Dispatch().ToDictionary(a => a.Worker, a => a.Items);
+
+    [Fact]
+    public void Items_go_round_robin_to_workers_with_room_and_each_is_given_once()
+    {
+        var s = With((1, 2), (2, 3));
+        s.Begin(7);
+        var given = Given(s);
+        Assert.Equal([0, 2], given[1]);
+        Assert.Equal([1, 3, 4], given[2]);
+        Assert.Empty(s.Dispatch()); // everyone is full
+        s.Complete(2, 1);
+        Assert.Equal([5], Given(s)[1]); // room again: the next item
+        Assert.False(s.IsAssigned(5, 2));
+        Assert.Throws<InvalidOperationException>(() => s.Complete(5, 2)); // not its item
+        foreach (var (item, worker) in new[] { (0, 1), (1, 2), (3, 2), (4, 2), (5, 1) }) s.Complete(item, worker);
+        Assert.Equal([6], Given(s)[1]);
+        s.Complete(6, 1);
+        Assert.True(s.AllComplete);
+        Assert.Equal(7, s.Completed);
+    }
+
+    [Fact]
+    public void A_removed_worker_hands_its_items_back_to_the_queue()
+    {
+        var s = With((1, 2), (2, 2));
+        s.Begin(4);
+        Given(s);
+        Assert.Equal([0, 2], s.Remove(1));
+        Assert.False(s.Contains(1));
+        Assert.Empty(s.Dispatch()); // worker 2 is full
+        s.Complete(1, 2);
+        Assert.Equal([0], Given(s)[2]);
+        Assert.Equal(2, s.Owner(0));
+        Assert.Equal(-1, s.Owner(2)); // queued, nobody's
+    }
+
+    [Fact]
+    public void A_deadline_takes_late_items_back_and_suspects_work_only_when_nobody_else_can()
+    {
+        var s = With((1, 1), (2, 1), (3, 1));
+        s.Begin(4);
+        Assert.Equal(3, s.Dispatch().Count);
+        s.Complete(1, 2);
+        s.Complete(2, 3);
+        var outcome = s.Deadline(countStalls: true);
+        Assert.False(outcome.Stalled);
+        Assert.Equal([(0, 1)], outcome.Late);
+        // worker 1 is a suspect: the healthy ones take the queue (item 3 still waits, then item 0)
+        var given = Given(s);
+        Assert.False(given.ContainsKey(1));
+        Assert.Equal([3], given[2]);
+        Assert.Equal([0], given[3]);
+        // a suspect that delivers is trusted again; with everyone else gone, suspects get work
+        s.Begin(2);
+        s.Remove(2);
+        s.Remove(3);
+        Assert.Equal([0], Given(s)[1]);
+    }
+
+    [Fact]
+    public void Deadlines_without_progress_stall_a_training_round_but_not_an_evaluation()
+    {
+        var s = With((1, 4));
+        s.Begin(2);
+        Given(s);
+        for (int d = 1; d < WorkScheduler.MaxStalledDeadlines; d++)
+        {
+            Assert.False(s.Deadline(countStalls: true).Stalled);
+            Given(s); // handed out again: still nothing comes back
+        }
+        Assert.True(s.Deadline(countStalls: true).Stalled);
+        s.Begin(2);
+        Given(s);
+        for (int d = 0; d < 2 * WorkScheduler.MaxStalledDeadlines; d++)
+        {
+            Assert.False(s.Deadline(countStalls: false).Stalled);
+            Given(s);
+        }
+        // with no healthy worker nothing is late: the wait for workers decides
+        s.Remove(1);
+        Assert.Empty(s.Deadline(countStalls: true).Late);
+    }
+
+    [Fact]
+    public void Bad_results_quarantine_a_worker_and_its_items_go_to_the_others()
+    {
+        var s = With((1, 2), (2, 2));
+        s.Begin(3);
+        Given(s);
+        for (int i = 1; i < WorkScheduler.QuarantineAfter; i++) Assert.False(s.Bad(1));
+        Assert.True(s.Bad(1));
+        Assert.False(s.Bad(1)); // once
+        Assert.True(s.IsQuarantined(1));
+        Assert.Equal(1, s.HealthyCount);
+        Assert.Equal(-1, s.Owner(0));
+        s.Complete(1, 2);
+        Assert.Equal([0, 2], Given(s)[2]); // the quarantined worker's items, to the one with room
+        Assert.DoesNotContain(s.Dispatch(), a => a.Worker == 1);
+        s.Remove(2);
+        Assert.False(s.AnyHealthy);
+    }
+
+    [Fact]
+    public void A_non_finite_item_is_redone_by_another_worker_and_two_agreeing_workers_mean_divergence()
+    {
+        var s = With((1, 2), (2, 2), (3, 2));
+        s.Begin(6);
+        Given(s); // 1: 0 3, 2: 1 4, 3: 2 5
+        s.Complete(1, 2);
+        var first = s.NonFinite(0, 1);
+        Assert.False(first.Diverged);
+        Assert.Equal(2, first.Redo!.Worker); // the healthy worker with the fewest items in flight
+        Assert.Equal([0], first.Redo.Items);
+        Assert.True(s.IsAssigned(0, 2));
+        var second = s.NonFinite(0, 2);
+        Assert.True(second.Diverged);
+        Assert.Equal(2, second.Reporters);
+    }
+
+    [Fact]
+    public void The_only_worker_redoes_its_own_item_and_a_second_NaN_from_it_means_divergence()
+    {
+        var s = With((1, 2));
+        s.Begin(2);
+        Given(s);
+        var redo = s.NonFinite(1, 1);
+        Assert.Equal(1, redo.Redo!.Worker);
+        Assert.Equal([1], redo.Redo.Items);
+        Assert.True(s.NonFinite(1, 1).Diverged);
+    }
+
+    [Fact]
+    public void A_new_round_forgets_what_workers_held()
+    {
+        var s = With((1, 1));
+        s.Begin(3);
+        Given(s);
+        s.Begin(2);
+        Assert.Equal(0, s.Completed);
+        Assert.Equal(2, s.Items);
+        Assert.Equal([0], Given(s)[1]); // the capacity is free again
+    }
+}
