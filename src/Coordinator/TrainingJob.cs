@@ -1,3 +1,4 @@
+using Akka.Event;
 using DistributedNN.Data;
 using DistributedNN.Model;
 using DistributedNN.Protocol;
@@ -50,6 +51,9 @@ public sealed class TrainingJob
     public StartJob StartJob(WireSettings wire, SharedFiles? files) => new(Id, State.Spec.ToDescription(), Data, State.Settings.BatchSize,
         State.Settings.Shards, State.Settings.Seed, State.Settings.Shuffle, LocalTrainer.EvaluationChunk, wire.Transport, wire.Gradients, wire.Weights, files);
 
+    /// <summary>Why a worker whose data has <paramref name="fingerprint"/> cannot take part, or null.</summary>
+    public string? Refusal(string fingerprint) => fingerprint == DataFingerprint ? null : CoordinatorErrors.DataDiffers(fingerprint, DataFingerprint);
+
     /// <summary>The next step's round: its shards, cut from the step's global batch.</summary>
     public StepAggregator BeginStep()
     {
@@ -59,27 +63,47 @@ public sealed class TrainingJob
     }
 
     /// <summary>
-    /// Applies a complete step: its gradients summed in shard order, the optimizer's update; true when the step ended an
-    /// epoch (evaluate next). Throws <see cref="TrainingDivergedException"/> for a loss that is not finite.
+    /// Applies a complete step: its gradients summed in shard order, the optimizer's update, the step hook, a checkpoint when
+    /// one is due mid-epoch; true when the step ended an epoch (evaluate next). Throws <see cref="TrainingDivergedException"/>
+    /// for a loss that is not finite.
     /// </summary>
-    public bool ApplyStep(StepAggregator step)
+    public bool ApplyStep(StepAggregator step, JobHooks hooks, int workers, ILoggingAdapter log)
     {
         var stats = step.Sum(_gradient);
         step.SumActivity(_activity);
         foreach (var (worker, ms) in step.ShardTimes()) _workerStats.Add(worker, ms);
         step.Release();
-        return State.ApplyStep(_gradient, stats, _activity);
+        bool epochEnded = State.ApplyStep(_gradient, stats, _activity);
+        hooks.OnStep?.Invoke(State, workers);
+        if (!epochEnded) Report(log, null, CheckpointIfDue(epochEnded: false));
+        return epochEnded;
     }
 
     /// <summary>The evaluation of the weights as they stand, on the test set.</summary>
     public EvaluationRound BeginEvaluation() => new(Id, State.Steps, State.Version, TestCount);
 
-    /// <summary>Closes the epoch with its evaluation: its result, and each worker's share of it.</summary>
-    public (EpochResult Epoch, IReadOnlyList<WorkerEpochStats> Workers) FinishEpoch(EvaluationRound evaluation)
+    /// <summary>Closes the epoch with its evaluation: logs each worker's share of it, tells the epoch hook, checkpoints.</summary>
+    public EpochResult FinishEpoch(EvaluationRound evaluation, JobHooks hooks, ILoggingAdapter log)
     {
         var result = State.FinishEpoch(evaluation.Total());
         _epochs.Add(result);
-        return (result, _workerStats.EndEpoch(result.Epoch));
+        WorkerStatsTracker.Log(log, _workerStats.EndEpoch(result.Epoch));
+        hooks.OnEpoch?.Invoke(result);
+        Report(log, null, CheckpointIfDue(epochEnded: true));
+        return result;
+    }
+
+    /// <summary>A run that stops keeps everything up to its last applied step: a checkpoint now, logged.</summary>
+    public void CheckpointOnStop(ILoggingAdapter log)
+    {
+        var (path, error) = CheckpointNow();
+        Report(log, path, error);
+    }
+
+    private static void Report(ILoggingAdapter log, string? checkpoint, string? error)
+    {
+        if (checkpoint is not null) log.Warning("Saved checkpoint {Path}", checkpoint);
+        if (error is not null) log.Error("Cannot write a checkpoint: {Reason}", error);
     }
 
     /// <summary>A checkpoint when one is due; the reason it could not be written, or null.</summary>

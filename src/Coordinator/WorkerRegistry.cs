@@ -32,11 +32,23 @@ public sealed class WorkerRegistry
     /// <summary>The most workers ready at once so far.</summary>
     public int MaxReady { get; private set; }
 
-    public RegisteredWorker Add(IActorRef actor, WorkerContact contact, int cores)
+    /// <summary>Registers <paramref name="sender"/> — the actor a registration came from, whatever it names — or says why not.</summary>
+    public RegisteredWorker? Add(IActorRef sender, RegisterWorker registration, out string? refusal)
     {
-        var worker = new RegisteredWorker(++_nextId, actor, contact, Math.Max(1, cores));
-        _byActor.Add(actor, worker);
+        refusal = registration.AccessToken is { Length: not TensorHandshake.TokenSize }
+            ? $"its access token has {registration.AccessToken.Length} bytes, not {TensorHandshake.TokenSize}" : null;
+        if (refusal is not null) return null;
+        var contact = new WorkerContact(sender, registration.DataPlaneHost, registration.DataPlanePort, registration.AccessToken);
+        var worker = new RegisteredWorker(++_nextId, sender, contact, Math.Max(1, registration.Cores));
+        _byActor.Add(sender, worker);
         return worker;
+    }
+
+    /// <summary>Completes once every link has sent what it was given (null when none is still sending).</summary>
+    public Task? Sending()
+    {
+        var sending = _byActor.Values.Select(w => w.Link?.Flushed).OfType<Task>().Where(t => !t.IsCompleted).ToArray();
+        return sending.Length == 0 ? null : Task.WhenAll(sending);
     }
 
     public RegisteredWorker? Find(IActorRef actor) => _byActor.GetValueOrDefault(actor);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Akka.Event;
 
 namespace DistributedNN.Coordinator;
 
@@ -42,6 +43,18 @@ public sealed class WorkerStatsTracker
         _all.AddRange(result);
         _epoch.Clear();
         return result;
+    }
+
+    /// <summary>Logs an epoch's figures: each worker's shards and time per shard, and a warning for a slow one.</summary>
+    public static void Log(Akka.Event.ILoggingAdapter log, IEnumerable<WorkerEpochStats> workers)
+    {
+        foreach (var w in workers)
+        {
+            log.Info("Epoch {Epoch}: worker {Worker} computed {Shards} shards, {Ms:F2} ms per shard (max {Max:F2})", w.Epoch, w.Worker, w.Shards, w.MeanMs, w.MaxMs);
+            if (w.Slow)
+                log.Warning("Worker {Worker} is slow: {Ms:F2} ms per shard in epoch {Epoch}, over {Factor}× the other workers' median; the step waits for it (check that machine's load)",
+                    w.Worker, w.MeanMs, w.Epoch, SlowFactor);
+        }
     }
 
     public static double Median(List<double> values)

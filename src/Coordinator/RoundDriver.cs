@@ -1,0 +1,98 @@
+using DistributedNN.Protocol;
+
+namespace DistributedNN.Coordinator;
+
+/// <summary>What a delivered result led to: whether the round is complete, why it was rejected, and what follows from that.</summary>
+/// <param name="DivergedOn">NaN/∞ for an item on this many workers: the model diverged (null: it did not)</param>
+/// <param name="Redo">the worker a NaN/∞ item was handed to (its order is sent)</param>
+/// <param name="Quarantined">the result was the worker's last bad one: it gets no more work</param>
+public sealed record Delivery(bool Complete, Rejection? Rejected = null, int? DivergedOn = null, RegisteredWorker? Redo = null, bool Quarantined = false);
+
+/// <summary>
+/// The round in progress — a step's shards or an epoch's evaluation chunks (<see cref="IWorkRound"/>) — between the
+/// <see cref="WorkScheduler"/> (who has which item) and the <see cref="WorkerRegistry"/> (who the workers are): turns
+/// assignments into orders on the workers' links and judges each delivered result. No actors here.
+/// </summary>
+/// <param name="state">the weights every order is computed with</param>
+/// <param name="unreachable">told of a link that refused an order (the coordinator removes its worker)</param>
+public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler, Training.TrainingState state, Action<Transport.IWorkerLink, string> unreachable)
+{
+    public IWorkRound? Round { get; private set; }
+    public WorkScheduler Scheduler => scheduler;
+
+    /// <summary>A registered worker ready for the job: the scheduler may give it work from now on.</summary>
+    public void Admit(RegisteredWorker worker)
+    {
+        registry.MarkReady(worker);
+        scheduler.Add(worker.Id, worker.Capacity);
+    }
+
+    /// <summary>A worker gone: out of the registry (returned, null if it was not in it), its items back in the queue.</summary>
+    public RegisteredWorker? Release(Akka.Actor.IActorRef actor)
+    {
+        if (!registry.Remove(actor, out var worker)) return null;
+        scheduler.Remove(worker.Id);
+        return worker;
+    }
+
+    public void Begin(IWorkRound round)
+    {
+        Round = round;
+        scheduler.Begin(round.Items);
+    }
+
+    public void End() => Round = null;
+
+    /// <summary>Queued items to healthy workers with room: each gets the weights it needs, then its order, on its link.</summary>
+    public void Dispatch()
+    {
+        if (Round is not { } round) return;
+        foreach (var a in scheduler.Dispatch()) Send(registry.Find(a.Worker)!, round.Order(a.Items));
+    }
+
+    private void Send(RegisteredWorker worker, WorkOrder order)
+    {
+        var link = worker.Link!;
+        link.SendWeights(state.Steps, state.Version, state.Parameters);
+        if (link.SendOrder(order) is { } why) unreachable(link, why);
+    }
+
+    /// <summary>
+    /// A result from <paramref name="worker"/>: kept if it is for this round, for an item the worker holds, and sound; otherwise
+    /// rejected — late ones (another round, or an item handed to another worker) are harmless, NaN/∞ is redone elsewhere until
+    /// two workers agree, anything else counts against the worker. The gradient is the round's when kept, the pool's otherwise.
+    /// </summary>
+    public Delivery Deliver(RegisteredWorker worker, WorkResult result, float[]? gradient, Action<float[]?> release)
+    {
+        if (Round is not { } round)
+        {
+            release(gradient);
+            return new Delivery(false, Rejection.Stale("no round is running"));
+        }
+        var why = round.Addressed(result) ?? (scheduler.IsAssigned(result.Item, worker.Id) ? null
+            : new Rejection(RejectionKind.Overtaken, $"{result.Kind} item {result.Item} is not assigned to {worker.Name}"));
+        if (why is not null) release(gradient);
+        else why = round.Accept(result, gradient, worker.Name);
+        if (why is null)
+        {
+            scheduler.Complete(result.Item, worker.Id);
+            return new Delivery(scheduler.AllComplete);
+        }
+        if (why.Kind is RejectionKind.Stale or RejectionKind.Overtaken) return new Delivery(false, why);
+        RegisteredWorker? redo = null;
+        if (why.Kind == RejectionKind.NonFinite)
+        {
+            var verdict = scheduler.NonFinite(result.Item, worker.Id);
+            if (verdict.Diverged) return new Delivery(false, why, DivergedOn: verdict.Reporters);
+            if (verdict.Redo is { } r) Send(redo = registry.Find(r.Worker)!, round.Order(r.Items));
+        }
+        return new Delivery(false, why, Redo: redo, Quarantined: scheduler.Bad(worker.Id));
+    }
+
+    /// <summary>A deadline passed: the late items (with the names of the workers that held them) are queued again, or the round stalls.</summary>
+    public (IReadOnlyList<(int Item, string Worker)> Late, bool Stalled) Deadline(bool countStalls)
+    {
+        var outcome = scheduler.Deadline(countStalls);
+        return (outcome.Late.Select(l => (l.Item, registry.Find(l.Worker)?.Name ?? $"#{l.Worker}")).ToList(), outcome.Stalled);
+    }
+}
