@@ -12,35 +12,6 @@ using Serilog;
 
 namespace DistributedNN.Coordinator;
 
-/// <summary>Where the workers of a distributed run come from.</summary>
-public sealed record DistributedOptions
-{
-    /// <summary>Worker actors hosted in the coordinator's own ActorSystem.</summary>
-    public int InProcessWorkers { get; init; }
-    /// <summary>Worker processes started on this machine (127.0.0.1) and stopped at the end.</summary>
-    public int SpawnedWorkers { get; init; }
-    /// <summary>Workers to wait for before the first step (default: in-process + spawned).</summary>
-    public int MinWorkers { get; init; }
-    public NodeOptions Node { get; init; } = new();
-    public TimeSpan StepTimeout { get; init; } = TimeSpan.FromSeconds(60);
-    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(120);
-    /// <summary>How long to wait for workers when none are left mid-run.</summary>
-    public TimeSpan WorkerWait { get; init; } = TimeSpan.FromSeconds(120);
-    public DistributedNN.Serialization.Checkpointer? Checkpoints { get; init; }
-    public IReadOnlyList<EpochResult>? PreviousEpochs { get; init; }
-    public string WorkerLogLevel { get; init; } = "warning";
-    /// <summary>How tensors, orders and results travel.</summary>
-    public TransportKind Transport { get; init; } = TransportKind.Tcp;
-    /// <summary>The TLS files, passed on to spawned worker processes (the loaded certificates are in <see cref="NodeOptions.Tls"/>).</summary>
-    public DistributedNN.Security.TlsFiles? TlsFiles { get; init; }
-    /// <summary>How shard gradients travel.</summary>
-    public WireFormat GradientFormat { get; init; } = WireFormat.Fp32;
-    /// <summary>How the weights travel to the workers (the coordinator's master copy stays float32).</summary>
-    public WireFormat WeightFormat { get; init; } = WireFormat.Fp32;
-    /// <summary>Told after every applied step (progress display, per-step metrics), with the ready workers; runs on the coordinator actor.</summary>
-    public Action<TrainingState, int>? OnStep { get; init; }
-}
-
 /// <summary>
 /// Runs a training job on the cluster: starts the coordinator node and actor, the in-process worker
 /// actors or worker processes asked for, waits for the outcome, and tears everything down.

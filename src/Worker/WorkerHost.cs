@@ -7,16 +7,6 @@ using Serilog;
 
 namespace DistributedNN.Worker;
 
-/// <summary>Options of a worker process (command line or DNN_* environment variables).</summary>
-public sealed record WorkerHostOptions
-{
-    public required NodeOptions Node { get; init; }
-    public string? DataPath { get; init; }
-    public int Cores { get; init; } = Environment.ProcessorCount;
-    /// <summary>How long to wait for a coordinator before giving up.</summary>
-    public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(60);
-}
-
 /// <summary>Runs a worker node: joins the cluster, serves one job, leaves.</summary>
 public static class WorkerHost
 {

@@ -4,14 +4,6 @@ using DistributedNN.Protocol;
 
 namespace DistributedNN.Transport;
 
-/// <summary>Akka.Remote messages (<see cref="TensorChunk"/>s, raw bytes) between the coordinator actor and each worker actor: the fallback.</summary>
-internal sealed class AkkaCoordinatorTransport(LinkSettings settings, GradientBufferPool pool, IWorkerLinkEvents events, IActorRef coordinator)
-    : CoordinatorTransport(settings, pool, events)
-{
-    protected override Task<IWorkerLink> OpenLinkAsync(WorkerContact worker, CancellationToken ct) =>
-        Task.FromResult<IWorkerLink>(new AkkaWorkerLink(worker.Actor, coordinator, Settings, Pool, Events));
-}
-
 /// <summary>
 /// A worker over Akka.Remote: weights, orders, results and gradients as chunks of at most 64 KiB (under Akka's frame
 /// size, off the large-object heap), sent from the coordinator actor to the worker actor and back, in order. The

@@ -3,9 +3,6 @@ using Akka.Actor;
 
 namespace DistributedNN.Transport;
 
-/// <summary>A registered worker, as a transport needs to reach it.</summary>
-public sealed record WorkerContact(IActorRef Actor, string DataPlaneHost, int DataPlanePort, byte[]? AccessToken);
-
 /// <summary>
 /// The coordinator's side of one job's transport: it opens a link (<see cref="IWorkerLink"/>) to each worker and keeps
 /// the job's tensor byte counts, those of closed links included. Made once per job by <see cref="Create"/>, the one place

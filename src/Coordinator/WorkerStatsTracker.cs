@@ -3,9 +3,6 @@ using Akka.Event;
 
 namespace DistributedNN.Coordinator;
 
-/// <summary>One worker's share of an epoch: shards computed, compute time per shard, and whether it was the slow one.</summary>
-public sealed record WorkerEpochStats(int Epoch, string Worker, int Shards, double MeanMs, double MaxMs, bool Slow);
-
 /// <summary>
 /// The coordinator's view of each worker's compute (the time each shard took on the worker, as reported with its
 /// result): per epoch, shards and milliseconds per shard; a worker whose mean is more than <see cref="SlowFactor"/>×

@@ -1,0 +1,22 @@
+using Akka.Actor;
+using DistributedNN.Protocol;
+using DistributedNN.Transport;
+
+namespace DistributedNN.Coordinator;
+
+/// <summary>A worker the coordinator knows: its actor, how to reach it, its link once open, whether it is ready for the job.</summary>
+public sealed class RegisteredWorker(int id, IActorRef actor, WorkerContact contact, int cores)
+{
+    /// <summary>Shards in flight per single-core worker (a worker with more cores gets one per core).</summary>
+    public const int InFlightPerCore = 2;
+
+    public int Id { get; } = id;
+    public IActorRef Actor { get; } = actor;
+    public WorkerContact Contact { get; } = contact;
+    public int Cores { get; } = cores;
+    /// <summary>Items in flight at once: enough to keep each of its cores busy, and one queued; never more than an order can name.</summary>
+    public int Capacity { get; } = Math.Clamp(Math.Max(InFlightPerCore, cores), 1, WorkCodec.MaxItems);
+    public IWorkerLink? Link { get; set; }
+    public bool Ready { get; set; }
+    public string Name => Actor.Path.Address.HasLocalScope ? Actor.Path.Name : $"{Actor.Path.Address.Host}:{Actor.Path.Address.Port}/{Actor.Path.Name}";
+}

@@ -1,0 +1,35 @@
+namespace DistributedNN.Transport;
+
+/// <summary>
+/// Shared memory for workers on this machine: one weights file for the job (written once per version, read in place by
+/// every worker), and per worker a gradient file (a region per shard) and a mailbox (<see cref="SharedMailbox"/>).
+/// </summary>
+internal sealed class ShmCoordinatorTransport : CoordinatorTransport
+{
+    private readonly SharedTensorFile _weights;
+    private int _files;
+
+    public ShmCoordinatorTransport(LinkSettings settings, GradientBufferPool pool, IWorkerLinkEvents events) : base(settings, pool, events)
+    {
+        _weights = SharedTensorFile.Create(Path.Combine(SharedTensorFile.Folder, $"dnn-{settings.Job:N}-weights"), 1, settings.ParameterCount);
+    }
+
+    protected override Task<IWorkerLink> OpenLinkAsync(WorkerContact worker, CancellationToken ct)
+    {
+        string name = Path.Combine(SharedTensorFile.Folder, $"dnn-{Settings.Job:N}-{Interlocked.Increment(ref _files)}");
+        SharedTensorFile? gradients = null;
+        try
+        {
+            gradients = SharedTensorFile.Create(name, Settings.Shards, Settings.ParameterCount);
+            var mailbox = SharedMailbox.Create(name + "-mailbox", Settings.Layers);
+            return Task.FromResult<IWorkerLink>(new ShmWorkerLink(_weights, gradients, mailbox, Settings, Pool, Events));
+        }
+        catch
+        {
+            gradients?.Dispose();
+            throw;
+        }
+    }
+
+    protected override void DisposeShared() => _weights.Dispose();
+}
