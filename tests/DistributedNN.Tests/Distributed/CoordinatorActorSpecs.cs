@@ -10,6 +10,7 @@ using DistributedNN.Transport;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>The coordinator actor with TestProbes as workers (and the test's own data-plane endpoints).</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
 {
     private const int Batch = 20, Shards = 4;

@@ -7,6 +7,7 @@ using System.Text.Json;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>End to end with real OS processes: the `dnn` coordinator and two `dnn-worker` executables on 127.0.0.1.</summary>
+[Trait(TestTiers.Category, TestTiers.EndToEnd)]
 public sealed class ProcessTests : IDisposable
 {
     private readonly TempDirectory _dir = new();

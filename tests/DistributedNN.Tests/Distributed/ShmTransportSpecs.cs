@@ -8,6 +8,7 @@ using DistributedNN.Data;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>A worker told to use shared memory it cannot reach (another machine) refuses the job, saying why.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class ShmTransportSpecs : TestKit
 {
     public ShmTransportSpecs() : base("akka.loglevel = WARNING") { }

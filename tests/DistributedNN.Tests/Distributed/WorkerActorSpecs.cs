@@ -11,6 +11,7 @@ using DistributedNN.Data;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>The worker actor with a TestProbe as its coordinator and the test as the other end of its data plane.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class WorkerActorSpecs : TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);

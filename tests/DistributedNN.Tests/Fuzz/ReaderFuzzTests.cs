@@ -122,6 +122,7 @@ public sealed class ReaderFuzzTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public void Tensor_chunks_through_their_serializer()
     {
         using var system = ActorSystem.Create("fuzz");
@@ -149,6 +150,7 @@ public sealed class ReaderFuzzTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task Random_bytes_on_a_data_plane_connection_are_refused_or_end_the_receive_loop_cleanly()
     {
         var token = TensorHandshake.NewToken();

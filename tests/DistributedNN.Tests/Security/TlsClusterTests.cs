@@ -19,6 +19,7 @@ namespace DistributedNN.Tests.Security;
 /// a worker with the cluster's certificate trains; a node with another certificate, or none, never joins;
 /// a worker's data plane refuses everyone but its coordinator.
 /// </summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TlsClusterTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
@@ -80,6 +81,7 @@ public sealed class TlsClusterTests : IAsyncLifetime
 }
 
 /// <summary>The data plane of a real worker actor with TLS: only the coordinator it registered with may connect.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TlsWorkerDataPlaneSpecs : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);

@@ -43,6 +43,7 @@ public sealed class StepNoticesTests
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task Notices_cross_a_channel_and_are_not_counted_as_tensor_bytes()
     {
         var received = new TaskCompletionSource<(TensorHeader, float[])>(TaskCreationOptions.RunContinuationsAsynchronously);

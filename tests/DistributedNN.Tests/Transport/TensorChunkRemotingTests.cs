@@ -6,6 +6,7 @@ using static DistributedNN.Tests.Transport.TransportTestKit;
 namespace DistributedNN.Tests.Transport;
 
 /// <summary>The fallback transport for real: chunks cross Akka.Remote between two actor systems on 127.0.0.1.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TensorChunkRemotingTests : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly string RemoteHocon = $$"""
