@@ -21,7 +21,7 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
     private IActorRef _coordinator = null!;
     private Guid _job;
 
-    public CoordinatorActorSpecs() : base("akka.loglevel = WARNING") { }
+    public CoordinatorActorSpecs() : base(TestKitSetup.RealNode()) { }
 
     public Task InitializeAsync()
     {

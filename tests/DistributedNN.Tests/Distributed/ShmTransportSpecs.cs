@@ -11,7 +11,7 @@ namespace DistributedNN.Tests.Distributed;
 [Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class ShmTransportSpecs : TestKit
 {
-    public ShmTransportSpecs() : base("akka.loglevel = WARNING") { }
+    public ShmTransportSpecs() : base(TestKitSetup.RealNode()) { }
 
     [Fact]
     public void A_worker_that_cannot_open_the_shared_files_refuses_the_job()

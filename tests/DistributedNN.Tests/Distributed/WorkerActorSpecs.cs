@@ -16,7 +16,7 @@ public sealed class WorkerActorSpecs : TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    public WorkerActorSpecs() : base("akka.loglevel = WARNING") { }
+    public WorkerActorSpecs() : base(TestKitSetup.RealNode()) { }
 
     [Fact]
     public async Task Its_shard_gradients_equal_the_engines_for_the_same_weights_and_samples()

@@ -86,7 +86,7 @@ public sealed class TlsWorkerDataPlaneSpecs : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    public TlsWorkerDataPlaneSpecs() : base("akka.loglevel = WARNING") { }
+    public TlsWorkerDataPlaneSpecs() : base(TestKitSetup.RealNode()) { }
 
     [Fact]
     public async Task Only_the_clusters_certificate_with_the_registration_token_reaches_the_worker()
