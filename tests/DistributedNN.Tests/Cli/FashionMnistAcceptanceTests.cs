@@ -20,6 +20,7 @@ public sealed class FashionMnistAcceptanceTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public void Sgd_with_pytorch_settings_reaches_84_percent_in_3_epochs()
     {
         // the settings of ../shared/peers/torch_mlp.py, where PyTorch reaches 84.2%
@@ -30,6 +31,7 @@ public sealed class FashionMnistAcceptanceTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public void The_default_run_reaches_87_percent_within_5_epochs()
     {
         var m = Train();
@@ -39,6 +41,7 @@ public sealed class FashionMnistAcceptanceTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.EndToEnd)]
     public void A_coordinator_with_two_worker_processes_reaches_85_percent_in_3_epochs()
     {
         var m = Train("--layers", "784,256,128,10", "--epochs", "3", "--batch", "256", "--spawn-workers", "2");

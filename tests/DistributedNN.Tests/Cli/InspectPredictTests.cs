@@ -82,6 +82,65 @@ public sealed class InspectPredictTests : IClassFixture<InspectPredictTests.Trai
         }
     }
 
+    [Theory]
+    [InlineData("png")]  // lossless: the very pixels, so the very probabilities
+    [InlineData("jpeg")] // quality 100: each pixel within a few levels (1 here), the probabilities within 0.01 (2e-4 here)
+    public void Predict_on_a_PNG_or_JPEG_image_gives_the_prediction_of_the_same_sample_in_the_data_set(string format)
+    {
+        const int samples = 3;
+        var test = DistributedNN.Data.DataSource.Load(null).Test;
+        string[] images = new string[samples];
+        for (int i = 0; i < samples; i++)
+        {
+            var pixels = test.Sample(i).ToArray().Select(x => (byte)Math.Round(x * 255)).ToArray();
+            images[i] = _dir.File($"sample{i}.{format}");
+            File.WriteAllBytes(images[i], Encode(pixels, format));
+            // a real file of that format, which the decoder `predict` uses reads back as those pixels (JPEG: nearly)
+            var decoded = StbImageSharp.ImageResult.FromMemory(File.ReadAllBytes(images[i]), StbImageSharp.ColorComponents.Grey);
+            Assert.Equal((28, 28), (decoded.Width, decoded.Height));
+            int worst = pixels.Zip(decoded.Data, (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(format == "png" ? worst == 0 : worst <= 4, $"{format}: a pixel is {worst} levels off");
+        }
+        byte[] signature = format == "png" ? [0x89, (byte)'P', (byte)'N', (byte)'G'] : [0xFF, 0xD8, 0xFF];
+        Assert.All(images, image => Assert.Equal(signature, File.ReadAllBytes(image)[..signature.Length]));
+
+        var (exit, fromImages, err) = CliRunner.Run(["predict", _model.Path, .. images, "--labels", "fashion-mnist", "--top", "10"]);
+        Assert.True(exit == 0, err);
+        var (_, fromData, _) = CliRunner.Run("predict", _model.Path, "/usr/share/datasets/fashion-mnist", "--limit", $"{samples}", "--labels", "fashion-mnist", "--top", "10");
+        var imageLines = fromImages.Trim().Split('\n');
+        var dataLines = fromData.Trim().Split('\n');
+        Assert.Equal(samples, imageLines.Length);
+        for (int i = 0; i < samples; i++)
+        {
+            var (label, probabilities) = Prediction(imageLines[i]);
+            var (expectedLabel, expected) = Prediction(dataLines[i]);
+            Assert.StartsWith($"{images[i]}: ", imageLines[i]);
+            Assert.Equal(expectedLabel, label);
+            Assert.Equal(expected.Keys.Order(), probabilities.Keys.Order()); // all ten classes
+            foreach (var (name, p) in expected)
+                Assert.True(Math.Abs(p - probabilities[name]) <= (format == "png" ? 0 : 0.01), $"{format} sample {i}: p({name}) {probabilities[name]} against {p} from the data set");
+        }
+    }
+
+    /// <summary>An 8-bit grayscale 28×28 image file, encoded by SkiaSharp (the library ScottPlot draws the run's plots with).</summary>
+    private static byte[] Encode(byte[] pixels, string format)
+    {
+        var info = new SkiaSharp.SKImageInfo(28, 28, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque);
+        using var image = SkiaSharp.SKImage.FromPixelCopy(info, pixels);
+        using var data = image.Encode(format == "png" ? SkiaSharp.SKEncodedImageFormat.Png : SkiaSharp.SKEncodedImageFormat.Jpeg, 100);
+        return data.ToArray();
+    }
+
+    /// <summary>"NAME: LABEL  [CLASS P  CLASS P …]…" → the label and each class's probability.</summary>
+    private static (string Label, Dictionary<string, double> Probabilities) Prediction(string line)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(line, @": (?<label>[^:\[]+?)  \[(?<shown>[^\]]+)\]");
+        Assert.True(match.Success, line);
+        var probabilities = match.Groups["shown"].Value.Split("  ").Select(pair => pair.Trim()).ToDictionary(
+            pair => pair[..pair.LastIndexOf(' ')], pair => double.Parse(pair[(pair.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        return (match.Groups["label"].Value, probabilities);
+    }
+
     [Fact]
     public void Bad_images_and_options_are_one_line_errors()
     {

@@ -29,6 +29,7 @@ public sealed class RunLogAndHealthTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public void With_log_format_json_the_log_is_one_json_event_per_line_and_a_cluster_run_names_each_workers_compute()
     {
         string run = _dir.File("json");
@@ -61,6 +62,7 @@ public sealed class RunLogAndHealthTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public void Health_figures_per_step_are_the_same_in_one_process_and_on_a_cluster()
     {
         string single = _dir.File("single"), cluster = _dir.File("cluster");

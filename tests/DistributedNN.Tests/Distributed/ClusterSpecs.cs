@@ -4,6 +4,7 @@ using DistributedNN.Training;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>Three real ActorSystems in this process, a cluster over TCP on 127.0.0.1: one coordinator, two workers.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class ClusterSpecs : IAsyncLifetime
 {
     private readonly TestNodes _nodes = new();

@@ -13,6 +13,7 @@ namespace DistributedNN.Tests.Distributed;
 /// The coordinator actor with TestProbes as workers on the akka transport (<see cref="ProbeWorker"/>: the real codec and
 /// chunks), and once over tcp with the test as the worker's data plane.
 /// </summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
 {
     private const int Batch = 20, Shards = 4;
@@ -22,7 +23,7 @@ public sealed class CoordinatorActorSpecs : TestKit, IAsyncLifetime
     private TrainingState _state = null!;
     private IActorRef _coordinator = null!;
 
-    public CoordinatorActorSpecs() : base("akka.loglevel = WARNING") { }
+    public CoordinatorActorSpecs() : base(TestKitSetup.RealNode()) { }
 
     public Task InitializeAsync()
     {

@@ -31,6 +31,7 @@ public sealed class DeterminismTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.EndToEnd)]
     public void A_convolutional_network_with_dropout_and_a_skip_connection_ends_with_the_same_weights_every_way()
     {
         string spec = _dir.File("net.json");
@@ -59,6 +60,7 @@ public sealed class DeterminismTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.EndToEnd)]
     public void Every_way_of_running_ends_with_the_same_weights()
     {
         var (single, singleMetrics) = Run("single");
@@ -108,6 +110,7 @@ public sealed class DeterminismTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public void A_run_resumed_on_workers_from_a_mid_epoch_checkpoint_ends_with_the_reference_weights()
     {
         string ckpt = _dir.File("ckpt");

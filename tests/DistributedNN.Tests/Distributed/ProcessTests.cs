@@ -7,6 +7,7 @@ using System.Text.Json;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>End to end with real OS processes: the `dnn` coordinator and two `dnn-worker` executables on 127.0.0.1.</summary>
+[Trait(TestTiers.Category, TestTiers.EndToEnd)]
 public sealed class ProcessTests : IDisposable
 {
     private readonly TempDirectory _dir = new();
@@ -252,18 +253,33 @@ public sealed class ProcessTests : IDisposable
     {
         // the late worker's start and join take about 40% of the run after epoch 2 on an idle machine (epoch 61 of 150): 300 epochs for margin
         string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "300", "--batch", "8", "--shards", "4", "--lr", "0.01"];
-        int port = FreePort();
-        string metrics = _dir.File("metrics.json");
-        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "1", "--port", port.ToString(), "--metrics-out", metrics, "--log-level", "info"]);
+        int port = FreePort(), latePort = FreePort();
+        while (latePort == port) latePort = FreePort();
+        string metrics = _dir.File("metrics.json"), run = _dir.File("run");
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "1", "--port", port.ToString(), "--metrics-out", metrics, "--out", run,
+            "--log-level", "info"]);
         string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
         var (first, fOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
         await WaitFor(cOut, "epoch 2/300", coordinator, "coordinator");
-        var (late, lOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        // on a port of its own, so that the coordinator's figures name it: 127.0.0.1:PORT/worker
+        var (late, lOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--port", latePort.ToString(), "--log-level", "error");
         Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
         Assert.True(await Exit(first, fOut, "worker") == 0, fOut.ToString());
         Assert.True(await Exit(late, lOut, "late worker") == 0, lOut.ToString());
+        string lateName = $"127.0.0.1:{latePort}/worker";
         using (var doc = JsonDocument.Parse(File.ReadAllText(metrics)))
+        {
             Assert.Equal(2, doc.RootElement.GetProperty("workers").GetInt32());
+            // the late worker computed shards of the run: the coordinator's per-worker figures count them
+            var stats = doc.RootElement.GetProperty("worker_stats").EnumerateArray().ToDictionary(w => w.GetProperty("worker").GetString()!, w => w.GetProperty("shards").GetInt32());
+            Assert.True(stats.GetValueOrDefault(lateName) > 0, $"no shards from {lateName}: {string.Join(", ", stats)}\n{cOut}");
+            Assert.Equal(doc.RootElement.GetProperty("steps").GetInt32() * 4, stats.Values.Sum()); // every shard of every step, once
+        }
+        // …from after its start: in workers.csv (epoch, worker, shards, …) its first epoch comes after the two it missed
+        var lateEpochs = File.ReadAllLines(Path.Combine(run, "workers.csv")).Skip(1).Select(l => l.Split(','))
+            .Where(f => f[1] == lateName && int.Parse(f[2]) > 0).Select(f => int.Parse(f[0])).ToList();
+        Assert.True(lateEpochs.Min() > 2, $"the late worker computed shards in epoch {lateEpochs.Min()}");
+        Assert.Matches($@"Epoch \d+: worker 127\.0\.0\.1:{latePort}/worker computed [1-9]\d* shards", cOut.ToString()); // and the log says so
         Assert.Contains("ready (2 of at least 1)", cOut.ToString());
         Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }

@@ -8,9 +8,10 @@ using DistributedNN.Data;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>A worker told to use shared memory it cannot reach (another machine) refuses the job, saying why.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class ShmTransportSpecs : TestKit
 {
-    public ShmTransportSpecs() : base("akka.loglevel = WARNING") { }
+    public ShmTransportSpecs() : base(TestKitSetup.RealNode()) { }
 
     [Fact]
     public void A_worker_that_cannot_open_the_shared_files_refuses_the_job()

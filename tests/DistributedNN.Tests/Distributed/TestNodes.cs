@@ -14,6 +14,9 @@ internal sealed class TestNodes : IAsyncDisposable
 {
     private readonly List<IHost> _nodes = new();
 
+    /// <summary>The ActorSystem of the coordinator node last started.</summary>
+    public Akka.Actor.ActorSystem? Coordinator { get; private set; }
+
     /// <summary>A coordinator node running <paramref name="state"/> on the test data; returns the seed address and the outcome.</summary>
     public async Task<(string Seed, Task<TrainingOutcome> Outcome)> StartCoordinator(TrainingState state, int minWorkers, TimeSpan stepTimeout, TransportKind transport = TransportKind.Tcp,
         DistributedNN.Security.ClusterTls? tls = null)
@@ -21,6 +24,7 @@ internal sealed class TestNodes : IAsyncDisposable
         var data = TestData.Load();
         var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole], Tls = tls });
         _nodes.Add(node);
+        Coordinator = node.ActorSystemOf();
         var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
         var job = new TrainingJob(Guid.NewGuid(), state, TestData.Request, data.Fingerprint, data.Data.Test.Count);
         var policy = ClusterPolicy.Default with { MinWorkers = minWorkers, StepTimeout = stepTimeout, StartTimeout = TimeSpan.FromSeconds(60) };

@@ -33,6 +33,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task Every_protocol_message_round_trips_through_its_configured_serializer()
     {
         var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole] });
@@ -80,6 +81,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
     public sealed record NotOnTheWire(string Payload) : IDnnMessage;
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task A_payload_naming_a_type_outside_the_protocol_is_refused()
     {
         var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.CoordinatorRole] });
@@ -108,6 +110,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.EndToEnd)]
     public void Both_transports_give_the_same_weights_in_process_and_across_processes()
     {
         string Hash(params string[] extra)
@@ -126,6 +129,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.EndToEnd)]
     public void A_model_of_more_than_10_million_parameters_trains_across_processes()
     {
         // 4 → 2,000,000 → 2: 14,000,002 parameters, 56 MB of weights per transfer
@@ -148,6 +152,7 @@ public sealed class TransportFallbackTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task Transfers_dropped_for_their_size_are_caught_by_the_deadline_and_stop_the_job()
     {
         // Akka.Remote on the worker node allows 32,000-byte frames: every 64 KB tensor chunk is dropped (only an error log says so).

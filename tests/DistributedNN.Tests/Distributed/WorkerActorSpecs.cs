@@ -11,11 +11,12 @@ using DistributedNN.Data;
 namespace DistributedNN.Tests.Distributed;
 
 /// <summary>The worker actor with a TestProbe as its coordinator and the test as the other end of its data plane.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class WorkerActorSpecs : TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    public WorkerActorSpecs() : base("akka.loglevel = WARNING") { }
+    public WorkerActorSpecs() : base(TestKitSetup.RealNode()) { }
 
     [Theory]
     [InlineData(TransportKind.Tcp)]

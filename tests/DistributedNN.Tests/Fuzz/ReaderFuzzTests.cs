@@ -122,6 +122,7 @@ public sealed class ReaderFuzzTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public void Tensor_chunks_through_their_serializer()
     {
         using var system = ActorSystem.Create("fuzz");
@@ -137,18 +138,45 @@ public sealed class ReaderFuzzTests : IDisposable
     [Fact]
     public void Frame_headers()
     {
-        var valid = new byte[TensorFrame.HeaderSize];
+        const int size = TensorFrame.HeaderSize;
+        var valid = new byte[size];
         TensorFrame.WriteHeader(new TensorHeader(Guid.NewGuid(), 1, 1, TensorKind.Weights, TensorHeader.NoShard, 100), valid);
-        foreach (var bytes in Mutations(valid))
-            Survives<TensorProtocolException>(() =>
+        int cutShort = 0, accepted = 0, refused = 0;
+        foreach (var mutated in Mutations(valid))
+        {
+            // a short one as it is (the parser checks the length itself), and filled up to a header's size with noise: a header
+            // cut short and followed by whatever the stream carried next, which reaches the field checks
+            var inputs = new List<byte[]> { mutated };
+            if (mutated.Length < size)
             {
-                if (bytes.Length < TensorFrame.HeaderSize) return; // a short read never reaches the parser
-                if (!TensorFrame.TryReadHeader(bytes, 1000, out var header, out var error)) throw new TensorProtocolException(error);
-                Assert.InRange(header.Count, 0, 1000);
-            });
+                cutShort++;
+                var filled = new byte[size];
+                mutated.CopyTo(filled, 0);
+                _rng.NextBytes(filled.AsSpan(mutated.Length));
+                inputs.Add(filled);
+            }
+            foreach (var bytes in inputs)
+                Survives<TensorProtocolException>(() =>
+                {
+                    if (!TensorFrame.TryReadHeader(bytes, 1000, out var header, out var error))
+                    {
+                        refused++;
+                        if (bytes.Length < size) Assert.Equal($"a tensor frame header needs {size} bytes, got {bytes.Length}", error);
+                        throw new TensorProtocolException(error);
+                    }
+                    accepted++;
+                    Assert.InRange(header.Count, 0, 1000);
+                    // what it accepts is exactly a header it could have written: every one of the 48 bytes is checked or read
+                    var written = new byte[size];
+                    TensorFrame.WriteHeader(header, written);
+                    Assert.Equal(bytes[..size], written);
+                });
+        }
+        Assert.True(cutShort > 0 && accepted > 0 && refused > 0, $"{cutShort} cut short, {accepted} accepted, {refused} refused: the mutations missed a path");
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task Random_bytes_on_a_data_plane_connection_are_refused_or_end_the_receive_loop_cleanly()
     {
         var token = TensorHandshake.NewToken();

@@ -12,6 +12,7 @@ namespace DistributedNN.Tests.Security;
 /// combination is refused on both ends (the connecting side gets a TensorAuthenticationException, the listener
 /// reports one and never hands the connection over); the right one carries frames bit for bit.
 /// </summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class DataPlaneHandshakeTests : IAsyncLifetime
 {
     private readonly ClusterTls _cluster = TlsTestCertificates.Cluster();

@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
 using System.Net;
 using Akka.Actor;
+using Akka.Actor.Dsl;
 using Akka.Cluster;
+using Akka.Remote;
 using DistributedNN.Hosting;
 using DistributedNN.Logging;
 using DistributedNN.Model;
@@ -19,6 +22,7 @@ namespace DistributedNN.Tests.Security;
 /// a worker with the cluster's certificate trains; a node with another certificate, or none, never joins;
 /// a worker's data plane refuses everyone but its coordinator.
 /// </summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TlsClusterTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
@@ -52,6 +56,11 @@ public sealed class TlsClusterTests : IAsyncLifetime
 
         var (seed, completion) = await _nodes.StartCoordinator(state, minWorkers: 1, TimeSpan.FromSeconds(60), tls: Load(TlsTestCertificates.Cluster));
         Assert.StartsWith("akka.ssl.tcp://", seed);
+        // every node the coordinator's cluster ever lists, in any state (joining, up, leaving, …)
+        var coordinator = _nodes.Coordinator!;
+        var members = new ConcurrentQueue<Address>();
+        var membership = coordinator.ActorOf(act => act.Receive<ClusterEvent.IMemberEvent>((e, _) => members.Enqueue(e.Member.Address)));
+        Akka.Cluster.Cluster.Get(coordinator).Subscribe(membership, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent));
 
         // another cluster's certificate: the TLS handshake fails and Akka.Remote shuts the stranger's node down
         var stranger = await _nodes.StartWorker(seed, tls: Load(TlsTestCertificates.Stranger));
@@ -61,15 +70,29 @@ public sealed class TlsClusterTests : IAsyncLifetime
         // no certificate at all: plain Akka.Remote to the TLS port; the coordinator drops every attempt
         var plainSeed = DnnAkka.SeedAddress(seed, tls: false);
         var plain = await _nodes.StartWorker(plainSeed);
+        // it keeps trying to join (every few seconds): each attempt's association is refused
+        var refused = new TaskCompletionSource<AssociationErrorEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var attempts = plain.ActorOf(act => act.Receive<AssociationErrorEvent>((e, _) =>
+        {
+            if (e.RemoteAddress.ToString() == plainSeed) refused.TrySetResult(e);
+        }));
+        plain.EventStream.Subscribe(attempts, typeof(AssociationErrorEvent));
 
         // the cluster's certificate: joins and trains (the coordinator waits for exactly one worker)
-        await _nodes.StartWorker(seed, tls: Load(TlsTestCertificates.Cluster));
+        var member = await _nodes.StartWorker(seed, tls: Load(TlsTestCertificates.Cluster));
         var outcome = await completion.WaitAsync(Wait);
         Assert.Equal(1, outcome.Workers);
         Assert.Equal(3, outcome.Epochs.Count);
         Assert.True(outcome.TensorBytesReceived > 0 && outcome.TensorBytesSent > 0);
-        Assert.NotEqual(MemberStatus.Up, Akka.Cluster.Cluster.Get(plain).SelfMember.Status);
-        Assert.DoesNotContain(Akka.Cluster.Cluster.Get(plain).State.Members, m => m.HasRole(DnnAkka.CoordinatorRole));
+
+        var refusal = await refused.Task.WaitAsync(Wait);
+        Assert.StartsWith($"Association failed with {plainSeed}", refusal.Cause?.Message); // the coordinator's TLS port dropped the plain handshake
+        // the coordinator's cluster never listed the refused nodes, only itself and the worker with the certificate
+        string[] HostPort(IEnumerable<Address> addresses) => addresses.Select(a => $"{a.Host}:{a.Port}").Distinct().Order().ToArray();
+        Assert.Equal(HostPort([Akka.Cluster.Cluster.Get(coordinator).SelfAddress, Akka.Cluster.Cluster.Get(member).SelfAddress]), HostPort(members));
+        Assert.DoesNotContain($"{Akka.Cluster.Cluster.Get(plain).SelfAddress.Host}:{Akka.Cluster.Cluster.Get(plain).SelfAddress.Port}", HostPort(members));
+        // and the plain node never had a cluster to be in: no gossip reached it, not even its own membership
+        Assert.Empty(Akka.Cluster.Cluster.Get(plain).State.Members);
 
         // TLS changes nothing in the arithmetic: the same bits as one process
         var local = new float[spec.ParameterCount];
@@ -80,11 +103,12 @@ public sealed class TlsClusterTests : IAsyncLifetime
 }
 
 /// <summary>The data plane of a real worker actor with TLS: only the coordinator it registered with may connect.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TlsWorkerDataPlaneSpecs : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    public TlsWorkerDataPlaneSpecs() : base("akka.loglevel = WARNING") { }
+    public TlsWorkerDataPlaneSpecs() : base(TestKitSetup.RealNode()) { }
 
     [Fact]
     public async Task Only_the_clusters_certificate_with_the_registration_token_reaches_the_worker()

@@ -59,6 +59,7 @@ public sealed class BFloat16Tests
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task A_bf16_gradient_frame_carries_half_the_bytes_and_arrives_rounded()
     {
         await using var pair = await ConnectPairAsync(TensorChannelOptions.ForModel(100_000), TensorChannelOptions.ForModel(100_000));

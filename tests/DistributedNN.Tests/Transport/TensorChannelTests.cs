@@ -6,6 +6,7 @@ using static DistributedNN.Tests.Transport.TransportTestKit;
 
 namespace DistributedNN.Tests.Transport;
 
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TensorChannelTests
 {
     private static float[] AwkwardValues()

@@ -1,24 +1,17 @@
 using Akka.Actor;
-using Akka.Configuration;
 using DistributedNN.Transport;
 using static DistributedNN.Tests.Transport.TransportTestKit;
 
 namespace DistributedNN.Tests.Transport;
 
 /// <summary>The fallback transport for real: chunks cross Akka.Remote between two actor systems on 127.0.0.1.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TensorChunkRemotingTests : Akka.TestKit.Xunit2.TestKit
 {
-    private static readonly string RemoteHocon = $$"""
-        akka.loglevel = WARNING
-        akka.actor.provider = remote
-        akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
-        {{TensorChunkSerializer.BindingHocon}}
-        {{TensorChunkSerializer.RecommendedRemoteHocon}}
-        """;
+    // both nodes with the real configuration: DnnAkka's serializer bindings and frame size
+    private readonly ActorSystem _other = ActorSystem.Create("tensor-receiver", TestKitSetup.RealNode());
 
-    private readonly ActorSystem _other = ActorSystem.Create("tensor-receiver", ConfigurationFactory.ParseString(RemoteHocon));
-
-    public TensorChunkRemotingTests() : base(RemoteHocon) { }
+    public TensorChunkRemotingTests() : base(TestKitSetup.RealNode()) { }
 
     protected override void AfterAll()
     {

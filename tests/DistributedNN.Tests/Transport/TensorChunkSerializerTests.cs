@@ -6,9 +6,10 @@ using static DistributedNN.Tests.Transport.TransportTestKit;
 
 namespace DistributedNN.Tests.Transport;
 
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TensorChunkSerializerTests : Akka.TestKit.Xunit2.TestKit
 {
-    public TensorChunkSerializerTests() : base(TensorChunkSerializer.BindingHocon) { }
+    public TensorChunkSerializerTests() : base(TestKitSetup.RealNode()) { }
 
     private TensorChunkSerializer Serializer => new((ExtendedActorSystem)Sys);
 

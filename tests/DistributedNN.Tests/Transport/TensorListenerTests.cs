@@ -5,6 +5,7 @@ using static DistributedNN.Tests.Transport.TransportTestKit;
 
 namespace DistributedNN.Tests.Transport;
 
+[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class TensorListenerTests
 {
     [Fact]

@@ -73,6 +73,7 @@ public sealed class WorkCodecTests
     }
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task Orders_and_results_cross_a_channel_and_are_not_counted_as_tensor_bytes()
     {
         var received = new TaskCompletionSource<(TensorHeader, float[])>(TaskCreationOptions.RunContinuationsAsynchronously);
