@@ -37,7 +37,7 @@ internal static class RunFolder
     public static string Prepare(string path)
     {
         if (File.Exists(path)) throw new UserErrorException($"--out {path}: is a file; give a folder");
-        TrainRun.CheckWritable(Path.Combine(path, "model.dnn"), "--out"); // creates the folder
+        TrainOutputs.CheckWritable(Path.Combine(path, "model.dnn"), "--out"); // creates the folder
         return path;
     }
 
