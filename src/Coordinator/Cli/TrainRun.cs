@@ -26,6 +26,7 @@ internal static class TrainRun
         var settings = choices.Settings(r);
         using var outputs = TrainOutputs.Open(r, logLevel);
 
+        // Where it starts: a checkpoint, or the options' network with --init's weights or fresh ones.
         var resumed = Resume(r, stdout, stderr);
         settings = resumed?.Settings ?? settings;
         TrainedModel? initial = r.Init is null || resumed is not null ? null : ModelLoader.Load(r.Init);
@@ -37,6 +38,7 @@ internal static class TrainRun
         Announce(start, initial is null ? null : r.Init, stdout);
         var checkpoints = Checkpoints(r, loaded.Fingerprint);
 
+        // Train in this process or on the cluster, then leave the model, the run folder and the summary.
         var progress = new RunProgress(r, start, outputs.RunDir, stdout);
         var result = r.Distributed
             ? TrainOnCluster(r, start, checkpoints, wire, clusterTls, progress, stdout)
