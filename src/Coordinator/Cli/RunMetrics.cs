@@ -6,12 +6,6 @@ using DistributedNN.Training;
 namespace DistributedNN.Coordinator.Cli;
 
 /// <summary>The `--metrics-out` JSON summary of a training run.</summary>
-/// <summary>How a run was carried out: mode, workers, tensor payload bytes, and the final weights' hash.</summary>
-/// <param name="Health">the training-health warnings of the run (<see cref="TrainingHealth"/>)</param>
-/// <param name="WorkerStats">per epoch and worker, shards and compute time (distributed runs)</param>
-internal sealed record RunFacts(string Mode, int Workers, long BytesSent, long BytesReceived, string WeightsSha256, string GradientFormat = "fp32", string WeightFormat = "fp32",
-    IReadOnlyList<HealthWarning>? Health = null, IReadOnlyList<WorkerEpochStats>? WorkerStats = null);
-
 internal static class RunMetrics
 {
     public static void Write(string path, NetworkSpec spec, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps, RunFacts facts)

@@ -27,12 +27,19 @@ internal abstract class TrainingView
         _ => throw new UserErrorException($"--progress '{mode}' is not one of auto, live, plain"),
     };
 
-    /// <summary>One line per epoch (<see cref="TrainRun.FormatEpoch"/>).</summary>
+    /// <summary>An epoch's line: loss, accuracies, speed, time and per-layer gradient norms.</summary>
+    /// <param name="spec">when given, layers without parameters show "-" for their (absent) gradient norm</param>
+    public static string FormatEpoch(EpochResult e, int epochs, NetworkSpec? spec = null) => string.Format(CultureInfo.InvariantCulture,
+        "epoch {0}/{1}  loss {2:F4}  train_acc {3:P2}  test_loss {4:F4}  test_acc {5:P2}  {6:N0} samples/s  {7:F2} s  grad_norms [{8}]",
+        e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.TrainSeconds,
+        string.Join(" ", e.GradientNorms.Select((n, l) => spec?.Layers[l].HasParameters == false ? "-" : n.ToString("0.###e0", CultureInfo.InvariantCulture))));
+
+    /// <summary>One line per epoch (<see cref="FormatEpoch"/>).</summary>
     public sealed class Plain(TextWriter stdout, int epochs, NetworkSpec? spec = null) : TrainingView
     {
         public override T Run<T>(Func<T> train) => train();
         public override void Step(TrainingState state, int workers) { }
-        public override void Epoch(EpochResult result) => stdout.WriteLine(TrainRun.FormatEpoch(result, epochs, spec));
+        public override void Epoch(EpochResult result) => stdout.WriteLine(FormatEpoch(result, epochs, spec));
     }
 
     /// <summary>A Spectre.Console progress display: one task per epoch, described with the running figures.</summary>

@@ -26,8 +26,18 @@ public static class ConfigArguments
         environment ??= Environment.GetEnvironmentVariable;
         var options = command.Options.Where(o => o.Name.StartsWith("--", StringComparison.Ordinal) && o.Name != ConfigOption)
             .ToDictionary(o => o.Name[2..], o => o, StringComparer.Ordinal);
+        var result = WithoutConfigOption(args, out string? configPath);
+        var given = new HashSet<string>(result.Where(a => a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.Split('=')[0][2..]), StringComparer.Ordinal);
+        AddEnvironment(result, options, given, environment);
+        if (configPath is not null) AddConfigFile(result, options, given, configPath, command.Name);
+        return [.. result];
+    }
+
+    /// <summary><paramref name="args"/> without <c>--config FILE</c> (or <c>--config=FILE</c>; the last one given is the file).</summary>
+    private static List<string> WithoutConfigOption(IReadOnlyList<string> args, out string? configPath)
+    {
         var result = new List<string>();
-        string? configPath = null;
+        configPath = null;
         for (int i = 0; i < args.Count; i++)
         {
             string a = args[i];
@@ -39,9 +49,12 @@ public static class ConfigArguments
             else if (a.StartsWith(ConfigOption + "=", StringComparison.Ordinal)) configPath = a[(ConfigOption.Length + 1)..];
             else result.Add(a);
         }
-        var given = new HashSet<string>(result.Where(a => a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.Split('=')[0][2..]), StringComparer.Ordinal);
+        return result;
+    }
 
-        // environment: DNN_<NAME>
+    /// <summary>DNN_&lt;NAME&gt; for every option the command line leaves unset.</summary>
+    private static void AddEnvironment(List<string> result, Dictionary<string, Option> options, HashSet<string> given, Func<string, string?> environment)
+    {
         foreach (var (name, option) in options)
         {
             if (given.Contains(name)) continue;
@@ -50,12 +63,39 @@ public static class ConfigArguments
             Add(result, option, name, value, $"{variable}={value}");
             given.Add(name);
         }
+    }
 
-        if (configPath is null) return [.. result];
-        JsonDocument document;
+    /// <summary>The file's settings for the options neither the command line nor the environment gives.</summary>
+    private static void AddConfigFile(List<string> result, Dictionary<string, Option> options, HashSet<string> given, string configPath, string commandName)
+    {
+        using var document = Read(configPath);
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+            throw new UserErrorException($"--config {configPath}: the file must hold one JSON object of settings, e.g. {{\"epochs\": 10}}");
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            string key = property.Name.StartsWith("--", StringComparison.Ordinal) ? property.Name[2..] : property.Name;
+            if (!options.TryGetValue(key, out var option))
+                throw new UserErrorException($"--config {configPath}: unknown key '{property.Name}' (the keys are the option names of '{commandName}', e.g. {string.Join(", ", options.Keys.Take(4))})");
+            if (given.Contains(key)) continue;
+            string value = property.Value.ValueKind switch
+            {
+                JsonValueKind.String => property.Value.GetString()!,
+                JsonValueKind.Number => property.Value.GetRawText(),
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                JsonValueKind.Null => "",
+                _ => throw new UserErrorException($"--config {configPath}: '{property.Name}' must be a string, number or true/false"),
+            };
+            if (value.Length == 0) continue;
+            Add(result, option, key, value, $"'{property.Name}' in {configPath}");
+        }
+    }
+
+    private static JsonDocument Read(string configPath)
+    {
         try
         {
-            document = JsonDocument.Parse(File.ReadAllBytes(configPath), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            return JsonDocument.Parse(File.ReadAllBytes(configPath), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -65,30 +105,6 @@ public static class ConfigArguments
         {
             throw new UserErrorException($"--config {configPath}: not valid JSON ({e.Message.Split('\n')[0].TrimEnd('.')})");
         }
-        using (document)
-        {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-                throw new UserErrorException($"--config {configPath}: the file must hold one JSON object of settings, e.g. {{\"epochs\": 10}}");
-            foreach (var property in document.RootElement.EnumerateObject())
-            {
-                string key = property.Name.StartsWith("--", StringComparison.Ordinal) ? property.Name[2..] : property.Name;
-                if (!options.TryGetValue(key, out var option))
-                    throw new UserErrorException($"--config {configPath}: unknown key '{property.Name}' (the keys are the option names of '{command.Name}', e.g. {string.Join(", ", options.Keys.Take(4))})");
-                if (given.Contains(key)) continue;
-                string value = property.Value.ValueKind switch
-                {
-                    JsonValueKind.String => property.Value.GetString()!,
-                    JsonValueKind.Number => property.Value.GetRawText(),
-                    JsonValueKind.True => "true",
-                    JsonValueKind.False => "false",
-                    JsonValueKind.Null => "",
-                    _ => throw new UserErrorException($"--config {configPath}: '{property.Name}' must be a string, number or true/false"),
-                };
-                if (value.Length == 0) continue;
-                Add(result, option, key, value, $"'{property.Name}' in {configPath}");
-            }
-        }
-        return [.. result];
     }
 
     private static void Add(List<string> args, Option option, string name, string value, string source)

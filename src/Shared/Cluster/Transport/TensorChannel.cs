@@ -65,7 +65,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         _socket = socket;
         _stream = stream ?? new NetworkStream(socket, ownsSocket: false);
         _options = options ?? TensorChannelOptions.Default;
-        Configure(socket, _options);
+        TensorSocket.Configure(socket, _options);
         RemoteEndPoint = remote;
         LocalEndPoint = local;
     }
@@ -85,7 +85,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            Configure(socket, options); // buffer sizes before connecting, so the TCP window scale can use them
+            TensorSocket.Configure(socket, options); // buffer sizes before connecting, so the TCP window scale can use them
             await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
         }
         catch
@@ -204,7 +204,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             catch (Exception e)
             {
                 Close();
-                throw Translate(e, "sending");
+                throw TensorSocket.Translate(e, "sending", RemoteEndPoint, disposed: Volatile.Read(ref _disposed) != 0);
             }
             if (!TensorHeader.IsNotice(header.Kind)) Interlocked.Add(ref _bytesSent, header.PayloadBytes);
             Interlocked.Increment(ref _framesSent);
@@ -251,7 +251,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         catch (Exception e)
         {
             Close();
-            throw Translate(e, "receiving");
+            throw TensorSocket.Translate(e, "receiving", RemoteEndPoint, disposed: Volatile.Read(ref _disposed) != 0);
         }
     }
 
@@ -340,44 +340,11 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         await _stream.WriteAsync(buffer, ct).ConfigureAwait(false);
     }
 
-    private Exception Translate(Exception e, string action)
-    {
-        if (Volatile.Read(ref _disposed) != 0 && e is SocketException or ObjectDisposedException or IOException)
-            return new ObjectDisposedException($"the tensor channel to {RemoteEndPoint} was disposed while {action}", e);
-        if ((e as SocketException ?? (e is IOException { InnerException: SocketException } ? e.InnerException : null)) is SocketException se)
-            return new IOException($"the connection to {RemoteEndPoint} failed while {action}: {se.SocketErrorCode} ({se.Message})", se);
-        return e;
-    }
-
     private void ThrowIfClosed()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (Volatile.Read(ref _closed) != 0)
             throw new IOException($"the tensor channel to {RemoteEndPoint} is closed");
-    }
-
-    private static void Configure(Socket socket, TensorChannelOptions options)
-    {
-        socket.NoDelay = true;
-        if (options.SocketBufferBytes > 0)
-        {
-            socket.SendBufferSize = options.SocketBufferBytes;
-            socket.ReceiveBufferSize = options.SocketBufferBytes;
-        }
-        if (options.KeepAlive)
-        {
-            try
-            {
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 10);
-                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 2);
-                socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
-            }
-            catch (Exception e) when (e is SocketException or PlatformNotSupportedException)
-            {
-                // keep-alive tuning is a best effort: the step deadline catches a silent peer anyway
-            }
-        }
     }
 
     /// <summary>Closes the connection once (FIN to the peer); pending socket operations end.</summary>

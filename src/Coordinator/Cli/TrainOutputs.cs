@@ -1,0 +1,94 @@
+using System.Globalization;
+using DistributedNN.Logging;
+using DistributedNN.Serialization;
+using DistributedNN.Training;
+using Serilog.Events;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>
+/// What a `dnn train` run leaves: the run folder with its log file (opened before training, so that an output that
+/// cannot be written stops the run before the training it would have kept), and at the end the model (--save), the
+/// folder's files and the --metrics-out summary. Disposing closes the log file.
+/// </summary>
+/// <param name="jsonLog">the log file is JSON lines (train.jsonl), not text (train.log)</param>
+internal sealed class TrainOutputs(TrainRequest request, string runDir, bool jsonLog, IDisposable logFile) : IDisposable
+{
+    /// <summary>The run folder.</summary>
+    public string RunDir { get; } = runDir;
+
+    /// <summary>Checks the outputs, creates the run folder and starts logging (stderr at <paramref name="logLevel"/>, the folder's log file).</summary>
+    /// <exception cref="UserErrorException">An output cannot be written, or --progress or --log-format is unknown.</exception>
+    public static TrainOutputs Open(TrainRequest r, LogEventLevel logLevel)
+    {
+        // an unwritable output must fail now, not after the training it would have kept
+        if (r.Save is not null) CheckWritable(r.Save, "--save");
+        if (r.Progress is not ("auto" or "live" or "plain")) throw new UserErrorException($"--progress '{r.Progress}' is not one of auto, live, plain");
+        bool jsonLog = DnnLogging.ParseFileFormat(r.LogFormat, "--log-format");
+        string runDir = RunFolder.Prepare(r.Out ?? RunFolder.DefaultPath());
+        DnnLogging.Configure(logLevel, "coordinator");
+        var logFile = DnnLogging.LogToFile(Path.Combine(runDir, jsonLog ? RunFolder.JsonLog : RunFolder.TextLog), jsonLog);
+        try
+        {
+            if (r.MetricsOut is not null) CheckWritable(r.MetricsOut, "--metrics-out");
+        }
+        catch
+        {
+            logFile.Dispose();
+            throw;
+        }
+        return new TrainOutputs(r, runDir, jsonLog, logFile);
+    }
+
+    /// <summary>Writes the trained model, the run folder and the summary, and says where they are.</summary>
+    public void Finish(TrainStart start, RunResult result, RunProgress progress, TextWriter stdout, TextWriter stderr)
+    {
+        var (r, settings, results, facts) = (request, start.Settings, result.Epochs, result.Facts);
+        stdout.WriteLine($"weights sha256 {facts.WeightsSha256}");
+        var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
+        var trainedModel = new TrainedModel(start.Spec, start.Parameters, notes);
+        if (r.Save is not null)
+        {
+            ModelFile.Save(r.Save, trainedModel);
+            stdout.WriteLine($"saved   {r.Save}");
+        }
+        string? noPlots;
+        try
+        {
+            noPlots = RunFolder.Write(RunDir, trainedModel, settings, results, result.Steps, facts, progress.Steps);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"--out {RunDir}: cannot write the run's files ({e.Message})");
+        }
+        progress.Log.Information("Finished: test accuracy {TestAccuracy:P2}, {Steps} steps, weights sha256 {WeightsSha256}", results[^1].TestAccuracy, result.Steps, facts.WeightsSha256);
+        stdout.WriteLine($"run     {RunDir} ({string.Join(", ", RunFolder.Files(facts, jsonLog))}{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
+        if (noPlots is not null) stderr.WriteLine($"warning: no plots in {RunDir}: {noPlots} (install a font, e.g. apt-get install fonts-dejavu-core)");
+        if (r.MetricsOut is not null)
+        {
+            RunMetrics.Write(r.MetricsOut, start.Spec, settings, results, result.Steps, facts);
+            stdout.WriteLine($"metrics {r.MetricsOut}");
+        }
+    }
+
+    /// <exception cref="UserErrorException"><paramref name="path"/> is a folder, or no file can be written there.</exception>
+    internal static void CheckWritable(string path, string option)
+    {
+        try
+        {
+            string full = Path.GetFullPath(path);
+            if (Directory.Exists(full)) throw new UserErrorException($"{option} {path}: is a directory; give a file name");
+            string dir = Path.GetDirectoryName(full)!;
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".dnn-write-check-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UserErrorException($"{option} {path}: cannot write there ({e.Message})");
+        }
+    }
+
+    public void Dispose() => logFile.Dispose();
+}

@@ -1,0 +1,148 @@
+using System.Globalization;
+using DistributedNN.Data;
+using DistributedNN.Hosting;
+using DistributedNN.Logging;
+using DistributedNN.Model;
+using DistributedNN.Security;
+using DistributedNN.Serialization;
+using DistributedNN.Training;
+using DistributedNN.Transport;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>One `dnn train` run, single-process or distributed by the options given.</summary>
+internal static class TrainRun
+{
+    public static int Execute(TrainRequest r, TextWriter stdout, TextWriter stderr) => Execute(r, stdout, stderr, out _);
+
+    /// <param name="trained">The network and its epochs, for a caller that compares runs.</param>
+    public static int Execute(TrainRequest r, TextWriter stdout, TextWriter stderr, out (NetworkSpec Spec, IReadOnlyList<EpochResult> Epochs) trained)
+    {
+        // Validate everything that needs no data before spending seconds loading it.
+        var choices = TrainChoices.Check(r);
+        using var clusterTls = r.Tls?.Load();
+        var logLevel = DnnLogging.ParseLevel(r.LogLevel);
+        var wire = WireChoice.For(r);
+        var settings = choices.Settings(r);
+        using var outputs = TrainOutputs.Open(r, logLevel);
+
+        // Where it starts: a checkpoint, or the options' network with --init's weights or fresh ones.
+        var resumed = Resume(r, stdout, stderr);
+        settings = resumed?.Settings ?? settings;
+        TrainedModel? initial = r.Init is null || resumed is not null ? null : ModelLoader.Load(r.Init);
+        var spec = TrainNetwork.Choose(r, choices, resumed, initial);
+        var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit);
+        var loaded = LoadData(dataRequest);
+        var (parameters, resumedState) = InitialWeights(r, choices.Scheme, spec, loaded, resumed, initial);
+        var start = new TrainStart(spec, settings, dataRequest, loaded, parameters, resumedState, resumed?.Epochs);
+        Announce(start, initial is null ? null : r.Init, stdout);
+        var checkpoints = Checkpoints(r, loaded.Fingerprint);
+
+        // Train in this process or on the cluster, then leave the model, the run folder and the summary.
+        var progress = new RunProgress(r, start, outputs.RunDir, stdout);
+        var result = r.Distributed
+            ? TrainOnCluster(r, start, checkpoints, wire, clusterTls, progress, stdout)
+            : TrainInThisProcess(r, start, checkpoints, progress);
+        outputs.Finish(start, result, progress, stdout, stderr);
+        trained = (spec, result.Epochs);
+        return DnnCli.Ok;
+    }
+
+    /// <summary>The newest readable checkpoint of --resume (null without it); its settings replace the options'.</summary>
+    private static Checkpoint? Resume(TrainRequest r, TextWriter stdout, TextWriter stderr)
+    {
+        if (r.Resume is null) return null;
+        var (checkpoint, path) = Checkpointer.Latest(r.Resume, warning => stderr.WriteLine($"warning: {warning}"));
+        stdout.WriteLine($"resume  {path}: epoch {checkpoint.Progress.Epoch + 1}, step {checkpoint.Progress.StepInEpoch + 1} ({checkpoint.Progress.Steps} steps done)");
+        return checkpoint;
+    }
+
+    private static DataCache.Entry LoadData(DataRequest request)
+    {
+        LabelColumn.Parse(request.LabelColumn);
+        return DataCache.Load(request);
+    }
+
+    /// <summary>The checkpoint's state (of the same data), else the --init file's weights, else fresh ones by --init-scheme and --seed.</summary>
+    private static (float[] Parameters, TrainingState? ResumedState) InitialWeights(TrainRequest r, InitScheme scheme, NetworkSpec spec, DataCache.Entry loaded,
+        Checkpoint? resumed, TrainedModel? initial)
+    {
+        TrainingState? resumedState = null;
+        if (resumed is not null)
+        {
+            if (resumed.DataFingerprint != loaded.Fingerprint)
+                throw new UserErrorException($"--resume {r.Resume}: the data differs from the checkpointed run's (give the same --data, --train-limit, --test-fraction)");
+            resumedState = CheckpointFile.Restore(resumed, loaded.Train.Count);
+        }
+        var parameters = resumedState?.Parameters ?? new float[spec.ParameterCount];
+        if (resumedState is null && initial is not null)
+        {
+            TrainNetwork.CheckSameShape(spec, initial.Spec, r.Init!);
+            initial.Parameters.CopyTo(parameters, 0);
+        }
+        else if (resumedState is null) Initializer.Initialize(spec, parameters, scheme, (ulong)r.Seed);
+        return (parameters, resumedState);
+    }
+
+    /// <param name="initFrom">the --init file the weights came from, if they did</param>
+    private static void Announce(TrainStart start, string? initFrom, TextWriter stdout)
+    {
+        var (data, train, settings) = (start.Loaded.Data, start.Loaded.Train, start.Settings);
+        stdout.WriteLine($"data    {data.Source}: {train.Count} training, {data.Test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes");
+        stdout.WriteLine($"network {start.Spec}");
+        stdout.WriteLine($"train   {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize} in {settings.Shards} shards, {settings.Epochs} epochs, seed {settings.Seed}{(initFrom is null ? "" : $", init from {initFrom}")}");
+    }
+
+    /// <summary>Checkpoints into --checkpoint-dir, or on into the --resume folder; null for neither.</summary>
+    private static Checkpointer? Checkpoints(TrainRequest r, string dataFingerprint)
+    {
+        string? checkpointDir = r.CheckpointDir ?? r.Resume;
+        if (checkpointDir is null) return null;
+        var checkpoints = new Checkpointer(checkpointDir, r.CheckpointEvery, dataFingerprint);
+        TrainOutputs.CheckWritable(Path.Combine(checkpointDir, Checkpointer.FileName(0)), "--checkpoint-dir");
+        return checkpoints;
+    }
+
+    private static RunResult TrainInThisProcess(TrainRequest r, TrainStart start, Checkpointer? checkpoints, RunProgress progress)
+    {
+        var trainer = new LocalTrainer(start.Spec, start.Parameters, start.Settings, r.Threads);
+        var epochs = progress.Run(() => trainer.Train(start.Loaded.Train, start.Loaded.Data.Test, progress.Epoch, start.ResumedState, start.PreviousEpochs, (s, list, ended) =>
+        {
+            checkpoints?.AfterStep(s, list, ended);
+            progress.Step(s, 0);
+        }));
+        string weightsHash = TrainingState.HashWeights(start.Parameters);
+        return new RunResult(epochs, trainer.Steps, new RunFacts(r.Mode, 1, 0, 0, weightsHash, Health: progress.Warnings));
+    }
+
+    private static RunResult TrainOnCluster(TrainRequest r, TrainStart start, Checkpointer? checkpoints, WireChoice wire, ClusterTls? clusterTls, RunProgress progress, TextWriter stdout)
+    {
+        LocalTrainer.CheckData(start.Spec, start.Loaded.Train);
+        LocalTrainer.CheckData(start.Spec, start.Loaded.Data.Test);
+        var options = new DistributedOptions
+        {
+            InProcessWorkers = r.Workers,
+            SpawnedWorkers = r.SpawnWorkers,
+            MinWorkers = r.MinWorkers ?? r.Workers + r.SpawnWorkers,
+            Node = new NodeOptions { Host = r.Host, Port = r.Port, PublicHost = r.PublicHost, Tls = clusterTls },
+            TlsFiles = r.Tls,
+            StepTimeout = TimeSpan.FromSeconds(r.StepTimeoutSeconds),
+            StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
+            WorkerLogLevel = r.LogLevel,
+            Transport = wire.Transport,
+            GradientFormat = wire.GradientFormat,
+            WeightFormat = wire.WeightFormat,
+            WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
+            Checkpoints = checkpoints,
+            PreviousEpochs = start.PreviousEpochs,
+            OnStep = progress.Step,
+        };
+        stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {wire.Transport.Name()}" +
+            (clusterTls is null ? "" : $"; mutual TLS with '{clusterTls.Certificate.Subject}'"));
+        var state = start.ResumedState ?? new TrainingState(start.Spec, start.Parameters, start.Settings, start.Loaded.Train.Count);
+        var outcome = progress.Run(() => DistributedTrainer.RunAsync(state, start.DataRequest, start.Loaded, options, progress.Epoch).GetAwaiter().GetResult());
+        var facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, outcome.WeightsSha256,
+            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats);
+        return new RunResult(outcome.Epochs, outcome.Steps, facts);
+    }
+}

@@ -1,0 +1,37 @@
+using DistributedNN.Transport;
+
+namespace DistributedNN.Coordinator.Cli;
+
+/// <summary>How a run's tensors travel: the transport (--transport), and the formats of the shard gradients and of the weights.</summary>
+internal sealed record WireChoice(TransportKind Transport, WireFormat GradientFormat, WireFormat WeightFormat)
+{
+    /// <exception cref="UserErrorException">An unknown transport or format, or bf16 where no tcp data plane carries it.</exception>
+    public static WireChoice For(TrainRequest r)
+    {
+        var transport = r.Transport.Trim().ToLowerInvariant() == "auto" ? AutoTransport(r) : TransportKinds.Parse(r.Transport);
+        var gradientFormat = Format(r, transport, r.GradientFormat, "--gradient-format");
+        var weightFormat = Format(r, transport, r.WeightFormat, "--weight-format");
+        return new WireChoice(transport, gradientFormat, weightFormat);
+    }
+
+    /// <summary>
+    /// Shared memory when every worker runs on this machine because this run made it (in-process or spawned; no
+    /// --min-workers beyond those), the formats are fp32 and no TLS is asked for; TCP otherwise.
+    /// </summary>
+    public static TransportKind AutoTransport(TrainRequest r)
+    {
+        int local = r.Workers + r.SpawnWorkers;
+        bool allLocal = local > 0 && (r.MinWorkers ?? local) <= local;
+        bool fp32 = WireFormats.Parse(r.GradientFormat, "--gradient-format") == WireFormat.Fp32
+            && WireFormats.Parse(r.WeightFormat, "--weight-format") == WireFormat.Fp32;
+        return allLocal && fp32 && r.Tls is null ? TransportKind.Shm : TransportKind.Tcp;
+    }
+
+    private static WireFormat Format(TrainRequest r, TransportKind transport, string text, string option)
+    {
+        var format = WireFormats.Parse(text, option);
+        if (format != WireFormat.Fp32 && (!r.Distributed || transport != TransportKind.Tcp))
+            throw new UserErrorException($"{option} {format.Name()} applies to the data plane of a distributed run: give --workers, --spawn-workers or --min-workers (and --transport tcp)");
+        return format;
+    }
+}
