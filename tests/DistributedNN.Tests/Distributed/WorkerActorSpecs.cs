@@ -77,6 +77,35 @@ public sealed class WorkerActorSpecs : TestKit
         }
     }
 
+    [Fact]
+    public async Task A_second_job_on_the_same_data_plane_connection_is_served_by_its_own_link()
+    {
+        var coordinator = CreateTestProbe();
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        var register = coordinator.ExpectMsg<RegisterWorker>(Wait);
+        var spec = NetworkSpec.FromSizes([4, 3, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
+        var link = await CoordinatorEnd.Open(TransportKind.Tcp, register, worker, coordinator);
+        try
+        {
+            foreach (var job in new[] { Guid.NewGuid(), Guid.NewGuid() })
+            {
+                worker.Tell(new StartJob(job, spec.ToDescription(), TestData.Request, 10, 2, 1, true, LocalTrainer.EvaluationChunk, TransportKind.Tcp), coordinator.Ref);
+                coordinator.ExpectMsg<WorkerReady>(Wait);
+                var weights = new float[spec.ParameterCount];
+                Initializer.Initialize(spec, weights, InitScheme.He, 2);
+                await link.Send(new TensorHeader(job, 0, 0, TensorKind.Weights, TensorHeader.NoShard, weights.Length), weights);
+                await link.Send(WorkFrames.Order(new WorkOrder(WorkKind.Shards, job, 0, 0, 0, 0, [1])));
+                var result = link.NextResult(spec.Layers.Count);
+                Assert.Equal((job, 1), (result.Job, result.Item));
+                Assert.Equal(job, link.Next(TensorKind.ShardGradient).Header.Job);
+            }
+        }
+        finally
+        {
+            await link.DisposeAsync();
+        }
+    }
+
     /// <summary>A worker with a probe as its coordinator, ready for a small tcp job.</summary>
     private (Akka.TestKit.TestProbe Coordinator, IActorRef Worker, RegisterWorker Registration, Guid Job) WorkerReadyForAJob()
     {

@@ -5,19 +5,22 @@ namespace DistributedNN.Transport;
 
 /// <summary>
 /// A worker's data-plane listener: the endpoint and access token it registers with, and the newest connection a
-/// coordinator opened to it (a newer one replaces the older, which is closed). The tcp link of a job takes that
-/// connection, and any that replaces it, through <see cref="Attach"/>.
+/// coordinator opened to it (a newer one replaces the older, which is closed). It runs each connection's receive loop
+/// itself and hands the frames to whichever sink is attached — the tcp link of the job at hand — refusing them while
+/// none is, so a connection outlives the links (jobs) that use it.
 /// </summary>
 public sealed class DataPlaneEndpoint : IAsyncDisposable
 {
     private readonly TensorListener _listener;
+    private readonly Action<string> _onProblem;
     private readonly Lock _gate = new();
     private TensorChannel? _latest;
-    private Action<TensorChannel>? _attached;
+    private ITensorSink? _sink;
 
-    /// <param name="onProblem">told of failed handshakes and accept errors (for the log)</param>
+    /// <param name="onProblem">told of failed handshakes, accept errors and a lost connection (for the log)</param>
     public DataPlaneEndpoint(IPAddress address, int port, ClusterTls? tls, Action<string> onProblem)
     {
+        _onProblem = onProblem;
         _listener = new TensorListener(address, port, OnAccepted, TensorChannelOptions.Default with { Tls = tls, AccessToken = AccessToken },
             e => onProblem(e.Message));
     }
@@ -27,36 +30,51 @@ public sealed class DataPlaneEndpoint : IAsyncDisposable
 
     public IPEndPoint LocalEndPoint => _listener.LocalEndPoint;
 
-    private Task OnAccepted(TensorChannel channel)
+    /// <summary>The newest connection from a coordinator (what a link sends on), or null.</summary>
+    public TensorChannel? Channel
     {
-        TensorChannel? old;
-        Action<TensorChannel>? attached;
-        lock (_gate)
-        {
-            (old, _latest) = (_latest, channel);
-            attached = _attached;
-        }
-        old?.Dispose();
-        attached?.Invoke(channel);
-        return Task.CompletedTask;
+        get { lock (_gate) return _latest; }
     }
 
-    /// <summary>Hands <paramref name="onChannel"/> the current connection, if any, and every later one; null detaches.</summary>
-    public void Attach(Action<TensorChannel>? onChannel)
+    /// <summary>The sink of every frame from now on.</summary>
+    public void Attach(ITensorSink sink) => _sink = sink;
+
+    /// <summary>Frames are refused from now on, unless another sink was attached since <paramref name="sink"/>.</summary>
+    public void Detach(ITensorSink sink) => Interlocked.CompareExchange(ref _sink, null, sink);
+
+    private async Task OnAccepted(TensorChannel channel)
     {
-        TensorChannel? current;
-        lock (_gate)
+        TensorChannel? old;
+        lock (_gate) (old, _latest) = (_latest, channel);
+        old?.Dispose();
+        string reason = "closed by the coordinator";
+        try { await channel.ReceiveLoopAsync(new Forward(this)).ConfigureAwait(false); }
+        catch (Exception e) { reason = e.Message; }
+        bool current;
+        lock (_gate) current = ReferenceEquals(_latest, channel);
+        if (current && Volatile.Read(ref _sink) is not null) _onProblem($"the data-plane connection from the coordinator closed: {reason}");
+    }
+
+    /// <summary>A connection's frames to the sink attached at the time (a frame refused when none is).</summary>
+    private sealed class Forward(DataPlaneEndpoint endpoint) : ITensorSink
+    {
+        private ITensorSink? _taken;
+
+        public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
         {
-            _attached = onChannel;
-            current = _latest;
+            _taken = Volatile.Read(ref endpoint._sink);
+            destination = default;
+            return _taken is not null && _taken.TryGetDestination(header, out destination);
         }
-        if (current is not null && onChannel is not null) onChannel(current);
+
+        public void Received(in TensorHeader header, Memory<float> payload) => _taken?.Received(header, payload);
     }
 
     public async ValueTask DisposeAsync()
     {
         TensorChannel? latest;
-        lock (_gate) (latest, _latest, _attached) = (_latest, null, null);
+        lock (_gate) (latest, _latest) = (_latest, null);
+        Volatile.Write(ref _sink, null);
         latest?.Dispose();
         await _listener.DisposeAsync().ConfigureAwait(false);
     }

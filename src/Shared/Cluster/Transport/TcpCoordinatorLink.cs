@@ -4,9 +4,9 @@ using DistributedNN.Protocol;
 namespace DistributedNN.Transport;
 
 /// <summary>
-/// A worker's end of the tcp transport: the connection its coordinator opened to its <see cref="DataPlaneEndpoint"/>.
-/// The channel's receive loop files weights (<see cref="WeightsSlot"/>) and queues orders; results and gradients go back
-/// as frames, sent from the order loop's thread.
+/// A worker's end of the tcp transport: the connection its coordinator opened to its <see cref="DataPlaneEndpoint"/>,
+/// whose receive loop hands this link the job's frames — weights filed (<see cref="WeightsSlot"/>), orders queued;
+/// results and gradients go back as frames, sent from the order loop's thread.
 /// </summary>
 internal sealed class TcpCoordinatorLink : ICoordinatorLink, ITensorSink
 {
@@ -16,7 +16,6 @@ internal sealed class TcpCoordinatorLink : ICoordinatorLink, ITensorSink
     private readonly WeightsSlot _weights;
     private readonly BlockingCollection<WorkOrder> _orders = new();
     private readonly float[][] _lanes;
-    private volatile TensorChannel? _channel;
     private volatile bool _closed;
 
     public TcpCoordinatorLink(LinkSettings settings, int lanes, DataPlaneEndpoint endpoint, Action<string> onProblem)
@@ -26,19 +25,7 @@ internal sealed class TcpCoordinatorLink : ICoordinatorLink, ITensorSink
         _onProblem = onProblem;
         _weights = new WeightsSlot(settings.ParameterCount);
         _lanes = Enumerable.Range(0, lanes).Select(_ => GC.AllocateUninitializedArray<float>(settings.ParameterCount, pinned: true)).ToArray();
-        endpoint.Attach(OnChannel);
-    }
-
-    private void OnChannel(TensorChannel channel)
-    {
-        _channel = channel;
-        _ = Task.Run(async () =>
-        {
-            string reason = "closed by the coordinator";
-            try { await channel.ReceiveLoopAsync(this).ConfigureAwait(false); }
-            catch (Exception e) { reason = e.Message; }
-            if (!_closed && ReferenceEquals(channel, _channel)) _onProblem($"the data-plane connection from the coordinator closed: {reason}");
-        });
+        endpoint.Attach(this);
     }
 
     public bool IsClosed => _closed;
@@ -51,7 +38,7 @@ internal sealed class TcpCoordinatorLink : ICoordinatorLink, ITensorSink
 
     public bool Send(WorkResult result, int lane)
     {
-        if (_channel is not { } channel) return false;
+        if (_endpoint.Channel is not { } channel) return false;
         try
         {
             var (header, payload) = WorkFrames.Result(result);
@@ -103,7 +90,7 @@ internal sealed class TcpCoordinatorLink : ICoordinatorLink, ITensorSink
     public void Dispose()
     {
         Close();
-        _endpoint.Attach(null);
+        _endpoint.Detach(this);
         _orders.Dispose();
     }
 }
