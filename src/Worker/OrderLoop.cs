@@ -12,7 +12,8 @@ namespace DistributedNN.Worker;
 /// computes its shards — as many side by side as the worker has lanes (cores), each lane with its own
 /// <see cref="ShardComputer"/> — or its evaluation chunks with the weights the link holds for the order's version, and
 /// sends each result (and gradient) back on the link. An order for weights the link no longer holds is stale: its items
-/// went to other workers, and it is skipped. Whatever the transport, nothing here waits on the worker actor.
+/// went to other workers, and it is skipped. Whatever the transport, nothing here waits on the worker actor, nor the
+/// actor on it: the loop owns the link once it runs and frees it when it ends.
 /// </summary>
 public sealed class OrderLoop : IDisposable
 {
@@ -34,6 +35,12 @@ public sealed class OrderLoop : IDisposable
     }
 
     private void Run()
+    {
+        try { Serve(); }
+        finally { _link.Dispose(); } // the link's buffers and files go when nothing computes into them any more
+    }
+
+    private void Serve()
     {
         while (!_stopping && !_link.IsClosed)
         {
@@ -88,11 +95,10 @@ public sealed class OrderLoop : IDisposable
         }
     }
 
-    /// <summary>Closes the link's order side and waits for the order in hand to finish (the link's buffers must outlive it).</summary>
+    /// <summary>Closes the link's order side; the loop finishes the order in hand, then frees the link (nobody waits for it).</summary>
     public void Dispose()
     {
         _stopping = true;
         _link.Close();
-        _thread.Join();
     }
 }

@@ -135,7 +135,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         Timers.Cancel("register");
         if (_job?.Job == job.Job) return; // a repeated StartJob (our registration was retried)
-        CloseLink(); // a previous job's order loop must be done with its buffers before they go
+        CloseLink(); // a previous job's order loop ends after the order in hand
         try
         {
             var spec = job.Network.ToSpec();
@@ -167,11 +167,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _settings.OnJobDone?.Invoke(done.Outcome);
     }
 
-    /// <summary>Ends the order loop (closing the link's order side for both ends), then frees the link.</summary>
+    /// <summary>Ends the order loop (closing the link's order side for both ends); the loop frees the link when it is done with it.</summary>
     private void CloseLink()
     {
         _loop?.Dispose();
-        _link?.Dispose();
         _loop = null;
         _link = null;
     }

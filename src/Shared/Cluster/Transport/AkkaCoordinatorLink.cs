@@ -75,7 +75,7 @@ internal sealed class AkkaCoordinatorLink(LinkSettings settings, int lanes, IAct
     public void Close()
     {
         _closed = true;
-        _orders.CompleteAdding();
+        OrderQueue.Complete(_orders);
     }
 
     public void Dispose()

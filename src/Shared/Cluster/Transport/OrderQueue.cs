@@ -13,6 +13,13 @@ internal static class OrderQueue
         catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
     }
 
+    /// <summary>No more orders: wakes a waiting <see cref="Take"/> for good (whether or not the queue is still there).</summary>
+    public static void Complete(BlockingCollection<WorkOrder> orders)
+    {
+        try { orders.CompleteAdding(); }
+        catch (ObjectDisposedException) { }
+    }
+
     /// <summary>The next order within <paramref name="timeoutMs"/>, or null (none, or the link is closed).</summary>
     public static WorkOrder? Take(BlockingCollection<WorkOrder> orders, int timeoutMs)
     {

@@ -12,6 +12,8 @@ internal sealed class ShmCoordinatorLink : ICoordinatorLink
 {
     private readonly SharedTensorFile _weights, _gradients;
     private readonly SharedMailbox _mailbox;
+    private readonly Lock _gate = new();
+    private bool _disposed;
 
     private ShmCoordinatorLink(SharedTensorFile weights, SharedTensorFile gradients, SharedMailbox mailbox) =>
         (_weights, _gradients, _mailbox) = (weights, gradients, mailbox);
@@ -63,12 +65,22 @@ internal sealed class ShmCoordinatorLink : ICoordinatorLink
 
     public void Receive(TensorChunk chunk) { }
 
-    public void Close() => _mailbox.Close();
+    /// <summary>From any thread: no more orders (a no-op once the files are unmapped).</summary>
+    public void Close()
+    {
+        lock (_gate)
+            if (!_disposed) _mailbox.Close();
+    }
 
-    /// <summary>Unmaps the files (after the order loop ended: it may be writing a gradient).</summary>
+    /// <summary>Unmaps the files: by the order loop, once it ended (it may have been writing a gradient).</summary>
     public void Dispose()
     {
-        Close();
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _mailbox.Close();
+            _disposed = true;
+        }
         _mailbox.Dispose();
         _weights.Dispose();
         _gradients.Dispose();

@@ -16,6 +16,7 @@ internal sealed class ShmWorkerLink : IWorkerLink
     private readonly IWorkerLinkEvents _events;
     private readonly Thread _reader;
     private volatile bool _closing;
+    private int _ends; // the reader's end and Dispose: the second one frees the files
     private long _weightsSent = -1, _bytesSent, _bytesReceived;
 
     public ShmWorkerLink(SharedTensorFile weights, SharedTensorFile gradients, SharedMailbox mailbox, LinkSettings settings,
@@ -74,14 +75,23 @@ internal sealed class ShmWorkerLink : IWorkerLink
         }
         // the worker closed it (it is stopping): its shards need not wait for the cluster to notice
         if (!_closing) _events.Lost(this, "it closed its mailbox");
+        End();
     }
 
-    /// <summary>Ends the mailbox (and so the reader and the worker's order thread), then unmaps and deletes the worker's files.</summary>
+    /// <summary>
+    /// Ends the mailbox (and so the reader and the worker's order thread); the worker's files are unmapped and deleted by
+    /// whichever ends last, this or the reader (it may be copying from the gradient file): the caller never waits.
+    /// </summary>
     public void Dispose()
     {
         _closing = true;
         _mailbox.Close();
-        _reader.Join(); // it may be copying from the gradient file
+        End();
+    }
+
+    private void End()
+    {
+        if (Interlocked.Increment(ref _ends) != 2) return;
         _mailbox.Dispose();
         _gradients.Dispose();
     }

@@ -84,7 +84,7 @@ internal sealed class TcpCoordinatorLink : ICoordinatorLink, ITensorSink
     public void Close()
     {
         _closed = true;
-        _orders.CompleteAdding();
+        OrderQueue.Complete(_orders);
     }
 
     public void Dispose()
