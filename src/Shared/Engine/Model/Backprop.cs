@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using DistributedNN.Numerics;
 
 namespace DistributedNN.Model;
@@ -303,21 +302,11 @@ public sealed unsafe class Backprop
             {
                 if (bounds[s + 1] == bounds[s]) continue;
                 new Span<float>(acc, n).Clear();
-                for (int r = bounds[s]; r < bounds[s + 1]; r++) AddInto(acc, d + (long)r * n, n);
+                for (int r = bounds[s]; r < bounds[s + 1]; r++) Elementwise.AddInto(acc, d + (long)r * n, n);
                 if (first) new Span<float>(acc, n).CopyTo(new Span<float>(db, n));
-                else AddInto(db, acc, n);
+                else Elementwise.AddInto(db, acc, n);
                 first = false;
             }
         if (first) new Span<float>(db, n).Clear();
-    }
-
-    /// <summary>dst += src, element by element (the same bits at any vector width).</summary>
-    internal static void AddInto(float* dst, float* src, int n)
-    {
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; j + 16 <= n; j += 16) (Vector512.Load(dst + j) + Vector512.Load(src + j)).Store(dst + j);
-        for (; j + 8 <= n; j += 8) (Vector256.Load(dst + j) + Vector256.Load(src + j)).Store(dst + j);
-        for (; j < n; j++) dst[j] += src[j];
     }
 }

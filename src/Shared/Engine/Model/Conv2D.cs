@@ -198,7 +198,7 @@ public sealed unsafe class Conv2D
                             // the whole output row reads one contiguous run of input pixels
                             float* run = pixels + kx - s.Padding;
                             if (gather) new ReadOnlySpan<float>(run, ow).CopyTo(new Span<float>(patch, ow));
-                            else Backprop.AddInto(run, patch, ow);
+                            else Elementwise.AddInto(run, patch, ow);
                             continue;
                         }
                         for (int ox = 0; ox < ow; ox++)

@@ -122,7 +122,7 @@ internal sealed unsafe class GraphNetwork
                 int start = bounds[s], n = bounds[s + 1] - start;
                 if (n == 0) continue;
                 total += Shard(p, x, labels.Slice(start, n), start, n, s, dropout, first ? g : shardGradient);
-                if (!first) Backprop.AddInto(g, shardGradient, _spec.ParameterCount);
+                if (!first) Elementwise.AddInto(g, shardGradient, _spec.ParameterCount);
                 first = false;
             }
         if (first) new Span<float>(g, _spec.ParameterCount).Clear();
@@ -178,7 +178,7 @@ internal sealed unsafe class GraphNetwork
             fixed (float* shard = _shardGradients[s])
             {
                 if (first) new Span<float>(shard, _spec.ParameterCount).CopyTo(new Span<float>(g, _spec.ParameterCount));
-                else Backprop.AddInto(g, shard, _spec.ParameterCount);
+                else Elementwise.AddInto(g, shard, _spec.ParameterCount);
             }
             first = false;
         }
@@ -279,7 +279,7 @@ internal sealed unsafe class GraphNetwork
                         break;
                     case LayerKind.Add:
                         new ReadOnlySpan<float>(src, (int)count).CopyTo(new Span<float>(a, (int)count));
-                        for (int k = 1; k < from.Length; k++) Backprop.AddInto(a, Source(from[k], x), (int)count);
+                        for (int k = 1; k < from.Length; k++) Elementwise.AddInto(a, Source(from[k], x), (int)count);
                         break;
                     case LayerKind.Concat:
                         for (int r = 0; r < rows; r++)
@@ -412,13 +412,13 @@ internal sealed unsafe class GraphNetwork
 
     private void Deliver(int f, float* written, long n)
     {
-        if (_hasGrad[f]) Backprop.AddInto(Grad(f), written, (int)n);
+        if (_hasGrad[f]) Elementwise.AddInto(Grad(f), written, (int)n);
         _hasGrad[f] = true;
     }
 
     private static void ColumnSums(float* d, int rows, int n, float* db)
     {
         new Span<float>(db, n).Clear();
-        for (int r = 0; r < rows; r++) Backprop.AddInto(db, d + (long)r * n, n);
+        for (int r = 0; r < rows; r++) Elementwise.AddInto(db, d + (long)r * n, n);
     }
 }

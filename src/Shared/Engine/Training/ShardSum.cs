@@ -1,4 +1,5 @@
 using DistributedNN.Model;
+using DistributedNN.Numerics;
 
 namespace DistributedNN.Training;
 
@@ -9,7 +10,7 @@ namespace DistributedNN.Training;
 /// </summary>
 public static class ShardSum
 {
-    public static unsafe BatchStats AddInOrder(int shards, Func<int, float[]> gradient, Func<int, BatchStats> stats, Span<float> total)
+    public static BatchStats AddInOrder(int shards, Func<int, float[]> gradient, Func<int, BatchStats> stats, Span<float> total)
     {
         var sum = new BatchStats(0, 0, 0);
         bool first = true;
@@ -20,8 +21,7 @@ public static class ShardSum
             if (shardStats.Count == 0) continue;
             var g = gradient(s);
             if (first) g.AsSpan().CopyTo(total);
-            else
-                fixed (float* t = total, p = g) Backprop.AddInto(t, p, total.Length);
+            else Elementwise.AddInto(total, g);
             first = false;
         }
         if (first) total.Clear();
