@@ -3,35 +3,6 @@ using DistributedNN.Numerics;
 namespace DistributedNN.Model;
 
 /// <summary>
-/// The shape of a 2-D convolution over batch-major NCHW tensors: <see cref="Channels"/> × <see cref="Height"/> ×
-/// <see cref="Width"/> in, <see cref="Filters"/> × <see cref="OutHeight"/> × <see cref="OutWidth"/> out, kernels of
-/// <see cref="KernelHeight"/> × <see cref="KernelWidth"/>, zero padding on every side, one stride for both axes.
-/// </summary>
-public sealed record ConvShape(int Channels, int Height, int Width, int Filters, int KernelHeight, int KernelWidth, int Stride = 1, int Padding = 0)
-{
-    public int OutHeight => (Height + 2 * Padding - KernelHeight) / Stride + 1;
-    public int OutWidth => (Width + 2 * Padding - KernelWidth) / Stride + 1;
-    public int InputSize => Channels * Height * Width;
-    public int OutputSize => Filters * OutHeight * OutWidth;
-    /// <summary>Values per filter: Channels × KernelHeight × KernelWidth.</summary>
-    public int PatchSize => Channels * KernelHeight * KernelWidth;
-    /// <summary>Weights [Filters × Channels × KernelHeight × KernelWidth], then one bias per filter.</summary>
-    public int ParameterCount => Filters * PatchSize + Filters;
-
-    /// <exception cref="UserErrorException">A size that is not positive, or a kernel that does not fit the padded input.</exception>
-    public void Validate()
-    {
-        if (Channels < 1 || Height < 1 || Width < 1 || Filters < 1 || KernelHeight < 1 || KernelWidth < 1 || Stride < 1 || Padding < 0)
-            throw new UserErrorException($"convolution {Channels}×{Height}×{Width}, {Filters} filters of {KernelHeight}×{KernelWidth}, stride {Stride}, padding {Padding}: sizes, kernel and stride must be positive and padding zero or more");
-        if (KernelHeight > Height + 2 * Padding || KernelWidth > Width + 2 * Padding)
-            throw new UserErrorException($"convolution: a {KernelHeight}×{KernelWidth} kernel does not fit a {Height}×{Width} input with padding {Padding}");
-    }
-
-    public override string ToString() =>
-        $"{Channels}×{Height}×{Width} → {Filters}×{OutHeight}×{OutWidth} (kernel {KernelHeight}×{KernelWidth}, stride {Stride}, padding {Padding})";
-}
-
-/// <summary>
 /// 2-D convolution by im2col and the GEMM kernel over chunks of up to <see cref="Chunk"/> samples, whose patch
 /// matrices sit side by side so that each product is wide: forward Z = W · [cols(x₁) … cols(x_c)] + b; backward
 /// dWᵀ = Σ cols · δᵀ (one FMA chain per weight over every sample's pixels in order, continued from chunk to chunk),
@@ -64,14 +35,20 @@ public sealed unsafe class Conv2D
     /// <summary>Threads for the products (null: the calling thread); the same bits either way.</summary>
     public GemmTeam? Team { get; set; }
 
-    private void MatMul(int m, int n, int k, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool accumulate)
-    {
-        if (Team is { } team) team.MatMul(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate);
-        else Gemm.MatMul(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate);
-    }
-
     /// <summary><paramref name="output"/> [rows × OutputSize] = conv(<paramref name="input"/> [rows × InputSize]) with <paramref name="parameters"/> (weights, then biases).</summary>
-    public void Forward(ReadOnlySpan<float> input, int rows, ReadOnlySpan<float> parameters, Span<float> output)
+    public void Forward(ReadOnlySpan<float> input, int rows, ReadOnlySpan<float> parameters, Span<float> output) =>
+        Forward(Team ?? GemmTeam.CallingThread, input, rows, parameters, output);
+
+    /// <summary>
+    /// The gradient (sum over the <paramref name="rows"/> samples) of the weights and biases into <paramref name="gradient"/>
+    /// (overwritten; same layout as the parameters), and, unless <paramref name="inputGradient"/> is empty, dE/dx [rows × InputSize].
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> input, ReadOnlySpan<float> delta, int rows, ReadOnlySpan<float> parameters,
+        Span<float> gradient, Span<float> inputGradient) =>
+        Backward(Team ?? GemmTeam.CallingThread, input, delta, rows, parameters, gradient, inputGradient);
+
+    /// <summary><see cref="Forward(ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float})"/> with the products on <paramref name="gemm"/>.</summary>
+    internal void Forward(GemmTeam gemm, ReadOnlySpan<float> input, int rows, ReadOnlySpan<float> parameters, Span<float> output)
     {
         Check(input, rows, parameters, output.Length, nameof(output));
         var s = Shape;
@@ -86,7 +63,7 @@ public sealed unsafe class Conv2D
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
                 for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
                 // Z [Filters × n·pixels] = W [Filters × PatchSize] · cols [PatchSize × n·pixels]
-                MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
+                gemm.MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
                 float* bias = p + s.Filters * s.PatchSize;
                 for (int r = 0; r < n; r++)
                 {
@@ -101,11 +78,8 @@ public sealed unsafe class Conv2D
             }
     }
 
-    /// <summary>
-    /// The gradient (sum over the <paramref name="rows"/> samples) of the weights and biases into <paramref name="gradient"/>
-    /// (overwritten; same layout as the parameters), and, unless <paramref name="inputGradient"/> is empty, dE/dx [rows × InputSize].
-    /// </summary>
-    public void Backward(ReadOnlySpan<float> input, ReadOnlySpan<float> delta, int rows, ReadOnlySpan<float> parameters,
+    /// <summary><see cref="Backward(ReadOnlySpan{float}, ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float}, Span{float})"/> with the products on <paramref name="gemm"/>.</summary>
+    internal void Backward(GemmTeam gemm, ReadOnlySpan<float> input, ReadOnlySpan<float> delta, int rows, ReadOnlySpan<float> parameters,
         Span<float> gradient, Span<float> inputGradient)
     {
         Check(input, rows, parameters, delta.Length, nameof(delta));
@@ -140,13 +114,13 @@ public sealed unsafe class Conv2D
                     }
                 }
                 // dWᵀ [PatchSize × Filters] (+)= cols [PatchSize × n·pixels] · δᵀ [n·pixels × Filters]
-                MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
+                gemm.MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 if (inputGradient.IsEmpty) continue;
                 // dcols [PatchSize × n·pixels] = Wᵀ · δ, δ gathered as [Filters × n·pixels]; then every patch value back onto its pixel
                 for (int r = 0; r < n; r++)
                     for (int f = 0; f < s.Filters; f++)
                         new ReadOnlySpan<float>(d + (long)(r0 + r) * s.OutputSize + f * pixels, pixels).CopyTo(new Span<float>(wide + (long)f * width + r * pixels, pixels));
-                MatMul(s.PatchSize, width, s.Filters, p, 1, s.PatchSize, wide, width, cols, width, accumulate: false);
+                gemm.MatMul(s.PatchSize, width, s.Filters, p, 1, s.PatchSize, wide, width, cols, width, accumulate: false);
                 for (int r = 0; r < n; r++)
                 {
                     float* dxr = dx + (long)(r0 + r) * s.InputSize;
