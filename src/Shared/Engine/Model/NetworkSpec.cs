@@ -81,51 +81,49 @@ public sealed class NetworkSpec
             }
             if (layer.Activation == Activation.Softmax && l != layers.Count - 1)
                 throw new UserErrorException($"softmax is an output activation; {name} is a hidden layer");
-            TensorShape expected;
-            switch (layer.Kind)
-            {
-                case LayerKind.Dense:
-                    if (shapes[0].Size != layer.Inputs) throw new UserErrorException($"{name} takes {layer.Inputs} inputs but gets {shapes[0].Size}");
-                    expected = TensorShape.Flat(layer.Outputs);
-                    break;
-                case LayerKind.Conv:
-                    if (shapes[0] != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {shapes[0]}");
-                    var conv = layer.Conv;
-                    conv.Validate();
-                    expected = new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
-                    break;
-                case LayerKind.MaxPool or LayerKind.AvgPool:
-                    if (shapes[0] != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {shapes[0]}");
-                    var pool = layer.Pool;
-                    pool.Validate();
-                    expected = new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
-                    break;
-                case LayerKind.Flatten:
-                    expected = TensorShape.Flat(shapes[0].Size);
-                    break;
-                case LayerKind.Dropout:
-                    if (!(layer.Rate >= 0 && layer.Rate < 1)) throw new UserErrorException($"{name}: the rate {layer.Rate} is not in [0, 1)");
-                    expected = shapes[0];
-                    break;
-                case LayerKind.Add:
-                    foreach (var s in shapes)
-                        if (s != shapes[0]) throw new UserErrorException($"{name} adds tensors of different shapes: {string.Join(", ", shapes)}");
-                    expected = shapes[0];
-                    break;
-                case LayerKind.Concat:
-                    foreach (var s in shapes)
-                        if (s.Height != shapes[0].Height || s.Width != shapes[0].Width)
-                            throw new UserErrorException($"{name} joins tensors whose height × width differ: {string.Join(", ", shapes)}");
-                    expected = shapes[0] with { Channels = shapes.Sum(s => s.Channels) };
-                    break;
-                default: throw new UserErrorException($"layer {l + 1}: unknown kind {layer.Kind}");
-            }
+            var expected = Computed(layer, shapes, name);
             if (layer.OutShape != expected) throw new UserErrorException($"{name} gives {layer.OutShape} but computes {expected}");
             if (!layer.HasParameters && layer.Activation != Activation.Identity && layer.Kind is not (LayerKind.Add or LayerKind.Concat))
                 throw new UserErrorException($"{name} has no activation of its own (put it on the layer before)");
         }
         for (int l = 0; l + 1 < layers.Count; l++)
             if (!used[l]) throw new UserErrorException($"layer {l + 1}{(layers[l].Name is { } n ? $" '{n}'" : "")} feeds no later layer; the last layer is the network's output");
+    }
+
+    /// <summary>The output shape <paramref name="layer"/> computes from its sources' <paramref name="shapes"/>, once they fit it.</summary>
+    private static TensorShape Computed(LayerSpec layer, TensorShape[] shapes, string name)
+    {
+        var x = shapes[0];
+        switch (layer.Kind)
+        {
+            case LayerKind.Dense:
+                if (x.Size != layer.Inputs) throw new UserErrorException($"{name} takes {layer.Inputs} inputs but gets {x.Size}");
+                return TensorShape.Flat(layer.Outputs);
+            case LayerKind.Conv:
+                if (x != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {x}");
+                var conv = layer.Conv;
+                conv.Validate();
+                return new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
+            case LayerKind.MaxPool or LayerKind.AvgPool:
+                if (x != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {x}");
+                var pool = layer.Pool;
+                pool.Validate();
+                return new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
+            case LayerKind.Flatten:
+                return TensorShape.Flat(x.Size);
+            case LayerKind.Dropout:
+                if (!(layer.Rate >= 0 && layer.Rate < 1)) throw new UserErrorException($"{name}: the rate {layer.Rate} is not in [0, 1)");
+                return x;
+            case LayerKind.Add:
+                if (shapes.Any(s => s != x)) throw new UserErrorException($"{name} adds tensors of different shapes: {string.Join(", ", shapes)}");
+                return x;
+            case LayerKind.Concat:
+                if (shapes.Any(s => s.Height != x.Height || s.Width != x.Width))
+                    throw new UserErrorException($"{name} joins tensors whose height × width differ: {string.Join(", ", shapes)}");
+                return x with { Channels = shapes.Sum(s => s.Channels) };
+            default:
+                throw new UserErrorException($"{name}: unknown kind {layer.Kind}");
+        }
     }
 
     /// <summary>The layers <paramref name="layer"/> (number <paramref name="index"/>) reads: −1 is the network's input.</summary>
