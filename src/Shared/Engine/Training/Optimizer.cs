@@ -66,7 +66,7 @@ public sealed class Optimizer
     private unsafe Energy Update(Span<float> weights, ReadOnlySpan<float> gradientSum, float scale, int offset, int length)
     {
         var total = default(Energy);
-        var step = Constants(scale);
+        var step = ThisStep(scale);
         fixed (float* w = weights, g = gradientSum, first = Velocity, second = SecondMoment)
             for (int start = offset; start < offset + length; start += Block)
             {
@@ -86,7 +86,7 @@ public sealed class Optimizer
     }
 
     /// <summary>This step's constants; the block is set per block.</summary>
-    private UpdateBlock Constants(float scale)
+    private UpdateBlock ThisStep(float scale)
     {
         var s = Settings;
         bool decoupled = s.Kind == OptimizerKind.AdamW;
@@ -110,7 +110,7 @@ public sealed class Optimizer
     }
 
     /// <summary>The step's constants in registers of one width.</summary>
-    private readonly struct Broadcast<TV> where TV : unmanaged
+    private readonly struct Constants<TV> where TV : unmanaged
     {
         public TV Scale { get; private init; }
         public TV LearningRate { get; private init; }
@@ -127,7 +127,7 @@ public sealed class Optimizer
         public bool Nesterov { get; private init; }
         public bool First { get; private init; }
 
-        public static Broadcast<TV> Of<TOps>(in UpdateBlock b) where TOps : struct, IVec<TV> => new()
+        public static Constants<TV> Of<TOps>(in UpdateBlock b) where TOps : struct, IVec<TV> => new()
         {
             Scale = TOps.Broadcast(b.Scale), LearningRate = TOps.Broadcast(b.LearningRate), Momentum = TOps.Broadcast(b.Momentum),
             WeightDecay = TOps.Broadcast(b.WeightDecay), Shrink = TOps.Broadcast(b.Shrink),
@@ -142,8 +142,8 @@ public sealed class Optimizer
     {
         public static Energy Run<TL, TV>(ref UpdateBlock b) where TL : struct, IVec<TV> where TV : unmanaged
         {
-            var lanes = Broadcast<TV>.Of<TL>(b);
-            var single = Broadcast<float>.Of<Scalar>(b);
+            var lanes = Constants<TV>.Of<TL>(b);
+            var single = Constants<float>.Of<Scalar>(b);
             float* w = b.W, g = b.G, m = b.M, v = b.V;
             int i = 0, n = b.N;
             TV update = TL.Zero, weight = TL.Zero;
@@ -170,20 +170,20 @@ public sealed class Optimizer
     /// <summary>An update rule: the new weights of one vector <paramref name="w"/> with gradient sums <paramref name="g"/>; the optimizer's buffers at m and v updated.</summary>
     private unsafe interface IRule
     {
-        static abstract TV Next<TOps, TV>(in Broadcast<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged;
+        static abstract TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged;
     }
 
     // g = s·g + λw;  w ← w − η·g
     private unsafe struct Sgd : IRule
     {
-        public static TV Next<TOps, TV>(in Broadcast<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged =>
+        public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged =>
             TOps.Sub(w, TOps.Mul(c.LearningRate, TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w))));
     }
 
     // torch.optim.SGD: g = s·g + λw;  v ← μv + g (v = g on the first step);  g ← g + μv (Nesterov) or v;  w ← w − η·g
     private unsafe struct Momentum : IRule
     {
-        public static TV Next<TOps, TV>(in Broadcast<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
+        public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
         {
             TV grad = TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w));
             TV velocity = c.First ? grad : TOps.Add(TOps.Mul(c.Momentum, TOps.Load(m)), grad);
@@ -197,7 +197,7 @@ public sealed class Optimizer
     // m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − η·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
     private unsafe struct Adam : IRule
     {
-        public static TV Next<TOps, TV>(in Broadcast<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
+        public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
         {
             TV grad = TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w));
             TV first = TOps.Add(TOps.Mul(c.Beta1, TOps.Load(m)), TOps.Mul(c.Rest1, grad));
