@@ -14,20 +14,24 @@ public sealed unsafe class Conv2D
 {
     /// <summary>Samples per product.</summary>
     public const int Chunk = 4;
-    private readonly float[] _cols;     // [PatchSize × Chunk·pixels]: one chunk's patches, sample after sample
-    private readonly float[] _wide;     // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
-    private readonly float[] _deltaT;   // the chunk's δ transposed, [Chunk·pixels × Filters]
-    private readonly float[] _weightGradT; // Σ cols·δᵀ = dWᵀ, [PatchSize × Filters]
+    private readonly float[][] _buffers; // held: the four below point into them
+    private readonly float* _cols;      // [PatchSize × Chunk·pixels]: one chunk's patches, sample after sample
+    private readonly float* _wide;      // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
+    private readonly float* _deltaT;    // the chunk's δ transposed, [Chunk·pixels × Filters]
+    private readonly float* _weightGradT; // Σ cols·δᵀ = dWᵀ, [PatchSize × Filters]
 
     public Conv2D(ConvShape shape)
     {
         shape.Validate();
         Shape = shape;
         int pixels = shape.OutHeight * shape.OutWidth;
-        _cols = GC.AllocateArray<float>(shape.PatchSize * pixels * Chunk, pinned: true);
-        _wide = GC.AllocateArray<float>(shape.Filters * pixels * Chunk, pinned: true);
-        _deltaT = GC.AllocateArray<float>(pixels * Chunk * shape.Filters, pinned: true);
-        _weightGradT = GC.AllocateArray<float>(shape.PatchSize * shape.Filters, pinned: true);
+        _buffers =
+        [
+            Pinned.Floats((long)shape.PatchSize * pixels * Chunk, out _cols),
+            Pinned.Floats((long)shape.Filters * pixels * Chunk, out _wide),
+            Pinned.Floats((long)pixels * Chunk * shape.Filters, out _deltaT),
+            Pinned.Floats((long)shape.PatchSize * shape.Filters, out _weightGradT),
+        ];
     }
 
     public ConvShape Shape { get; }
@@ -53,11 +57,10 @@ public sealed unsafe class Conv2D
         Check(input, rows, parameters, output.Length, nameof(output));
         var s = Shape;
         int pixels = s.OutHeight * s.OutWidth;
+        float* cols = _cols, wide = _wide;
         fixed (float* x = input)
         fixed (float* p = parameters)
         fixed (float* z = output)
-        fixed (float* cols = _cols)
-        fixed (float* wide = _wide)
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
@@ -89,14 +92,11 @@ public sealed unsafe class Conv2D
         int pixels = s.OutHeight * s.OutWidth;
         var bias = gradient.Slice(s.Filters * s.PatchSize, s.Filters);
         bias.Clear();
+        float* cols = _cols, wide = _wide, dT = _deltaT, gT = _weightGradT;
         fixed (float* x = input)
         fixed (float* d = delta)
         fixed (float* p = parameters)
         fixed (float* dx = inputGradient)
-        fixed (float* cols = _cols)
-        fixed (float* wide = _wide)
-        fixed (float* dT = _deltaT)
-        fixed (float* gT = _weightGradT)
         {
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
@@ -128,7 +128,7 @@ public sealed unsafe class Conv2D
                     Patches(dxr, cols + r * pixels, width, gather: false);
                 }
             }
-            if (rows == 0) new Span<float>(gT, _weightGradT.Length).Clear();
+            if (rows == 0) new Span<float>(gT, s.PatchSize * s.Filters).Clear();
             fixed (float* g = gradient)
                 Gemm.Transpose(s.PatchSize, s.Filters, gT, g); // dW [Filters × PatchSize]
         }

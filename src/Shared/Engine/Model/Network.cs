@@ -16,7 +16,8 @@ internal sealed unsafe class Network
 {
     private readonly NetworkSpec _spec;
     private readonly Layer[] _layers;
-    private readonly float[] _scratch, _zeros; // a source's part of dE/dA before it is added, [MaxRows × widest]; a zero bias
+    private readonly float[] _scratchBuffer, _zerosBuffer; // held: the two below point into them
+    private readonly float* _scratch, _zeros; // a source's part of dE/dA before it is added, [MaxRows × widest]; a zero bias
     private readonly int[] _activity;
     private readonly bool _dropout;
     private Rng[] _shardStreams = [];
@@ -30,8 +31,8 @@ internal sealed unsafe class Network
         var layers = new List<Layer>();
         for (int l = 0; l < spec.Layers.Count; l++) layers.Add(Layer.Create(spec, l, layers, maxRows));
         _layers = layers.ToArray();
-        _scratch = GC.AllocateArray<float>(maxRows * spec.MaxWidth, pinned: true);
-        _zeros = GC.AllocateArray<float>(spec.MaxWidth, pinned: true);
+        _scratchBuffer = Pinned.Floats((long)maxRows * spec.MaxWidth, out _scratch);
+        _zerosBuffer = Pinned.Floats(spec.MaxWidth, out _zeros);
         _activity = new int[spec.Layers.Count];
         _dropout = spec.Layers.Any(l => l.Kind == LayerKind.Dropout && l.Rate > 0);
     }
@@ -49,11 +50,8 @@ internal sealed unsafe class Network
     public void Forward(float* p, float* x, int rows, long weightsVersion, GemmTeam gemm)
     {
         Prepare(p, weightsVersion, gemm);
-        fixed (float* scratch = _scratch, zeros = _zeros)
-        {
-            var pass = new Pass { Parameters = p, Input = x, Rows = rows, Gemm = gemm, Scratch = scratch, Zeros = zeros };
-            foreach (var layer in _layers) layer.Forward(pass);
-        }
+        var pass = new Pass { Parameters = p, Input = x, Rows = rows, Gemm = gemm, Scratch = _scratch, Zeros = _zeros };
+        foreach (var layer in _layers) layer.Forward(pass);
     }
 
     /// <summary>Loss and gradient of the call's rows, as <see cref="Backprop.Gradient(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{int}, int, ReadOnlySpan{int}, Span{float}, long, DropoutKey)"/>.</summary>
@@ -77,19 +75,16 @@ internal sealed unsafe class Network
     /// <summary><see cref="Gradient"/> for weights the layers are prepared for.</summary>
     public BatchStats Train(float* p, float* x, ReadOnlySpan<int> labels, int rows, ReadOnlySpan<int> shards, float* g, DropoutKey dropout, GemmTeam gemm)
     {
-        fixed (float* scratch = _scratch, zeros = _zeros)
+        var pass = new Pass
         {
-            var pass = new Pass
-            {
-                Parameters = p, Input = x, Rows = rows, Gemm = gemm, Gradient = g, Shards = shards, Scratch = scratch, Zeros = zeros,
-                Dropout = _dropout ? Streams(dropout, shards.Length - 1) : default,
-            };
-            foreach (var layer in _layers) layer.Forward(pass);
-            CountActivity(shards);
-            var stats = OutputDelta(labels, shards);
-            Backward(pass);
-            return stats;
-        }
+            Parameters = p, Input = x, Rows = rows, Gemm = gemm, Gradient = g, Shards = shards, Scratch = _scratch, Zeros = _zeros,
+            Dropout = _dropout ? Streams(dropout, shards.Length - 1) : default,
+        };
+        foreach (var layer in _layers) layer.Forward(pass);
+        CountActivity(shards);
+        var stats = OutputDelta(labels, shards);
+        Backward(pass);
+        return stats;
     }
 
     /// <summary>
@@ -120,9 +115,8 @@ internal sealed unsafe class Network
 
     private void CountActivity(ReadOnlySpan<int> shards)
     {
-        fixed (float* scratch = _scratch)
-            for (int l = 0; l < _layers.Length; l++)
-                _activity[l] = ActivationHealth.Count(_spec.Layers[l].Activation, _layers[l].Output, _spec.Layers[l].Outputs, shards, scratch);
+        for (int l = 0; l < _layers.Length; l++)
+            _activity[l] = ActivationHealth.Count(_spec.Layers[l].Activation, _layers[l].Output, _spec.Layers[l].Outputs, shards, _scratch);
     }
 
     // the output layer's δ from the loss, and the loss and correct count of each shard added in shard order

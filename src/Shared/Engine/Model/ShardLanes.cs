@@ -13,7 +13,8 @@ internal sealed unsafe class ShardLanes(Network network)
 {
     private Network[] _lanes = [network];
     private int[][] _laneActivity = [];
-    private float[][] _shardGradients = [];
+    private float[][] _shardBuffers = []; // held: each shard's gradient, at _shardGradients[s]
+    private nint[] _shardGradients = [];
     private BatchStats[] _shardStats = [];
     private int[] _bounds = [];
     private readonly int[] _activity = new int[network.Spec.Layers.Count];
@@ -39,7 +40,7 @@ internal sealed unsafe class ShardLanes(Network network)
             for (int l = 0; l < _activity.Length; l++) _activity[l] += counts[l];
         var total = new BatchStats(0, 0, 0);
         for (int s = 0; s < shards; s++) total += _shardStats[s];
-        var stored = new Stored(_shardGradients, _shardStats, shards);
+        var stored = new Stored(_shardGradients, _shardStats, shards, network.Spec.ParameterCount);
         ShardOrder.Sum(ref stored, new Span<float>(g, network.Spec.ParameterCount), default);
         return total;
     }
@@ -60,8 +61,13 @@ internal sealed unsafe class ShardLanes(Network network)
         }
         if (_shardGradients.Length < shards)
         {
-            _shardGradients = new float[shards][];
-            for (int s = 0; s < shards; s++) _shardGradients[s] = GC.AllocateArray<float>(network.Spec.ParameterCount, pinned: true);
+            _shardBuffers = new float[shards][];
+            _shardGradients = new nint[shards];
+            for (int s = 0; s < shards; s++)
+            {
+                _shardBuffers[s] = Pinned.Floats(network.Spec.ParameterCount, out var gradient);
+                _shardGradients[s] = (nint)gradient;
+            }
             _shardStats = new BatchStats[shards];
             _bounds = new int[shards + 1];
         }
@@ -83,17 +89,16 @@ internal sealed unsafe class ShardLanes(Network network)
             _shardStats[s] = default;
             if (n == 0) continue;
             one[1] = n;
-            fixed (float* shard = _shardGradients[s])
-                _shardStats[s] = net.Train((float*)c.Parameters, (float*)c.Input + (long)start * inputs, new ReadOnlySpan<int>((int*)c.Labels + start, n), n,
-                    one, shard, c.Dropout with { FirstShard = c.Dropout.FirstShard + s }, GemmTeam.CallingThread);
+            _shardStats[s] = net.Train((float*)c.Parameters, (float*)c.Input + (long)start * inputs, new ReadOnlySpan<int>((int*)c.Labels + start, n), n,
+                one, (float*)_shardGradients[s], c.Dropout with { FirstShard = c.Dropout.FirstShard + s }, GemmTeam.CallingThread);
             for (int l = 0; l < counts.Length; l++) counts[l] += net.Activity[l];
         }
     }
 
     /// <summary>The shards' gradients as they lie in their buffers (an empty shard has none).</summary>
-    private readonly struct Stored(float[][] gradients, BatchStats[] stats, int count) : ShardOrder.IShards
+    private readonly struct Stored(nint[] gradients, BatchStats[] stats, int count, int length) : ShardOrder.IShards
     {
         public int Count => count;
-        public ReadOnlySpan<float> Part(int shard, Span<float> scratch) => stats[shard].Count == 0 ? default : gradients[shard];
+        public ReadOnlySpan<float> Part(int shard, Span<float> scratch) => stats[shard].Count == 0 ? default : new(((float*)gradients[shard]), length);
     }
 }

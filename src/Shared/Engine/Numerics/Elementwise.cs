@@ -47,6 +47,7 @@ public static unsafe class Elementwise
     public static double SumOfSquares(ReadOnlySpan<float> x) => Kernels.RunLanes<Squares, ReadOnlySpan<float>, double>(ref x);
 
     // dst[i] = f(x[i], y[i])
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Map<TF>(float* dst, float* x, float* y, long n) where TF : IBinary
     {
         var operands = new Operands { Dst = dst, X = x, Y = y };
@@ -60,6 +61,7 @@ public static unsafe class Elementwise
 
     private struct Mapped<TF> : IWidthKernel<Operands> where TF : IBinary
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static long Run<TOps, TV>(ref Operands o, long i, long n) where TOps : struct, IVec<TV> where TV : unmanaged
         {
             float* dst = o.Dst, x = o.X, y = o.Y; // locals: a store through dst must not make the JIT re-read the fields
@@ -102,6 +104,7 @@ public static unsafe class Elementwise
 
     private struct Outside : IWidthKernel<Range>
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static long Run<TOps, TV>(ref Range r, long i, long n) where TOps : struct, IVec<TV> where TV : unmanaged
         {
             float* x = r.X;

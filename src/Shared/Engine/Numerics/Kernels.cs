@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace DistributedNN.Numerics;
@@ -37,6 +38,7 @@ public static class Kernels
     /// An element-wise kernel over n elements at the width in force: whole vectors of the widest width first, then of
     /// 256 bits, then the scalar code for what is left — one source (<typeparamref name="TKernel"/>) at every width.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // one method per kernel: short vectors are frequent (a convolution's col2im)
     internal static void Run<TKernel, TArgs>(ref TArgs args, long n) where TKernel : IWidthKernel<TArgs> where TArgs : allows ref struct
     {
         long i = 0;

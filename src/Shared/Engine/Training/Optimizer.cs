@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using DistributedNN.Numerics;
 
 namespace DistributedNN.Training;
@@ -176,6 +177,7 @@ public sealed class Optimizer
     // g = s·g + λw;  w ← w − η·g
     private unsafe struct Sgd : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged =>
             TOps.Sub(w, TOps.Mul(c.LearningRate, TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w))));
     }
@@ -183,6 +185,7 @@ public sealed class Optimizer
     // torch.optim.SGD: g = s·g + λw;  v ← μv + g (v = g on the first step);  g ← g + μv (Nesterov) or v;  w ← w − η·g
     private unsafe struct Momentum : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
         {
             TV grad = TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w));
@@ -197,6 +200,7 @@ public sealed class Optimizer
     // m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − η·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
     private unsafe struct Adam : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
         {
             TV grad = TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w));

@@ -10,12 +10,13 @@ namespace DistributedNN.Model.Layers;
 internal sealed unsafe class ConvLayer : Layer
 {
     private readonly Conv2D _conv;
-    private readonly float[] _shardGradient; // one shard's dW then db, in the layer's parameter layout
+    private readonly float[] _shardGradients; // held: one shard's dW then db, in the layer's parameter layout
+    private readonly float* _shardGradient;
 
     public ConvLayer(NetworkSpec network, int index, Layer?[] sources, int maxRows) : base(network, index, sources, maxRows)
     {
         _conv = new Conv2D(Spec.Conv);
-        _shardGradient = GC.AllocateArray<float>(Spec.ParameterCount, pinned: true);
+        _shardGradients = Pinned.Floats(Spec.ParameterCount, out _shardGradient);
     }
 
     public override void Forward(in Pass pass)
@@ -32,7 +33,7 @@ internal sealed unsafe class ConvLayer : Layer
         // then dW = ((dW₀ + dW₁) + dW₂) + …
         float* dx = SourceIsLayer() ? SourceGradient(pass) : null;
         var shards = new ShardGradients(this, pass, dx);
-        ShardOrder.Sum(ref shards, new Span<float>(pass.Gradient + WeightOffset, Spec.ParameterCount), _shardGradient);
+        ShardOrder.Sum(ref shards, new Span<float>(pass.Gradient + WeightOffset, Spec.ParameterCount), new Span<float>(_shardGradient, Spec.ParameterCount));
         if (dx is not null) Deliver(0, dx, (long)pass.Rows * Inputs);
     }
 

@@ -14,8 +14,8 @@ internal sealed unsafe class DenseLayer : Layer
 
     public DenseLayer(NetworkSpec network, int index, Layer?[] sources, int maxRows) : base(network, index, sources, maxRows)
     {
-        _transposed = Pinned((long)Inputs * Outputs, out _weightsT);
-        _columnSum = Pinned(Outputs, out _shardSum);
+        _transposed = Pinned.Floats((long)Inputs * Outputs, out _weightsT);
+        _columnSum = Pinned.Floats(Outputs, out _shardSum);
     }
 
     public override void Prepare(in Pass pass) => pass.Gemm.Transpose(Outputs, Inputs, pass.Parameters + WeightOffset, _weightsT);

@@ -13,7 +13,7 @@ internal sealed unsafe class DropoutLayer : Layer
     private readonly float* _mask;
 
     public DropoutLayer(NetworkSpec network, int index, Layer?[] sources, int maxRows) : base(network, index, sources, maxRows) =>
-        _masks = Pinned((long)maxRows * Outputs, out _mask);
+        _masks = Pinned.Floats((long)maxRows * Outputs, out _mask);
 
     private bool Drops(in Pass pass) => !pass.Dropout.IsEmpty && Spec.Rate > 0;
 

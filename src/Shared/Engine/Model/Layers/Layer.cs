@@ -22,14 +22,14 @@ internal abstract unsafe class Layer
         _sources = sources;
         WeightOffset = network.WeightOffset(index);
         BiasOffset = network.BiasOffset(index);
-        _output = Pinned((long)maxRows * Outputs, out var output);
-        _delta = Pinned((long)maxRows * Outputs, out var delta);
+        _output = Pinned.Floats((long)maxRows * Outputs, out var output);
+        _delta = Pinned.Floats((long)maxRows * Outputs, out var delta);
         Output = output;
         Delta = delta;
         _z = [];
         if (index == network.Layers.Count - 1)
         {
-            _z = Pinned((long)maxRows * Outputs, out var z);
+            _z = Pinned.Floats((long)maxRows * Outputs, out var z);
             Z = z;
         }
     }
@@ -124,13 +124,5 @@ internal abstract unsafe class Layer
             }
             Activations.ForwardRow(Spec.Activation, row, bias, n);
         }
-    }
-
-    /// <summary>A pinned buffer and its address (GC.AllocateArray(pinned: true) never moves; the owner keeps the array).</summary>
-    protected static float[] Pinned(long n, out float* address)
-    {
-        var buffer = GC.AllocateArray<float>((int)System.Math.Max(1, n), pinned: true);
-        address = (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref buffer[0]);
-        return buffer;
     }
 }
