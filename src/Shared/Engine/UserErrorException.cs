@@ -6,6 +6,3 @@ namespace DistributedNN;
 /// single line and exit non-zero, never with a stack trace.
 /// </summary>
 public class UserErrorException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>A data, model or checkpoint file that cannot be read: missing, truncated, corrupt, wrong format.</summary>
-public sealed class DataFormatException(string message, Exception? inner = null) : UserErrorException(message, inner);

@@ -93,6 +93,36 @@ public sealed unsafe class GemmTests
     }
 
     [Fact]
+    public void The_shard_ordered_sum_makes_the_segmented_product_s_additions_and_skips_empty_shards()
+    {
+        int m = 6, n = 37, k = 29;
+        int[] bounds = [0, 7, 7, 20, 29]; // an empty segment
+        var a = Random(m * k, 11); var b = Random(k * n, 12);
+        var segmented = new float[m * n];
+        fixed (float* pa = a, pb = b, pc = segmented) Gemm.MatMulSegmented(m, n, bounds, pa, k, 1, pb, n, pc, n);
+        var parts = new float[bounds.Length - 1][];
+        for (int s = 0; s + 1 < bounds.Length; s++)
+        {
+            parts[s] = new float[m * n];
+            fixed (float* pa = a, pb = b, pc = parts[s]) Gemm.MatMul(m, n, bounds[s + 1] - bounds[s], pa + bounds[s], k, 1, pb + bounds[s] * n, n, pc, n, false);
+        }
+        var stored = new Stored(parts, bounds);
+        var total = Random(m * n, 13); // overwritten, not added to
+        ShardOrder.Sum(ref stored, total, new float[m * n]);
+        Assert.Equal(segmented, total);
+
+        var none = new Stored(parts, [0, 0, 0]);
+        ShardOrder.Sum(ref none, total, new float[m * n]);
+        Assert.All(total, v => Assert.Equal(0f, v));
+    }
+
+    private readonly struct Stored(float[][] parts, int[] bounds) : ShardOrder.IShards
+    {
+        public int Count => bounds.Length - 1;
+        public ReadOnlySpan<float> Part(int shard, Span<float> scratch) => bounds[shard + 1] == bounds[shard] ? default : parts[shard];
+    }
+
+    [Fact]
     public void Segmented_product_equals_segment_products_added_in_order()
     {
         int m = 10, n = 40, k = 29;

@@ -85,16 +85,23 @@ public sealed class GraphNetworkTests
         }
     }
 
+    /// <summary>A network, weights ~ N(0, 0.4²), inputs in [0, 1) and labels for <paramref name="rows"/> samples, from one seed.</summary>
+    private static (NetworkSpec Spec, float[] P, float[] X, int[] Labels) Problem(string json, string name, ulong seed, int rows)
+    {
+        var spec = ModelSpec.Parse(json, name);
+        var rng = new Rng(seed);
+        var p = Enumerable.Range(0, spec.ParameterCount).Select(_ => (float)(rng.NextGaussian() * 0.4)).ToArray();
+        var x = Enumerable.Range(0, rows * spec.InputSize).Select(_ => (float)rng.NextDouble()).ToArray();
+        var labels = Enumerable.Range(0, rows).Select(_ => rng.NextInt(spec.OutputSize)).ToArray();
+        return (spec, p, x, labels);
+    }
+
     [Theory]
     [MemberData(nameof(Networks))]
     public void Shards_summed_in_order_equal_shards_computed_alone_bit_for_bit(string name, string json)
     {
-        var spec = ModelSpec.Parse(json, name);
-        var rng = new Rng(3);
-        var p = Enumerable.Range(0, spec.ParameterCount).Select(_ => (float)(rng.NextGaussian() * 0.4)).ToArray();
         const int rows = 13;
-        var x = Enumerable.Range(0, rows * spec.InputSize).Select(_ => (float)rng.NextDouble()).ToArray();
-        var labels = Enumerable.Range(0, rows).Select(_ => rng.NextInt(spec.OutputSize)).ToArray();
+        var (spec, p, x, labels) = Problem(json, name, seed: 3, rows);
         int[] bounds = [0, 4, 4, 9, 13];
         var key = new DropoutKey(1, 0, 7);
 
@@ -114,6 +121,30 @@ public sealed class GraphNetworkTests
         }
         Assert.Equal(sum, together);
         Assert.Equal(loss, stats.LossSum);
+    }
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Shards_side_by_side_on_a_team_s_threads_give_the_bits_of_one_thread(string name, string json)
+    {
+        const int rows = 13;
+        var (spec, p, x, labels) = Problem(json, name, seed: 5, rows);
+        int[] bounds = [0, 4, 4, 9, 11, 13];
+        var key = new DropoutKey(3, 1, 2);
+        var one = new float[spec.ParameterCount];
+        var net = new Backprop(spec, rows);
+        var stats = net.Gradient(p, x, labels, rows, bounds, one, dropout: key);
+        var activity = net.Activity.ToArray();
+        foreach (int threads in new[] { 2, 3 })
+        {
+            using var team = new GemmTeam(threads);
+            net.Team = team;
+            var lanes = new float[spec.ParameterCount];
+            Assert.Equal(stats, net.Gradient(p, x, labels, rows, bounds, lanes, dropout: key));
+            Assert.Equal(one, lanes);
+            Assert.Equal(activity, net.Activity.ToArray());
+            net.Team = null;
+        }
     }
 
     [Fact]

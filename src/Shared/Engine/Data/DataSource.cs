@@ -1,48 +1,5 @@
 namespace DistributedNN.Data;
 
-/// <summary>Where a data location came from; used to say which setting to fix in error messages.</summary>
-public enum DataOrigin
-{
-    /// <summary>The <c>--data</c> command-line argument.</summary>
-    DataArgument,
-
-    /// <summary>The <c>DNN_DATA</c> environment variable.</summary>
-    EnvironmentVariable,
-
-    /// <summary>The Debian package's install location, <see cref="DataSource.DefaultDirectory"/>.</summary>
-    DefaultDirectory,
-}
-
-/// <summary>A resolved data location: a directory, a CSV file, or <c>TRAIN.csv,TEST.csv</c>.</summary>
-public sealed record DataLocation(string Path, DataOrigin Origin)
-{
-    /// <summary>The location as the user set it, e.g. <c>--data x.csv</c> or <c>DNN_DATA=/srv/mnist</c>.</summary>
-    public string Describe() => Origin switch
-    {
-        DataOrigin.DataArgument => $"--data {Path}",
-        DataOrigin.EnvironmentVariable => $"{DataSource.EnvironmentVariable}={Path}",
-        _ => Path,
-    };
-}
-
-/// <summary>Settings for <see cref="DataSource.Load"/>; the defaults suit the command line.</summary>
-public sealed record DataSourceOptions
-{
-    /// <summary>The share of a single CSV file's rows that becomes the test set.</summary>
-    public double TestFraction { get; init; } = DataSource.DefaultTestFraction;
-
-    /// <summary>The seed of the train/test split of a single CSV file.</summary>
-    public int SplitSeed { get; init; } = DataSource.DefaultSplitSeed;
-
-    public CsvOptions Csv { get; init; } = new();
-
-    /// <summary>Looks up an environment variable; replaceable so that tests need not touch the process environment.</summary>
-    public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
-
-    /// <summary>The directory tried when neither <c>--data</c> nor <c>DNN_DATA</c> is set; replaceable for tests.</summary>
-    public string DefaultDirectory { get; init; } = DataSource.DefaultDirectory;
-}
-
 /// <summary>
 /// Finds and loads the training and test data.
 /// </summary>

@@ -36,6 +36,3 @@ public sealed class Dataset
         return new Dataset(Name, Features.AsSpan(0, count * FeatureCount).ToArray(), Labels.AsSpan(0, count).ToArray(), FeatureCount, ClassCount);
     }
 }
-
-/// <summary>A training set and the test set it is measured on.</summary>
-public sealed record TrainTestData(Dataset Train, Dataset Test, string Source);

@@ -51,14 +51,14 @@ public static class Activations
     {
         switch (act)
         {
-            case Activation.Identity: AddBias(row, bias, n); break;
+            case Activation.Identity: Elementwise.AddInto(row, bias, n); break;
             case Activation.ReLU: BiasReLU(row, bias, n); break;
             case Activation.Sigmoid: BiasSigmoid(row, bias, n); break;
             case Activation.Tanh:
                 for (int j = 0; j < n; j++) row[j] = MathF.Tanh(row[j] + bias[j]);
                 break;
             case Activation.Softmax:
-                AddBias(row, bias, n);
+                Elementwise.AddInto(row, bias, n);
                 SoftmaxInPlace(row, n);
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(act));
@@ -102,16 +102,6 @@ public static class Activations
         for (int j = 0; j < n; j++) { float e = MathF.Exp(z[j] - max); z[j] = e; sum += e; }
         float inv = 1f / sum;
         for (int j = 0; j < n; j++) z[j] *= inv;
-    }
-
-    private static unsafe void AddBias(float* row, float* bias, int n)
-    {
-        int j = 0;
-        if (Kernels.Path == KernelPath.Vector512)
-            for (; j + 16 <= n; j += 16) (Vector512.Load(row + j) + Vector512.Load(bias + j)).Store(row + j);
-        if (Kernels.Path != KernelPath.Scalar)
-            for (; j + 8 <= n; j += 8) (Vector256.Load(row + j) + Vector256.Load(bias + j)).Store(row + j);
-        for (; j < n; j++) row[j] += bias[j];
     }
 
     private static unsafe void BiasReLU(float* row, float* bias, int n)

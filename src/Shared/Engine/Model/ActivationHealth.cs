@@ -1,5 +1,4 @@
-using System.Numerics;
-using System.Runtime.Intrinsics;
+using DistributedNN.Numerics;
 
 namespace DistributedNN.Model;
 
@@ -54,7 +53,7 @@ public static class ActivationHealth
                 return dead;
             case HealthSignal.Saturated:
                 float low = activation == Activation.Sigmoid ? Margin : -1f + Margin, high = 1f - Margin;
-                return Outside(a, (long)bounds[^1] * n, low, high);
+                return (int)Elementwise.CountOutside(a, (long)bounds[^1] * n, low, high);
             default:
                 return 0;
         }
@@ -72,32 +71,10 @@ public static class ActivationHealth
     private static unsafe int DeadUnits(float* a, int n, int first, int end, float* max)
     {
         new Span<float>(max, n).Clear();
-        for (int r = first; r < end; r++)
-        {
-            float* row = a + (long)r * n;
-            int j = 0;
-            for (; j + 8 <= n; j += 8) Vector256.Max(Vector256.Load(max + j), Vector256.Load(row + j)).Store(max + j);
-            for (; j < n; j++) max[j] = System.Math.Max(max[j], row[j]);
-        }
+        for (int r = first; r < end; r++) Elementwise.MaxInto(max, a + (long)r * n, n);
         int dead = 0;
         for (int j = 0; j < n; j++)
             if (!(max[j] > 0)) dead++;
         return dead;
-    }
-
-    private static unsafe int Outside(float* a, long count, float low, float high)
-    {
-        var lo = Vector256.Create(low);
-        var hi = Vector256.Create(high);
-        long i = 0;
-        int outside = 0;
-        for (; i + 8 <= count; i += 8)
-        {
-            var v = Vector256.Load(a + i);
-            outside += BitOperations.PopCount((Vector256.LessThan(v, lo) | Vector256.GreaterThan(v, hi)).ExtractMostSignificantBits());
-        }
-        for (; i < count; i++)
-            if (a[i] < low || a[i] > high) outside++;
-        return outside;
     }
 }

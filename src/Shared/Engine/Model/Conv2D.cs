@@ -3,35 +3,6 @@ using DistributedNN.Numerics;
 namespace DistributedNN.Model;
 
 /// <summary>
-/// The shape of a 2-D convolution over batch-major NCHW tensors: <see cref="Channels"/> × <see cref="Height"/> ×
-/// <see cref="Width"/> in, <see cref="Filters"/> × <see cref="OutHeight"/> × <see cref="OutWidth"/> out, kernels of
-/// <see cref="KernelHeight"/> × <see cref="KernelWidth"/>, zero padding on every side, one stride for both axes.
-/// </summary>
-public sealed record ConvShape(int Channels, int Height, int Width, int Filters, int KernelHeight, int KernelWidth, int Stride = 1, int Padding = 0)
-{
-    public int OutHeight => (Height + 2 * Padding - KernelHeight) / Stride + 1;
-    public int OutWidth => (Width + 2 * Padding - KernelWidth) / Stride + 1;
-    public int InputSize => Channels * Height * Width;
-    public int OutputSize => Filters * OutHeight * OutWidth;
-    /// <summary>Values per filter: Channels × KernelHeight × KernelWidth.</summary>
-    public int PatchSize => Channels * KernelHeight * KernelWidth;
-    /// <summary>Weights [Filters × Channels × KernelHeight × KernelWidth], then one bias per filter.</summary>
-    public int ParameterCount => Filters * PatchSize + Filters;
-
-    /// <exception cref="UserErrorException">A size that is not positive, or a kernel that does not fit the padded input.</exception>
-    public void Validate()
-    {
-        if (Channels < 1 || Height < 1 || Width < 1 || Filters < 1 || KernelHeight < 1 || KernelWidth < 1 || Stride < 1 || Padding < 0)
-            throw new UserErrorException($"convolution {Channels}×{Height}×{Width}, {Filters} filters of {KernelHeight}×{KernelWidth}, stride {Stride}, padding {Padding}: sizes, kernel and stride must be positive and padding zero or more");
-        if (KernelHeight > Height + 2 * Padding || KernelWidth > Width + 2 * Padding)
-            throw new UserErrorException($"convolution: a {KernelHeight}×{KernelWidth} kernel does not fit a {Height}×{Width} input with padding {Padding}");
-    }
-
-    public override string ToString() =>
-        $"{Channels}×{Height}×{Width} → {Filters}×{OutHeight}×{OutWidth} (kernel {KernelHeight}×{KernelWidth}, stride {Stride}, padding {Padding})";
-}
-
-/// <summary>
 /// 2-D convolution by im2col and the GEMM kernel over chunks of up to <see cref="Chunk"/> samples, whose patch
 /// matrices sit side by side so that each product is wide: forward Z = W · [cols(x₁) … cols(x_c)] + b; backward
 /// dWᵀ = Σ cols · δᵀ (one FMA chain per weight over every sample's pixels in order, continued from chunk to chunk),
@@ -43,20 +14,24 @@ public sealed unsafe class Conv2D
 {
     /// <summary>Samples per product.</summary>
     public const int Chunk = 4;
-    private readonly float[] _cols;     // [PatchSize × Chunk·pixels]: one chunk's patches, sample after sample
-    private readonly float[] _wide;     // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
-    private readonly float[] _deltaT;   // the chunk's δ transposed, [Chunk·pixels × Filters]
-    private readonly float[] _weightGradT; // Σ cols·δᵀ = dWᵀ, [PatchSize × Filters]
+    private readonly float[][] _buffers; // held: the four below point into them
+    private readonly float* _cols;      // [PatchSize × Chunk·pixels]: one chunk's patches, sample after sample
+    private readonly float* _wide;      // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
+    private readonly float* _deltaT;    // the chunk's δ transposed, [Chunk·pixels × Filters]
+    private readonly float* _weightGradT; // Σ cols·δᵀ = dWᵀ, [PatchSize × Filters]
 
     public Conv2D(ConvShape shape)
     {
         shape.Validate();
         Shape = shape;
         int pixels = shape.OutHeight * shape.OutWidth;
-        _cols = GC.AllocateArray<float>(shape.PatchSize * pixels * Chunk, pinned: true);
-        _wide = GC.AllocateArray<float>(shape.Filters * pixels * Chunk, pinned: true);
-        _deltaT = GC.AllocateArray<float>(pixels * Chunk * shape.Filters, pinned: true);
-        _weightGradT = GC.AllocateArray<float>(shape.PatchSize * shape.Filters, pinned: true);
+        _buffers =
+        [
+            Pinned.Floats((long)shape.PatchSize * pixels * Chunk, out _cols),
+            Pinned.Floats((long)shape.Filters * pixels * Chunk, out _wide),
+            Pinned.Floats((long)pixels * Chunk * shape.Filters, out _deltaT),
+            Pinned.Floats((long)shape.PatchSize * shape.Filters, out _weightGradT),
+        ];
     }
 
     public ConvShape Shape { get; }
@@ -64,29 +39,34 @@ public sealed unsafe class Conv2D
     /// <summary>Threads for the products (null: the calling thread); the same bits either way.</summary>
     public GemmTeam? Team { get; set; }
 
-    private void MatMul(int m, int n, int k, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool accumulate)
-    {
-        if (Team is { } team) team.MatMul(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate);
-        else Gemm.MatMul(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate);
-    }
-
     /// <summary><paramref name="output"/> [rows × OutputSize] = conv(<paramref name="input"/> [rows × InputSize]) with <paramref name="parameters"/> (weights, then biases).</summary>
-    public void Forward(ReadOnlySpan<float> input, int rows, ReadOnlySpan<float> parameters, Span<float> output)
+    public void Forward(ReadOnlySpan<float> input, int rows, ReadOnlySpan<float> parameters, Span<float> output) =>
+        Forward(Team ?? GemmTeam.CallingThread, input, rows, parameters, output);
+
+    /// <summary>
+    /// The gradient (sum over the <paramref name="rows"/> samples) of the weights and biases into <paramref name="gradient"/>
+    /// (overwritten; same layout as the parameters), and, unless <paramref name="inputGradient"/> is empty, dE/dx [rows × InputSize].
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> input, ReadOnlySpan<float> delta, int rows, ReadOnlySpan<float> parameters,
+        Span<float> gradient, Span<float> inputGradient) =>
+        Backward(Team ?? GemmTeam.CallingThread, input, delta, rows, parameters, gradient, inputGradient);
+
+    /// <summary><see cref="Forward(ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float})"/> with the products on <paramref name="gemm"/>.</summary>
+    internal void Forward(GemmTeam gemm, ReadOnlySpan<float> input, int rows, ReadOnlySpan<float> parameters, Span<float> output)
     {
         Check(input, rows, parameters, output.Length, nameof(output));
         var s = Shape;
         int pixels = s.OutHeight * s.OutWidth;
+        float* cols = _cols, wide = _wide;
         fixed (float* x = input)
         fixed (float* p = parameters)
         fixed (float* z = output)
-        fixed (float* cols = _cols)
-        fixed (float* wide = _wide)
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
                 for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
                 // Z [Filters × n·pixels] = W [Filters × PatchSize] · cols [PatchSize × n·pixels]
-                MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
+                gemm.MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
                 float* bias = p + s.Filters * s.PatchSize;
                 for (int r = 0; r < n; r++)
                 {
@@ -101,11 +81,8 @@ public sealed unsafe class Conv2D
             }
     }
 
-    /// <summary>
-    /// The gradient (sum over the <paramref name="rows"/> samples) of the weights and biases into <paramref name="gradient"/>
-    /// (overwritten; same layout as the parameters), and, unless <paramref name="inputGradient"/> is empty, dE/dx [rows × InputSize].
-    /// </summary>
-    public void Backward(ReadOnlySpan<float> input, ReadOnlySpan<float> delta, int rows, ReadOnlySpan<float> parameters,
+    /// <summary><see cref="Backward(ReadOnlySpan{float}, ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float}, Span{float})"/> with the products on <paramref name="gemm"/>.</summary>
+    internal void Backward(GemmTeam gemm, ReadOnlySpan<float> input, ReadOnlySpan<float> delta, int rows, ReadOnlySpan<float> parameters,
         Span<float> gradient, Span<float> inputGradient)
     {
         Check(input, rows, parameters, delta.Length, nameof(delta));
@@ -115,14 +92,11 @@ public sealed unsafe class Conv2D
         int pixels = s.OutHeight * s.OutWidth;
         var bias = gradient.Slice(s.Filters * s.PatchSize, s.Filters);
         bias.Clear();
+        float* cols = _cols, wide = _wide, dT = _deltaT, gT = _weightGradT;
         fixed (float* x = input)
         fixed (float* d = delta)
         fixed (float* p = parameters)
         fixed (float* dx = inputGradient)
-        fixed (float* cols = _cols)
-        fixed (float* wide = _wide)
-        fixed (float* dT = _deltaT)
-        fixed (float* gT = _weightGradT)
         {
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
@@ -140,13 +114,13 @@ public sealed unsafe class Conv2D
                     }
                 }
                 // dWᵀ [PatchSize × Filters] (+)= cols [PatchSize × n·pixels] · δᵀ [n·pixels × Filters]
-                MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
+                gemm.MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 if (inputGradient.IsEmpty) continue;
                 // dcols [PatchSize × n·pixels] = Wᵀ · δ, δ gathered as [Filters × n·pixels]; then every patch value back onto its pixel
                 for (int r = 0; r < n; r++)
                     for (int f = 0; f < s.Filters; f++)
                         new ReadOnlySpan<float>(d + (long)(r0 + r) * s.OutputSize + f * pixels, pixels).CopyTo(new Span<float>(wide + (long)f * width + r * pixels, pixels));
-                MatMul(s.PatchSize, width, s.Filters, p, 1, s.PatchSize, wide, width, cols, width, accumulate: false);
+                gemm.MatMul(s.PatchSize, width, s.Filters, p, 1, s.PatchSize, wide, width, cols, width, accumulate: false);
                 for (int r = 0; r < n; r++)
                 {
                     float* dxr = dx + (long)(r0 + r) * s.InputSize;
@@ -154,7 +128,7 @@ public sealed unsafe class Conv2D
                     Patches(dxr, cols + r * pixels, width, gather: false);
                 }
             }
-            if (rows == 0) new Span<float>(gT, _weightGradT.Length).Clear();
+            if (rows == 0) new Span<float>(gT, s.PatchSize * s.Filters).Clear();
             fixed (float* g = gradient)
                 Gemm.Transpose(s.PatchSize, s.Filters, gT, g); // dW [Filters × PatchSize]
         }
@@ -198,7 +172,7 @@ public sealed unsafe class Conv2D
                             // the whole output row reads one contiguous run of input pixels
                             float* run = pixels + kx - s.Padding;
                             if (gather) new ReadOnlySpan<float>(run, ow).CopyTo(new Span<float>(patch, ow));
-                            else Backprop.AddInto(run, patch, ow);
+                            else Elementwise.AddInto(run, patch, ow);
                             continue;
                         }
                         for (int ox = 0; ox < ow; ox++)

@@ -64,88 +64,126 @@ public static class ModelSpec
         var layers = new List<LayerSpec>();
         for (int i = 0; i < items.Count; i++)
         {
-            string where = $"layer {i + 1}";
-            if (items[i] is not JsonObject o) throw new FormatException($"{where} is not an object");
-            string type = Text(o["type"] ?? throw new FormatException($"{where} has no \"type\""), "type").ToLowerInvariant();
-            string? name = o["name"] is { } nameNode ? Text(nameNode, "name") : null;
-            if (name is not null) where += $" '{name}'";
-            where += $" ({type})";
-            var own = name ?? $"layer{i + 1}";
-            if (!names.TryAdd(own, i)) throw new FormatException($"{where}: the name '{own}' is taken");
-            if (name is not null) names.TryAdd($"layer{i + 1}", i);
-
-            int[] from = ReadFrom(o["from"], names, i, where);
-            var inShapes = (from.Length > 0 ? from : [i - 1]).Select(f => f < 0 ? input : shapes[f]).ToArray();
-            bool last = i == items.Count - 1;
-            var defaultActivation = type is "dense" or "conv"
-                ? (last ? (loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.Identity) : Activation.ReLU)
-                : Activation.Identity;
-            var activation = defaultActivation;
-            if (o["activation"] is { } actNode && !Activations.TryParse(Text(actNode, "activation"), out activation))
-                throw new FormatException($"{where}: activation '{Text(actNode, "activation")}' is not one of relu, sigmoid, tanh, identity, softmax");
-            var x = inShapes[0];
-            LayerSpec layer;
-            switch (type)
-            {
-                case "dense" or "linear":
-                    CheckKeys(o, ["type", "name", "from", "activation", "units"], where);
-                    int units = Int(o, "units", where, min: 1);
-                    layer = new LayerSpec(x.Size, units, activation) { InShapeOrNull = x };
-                    break;
-                case "conv" or "conv2d":
-                    CheckKeys(o, ["type", "name", "from", "activation", "filters", "kernel", "stride", "padding"], where);
-                    var conv = new ConvShape(x.Channels, x.Height, x.Width, Int(o, "filters", where, min: 1), Int(o, "kernel", where, min: 1),
-                        Int(o, "kernel", where, min: 1), Int(o, "stride", where, min: 1, fallback: 1), Int(o, "padding", where, min: 0, fallback: 0));
-                    Fits(conv.Validate, where);
-                    var convOut = new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
-                    layer = new LayerSpec(x.Size, convOut.Size, activation)
-                    {
-                        Kind = LayerKind.Conv, InShapeOrNull = x, OutShapeOrNull = convOut, Kernel = conv.KernelHeight, Stride = conv.Stride, Padding = conv.Padding,
-                    };
-                    break;
-                case "maxpool" or "avgpool":
-                    CheckKeys(o, ["type", "name", "from", "size", "stride"], where);
-                    int size = Int(o, "size", where, min: 1);
-                    var pool = new PoolShape(type == "maxpool" ? PoolKind.Max : PoolKind.Average, x.Channels, x.Height, x.Width, size, Int(o, "stride", where, min: 1, fallback: size));
-                    Fits(pool.Validate, where);
-                    var poolOut = new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
-                    layer = new LayerSpec(x.Size, poolOut.Size, Activation.Identity)
-                    {
-                        Kind = type == "maxpool" ? LayerKind.MaxPool : LayerKind.AvgPool, InShapeOrNull = x, OutShapeOrNull = poolOut, Kernel = size, Stride = pool.Stride,
-                    };
-                    break;
-                case "flatten":
-                    CheckKeys(o, ["type", "name", "from"], where);
-                    layer = new LayerSpec(x.Size, x.Size, Activation.Identity) { Kind = LayerKind.Flatten, InShapeOrNull = x };
-                    break;
-                case "dropout":
-                    CheckKeys(o, ["type", "name", "from", "rate"], where);
-                    double rate = Number(o["rate"] ?? throw new FormatException($"{where} needs \"rate\", the probability of dropping a unit"), where + " rate");
-                    if (!(rate >= 0 && rate < 1)) throw new FormatException($"{where}: \"rate\" {rate.ToString(CultureInfo.InvariantCulture)} is not in [0, 1)");
-                    layer = new LayerSpec(x.Size, x.Size, Activation.Identity) { Kind = LayerKind.Dropout, InShapeOrNull = x, OutShapeOrNull = x, Rate = (float)rate };
-                    break;
-                case "add" or "concat":
-                    CheckKeys(o, ["type", "name", "from", "activation"], where);
-                    if (from.Length < 2) throw new FormatException($"{where} needs \"from\" with at least two layers");
-                    if (type == "add" && inShapes.Any(s => s != x))
-                        throw new FormatException($"{where} adds tensors of different shapes: {string.Join(", ", from.Select((f, k) => $"{Label(f, names)} {inShapes[k]}"))}");
-                    if (type == "concat" && inShapes.Any(s => s.Height != x.Height || s.Width != x.Width))
-                        throw new FormatException($"{where} joins tensors whose height × width differ: {string.Join(", ", from.Select((f, k) => $"{Label(f, names)} {inShapes[k]}"))}");
-                    var joined = type == "add" ? x : x with { Channels = inShapes.Sum(s => s.Channels) };
-                    layer = new LayerSpec(joined.Size, joined.Size, activation)
-                    {
-                        Kind = type == "add" ? LayerKind.Add : LayerKind.Concat, InShapeOrNull = joined, OutShapeOrNull = joined,
-                    };
-                    break;
-                default:
-                    throw new FormatException($"{where}: unknown type '{type}' (dense, conv, maxpool, avgpool, flatten, dropout, add, concat)");
-            }
-            if (from.Length == 1 && type is not ("add" or "concat") && from[0] == i - 1) from = []; // the layer before: the default
-            layer = layer with { From = from, Name = name };
+            var layer = ReadLayer(items[i], i, i == items.Count - 1, loss, input, names, shapes);
             layers.Add(layer);
             shapes.Add(layer.OutShape);
         }
         return new NetworkSpec(layers, loss, input);
+    }
+
+    /// <summary>One entry of "layers" as the reader of its kind sees it: where it is (for messages), its sources and their shapes, its activation.</summary>
+    private sealed record Entry(JsonObject O, string Type, string Where, int[] From, TensorShape[] InShapes, Activation Activation, Dictionary<string, int> Names)
+    {
+        public TensorShape X => InShapes[0];
+    }
+
+    /// <summary>Entry <paramref name="i"/> of "layers": its type, name, sources and activation, then the keys of its kind.</summary>
+    private static LayerSpec ReadLayer(JsonNode? item, int i, bool last, LossKind loss, TensorShape input, Dictionary<string, int> names, List<TensorShape> shapes)
+    {
+        string where = $"layer {i + 1}";
+        if (item is not JsonObject o) throw new FormatException($"{where} is not an object");
+        string type = Text(o["type"] ?? throw new FormatException($"{where} has no \"type\""), "type").ToLowerInvariant();
+        string? name = o["name"] is { } nameNode ? Text(nameNode, "name") : null;
+        if (name is not null) where += $" '{name}'";
+        where += $" ({type})";
+        var own = name ?? $"layer{i + 1}";
+        if (!names.TryAdd(own, i)) throw new FormatException($"{where}: the name '{own}' is taken");
+        if (name is not null) names.TryAdd($"layer{i + 1}", i);
+
+        int[] from = ReadFrom(o["from"], names, i, where);
+        var inShapes = (from.Length > 0 ? from : [i - 1]).Select(f => f < 0 ? input : shapes[f]).ToArray();
+        var entry = new Entry(o, type, where, from, inShapes, ReadActivation(o, type, last, loss, where), names);
+        var layer = type switch
+        {
+            "dense" or "linear" => Dense(entry),
+            "conv" or "conv2d" => Conv(entry),
+            "maxpool" or "avgpool" => Pool(entry),
+            "flatten" => Flatten(entry),
+            "dropout" => Dropout(entry),
+            "add" or "concat" => Join(entry),
+            _ => throw new FormatException($"{where}: unknown type '{type}' (dense, conv, maxpool, avgpool, flatten, dropout, add, concat)"),
+        };
+        if (from.Length == 1 && type is not ("add" or "concat") && from[0] == i - 1) from = []; // the layer before: the default
+        return layer with { From = from, Name = name };
+    }
+
+    // dense and conv layers default to ReLU (the output layer: softmax for cross-entropy, else identity); the others to identity
+    private static Activation ReadActivation(JsonObject o, string type, bool last, LossKind loss, string where)
+    {
+        var activation = type is "dense" or "conv"
+            ? (last ? (loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.Identity) : Activation.ReLU)
+            : Activation.Identity;
+        if (o["activation"] is { } actNode && !Activations.TryParse(Text(actNode, "activation"), out activation))
+            throw new FormatException($"{where}: activation '{Text(actNode, "activation")}' is not one of relu, sigmoid, tanh, identity, softmax");
+        return activation;
+    }
+
+    private static LayerSpec Dense(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from", "activation", "units"], e.Where);
+        int units = Int(e.O, "units", e.Where, min: 1);
+        return new LayerSpec(e.X.Size, units, e.Activation) { InShapeOrNull = e.X };
+    }
+
+    private static LayerSpec Conv(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from", "activation", "filters", "kernel", "stride", "padding"], e.Where);
+        var x = e.X;
+        var conv = new ConvShape(x.Channels, x.Height, x.Width, Int(e.O, "filters", e.Where, min: 1), Int(e.O, "kernel", e.Where, min: 1),
+            Int(e.O, "kernel", e.Where, min: 1), Int(e.O, "stride", e.Where, min: 1, fallback: 1), Int(e.O, "padding", e.Where, min: 0, fallback: 0));
+        Fits(conv.Validate, e.Where);
+        var convOut = new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
+        return new LayerSpec(x.Size, convOut.Size, e.Activation)
+        {
+            Kind = LayerKind.Conv, InShapeOrNull = x, OutShapeOrNull = convOut, Kernel = conv.KernelHeight, Stride = conv.Stride, Padding = conv.Padding,
+        };
+    }
+
+    private static LayerSpec Pool(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from", "size", "stride"], e.Where);
+        var x = e.X;
+        int size = Int(e.O, "size", e.Where, min: 1);
+        bool max = e.Type == "maxpool";
+        var pool = new PoolShape(max ? PoolKind.Max : PoolKind.Average, x.Channels, x.Height, x.Width, size, Int(e.O, "stride", e.Where, min: 1, fallback: size));
+        Fits(pool.Validate, e.Where);
+        var poolOut = new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
+        return new LayerSpec(x.Size, poolOut.Size, Activation.Identity)
+        {
+            Kind = max ? LayerKind.MaxPool : LayerKind.AvgPool, InShapeOrNull = x, OutShapeOrNull = poolOut, Kernel = size, Stride = pool.Stride,
+        };
+    }
+
+    private static LayerSpec Flatten(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from"], e.Where);
+        return new LayerSpec(e.X.Size, e.X.Size, Activation.Identity) { Kind = LayerKind.Flatten, InShapeOrNull = e.X };
+    }
+
+    private static LayerSpec Dropout(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from", "rate"], e.Where);
+        double rate = Number(e.O["rate"] ?? throw new FormatException($"{e.Where} needs \"rate\", the probability of dropping a unit"), e.Where + " rate");
+        if (!(rate >= 0 && rate < 1)) throw new FormatException($"{e.Where}: \"rate\" {rate.ToString(CultureInfo.InvariantCulture)} is not in [0, 1)");
+        return new LayerSpec(e.X.Size, e.X.Size, Activation.Identity) { Kind = LayerKind.Dropout, InShapeOrNull = e.X, OutShapeOrNull = e.X, Rate = (float)rate };
+    }
+
+    // add: tensors of one shape summed; concat: tensors of one height × width joined along the channels
+    private static LayerSpec Join(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from", "activation"], e.Where);
+        if (e.From.Length < 2) throw new FormatException($"{e.Where} needs \"from\" with at least two layers");
+        bool add = e.Type == "add";
+        var x = e.X;
+        string Listed() => string.Join(", ", e.From.Select((f, k) => $"{Label(f, e.Names)} {e.InShapes[k]}"));
+        if (add && e.InShapes.Any(s => s != x)) throw new FormatException($"{e.Where} adds tensors of different shapes: {Listed()}");
+        if (!add && e.InShapes.Any(s => s.Height != x.Height || s.Width != x.Width))
+            throw new FormatException($"{e.Where} joins tensors whose height × width differ: {Listed()}");
+        var joined = add ? x : x with { Channels = e.InShapes.Sum(s => s.Channels) };
+        return new LayerSpec(joined.Size, joined.Size, e.Activation)
+        {
+            Kind = add ? LayerKind.Add : LayerKind.Concat, InShapeOrNull = joined, OutShapeOrNull = joined,
+        };
     }
 
     private static void Fits(Action validate, string where)

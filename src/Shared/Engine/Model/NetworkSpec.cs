@@ -1,77 +1,5 @@
 namespace DistributedNN.Model;
 
-/// <summary>What a layer computes. Dense and convolution layers have parameters; the others do not.</summary>
-public enum LayerKind : byte { Dense, Conv, MaxPool, AvgPool, Flatten, Dropout, Add, Concat }
-
-/// <summary>The shape of one sample's tensor, channels × height × width (NCHW without N); a flat vector is n × 1 × 1.</summary>
-public readonly record struct TensorShape(int Channels, int Height, int Width)
-{
-    public int Size => Channels * Height * Width;
-    public bool IsFlat => Height == 1 && Width == 1;
-    public static TensorShape Flat(int n) => new(n, 1, 1);
-    public override string ToString() => IsFlat ? $"{Channels}" : $"{Channels}×{Height}×{Width}";
-}
-
-/// <summary>
-/// One layer (a node of the network's graph). Dense: z = W·a_prev + b with W [Outputs × Inputs], then a = act(z).
-/// The other kinds (see <see cref="LayerKind"/>) set <see cref="Kind"/>, their shapes and their sources in <see cref="From"/>;
-/// a plain <c>new LayerSpec(in, out, act)</c> is a dense layer reading the layer before it.
-/// </summary>
-public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
-{
-    public LayerKind Kind { get; init; } = LayerKind.Dense;
-    /// <summary>The layers this one reads, by index (−1: the network's input); empty: the layer before it.</summary>
-    public int[] From { get; init; } = [];
-    /// <summary>The name a model spec gives the layer (for messages and for <c>from</c> references).</summary>
-    public string? Name { get; init; }
-    public TensorShape? InShapeOrNull { get; init; }
-    public TensorShape? OutShapeOrNull { get; init; }
-    /// <summary>Convolution: kernel size (square); pooling: window size.</summary>
-    public int Kernel { get; init; }
-    public int Stride { get; init; } = 1;
-    public int Padding { get; init; }
-    /// <summary>Dropout: the probability of zeroing a unit during training.</summary>
-    public float Rate { get; init; }
-
-    public TensorShape InShape => InShapeOrNull ?? TensorShape.Flat(Inputs);
-    public TensorShape OutShape => OutShapeOrNull ?? TensorShape.Flat(Outputs);
-
-    public ConvShape Conv => new(InShape.Channels, InShape.Height, InShape.Width, OutShape.Channels, Kernel, Kernel, Stride, Padding);
-    public PoolShape Pool => new(Kind == LayerKind.MaxPool ? PoolKind.Max : PoolKind.Average, InShape.Channels, InShape.Height, InShape.Width, Kernel, Stride);
-
-    public int WeightCount => Kind switch
-    {
-        LayerKind.Dense => Inputs * Outputs,
-        LayerKind.Conv => OutShape.Channels * InShape.Channels * Kernel * Kernel,
-        _ => 0,
-    };
-    /// <summary>Weights, then one bias per output unit (dense) or per filter (convolution).</summary>
-    public int BiasCount => Kind switch { LayerKind.Dense => Outputs, LayerKind.Conv => OutShape.Channels, _ => 0 };
-    public int ParameterCount => WeightCount + BiasCount;
-    public bool HasParameters => ParameterCount > 0;
-    /// <summary>Inputs and outputs each weight connects (convolution: per kernel position), for the initialisers.</summary>
-    public int FanIn => Kind == LayerKind.Conv ? InShape.Channels * Kernel * Kernel : Inputs;
-    public int FanOut => Kind == LayerKind.Conv ? OutShape.Channels * Kernel * Kernel : Outputs;
-    /// <summary>A dense layer reading the layer before it: what the stack-only fast path computes.</summary>
-    public bool IsPlainDense => Kind == LayerKind.Dense && From.Length == 0;
-
-    public string KindName => Kind switch
-    {
-        LayerKind.Dense => "dense",
-        LayerKind.Conv => "conv",
-        LayerKind.MaxPool => "maxpool",
-        LayerKind.AvgPool => "avgpool",
-        LayerKind.Flatten => "flatten",
-        LayerKind.Dropout => "dropout",
-        LayerKind.Add => "add",
-        LayerKind.Concat => "concat",
-        _ => throw new ArgumentOutOfRangeException(nameof(Kind)),
-    };
-
-    /// <summary>e.g. <c>conv 1×28×28→32×24×24, relu</c>.</summary>
-    public string Describe() => $"{KindName} {InShape}→{OutShape}, {Activation.Name()}";
-}
-
 /// <summary>
 /// The architecture of a network and the layout of its parameters in one flat vector: layer by layer,
 /// W (dense: row-major [out × in], PyTorch's nn.Linear.weight layout; convolution: [filters × channels × k × k],
@@ -153,51 +81,49 @@ public sealed class NetworkSpec
             }
             if (layer.Activation == Activation.Softmax && l != layers.Count - 1)
                 throw new UserErrorException($"softmax is an output activation; {name} is a hidden layer");
-            TensorShape expected;
-            switch (layer.Kind)
-            {
-                case LayerKind.Dense:
-                    if (shapes[0].Size != layer.Inputs) throw new UserErrorException($"{name} takes {layer.Inputs} inputs but gets {shapes[0].Size}");
-                    expected = TensorShape.Flat(layer.Outputs);
-                    break;
-                case LayerKind.Conv:
-                    if (shapes[0] != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {shapes[0]}");
-                    var conv = layer.Conv;
-                    conv.Validate();
-                    expected = new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
-                    break;
-                case LayerKind.MaxPool or LayerKind.AvgPool:
-                    if (shapes[0] != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {shapes[0]}");
-                    var pool = layer.Pool;
-                    pool.Validate();
-                    expected = new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
-                    break;
-                case LayerKind.Flatten:
-                    expected = TensorShape.Flat(shapes[0].Size);
-                    break;
-                case LayerKind.Dropout:
-                    if (!(layer.Rate >= 0 && layer.Rate < 1)) throw new UserErrorException($"{name}: the rate {layer.Rate} is not in [0, 1)");
-                    expected = shapes[0];
-                    break;
-                case LayerKind.Add:
-                    foreach (var s in shapes)
-                        if (s != shapes[0]) throw new UserErrorException($"{name} adds tensors of different shapes: {string.Join(", ", shapes)}");
-                    expected = shapes[0];
-                    break;
-                case LayerKind.Concat:
-                    foreach (var s in shapes)
-                        if (s.Height != shapes[0].Height || s.Width != shapes[0].Width)
-                            throw new UserErrorException($"{name} joins tensors whose height × width differ: {string.Join(", ", shapes)}");
-                    expected = shapes[0] with { Channels = shapes.Sum(s => s.Channels) };
-                    break;
-                default: throw new UserErrorException($"layer {l + 1}: unknown kind {layer.Kind}");
-            }
+            var expected = Computed(layer, shapes, name);
             if (layer.OutShape != expected) throw new UserErrorException($"{name} gives {layer.OutShape} but computes {expected}");
             if (!layer.HasParameters && layer.Activation != Activation.Identity && layer.Kind is not (LayerKind.Add or LayerKind.Concat))
                 throw new UserErrorException($"{name} has no activation of its own (put it on the layer before)");
         }
         for (int l = 0; l + 1 < layers.Count; l++)
             if (!used[l]) throw new UserErrorException($"layer {l + 1}{(layers[l].Name is { } n ? $" '{n}'" : "")} feeds no later layer; the last layer is the network's output");
+    }
+
+    /// <summary>The output shape <paramref name="layer"/> computes from its sources' <paramref name="shapes"/>, once they fit it.</summary>
+    private static TensorShape Computed(LayerSpec layer, TensorShape[] shapes, string name)
+    {
+        var x = shapes[0];
+        switch (layer.Kind)
+        {
+            case LayerKind.Dense:
+                if (x.Size != layer.Inputs) throw new UserErrorException($"{name} takes {layer.Inputs} inputs but gets {x.Size}");
+                return TensorShape.Flat(layer.Outputs);
+            case LayerKind.Conv:
+                if (x != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {x}");
+                var conv = layer.Conv;
+                conv.Validate();
+                return new TensorShape(conv.Filters, conv.OutHeight, conv.OutWidth);
+            case LayerKind.MaxPool or LayerKind.AvgPool:
+                if (x != layer.InShape) throw new UserErrorException($"{name} takes {layer.InShape} but gets {x}");
+                var pool = layer.Pool;
+                pool.Validate();
+                return new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
+            case LayerKind.Flatten:
+                return TensorShape.Flat(x.Size);
+            case LayerKind.Dropout:
+                if (!(layer.Rate >= 0 && layer.Rate < 1)) throw new UserErrorException($"{name}: the rate {layer.Rate} is not in [0, 1)");
+                return x;
+            case LayerKind.Add:
+                if (shapes.Any(s => s != x)) throw new UserErrorException($"{name} adds tensors of different shapes: {string.Join(", ", shapes)}");
+                return x;
+            case LayerKind.Concat:
+                if (shapes.Any(s => s.Height != x.Height || s.Width != x.Width))
+                    throw new UserErrorException($"{name} joins tensors whose height × width differ: {string.Join(", ", shapes)}");
+                return x with { Channels = shapes.Sum(s => s.Channels) };
+            default:
+                throw new UserErrorException($"{name}: unknown kind {layer.Kind}");
+        }
     }
 
     /// <summary>The layers <paramref name="layer"/> (number <paramref name="index"/>) reads: −1 is the network's input.</summary>

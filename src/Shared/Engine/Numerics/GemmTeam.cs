@@ -1,7 +1,8 @@
 namespace DistributedNN.Numerics;
 
 /// <summary>
-/// Several threads on one matrix product: C is cut into column blocks (multiples of 32 columns: whole
+/// The one way the engine calls the matrix kernels: on the calling thread (<see cref="CallingThread"/>, a team of one) or
+/// on several threads, with the same bits. Several threads on one matrix product: C is cut into column blocks (multiples of 32 columns: whole
 /// register panels at every vector width) or, when it is narrow, row blocks (multiples of 4 rows), and each
 /// thread computes its block with <see cref="Gemm"/>. Every element of C is still the one FMA chain over k that
 /// <see cref="Gemm"/> computes for it, so the result has the same bits for any number of threads.
@@ -10,7 +11,9 @@ namespace DistributedNN.Numerics;
 /// Between products the helpers spin briefly and then sleep, so a training step's back-to-back products
 /// do not pay a thread wake-up each, and an idle team costs nothing. Products too small to be worth
 /// splitting (under <see cref="MinFlopsPerThread"/> per thread) run on the calling thread alone.
-/// One product at a time: a team belongs to one caller (e.g. one <see cref="Model.Backprop"/>).
+/// One product at a time: a team belongs to one caller (e.g. one <see cref="Model.Backprop"/>). A team of one thread
+/// writes no state of its own — every call goes straight to <see cref="Gemm"/> — so <see cref="CallingThread"/> serves any
+/// number of threads at once.
 /// </para>
 /// </summary>
 public sealed unsafe class GemmTeam : IDisposable
@@ -56,6 +59,9 @@ public sealed unsafe class GemmTeam : IDisposable
             _helpers[t].Start();
         }
     }
+
+    /// <summary>The calling thread alone: the single-thread kernels, shared by every caller (no helper threads, no state).</summary>
+    public static GemmTeam CallingThread { get; } = new(1);
 
     /// <summary>Threads working on each product, the caller's included.</summary>
     public int Threads { get; }

@@ -7,11 +7,6 @@ using DistributedNN.Training;
 
 namespace DistributedNN.Serialization;
 
-/// <summary>Everything needed to continue a run exactly: what it is, where it is, and its state.</summary>
-public sealed record Checkpoint(
-    NetworkDescription Network, TrainingSettings Settings, string DataFingerprint, TrainingProgress Progress,
-    float[] Parameters, float[] Velocity, float[] SecondMoment, IReadOnlyList<EpochResult> Epochs);
-
 /// <summary>
 /// The coordinator's checkpoint file (docs/CHECKPOINTS.md): "DNNCKPT\0", u32 version, a length-prefixed
 /// UTF-8 JSON header (network, settings, data fingerprint, progress, epochs so far), three
@@ -103,52 +98,5 @@ public static class CheckpointFile
         try { state.Restore(c.Progress); }
         catch (ArgumentException e) { throw new DataFormatException($"the checkpoint does not fit: {e.Message}"); }
         return state;
-    }
-}
-
-/// <summary>
-/// Writes checkpoints into a folder — every <see cref="Every"/> steps and at each epoch's end — keeping
-/// the newest few, and finds the newest readable one to resume from.
-/// </summary>
-public sealed class Checkpointer(string directory, int every, string dataFingerprint)
-{
-    public const int Keep = 3;
-    public string Directory { get; } = directory;
-    public int Every { get; } = every;
-
-    public static string FileName(long steps) => $"ckpt-{steps:D10}{CheckpointFile.Extension}";
-
-    /// <summary>Called after each applied step (and after each epoch end): writes when due.</summary>
-    public void AfterStep(TrainingState state, IReadOnlyList<EpochResult> epochs, bool epochEnded)
-    {
-        if (!epochEnded && (Every <= 0 || state.Steps % Every != 0)) return;
-        Save(state, epochs);
-    }
-
-    public string Save(TrainingState state, IReadOnlyList<EpochResult> epochs)
-    {
-        string path = Path.Combine(Directory, FileName(state.Steps));
-        AtomicFile.Write(path, CheckpointFile.Encode(CheckpointFile.Capture(state, dataFingerprint, epochs)));
-        foreach (var old in Existing(Directory).Skip(Keep))
-            try { File.Delete(old); } catch (IOException) { }
-        return path;
-    }
-
-    /// <summary>Checkpoint files in <paramref name="directory"/>, newest first.</summary>
-    public static IEnumerable<string> Existing(string directory) =>
-        System.IO.Directory.Exists(directory)
-            ? System.IO.Directory.GetFiles(directory, "ckpt-*" + CheckpointFile.Extension).OrderByDescending(f => f, StringComparer.Ordinal)
-            : [];
-
-    /// <summary>The newest checkpoint that reads back whole; corrupt or half-written ones are skipped with a warning.</summary>
-    public static (Checkpoint Checkpoint, string Path) Latest(string directory, Action<string> warn)
-    {
-        if (!System.IO.Directory.Exists(directory)) throw new UserErrorException($"--resume {directory}: no such directory");
-        foreach (var file in Existing(directory))
-        {
-            try { return (CheckpointFile.Load(file), file); }
-            catch (DataFormatException e) { warn($"skipping checkpoint {e.Message}"); }
-        }
-        throw new UserErrorException($"--resume {directory}: no readable checkpoint there (files ckpt-*{CheckpointFile.Extension})");
     }
 }

@@ -5,17 +5,6 @@ using DistributedNN.Model;
 
 namespace DistributedNN.Serialization;
 
-/// <summary>A network's architecture and its trained parameters.</summary>
-public sealed record TrainedModel(NetworkSpec Spec, float[] Parameters, string Notes = "")
-{
-    public TrainedModel Validate()
-    {
-        if (Parameters.Length != Spec.ParameterCount)
-            throw new ArgumentException($"{Parameters.Length} parameters for a network of {Spec.ParameterCount}");
-        return this;
-    }
-}
-
 /// <summary>
 /// The binary model file (docs/MODEL_FORMAT.md): little-endian, versioned, SHA-256 checked.
 /// <code>
@@ -167,31 +156,5 @@ public static class ModelFile
         public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
         public uint UInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
         public ReadOnlySpan<byte> Bytes(int n) => Take(n);
-    }
-}
-
-/// <summary>Write-then-rename, so a reader never sees a half-written file.</summary>
-public static class AtomicFile
-{
-    public static void Write(string path, ReadOnlySpan<byte> bytes)
-    {
-        string full = Path.GetFullPath(path);
-        string? dir = Path.GetDirectoryName(full);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                fs.Write(bytes);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw new UserErrorException($"{path}: cannot write the file ({e.Message})", e);
-        }
     }
 }

@@ -93,96 +93,118 @@ public static class OnnxExport
         return modelProto.ToArray();
     }
 
-    /// <summary>The nodes and initializers of a graph network; every value is N×size (2-D) or N×C×H×W (4-D).</summary>
     private static void WriteGraph(Proto graph, TrainedModel model)
     {
-        var spec = model.Spec;
-        var nodes = new List<Proto>();
-        var initializers = new List<Proto>();
-        var names = new string[spec.Layers.Count];
-        var fourD = new bool[spec.Layers.Count];
-        int reshapes = 0;
-        // a value in the rank a reader needs: Reshape to N×C×H×W, or Flatten to N×size
-        string As(int from, bool want4D)
+        var writer = new GraphWriter(model);
+        for (int l = 0; l < model.Spec.Layers.Count; l++) writer.Layer(l);
+        writer.WriteTo(graph);
+    }
+
+    /// <summary>The nodes and initializers of a graph network, layer by layer; every value is N×size (2-D) or N×C×H×W (4-D).</summary>
+    private sealed class GraphWriter(TrainedModel model)
+    {
+        private readonly NetworkSpec _spec = model.Spec;
+        private readonly List<Proto> _nodes = [], _initializers = [];
+        private readonly string[] _names = new string[model.Spec.Layers.Count]; // each layer's output value
+        private readonly bool[] _fourD = new bool[model.Spec.Layers.Count];
+        private int _reshapes;
+
+        public void Layer(int l)
         {
-            string name = from < 0 ? "input" : names[from];
-            bool is4D = from >= 0 && fourD[from];
-            var shape = from < 0 ? spec.InputShape : spec.Layers[from].OutShape;
-            if (is4D == want4D) return name;
-            string to = $"{name}.{(want4D ? "nchw" : "flat")}{++reshapes}";
-            if (want4D)
-            {
-                string shapeName = $"shape{reshapes}";
-                initializers.Add(LongTensor(shapeName, [-1, shape.Channels, shape.Height, shape.Width]));
-                nodes.Add(Node("Reshape", to, [name, shapeName], to));
-            }
-            else nodes.Add(Node("Flatten", to, [name], to, IntAttr("axis", 1)));
-            return to;
-        }
-        for (int l = 0; l < spec.Layers.Count; l++)
-        {
-            var layer = spec.Layers[l];
+            var layer = _spec.Layers[l];
             var from = NetworkSpec.Sources(layer, l);
-            string id = $"layer{l + 1}", z = $"{id}.z";
-            bool out4D;
-            switch (layer.Kind)
+            string id = $"layer{l + 1}";
+            var (z, out4D) = layer.Kind switch
             {
-                case LayerKind.Dense:
-                    initializers.Add(Tensor($"{id}.weight", [layer.Outputs, layer.Inputs], model.Parameters.AsSpan(spec.WeightOffset(l), layer.WeightCount)));
-                    initializers.Add(Tensor($"{id}.bias", [layer.Outputs], model.Parameters.AsSpan(spec.BiasOffset(l), layer.BiasCount)));
-                    nodes.Add(Node("Gemm", $"{id}.gemm", [As(from[0], false), $"{id}.weight", $"{id}.bias"], z, IntAttr("transB", 1)));
-                    out4D = false;
-                    break;
-                case LayerKind.Conv:
-                {
-                    int c = layer.InShape.Channels, f = layer.OutShape.Channels, k = layer.Kernel, pad = layer.Padding;
-                    initializers.Add(Tensor($"{id}.weight", [f, c, k, k], model.Parameters.AsSpan(spec.WeightOffset(l), layer.WeightCount)));
-                    initializers.Add(Tensor($"{id}.bias", [f], model.Parameters.AsSpan(spec.BiasOffset(l), layer.BiasCount)));
-                    nodes.Add(Node("Conv", $"{id}.conv", [As(from[0], true), $"{id}.weight", $"{id}.bias"], z,
-                        IntsAttr("kernel_shape", k, k), IntsAttr("strides", layer.Stride, layer.Stride), IntsAttr("pads", pad, pad, pad, pad)));
-                    out4D = true;
-                    break;
-                }
-                case LayerKind.MaxPool or LayerKind.AvgPool:
-                    nodes.Add(Node(layer.Kind == LayerKind.MaxPool ? "MaxPool" : "AveragePool", $"{id}.pool", [As(from[0], true)], z,
-                        IntsAttr("kernel_shape", layer.Kernel, layer.Kernel), IntsAttr("strides", layer.Stride, layer.Stride)));
-                    out4D = true;
-                    break;
-                case LayerKind.Flatten:
-                    z = As(from[0], false); // only the rank changes
-                    out4D = false;
-                    break;
-                case LayerKind.Dropout:
-                    out4D = from[0] >= 0 && fourD[from[0]]; // nothing at inference
-                    z = As(from[0], out4D);
-                    break;
-                case LayerKind.Add or LayerKind.Concat:
-                {
-                    out4D = from.Any(f => f >= 0 && fourD[f]);
-                    var inputs = from.Select(f => As(f, out4D)).ToArray();
-                    nodes.Add(layer.Kind == LayerKind.Add ? Node("Sum", $"{id}.add", inputs, z) : Node("Concat", $"{id}.concat", inputs, z, IntAttr("axis", 1)));
-                    break;
-                }
-                default: throw new ArgumentOutOfRangeException(nameof(model), $"layer kind {layer.Kind} has no ONNX operator here");
-            }
-            names[l] = z;
-            fourD[l] = out4D;
-            if (layer.Activation == Activation.Softmax && fourD[l])
+                LayerKind.Dense => Dense(l, id, from[0]),
+                LayerKind.Conv => Conv(l, id, from[0]),
+                LayerKind.MaxPool or LayerKind.AvgPool => Pool(layer, id, from[0]),
+                LayerKind.Flatten => (As(from[0], false), false), // only the rank changes
+                LayerKind.Dropout => (As(from[0], Is4D(from[0])), Is4D(from[0])), // nothing at inference
+                LayerKind.Add or LayerKind.Concat => Join(layer, id, from),
+                _ => throw new ArgumentOutOfRangeException(nameof(l), $"layer kind {layer.Kind} has no ONNX operator here"),
+            };
+            _names[l] = z;
+            _fourD[l] = out4D;
+            if (layer.Activation == Activation.Softmax && _fourD[l])
             {
-                names[l] = As(l, false); // softmax runs over the whole row, as the engine's
-                fourD[l] = false;
+                _names[l] = As(l, false); // softmax runs over the whole row, as the engine's
+                _fourD[l] = false;
             }
             if (ActivationOp(layer.Activation) is { } op)
             {
                 string a = $"{id}.a";
-                nodes.Add(Node(op, $"{id}.{op.ToLowerInvariant()}", [names[l]], a, op == "Softmax" ? IntAttr("axis", 1) : null));
-                names[l] = a;
+                _nodes.Add(Node(op, $"{id}.{op.ToLowerInvariant()}", [_names[l]], a, op == "Softmax" ? IntAttr("axis", 1) : null));
+                _names[l] = a;
             }
         }
-        nodes.Add(Node("Identity", "output", [As(spec.Layers.Count - 1, false)], "output"));
-        foreach (var node in nodes) graph.Message(1, node);
-        graph.String(2, "distributednn");
-        foreach (var tensor in initializers) graph.Message(5, tensor);
+
+        public void WriteTo(Proto graph)
+        {
+            _nodes.Add(Node("Identity", "output", [As(_spec.Layers.Count - 1, false)], "output"));
+            foreach (var node in _nodes) graph.Message(1, node);
+            graph.String(2, "distributednn");
+            foreach (var tensor in _initializers) graph.Message(5, tensor);
+        }
+
+        private bool Is4D(int from) => from >= 0 && _fourD[from];
+
+        // a value in the rank a reader needs: Reshape to N×C×H×W, or Flatten to N×size
+        private string As(int from, bool want4D)
+        {
+            string name = from < 0 ? "input" : _names[from];
+            var shape = from < 0 ? _spec.InputShape : _spec.Layers[from].OutShape;
+            if (Is4D(from) == want4D) return name;
+            string to = $"{name}.{(want4D ? "nchw" : "flat")}{++_reshapes}";
+            if (want4D)
+            {
+                string shapeName = $"shape{_reshapes}";
+                _initializers.Add(LongTensor(shapeName, [-1, shape.Channels, shape.Height, shape.Width]));
+                _nodes.Add(Node("Reshape", to, [name, shapeName], to));
+            }
+            else _nodes.Add(Node("Flatten", to, [name], to, IntAttr("axis", 1)));
+            return to;
+        }
+
+        private void Parameters(int l, string id, long[] weightDims)
+        {
+            var layer = _spec.Layers[l];
+            _initializers.Add(Tensor($"{id}.weight", weightDims, model.Parameters.AsSpan(_spec.WeightOffset(l), layer.WeightCount)));
+            _initializers.Add(Tensor($"{id}.bias", [weightDims[0]], model.Parameters.AsSpan(_spec.BiasOffset(l), layer.BiasCount)));
+        }
+
+        private (string, bool) Dense(int l, string id, int from)
+        {
+            var layer = _spec.Layers[l];
+            Parameters(l, id, [layer.Outputs, layer.Inputs]);
+            _nodes.Add(Node("Gemm", $"{id}.gemm", [As(from, false), $"{id}.weight", $"{id}.bias"], $"{id}.z", IntAttr("transB", 1)));
+            return ($"{id}.z", false);
+        }
+
+        private (string, bool) Conv(int l, string id, int from)
+        {
+            var layer = _spec.Layers[l];
+            int k = layer.Kernel, pad = layer.Padding;
+            Parameters(l, id, [layer.OutShape.Channels, layer.InShape.Channels, k, k]);
+            _nodes.Add(Node("Conv", $"{id}.conv", [As(from, true), $"{id}.weight", $"{id}.bias"], $"{id}.z",
+                IntsAttr("kernel_shape", k, k), IntsAttr("strides", layer.Stride, layer.Stride), IntsAttr("pads", pad, pad, pad, pad)));
+            return ($"{id}.z", true);
+        }
+
+        private (string, bool) Pool(LayerSpec layer, string id, int from)
+        {
+            _nodes.Add(Node(layer.Kind == LayerKind.MaxPool ? "MaxPool" : "AveragePool", $"{id}.pool", [As(from, true)], $"{id}.z",
+                IntsAttr("kernel_shape", layer.Kernel, layer.Kernel), IntsAttr("strides", layer.Stride, layer.Stride)));
+            return ($"{id}.z", true);
+        }
+
+        private (string, bool) Join(LayerSpec layer, string id, int[] from)
+        {
+            bool out4D = from.Any(Is4D);
+            var inputs = from.Select(f => As(f, out4D)).ToArray();
+            _nodes.Add(layer.Kind == LayerKind.Add ? Node("Sum", $"{id}.add", inputs, $"{id}.z") : Node("Concat", $"{id}.concat", inputs, $"{id}.z", IntAttr("axis", 1)));
+            return ($"{id}.z", out4D);
+        }
     }
 
     private static string? ActivationOp(Activation activation) => activation switch

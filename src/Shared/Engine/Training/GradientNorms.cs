@@ -1,5 +1,5 @@
-using System.Runtime.Intrinsics;
 using DistributedNN.Model;
+using DistributedNN.Numerics;
 
 namespace DistributedNN.Training;
 
@@ -13,7 +13,7 @@ public static class GradientNorms
         for (int l = 0; l < spec.Layers.Count; l++)
         {
             var (offset, length) = spec.LayerRange(l);
-            norms[l] = System.Math.Sqrt(SumOfSquares(gradient.Slice(offset, length))) * System.Math.Abs(scale);
+            norms[l] = System.Math.Sqrt(Elementwise.SumOfSquares(gradient.Slice(offset, length))) * System.Math.Abs(scale);
         }
     }
 
@@ -22,25 +22,5 @@ public static class GradientNorms
         var norms = new double[spec.Layers.Count];
         Compute(spec, gradient, scale, norms);
         return norms;
-    }
-
-    private static double SumOfSquares(ReadOnlySpan<float> x)
-    {
-        // float lanes over short runs, flushed into a double so long vectors keep their precision
-        double total = 0;
-        int i = 0;
-        while (i + 8 <= x.Length)
-        {
-            var acc = Vector256<float>.Zero;
-            int end = System.Math.Min(x.Length - 7, i + 1024);
-            for (; i < end; i += 8)
-            {
-                var v = Vector256.Create(x.Slice(i, 8));
-                acc += v * v;
-            }
-            total += Vector256.Sum(acc);
-        }
-        for (; i < x.Length; i++) total += (double)x[i] * x[i];
-        return total;
     }
 }

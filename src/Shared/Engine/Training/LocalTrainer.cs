@@ -1,29 +1,7 @@
-using System.Diagnostics;
 using DistributedNN.Data;
 using DistributedNN.Model;
 
 namespace DistributedNN.Training;
-
-/// <summary>Settings of a training run (the parts that define its mathematics).</summary>
-public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulong Seed, bool Shuffle, OptimizerSettings Optimizer)
-{
-    public void Validate()
-    {
-        if (Epochs <= 0) throw new UserErrorException($"--epochs must be at least 1 (got {Epochs})");
-        if (BatchSize <= 0) throw new UserErrorException($"--batch must be at least 1 (got {BatchSize})");
-        if (Shards <= 0) throw new UserErrorException($"--shards must be at least 1 (got {Shards})");
-        if (Shards > BatchSize) throw new UserErrorException($"--shards ({Shards}) cannot exceed --batch ({BatchSize})");
-        Optimizer.Validate();
-    }
-}
-
-/// <summary>What one epoch did. Train loss/accuracy are over the epoch's batches as they were trained.</summary>
-/// <param name="GradientNorms">per layer, the mean over the epoch's steps of ‖dE/dθ_l‖ (batch-mean gradient)</param>
-/// <param name="UpdateRatios">per layer, the mean of ‖Δθ_l‖ / ‖θ_l‖ (absent in results saved before it existed)</param>
-/// <param name="Health">per layer, the mean fraction of dead ReLU units or saturated sigmoid/tanh outputs (<see cref="ActivationHealth"/>)</param>
-public sealed record EpochResult(
-    int Epoch, long Steps, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy,
-    double TrainSeconds, double SamplesPerSecond, double[] GradientNorms, double[]? UpdateRatios = null, double[]? Health = null);
 
 /// <summary>
 /// Single-process training: the same data plan, shards and shard-ordered gradient sum as the
@@ -168,6 +146,3 @@ public sealed class LocalTrainer
         return stats;
     }
 }
-
-/// <summary>The loss became NaN or infinite: training cannot go on with these settings.</summary>
-public sealed class TrainingDivergedException(string message) : UserErrorException(message);

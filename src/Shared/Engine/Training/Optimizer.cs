@@ -1,49 +1,13 @@
-using System.Runtime.Intrinsics;
+using System.Runtime.CompilerServices;
+using DistributedNN.Numerics;
 
 namespace DistributedNN.Training;
-
-public enum OptimizerKind { Sgd, Momentum, Nesterov, Adam, AdamW }
-
-/// <summary>Hyper-parameters of an optimizer; the meaning of each matches torch.optim.</summary>
-public sealed record OptimizerSettings(
-    OptimizerKind Kind,
-    float LearningRate,
-    float Momentum = 0.9f,
-    float WeightDecay = 0f,
-    float Beta1 = 0.9f,
-    float Beta2 = 0.999f,
-    float Epsilon = 1e-8f)
-{
-    public static bool TryParseKind(string? text, out OptimizerKind kind)
-    {
-        switch (text?.Trim().ToLowerInvariant())
-        {
-            case "sgd": kind = OptimizerKind.Sgd; return true;
-            case "momentum": kind = OptimizerKind.Momentum; return true;
-            case "nesterov": kind = OptimizerKind.Nesterov; return true;
-            case "adam": kind = OptimizerKind.Adam; return true;
-            case "adamw": kind = OptimizerKind.AdamW; return true;
-            default: kind = default; return false;
-        }
-    }
-
-    public static string Name(OptimizerKind kind) => kind.ToString().ToLowerInvariant();
-
-    /// <summary>Rejects values that cannot train, naming the option.</summary>
-    public void Validate()
-    {
-        if (!(LearningRate > 0) || float.IsInfinity(LearningRate)) throw new UserErrorException($"--lr must be a positive number (got {LearningRate})");
-        if (!(Momentum >= 0 && Momentum < 1)) throw new UserErrorException($"--momentum must be in [0, 1) (got {Momentum})");
-        if (!(WeightDecay >= 0) || float.IsInfinity(WeightDecay)) throw new UserErrorException($"--weight-decay must be zero or positive (got {WeightDecay})");
-        if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new UserErrorException("Adam's betas must be in [0, 1)");
-        if (!(Epsilon > 0)) throw new UserErrorException($"Adam's epsilon must be positive (got {Epsilon})");
-    }
-}
 
 /// <summary>
 /// Gradient descent on the flat parameter vector: w(t+1) = w(t) − η·dE/dw, and its refinements.
 /// The gradient passed in is a SUM over the batch; <c>gradientScale</c> (1/batch) turns it into the
-/// batch mean, so a learning rate means what it means in PyTorch. One SIMD pass per step; the
+/// batch mean, so a learning rate means what it means in PyTorch. One pass per step, block by block, each rule one
+/// source at every vector width (<see cref="Kernels.Run"/>: the same bits at every width); the
 /// state (velocity, moments, step count) is public so a checkpoint can save and restore it.
 /// </summary>
 public sealed class Optimizer
@@ -71,7 +35,7 @@ public sealed class Optimizer
 
     /// <summary>
     /// One update; with <paramref name="layers"/>, also each layer's update-to-weight ratio ‖Δθ_l‖ / ‖θ_l‖ (after the
-    /// update) into <paramref name="updateRatios"/>, measured in the same pass (the updated weights are the same bits either way).
+    /// update) into <paramref name="updateRatios"/>, measured in the same pass.
     /// </summary>
     public void Step(Span<float> weights, ReadOnlySpan<float> gradientSum, float gradientScale, Model.NetworkSpec? layers, Span<double> updateRatios)
     {
@@ -97,136 +61,155 @@ public sealed class Optimizer
         public static Energy operator +(Energy a, Energy b) => new(a.Update + b.Update, a.Weight + b.Weight);
     }
 
-    /// <summary>Float lanes over blocks this long, each block's sums flushed into doubles.</summary>
-    private const int Block = 1024;
+    /// <summary>Parameters updated per pass, whose ‖Δθ‖² and ‖θ‖² are summed as <see cref="Elementwise.SumOfSquares"/> sums a block.</summary>
+    private const int Block = Elementwise.Block;
 
-    private Energy Update(Span<float> weights, ReadOnlySpan<float> gradientSum, float scale, int offset, int length)
+    private unsafe Energy Update(Span<float> weights, ReadOnlySpan<float> gradientSum, float scale, int offset, int length)
     {
-        var s = Settings;
         var total = default(Energy);
-        for (int start = offset; start < offset + length; start += Block)
-        {
-            int n = System.Math.Min(Block, offset + length - start);
-            var w = weights.Slice(start, n);
-            var g = gradientSum.Slice(start, n);
-            total += s.Kind switch
+        var step = ThisStep(scale);
+        fixed (float* w = weights, g = gradientSum, first = Velocity, second = SecondMoment)
+            for (int start = offset; start < offset + length; start += Block)
             {
-                OptimizerKind.Sgd => Sgd(w, g, scale, s.LearningRate, s.WeightDecay),
-                OptimizerKind.Momentum or OptimizerKind.Nesterov => Momentum(w, g, Velocity.AsSpan(start, n), scale, s.LearningRate, s.Momentum, s.WeightDecay,
-                    s.Kind == OptimizerKind.Nesterov, Steps == 1),
-                _ => Adam(w, g, Velocity.AsSpan(start, n), SecondMoment.AsSpan(start, n), scale, s, s.Kind == OptimizerKind.AdamW),
-            };
-        }
+                step.N = System.Math.Min(Block, offset + length - start);
+                step.W = w + start;
+                step.G = g + start;
+                step.M = first + start; // unused (and null) for the rules without these buffers
+                step.V = second + start;
+                total += Settings.Kind switch
+                {
+                    OptimizerKind.Sgd => Kernels.RunLanes<Updated<Sgd>, UpdateBlock, Energy>(ref step),
+                    OptimizerKind.Momentum or OptimizerKind.Nesterov => Kernels.RunLanes<Updated<Momentum>, UpdateBlock, Energy>(ref step),
+                    _ => Kernels.RunLanes<Updated<Adam>, UpdateBlock, Energy>(ref step),
+                };
+            }
         return total;
     }
 
-    private static Energy Flush(Vector256<float> update, Vector256<float> weight, double tailUpdate, double tailWeight) =>
-        new(Vector256.Sum(update) + tailUpdate, Vector256.Sum(weight) + tailWeight);
+    /// <summary>This step's constants; the block is set per block.</summary>
+    private UpdateBlock ThisStep(float scale)
+    {
+        var s = Settings;
+        bool decoupled = s.Kind == OptimizerKind.AdamW;
+        return new UpdateBlock
+        {
+            Scale = scale, LearningRate = s.LearningRate, Momentum = s.Momentum, Nesterov = s.Kind == OptimizerKind.Nesterov, First = Steps == 1,
+            // SGD and momentum add λw to g; Adam too (L2), AdamW instead shrinks w by (1 − ηλ) (decoupled)
+            WeightDecay = decoupled ? 0f : s.WeightDecay, Shrink = decoupled ? 1f - s.LearningRate * s.WeightDecay : 1f,
+            Beta1 = s.Beta1, Beta2 = s.Beta2, Epsilon = s.Epsilon,
+            Correction1 = 1f / (1f - MathF.Pow(s.Beta1, Steps)), Correction2 = 1f / (1f - MathF.Pow(s.Beta2, Steps)),
+        };
+    }
+
+    /// <summary>One block of N weights, their gradient sums and the optimizer's buffers (M: velocity or first moment, V: second moment), and the step's constants.</summary>
+    private unsafe struct UpdateBlock
+    {
+        public float* W, G, M, V;
+        public int N;
+        public float Scale, LearningRate, Momentum, WeightDecay, Shrink, Beta1, Beta2, Epsilon, Correction1, Correction2;
+        public bool Nesterov, First;
+    }
+
+    /// <summary>The step's constants in registers of one width.</summary>
+    private readonly struct Constants<TV> where TV : unmanaged
+    {
+        public TV Scale { get; private init; }
+        public TV LearningRate { get; private init; }
+        public TV Momentum { get; private init; }
+        public TV WeightDecay { get; private init; }
+        public TV Shrink { get; private init; }
+        public TV Beta1 { get; private init; }
+        public TV Beta2 { get; private init; }
+        public TV Rest1 { get; private init; }
+        public TV Rest2 { get; private init; }
+        public TV Epsilon { get; private init; }
+        public TV Correction1 { get; private init; }
+        public TV Correction2 { get; private init; }
+        public bool Nesterov { get; private init; }
+        public bool First { get; private init; }
+
+        public static Constants<TV> Of<TOps>(in UpdateBlock b) where TOps : struct, IVec<TV> => new()
+        {
+            Scale = TOps.Broadcast(b.Scale), LearningRate = TOps.Broadcast(b.LearningRate), Momentum = TOps.Broadcast(b.Momentum),
+            WeightDecay = TOps.Broadcast(b.WeightDecay), Shrink = TOps.Broadcast(b.Shrink),
+            Beta1 = TOps.Broadcast(b.Beta1), Beta2 = TOps.Broadcast(b.Beta2), Rest1 = TOps.Broadcast(1f - b.Beta1), Rest2 = TOps.Broadcast(1f - b.Beta2),
+            Epsilon = TOps.Broadcast(b.Epsilon), Correction1 = TOps.Broadcast(b.Correction1), Correction2 = TOps.Broadcast(b.Correction2),
+            Nesterov = b.Nesterov, First = b.First,
+        };
+    }
+
+    /// <summary>A block updated by <typeparamref name="TRule"/>: groups of 16 on the lanes, the rest one by one; ‖Δθ‖² and ‖θ‖² summed in the same pass.</summary>
+    private unsafe struct Updated<TRule> : ILaneKernel<UpdateBlock, Energy> where TRule : IRule
+    {
+        public static Energy Run<TL, TV>(ref UpdateBlock b) where TL : struct, IVec<TV> where TV : unmanaged
+        {
+            var lanes = Constants<TV>.Of<TL>(b);
+            var single = Constants<float>.Of<Scalar>(b);
+            float* w = b.W, g = b.G, m = b.M, v = b.V;
+            int i = 0, n = b.N;
+            TV update = TL.Zero, weight = TL.Zero;
+            for (; i + 16 <= n; i += 16)
+            {
+                TV old = TL.Load(w + i);
+                TV next = TRule.Next<TL, TV>(lanes, old, TL.Load(g + i), m + i, v + i);
+                TL.Store(w + i, next);
+                TV d = TL.Sub(next, old);
+                update = TL.Fma(d, d, update);
+                weight = TL.Fma(next, next, weight);
+            }
+            var energy = new Energy(Elementwise.Flush<TL, TV>(update), Elementwise.Flush<TL, TV>(weight));
+            for (; i < n; i++)
+            {
+                float old = w[i], next = TRule.Next<Scalar, float>(single, old, g[i], m + i, v + i);
+                w[i] = next;
+                energy += new Energy((double)(next - old) * (next - old), (double)next * next);
+            }
+            return energy;
+        }
+    }
+
+    /// <summary>An update rule: the new weights of one vector <paramref name="w"/> with gradient sums <paramref name="g"/>; the optimizer's buffers at m and v updated.</summary>
+    private unsafe interface IRule
+    {
+        static abstract TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged;
+    }
 
     // g = s·g + λw;  w ← w − η·g
-    private static Energy Sgd(Span<float> w, ReadOnlySpan<float> gSum, float scale, float lr, float wd)
+    private unsafe struct Sgd : IRule
     {
-        int i = 0;
-        Vector256<float> eu = default, ew = default;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var vs = Vector256.Create(scale); var vwd = Vector256.Create(wd); var vlr = Vector256.Create(lr);
-            for (; i + 8 <= w.Length; i += 8)
-            {
-                var wi = Vector256.Create(w.Slice(i, 8));
-                var g = vs * Vector256.Create(gSum.Slice(i, 8)) + vwd * wi;
-                var next = wi - vlr * g;
-                next.CopyTo(w.Slice(i, 8));
-                var d = next - wi;
-                eu += d * d; ew += next * next;
-            }
-        }
-        double tu = 0, tw = 0;
-        for (; i < w.Length; i++)
-        {
-            float g = scale * gSum[i] + wd * w[i];
-            float next = w[i] - lr * g;
-            tu += (double)(next - w[i]) * (next - w[i]); tw += (double)next * next;
-            w[i] = next;
-        }
-        return Flush(eu, ew, tu, tw);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged =>
+            TOps.Sub(w, TOps.Mul(c.LearningRate, TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w))));
     }
 
     // torch.optim.SGD: g = s·g + λw;  v ← μv + g (v = g on the first step);  g ← g + μv (Nesterov) or v;  w ← w − η·g
-    private static Energy Momentum(Span<float> w, ReadOnlySpan<float> gSum, Span<float> v, float scale, float lr, float mu, float wd, bool nesterov, bool first)
+    private unsafe struct Momentum : IRule
     {
-        int i = 0;
-        Vector256<float> eu = default, ew = default;
-        if (Vector256.IsHardwareAccelerated)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
         {
-            var vs = Vector256.Create(scale); var vwd = Vector256.Create(wd); var vlr = Vector256.Create(lr); var vmu = Vector256.Create(mu);
-            for (; i + 8 <= w.Length; i += 8)
-            {
-                var wi = Vector256.Create(w.Slice(i, 8));
-                var g = vs * Vector256.Create(gSum.Slice(i, 8)) + vwd * wi;
-                var vi = first ? g : vmu * Vector256.Create(v.Slice(i, 8)) + g;
-                vi.CopyTo(v.Slice(i, 8));
-                var step = nesterov ? g + vmu * vi : vi;
-                var next = wi - vlr * step;
-                next.CopyTo(w.Slice(i, 8));
-                var d = next - wi;
-                eu += d * d; ew += next * next;
-            }
+            TV grad = TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w));
+            TV velocity = c.First ? grad : TOps.Add(TOps.Mul(c.Momentum, TOps.Load(m)), grad);
+            TOps.Store(m, velocity);
+            TV step = c.Nesterov ? TOps.Add(grad, TOps.Mul(c.Momentum, velocity)) : velocity;
+            return TOps.Sub(w, TOps.Mul(c.LearningRate, step));
         }
-        double tu = 0, tw = 0;
-        for (; i < w.Length; i++)
-        {
-            float g = scale * gSum[i] + wd * w[i];
-            float vi = first ? g : mu * v[i] + g;
-            v[i] = vi;
-            float step = nesterov ? g + mu * vi : vi;
-            float next = w[i] - lr * step;
-            tu += (double)(next - w[i]) * (next - w[i]); tw += (double)next * next;
-            w[i] = next;
-        }
-        return Flush(eu, ew, tu, tw);
     }
 
     // torch.optim.Adam (L2 weight decay added to g) / AdamW (decoupled: w ← w − ηλw):
     // m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − η·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
-    private Energy Adam(Span<float> w, ReadOnlySpan<float> gSum, Span<float> m, Span<float> v, float scale, OptimizerSettings s, bool decoupled)
+    private unsafe struct Adam : IRule
     {
-        float b1 = s.Beta1, b2 = s.Beta2, lr = s.LearningRate, eps = s.Epsilon, wd = s.WeightDecay;
-        float c1 = 1f / (1f - MathF.Pow(b1, Steps));
-        float c2 = 1f / (1f - MathF.Pow(b2, Steps));
-        float decay = decoupled ? 1f - lr * wd : 1f;
-        float l2 = decoupled ? 0f : wd;
-        int i = 0;
-        Vector256<float> eu = default, ew = default;
-        if (Vector256.IsHardwareAccelerated)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Next<TOps, TV>(in Constants<TV> c, TV w, TV g, float* m, float* v) where TOps : struct, IVec<TV> where TV : unmanaged
         {
-            var vs = Vector256.Create(scale); var vl2 = Vector256.Create(l2); var vb1 = Vector256.Create(b1); var vb2 = Vector256.Create(b2);
-            var v1b1 = Vector256.Create(1f - b1); var v1b2 = Vector256.Create(1f - b2); var vc1 = Vector256.Create(c1); var vc2 = Vector256.Create(c2);
-            var vdecay = Vector256.Create(decay); var vlr = Vector256.Create(lr); var veps = Vector256.Create(eps);
-            for (; i + 8 <= w.Length; i += 8)
-            {
-                var wi = Vector256.Create(w.Slice(i, 8));
-                var g = vs * Vector256.Create(gSum.Slice(i, 8)) + vl2 * wi;
-                var mi = vb1 * Vector256.Create(m.Slice(i, 8)) + v1b1 * g;
-                var vi = vb2 * Vector256.Create(v.Slice(i, 8)) + v1b2 * g * g;
-                mi.CopyTo(m.Slice(i, 8)); vi.CopyTo(v.Slice(i, 8));
-                var next = wi * vdecay - vlr * (mi * vc1) / (Vector256.Sqrt(vi * vc2) + veps);
-                next.CopyTo(w.Slice(i, 8));
-                var d = next - wi;
-                eu += d * d; ew += next * next;
-            }
+            TV grad = TOps.Add(TOps.Mul(c.Scale, g), TOps.Mul(c.WeightDecay, w));
+            TV first = TOps.Add(TOps.Mul(c.Beta1, TOps.Load(m)), TOps.Mul(c.Rest1, grad));
+            TV second = TOps.Add(TOps.Mul(c.Beta2, TOps.Load(v)), TOps.Mul(TOps.Mul(c.Rest2, grad), grad));
+            TOps.Store(m, first);
+            TOps.Store(v, second);
+            TV step = TOps.Div(TOps.Mul(c.LearningRate, TOps.Mul(first, c.Correction1)), TOps.Add(TOps.Sqrt(TOps.Mul(second, c.Correction2)), c.Epsilon));
+            return TOps.Sub(TOps.Mul(w, c.Shrink), step);
         }
-        double tu = 0, tw = 0;
-        for (; i < w.Length; i++)
-        {
-            float g = scale * gSum[i] + l2 * w[i];
-            float mi = b1 * m[i] + (1f - b1) * g;
-            float vi = b2 * v[i] + (1f - b2) * g * g;
-            m[i] = mi; v[i] = vi;
-            float next = w[i] * decay - lr * (mi * c1) / (MathF.Sqrt(vi * c2) + eps);
-            tu += (double)(next - w[i]) * (next - w[i]); tw += (double)next * next;
-            w[i] = next;
-        }
-        return Flush(eu, ew, tu, tw);
     }
 }

@@ -1,0 +1,8 @@
+using DistributedNN.Model;
+
+namespace DistributedNN.Training;
+
+/// <summary>A run's position and the running sums of its current epoch.</summary>
+/// <remarks><paramref name="RatioSums"/> and <paramref name="HealthSums"/> are absent in checkpoints written before they existed (read as zeros).</remarks>
+public sealed record TrainingProgress(int Epoch, int StepInEpoch, long Steps, long OptimizerSteps, BatchStats EpochStats, double[] NormSums,
+    double[]? RatioSums = null, double[]? HealthSums = null);
