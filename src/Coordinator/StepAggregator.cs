@@ -1,5 +1,5 @@
-using System.Runtime.Intrinsics;
 using DistributedNN.Model;
+using DistributedNN.Numerics;
 using DistributedNN.Protocol;
 using DistributedNN.Training;
 using DistributedNN.Transport;
@@ -76,7 +76,7 @@ public sealed class StepAggregator : IWorkRound
         if (r.GradientLength != _pool.Length || gradient?.Length != _pool.Length)
             return Rejection.Malformed($"gradient of {(gradient is null ? r.GradientLength : gradient.Length)} values, the model has {_pool.Length}");
         if (!double.IsFinite(r.Stats.LossSum)) return new Rejection(RejectionKind.NonFinite, $"loss sum {r.Stats.LossSum} of shard {r.Item} is not finite");
-        if (!AllFinite(gradient)) return new Rejection(RejectionKind.NonFinite, $"gradient of shard {r.Item} holds NaN or infinity");
+        if (!Elementwise.AllFinite(gradient)) return new Rejection(RejectionKind.NonFinite, $"gradient of shard {r.Item} holds NaN or infinity");
         if (r.Stats.Correct < 0 || r.Stats.Correct > r.Stats.Count) return Rejection.Malformed($"{r.Stats.Correct} correct of {r.Stats.Count}");
         if (r.Activity.Length != _layerWidths.Length) return Rejection.Malformed($"{r.Activity.Length} activity counts for {_layerWidths.Length} layers");
         for (int l = 0; l < r.Activity.Length; l++)
@@ -110,20 +110,5 @@ public sealed class StepAggregator : IWorkRound
             _pool.Return(s.Gradient);
             s.Gradient = null;
         }
-    }
-
-    private static bool AllFinite(ReadOnlySpan<float> x)
-    {
-        // x − x is 0 for finite x and NaN for NaN/±∞; one NaN makes the running sum NaN.
-        int i = 0;
-        var acc = Vector256<float>.Zero;
-        for (; i + 8 <= x.Length; i += 8)
-        {
-            var v = Vector256.Create(x.Slice(i, 8));
-            acc += v - v;
-        }
-        float tail = 0;
-        for (; i < x.Length; i++) tail += x[i] - x[i];
-        return Vector256.Sum(acc) == 0 && tail == 0;
     }
 }
