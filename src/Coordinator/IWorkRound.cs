@@ -19,7 +19,7 @@ public interface IWorkRound
 
     /// <summary>
     /// Checks the result's content and keeps it (null), taking ownership of <paramref name="gradient"/>; a rejected result's
-    /// gradient goes back to the pool. <paramref name="worker"/> names who computed it (for the per-worker statistics).
+    /// gradient stays the caller's. <paramref name="worker"/> names who computed it (for the per-worker statistics).
     /// </summary>
     Rejection? Accept(WorkResult result, float[]? gradient, string worker);
 

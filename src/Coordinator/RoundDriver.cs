@@ -71,8 +71,8 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         }
         var why = round.Addressed(result) ?? (scheduler.IsAssigned(result.Item, worker.Id) ? null
             : new Rejection(RejectionKind.Overtaken, $"{result.Kind} item {result.Item} is not assigned to {worker.Name}"));
+        why ??= round.Accept(result, gradient, worker.Name);
         if (why is not null) release(gradient);
-        else why = round.Accept(result, gradient, worker.Name);
         if (why is null)
         {
             scheduler.Complete(result.Item, worker.Id);

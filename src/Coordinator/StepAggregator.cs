@@ -57,12 +57,7 @@ public sealed class StepAggregator : IWorkRound
 
     public Rejection? Accept(WorkResult r, float[]? gradient, string worker)
     {
-        var why = Check(r, gradient);
-        if (why is not null)
-        {
-            _pool.Return(gradient);
-            return why;
-        }
+        if (Check(r, gradient) is { } why) return why;
         var s = _shards[r.Item];
         (s.Gradient, s.Stats, s.ComputeMs, s.Activity, s.Worker) = (gradient, r.Stats, r.ComputeMilliseconds, r.Activity, worker);
         return null;
