@@ -34,7 +34,9 @@ public static class WorkerHost
                 Log.Information("Worker leaving: {Outcome}", outcome == Finished ? "the job is finished" : outcome);
                 return 0;
             }
-            if (joined && outcome is CoordinatorLeft or CutOff && !ct.IsCancellationRequested)
+            // a coordinator that left was a member this node saw: it had joined, even if a short job ended before this node
+            // itself saw its own Up (the leader's next round), as a fast coordinator killed within a second of the join does
+            if ((joined || outcome == CoordinatorLeft) && outcome is CoordinatorLeft or CutOff && !ct.IsCancellationRequested)
             {
                 Log.Warning("Lost the coordinator ({Outcome}); trying to rejoin {Seeds} for up to {Seconds:F0} s (a resumed coordinator takes this worker back)",
                     outcome, string.Join(", ", options.Node.SeedNodes), options.JoinTimeout.TotalSeconds);
