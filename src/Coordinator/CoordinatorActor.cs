@@ -137,7 +137,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _transport.Close(opened.Link); // removed meanwhile
             return;
         }
-        opened.Worker.Link = opened.Link;
+        _registry.Attach(opened.Worker, opened.Link);
         opened.Worker.Actor.Tell(_job.StartJob(_s.Wire, opened.Link.Files));
     }
 

@@ -15,7 +15,6 @@ public sealed class EvaluationRound(Guid job, long step, long version, int testC
 
     public WorkKind Kind => WorkKind.Evaluation;
     public int Items => _chunks.Length;
-    public long Version => version;
 
     public WorkOrder Order(int[] items) => new(WorkKind.Evaluation, job, step, version, 0, 0, items);
 

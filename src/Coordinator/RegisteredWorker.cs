@@ -13,10 +13,11 @@ public sealed class RegisteredWorker(int id, IActorRef actor, WorkerContact cont
     public int Id { get; } = id;
     public IActorRef Actor { get; } = actor;
     public WorkerContact Contact { get; } = contact;
-    public int Cores { get; } = cores;
     /// <summary>Items in flight at once: enough to keep each of its cores busy, and one queued; never more than an order can name.</summary>
     public int Capacity { get; } = Math.Clamp(Math.Max(InFlightPerCore, cores), 1, WorkCodec.MaxItems);
-    public IWorkerLink? Link { get; set; }
-    public bool Ready { get; set; }
-    public string Name => Actor.Path.Address.HasLocalScope ? Actor.Path.Name : $"{Actor.Path.Address.Host}:{Actor.Path.Address.Port}/{Actor.Path.Name}";
+    /// <summary>Its link once open (<see cref="WorkerRegistry.Attach"/>).</summary>
+    public IWorkerLink? Link { get; internal set; }
+    public bool Ready { get; internal set; }
+    /// <summary>How logs and statistics name it: the actor's name in this process, host:port/name on another node.</summary>
+    public string Name { get; } = actor.Path.Address.HasLocalScope ? actor.Path.Name : $"{actor.Path.Address.Host}:{actor.Path.Address.Port}/{actor.Path.Name}";
 }

@@ -82,7 +82,6 @@ public sealed class WorkScheduler
     public int Items => _owner.Length;
     public int Completed => _completed;
     public bool AllComplete => _completed == _owner.Length;
-    public bool IsComplete(int item) => (uint)item < (uint)_done.Length && _done[item];
 
     /// <summary>The worker <paramref name="item"/> is assigned to and not yet delivered by, or −1.</summary>
     public int Owner(int item) => (uint)item < (uint)_owner.Length && !_done[item] ? _owner[item] : -1;

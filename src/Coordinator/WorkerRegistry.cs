@@ -8,6 +8,8 @@ namespace DistributedNN.Coordinator;
 public sealed class WorkerRegistry
 {
     private readonly Dictionary<IActorRef, RegisteredWorker> _byActor = new();
+    private readonly Dictionary<int, RegisteredWorker> _byId = new();
+    private readonly Dictionary<IWorkerLink, RegisteredWorker> _byLink = new(ReferenceEqualityComparer.Instance);
     private int _nextId;
 
     public IEnumerable<RegisteredWorker> All => _byActor.Values;
@@ -24,7 +26,15 @@ public sealed class WorkerRegistry
         var contact = new WorkerContact(sender, registration.DataPlaneHost, registration.DataPlanePort, registration.AccessToken);
         var worker = new RegisteredWorker(++_nextId, sender, contact, Math.Max(1, registration.Cores));
         _byActor.Add(sender, worker);
+        _byId.Add(worker.Id, worker);
         return worker;
+    }
+
+    /// <summary>The worker's link is open: results that come on it are the worker's.</summary>
+    public void Attach(RegisteredWorker worker, IWorkerLink link)
+    {
+        worker.Link = link;
+        _byLink[link] = worker;
     }
 
     /// <summary>Completes once every link has sent what it was given (null when none is still sending).</summary>
@@ -35,8 +45,8 @@ public sealed class WorkerRegistry
     }
 
     public RegisteredWorker? Find(IActorRef actor) => _byActor.GetValueOrDefault(actor);
-    public RegisteredWorker? Find(int id) => _byActor.Values.FirstOrDefault(w => w.Id == id);
-    public RegisteredWorker? Find(IWorkerLink link) => _byActor.Values.FirstOrDefault(w => ReferenceEquals(w.Link, link));
+    public RegisteredWorker? Find(int id) => _byId.GetValueOrDefault(id);
+    public RegisteredWorker? Find(IWorkerLink link) => _byLink.GetValueOrDefault(link);
 
     public void MarkReady(RegisteredWorker worker)
     {
@@ -44,5 +54,11 @@ public sealed class WorkerRegistry
         MaxReady = Math.Max(MaxReady, ReadyCount);
     }
 
-    public bool Remove(IActorRef actor, out RegisteredWorker worker) => _byActor.Remove(actor, out worker!);
+    public bool Remove(IActorRef actor, out RegisteredWorker worker)
+    {
+        if (!_byActor.Remove(actor, out worker!)) return false;
+        _byId.Remove(worker.Id);
+        if (worker.Link is not null) _byLink.Remove(worker.Link);
+        return true;
+    }
 }

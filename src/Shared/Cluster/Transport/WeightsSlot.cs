@@ -18,11 +18,14 @@ internal sealed class WeightsSlot(int length)
     {
         lock (_gate)
         {
-            int i = _spares.FindIndex(b => !ReferenceEquals(b, _leased));
-            if (i < 0) return GC.AllocateUninitializedArray<float>(length, pinned: true);
-            var buffer = _spares[i];
-            _spares.RemoveAt(i);
-            return buffer;
+            for (int i = 0; i < _spares.Count; i++)
+            {
+                var buffer = _spares[i];
+                if (ReferenceEquals(buffer, _leased)) continue;
+                _spares.RemoveAt(i);
+                return buffer;
+            }
+            return GC.AllocateUninitializedArray<float>(length, pinned: true);
         }
     }
 
