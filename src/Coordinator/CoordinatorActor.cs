@@ -27,6 +27,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly WorkerRegistry _registry = new();
     private readonly RoundDriver _rounds;
     private readonly CoordinatorTransport _transport;
+    private readonly IgnoredMessages _ignored;
     private Action _whenComplete = () => { };
     private int _roundNumber;
 
@@ -37,6 +38,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         _s = settings;
         _job = settings.Job;
+        _ignored = new IgnoredMessages(_log, "not a registered worker");
         var self = Self;
         _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why))); // removed after this dispatch
         _transport = CoordinatorTransport.Create(settings.Wire.Transport, _job.Link(settings.Wire), _job.Pool, new LinkEvents(Self), Self);
@@ -44,6 +46,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     private WorkScheduler Scheduler => _rounds.Scheduler;
+    private bool FromWorker => _registry.Find(Sender) is not null;
     protected override void PreStart() => Timers.StartSingleTimer("start", StartDeadline.Instance, _s.Policy.StartTimeout);
 
     // ---- behaviours ----
@@ -103,8 +106,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (Scheduler.Bad(w.Id)) Quarantined(w);
         });
         Receive<TensorChunk>(c => _registry.Find(Sender)?.Link?.Receive(c)); // the akka transport's frames, to the sender's link
-        Receive<WorkerRefused>(r => RemoveWorker(Sender, $"it refused the job: {r.Reason}"));
-        Receive<WorkerLeaving>(l => { if (l.Job == _job.Id && !_job.State.Finished) RemoveWorker(Sender, "leaving"); });
+        Receive<WorkerRefused>(r => RemoveWorker(Sender, $"it refused the job: {r.Reason}"), _ => FromWorker);
+        Receive<WorkerLeaving>(l => { if (l.Job == _job.Id && !_job.State.Finished) RemoveWorker(Sender, "leaving"); }, _ => FromWorker);
+        Receive<IDnnMessage>(m => _ignored.Add(m, Sender)); // a worker's message from an actor that is not a registered worker
         Receive<Terminated>(t => RemoveWorker(t.ActorRef, "terminated"));
     }
 

@@ -4,7 +4,7 @@ namespace DistributedNN.Coordinator;
 internal static class CoordinatorErrors
 {
     public static UserErrorException TooFewWorkers(int ready, ClusterPolicy policy, Akka.Actor.Address self) => new(
-        $"only {ready} of the {policy.MinWorkers} workers needed were ready after {policy.StartTimeout.TotalSeconds:F0} s; start workers with: dnn-worker --seed-nodes {self}");
+        $"only {ready} of the {policy.MinWorkers} workers needed were ready after {policy.StartTimeout.TotalSeconds:F0} s; start workers with: dnn-worker --seed-nodes {self}{(policy.WorkerCredentials.Length > 0 ? " " + policy.WorkerCredentials : "")}");
 
     public static UserErrorException NoWorkersLeft(ClusterPolicy policy, long step) =>
         new($"no workers left: none came back within {policy.WorkerWait.TotalSeconds:F0} s; training stopped at step {step + 1}");

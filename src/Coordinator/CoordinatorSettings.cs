@@ -12,7 +12,8 @@ public sealed record CoordinatorSettings(TrainingJob Job, ClusterPolicy Policy, 
 /// <param name="StepTimeout">before a missing result is handed to another worker</param>
 /// <param name="StartTimeout">for <paramref name="MinWorkers"/> to be ready</param>
 /// <param name="WorkerWait">for a worker to (re)join when none is left mid-run, before the run stops</param>
-public sealed record ClusterPolicy(int MinWorkers, TimeSpan StepTimeout, TimeSpan StartTimeout, TimeSpan WorkerWait)
+/// <param name="WorkerCredentials">what a worker started by hand must be given to join (e.g. "--tls-cert FILE"), for messages</param>
+public sealed record ClusterPolicy(int MinWorkers, TimeSpan StepTimeout, TimeSpan StartTimeout, TimeSpan WorkerWait, string WorkerCredentials = "")
 {
     public static ClusterPolicy Default { get; } = new(1, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120), TimeSpan.FromSeconds(120));
 }

@@ -23,8 +23,11 @@ public sealed record DistributedOptions
     public string WorkerLogLevel { get; init; } = "warning";
     /// <summary>How tensors, orders and results travel.</summary>
     public TransportKind Transport { get; init; } = TransportKind.Tcp;
-    /// <summary>The TLS files, passed on to spawned worker processes (the loaded certificates are in <see cref="NodeOptions.Tls"/>).</summary>
-    public DistributedNN.Security.TlsFiles? TlsFiles { get; init; }
+    /// <summary>
+    /// How the node is protected (its loaded certificates are also in <see cref="NodeOptions.Tls"/>), passed on to spawned
+    /// worker processes; null: as <see cref="NodeOptions.Tls"/> says, spawned workers then only without TLS (--insecure).
+    /// </summary>
+    public DistributedNN.Security.NodeSecurity? Security { get; init; }
     /// <summary>How shard gradients travel.</summary>
     public WireFormat GradientFormat { get; init; } = WireFormat.Fp32;
     /// <summary>How the weights travel to the workers (the coordinator's master copy stays float32).</summary>

@@ -41,6 +41,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 
     private readonly Settings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IgnoredMessages _ignored;
     private DataPlaneEndpoint? _endpoint;
     private IActorRef? _coordinator;
     private StartJob? _job;
@@ -56,6 +57,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         _settings = settings;
         _coordinator = settings.Coordinator;
+        _ignored = new IgnoredMessages(_log, "not this worker's coordinator");
         Receive<ClusterEvent.CurrentClusterState>(state =>
         {
             foreach (var m in state.Members) OnMember(m);
@@ -81,6 +83,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _settings.OnJobDone?.Invoke($"refused: {r.Reason}");
         }, _ => FromCoordinator);
         Receive<JobDone>(OnJobDone, _ => FromCoordinator);
+        Receive<IDnnMessage>(m => _ignored.Add(m, Sender)); // the coordinator's messages from anyone else
         Receive<Leave>(_ =>
         {
             if (_coordinator is not null && _job is not null && !_jobDone)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DistributedNN.Hosting;
 using DistributedNN.Logging;
+using DistributedNN.Security;
 
 namespace DistributedNN.Worker;
 
@@ -52,7 +53,10 @@ public static class WorkerCommand
         bool jsonLog = DnnLogging.ParseFileFormat(parse.GetValue(o.LogFormat) ?? Env("DNN_LOG_FORMAT") ?? "text", "--log-format");
         DnnLogging.Configure(DnnLogging.ParseLevel(parse.GetValue(o.LogLevel) ?? Env("DNN_LOG_LEVEL") ?? "info"), "worker");
         using var file = (parse.GetValue(o.LogFile) ?? Env("DNN_LOG_FILE")) is { } path ? DnnLogging.LogToFile(path, jsonLog) : null;
-        var tls = o.Tls.Resolve(parse);
+        string? publicHost = parse.GetValue(o.PublicHost) ?? Env("DNN_PUBLIC_HOST");
+        using var security = NodeSecurity.ForWorker(bind, publicHost, o.Tls.Files(parse), o.Tls.IsInsecure(parse));
+        if (security.Mode == SecurityMode.Insecure) Serilog.Log.Warning(NodeSecurity.InsecureWarning);
+        var tls = security.Tls;
         // akka.tcp:// or akka.ssl.tcp://: the scheme follows whether this node runs TLS, so one address works for both
         seedList = seedList.Select(seed => DnnAkka.SeedAddress(seed, tls is not null)).ToArray();
         var options = new WorkerHostOptions
@@ -61,7 +65,7 @@ public static class WorkerCommand
             {
                 Host = bind,
                 Port = remotePort,
-                PublicHost = parse.GetValue(o.PublicHost) ?? Env("DNN_PUBLIC_HOST"),
+                PublicHost = publicHost,
                 SeedNodes = seedList,
                 DataPort = tensorPort,
                 Tls = tls,

@@ -58,7 +58,7 @@ public static class WorkerHost
         system.ActorOf(Props.Create(() => new CoordinatorWatch(done)), "coordinator-watch");
         string dataHost = options.Node.AdvertisedHost();
         var worker = system.ActorOf(WorkerActor.Props(new WorkerActor.Settings(options.Node.Host, options.Node.DataPort, options.Cores, options.DataPath, AdvertisedHost: dataHost,
-            OnJobDone: outcome => done.TrySetResult(outcome), Tls: options.Node.Tls)), "worker");
+            OnJobDone: outcome => done.TrySetResult(outcome), Tls: options.Node.Tls?.DataPlane)), "worker");
         var shutdown = CoordinatedShutdown.Get(system);
         // the first thing a stopping node does, whatever stops it (SIGTERM, Ctrl+C, the end of the job): the worker tells the
         // coordinator it is leaving and closes its data plane, so its shards go to the others now rather than after the

@@ -65,6 +65,15 @@ internal static class RunMetrics
                     : new Dictionary<string, object> { [ActivationHealth.Name(ActivationHealth.Signal(layer.Activation))!] = e.Health?[l] ?? 0 }).ToArray(),
             }).ToArray(),
         };
+        AddSecurity(summary, facts);
         AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+    }
+
+    /// <summary>How a cluster run was protected, and the warning an --insecure run carries.</summary>
+    private static void AddSecurity(Dictionary<string, object> summary, RunFacts facts)
+    {
+        if (facts.Security is not { } security) return;
+        summary["security"] = security;
+        if (security == "insecure") summary["security_warning"] = DistributedNN.Security.NodeSecurity.InsecureWarning;
     }
 }

@@ -67,5 +67,7 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
             throw new UserErrorException("--resume continues the checkpointed network; drop --model-spec");
         if (r.Tls is not null && !r.Distributed)
             throw new UserErrorException("--tls-cert secures a cluster: give --workers, --spawn-workers or --min-workers too");
+        if (r.Insecure && !r.Distributed)
+            throw new UserErrorException("--insecure applies to a cluster: give --workers, --spawn-workers or --min-workers too");
     }
 }

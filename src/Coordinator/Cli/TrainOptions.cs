@@ -108,6 +108,7 @@ internal sealed class TrainOptions
         CheckpointEvery = parse.GetValue(_checkpointEvery),
         Resume = parse.GetValue(_resume),
         Tls = _tls.Files(parse),
+        Insecure = _tls.IsInsecure(parse),
         Out = parse.GetValue(_outDir),
         Progress = parse.GetValue(_progress)!,
         LogFormat = parse.GetValue(_logFormat)!,

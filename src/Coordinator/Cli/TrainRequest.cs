@@ -33,6 +33,8 @@ public sealed record TrainRequest
     public int Threads { get; init; } = 1;
     /// <summary>Mutual TLS on both planes of a distributed run (null: plain TCP).</summary>
     public DistributedNN.Security.TlsFiles? Tls { get; init; }
+    /// <summary>--insecure: a cluster run without TLS (without it, one on 127.0.0.1 runs with a per-run secret).</summary>
+    public bool Insecure { get; init; }
     /// <summary>The run folder (null: a new one under runs/).</summary>
     public string? Out { get; init; }
     /// <summary>auto, live or plain (<see cref="TrainingView"/>).</summary>

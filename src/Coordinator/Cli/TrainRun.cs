@@ -20,7 +20,7 @@ internal static class TrainRun
     {
         // Validate everything that needs no data before spending seconds loading it.
         var choices = TrainChoices.Check(r);
-        using var clusterTls = r.Tls?.Load();
+        using var security = r.Distributed ? NodeSecurity.ForCoordinator(r.Host, r.PublicHost, r.Tls, r.Insecure) : null;
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         var wire = WireChoice.For(r);
         var settings = choices.Settings(r);
@@ -41,7 +41,7 @@ internal static class TrainRun
         // Train in this process or on the cluster, then leave the model, the run folder and the summary.
         var progress = new RunProgress(r, start, outputs.RunDir, stdout);
         var result = r.Distributed
-            ? TrainOnCluster(r, start, checkpoints, wire, clusterTls, progress, stdout)
+            ? TrainOnCluster(r, start, checkpoints, wire, security!, progress, stdout)
             : TrainInThisProcess(r, start, checkpoints, progress);
         outputs.Finish(start, result, progress, stdout, stderr);
         trained = (spec, result.Epochs);
@@ -115,7 +115,7 @@ internal static class TrainRun
         return new RunResult(epochs, trainer.Steps, new RunFacts(r.Mode, 1, 0, 0, weightsHash, Health: progress.Warnings));
     }
 
-    private static RunResult TrainOnCluster(TrainRequest r, TrainStart start, Checkpointer? checkpoints, WireChoice wire, ClusterTls? clusterTls, RunProgress progress, TextWriter stdout)
+    private static RunResult TrainOnCluster(TrainRequest r, TrainStart start, Checkpointer? checkpoints, WireChoice wire, NodeSecurity security, RunProgress progress, TextWriter stdout)
     {
         LocalTrainer.CheckData(start.Spec, start.Loaded.Train);
         LocalTrainer.CheckData(start.Spec, start.Loaded.Data.Test);
@@ -124,8 +124,8 @@ internal static class TrainRun
             InProcessWorkers = r.Workers,
             SpawnedWorkers = r.SpawnWorkers,
             MinWorkers = r.MinWorkers ?? r.Workers + r.SpawnWorkers,
-            Node = new NodeOptions { Host = r.Host, Port = r.Port, PublicHost = r.PublicHost, Tls = clusterTls },
-            TlsFiles = r.Tls,
+            Node = new NodeOptions { Host = r.Host, Port = r.Port, PublicHost = r.PublicHost, Tls = security.Tls },
+            Security = security,
             StepTimeout = TimeSpan.FromSeconds(r.StepTimeoutSeconds),
             StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
             WorkerLogLevel = r.LogLevel,
@@ -137,12 +137,20 @@ internal static class TrainRun
             PreviousEpochs = start.PreviousEpochs,
             OnStep = progress.Step,
         };
-        stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {wire.Transport.Name()}" +
-            (clusterTls is null ? "" : $"; mutual TLS with '{clusterTls.Certificate.Subject}'"));
+        stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {wire.Transport.Name()}; {Protection(security)}");
+        if (security.Mode == SecurityMode.Insecure) Serilog.Log.Warning(NodeSecurity.InsecureWarning);
         var state = start.ResumedState ?? new TrainingState(start.Spec, start.Parameters, start.Settings, start.Loaded.Train.Count);
         var outcome = progress.Run(() => DistributedTrainer.RunAsync(state, start.DataRequest, start.Loaded, options, progress.Epoch).GetAwaiter().GetResult());
         var facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, outcome.WeightsSha256,
-            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats);
+            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats, security.Name);
         return new RunResult(outcome.Epochs, outcome.Steps, facts);
     }
+
+    /// <summary>How the run is protected, in the words of its start line (where a worker started by hand finds the run's secret).</summary>
+    private static string Protection(NodeSecurity security) => security.Mode switch
+    {
+        SecurityMode.Tls => $"mutual TLS with '{security.Tls!.Certificate.Subject}'",
+        SecurityMode.RunSecret => $"mutual TLS with this run's secret {security.Files!.Certificate} (workers started by hand: dnn worker --tls-cert {security.Files.Certificate})",
+        _ => "NO TLS (--insecure)",
+    };
 }

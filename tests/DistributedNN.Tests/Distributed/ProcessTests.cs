@@ -12,6 +12,8 @@ public sealed class ProcessTests : IDisposable
 {
     private readonly TempDirectory _dir = new();
     private readonly List<Process> _processes = new();
+    // the nodes of these tests share one run secret, as workers started by hand are given the coordinator's
+    private readonly DistributedNN.Security.RunSecret _secret = DistributedNN.Security.RunSecret.Create();
 
     public void Dispose()
     {
@@ -21,6 +23,7 @@ public sealed class ProcessTests : IDisposable
             p.Dispose();
         }
         _dir.Dispose();
+        _secret.Dispose();
     }
 
     private static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
@@ -40,6 +43,12 @@ public sealed class ProcessTests : IDisposable
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var a in args) info.ArgumentList.Add(a);
+        bool clusterNode = dll == "dnn-worker.dll" || args.Contains("--min-workers");
+        if (clusterNode && !args.Contains("--tls-cert") && !args.Contains("--insecure"))
+        {
+            info.ArgumentList.Add("--tls-cert");
+            info.ArgumentList.Add(_secret.Path);
+        }
         var output = new StringBuilder();
         var p = new Process { StartInfo = info };
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
@@ -342,6 +351,8 @@ public sealed class ProcessTests : IDisposable
     {
         var (p, output) = Start("dnn.dll", "train", "--data", TestData.Csv, "--layers", "4,8,2", "--min-workers", "1", "--start-timeout", "2");
         Assert.Equal(1, await Exit(p, output, "coordinator"));
-        Assert.Contains("error: only 0 of the 1 workers needed were ready after 2 s; start workers with: dnn-worker --seed-nodes akka.tcp://dnn@127.0.0.1:", output.ToString());
+        // closed by default: the node runs TLS with the run's secret, and the message says how a worker gets in
+        Assert.Contains("error: only 0 of the 1 workers needed were ready after 2 s; start workers with: dnn-worker --seed-nodes akka.ssl.tcp://dnn@127.0.0.1:", output.ToString());
+        Assert.Matches(@"akka\.ssl\.tcp://dnn@127\.0\.0\.1:\d+ --tls-cert /\S+/cluster-secret\.pem", output.ToString());
     }
 }

@@ -28,7 +28,7 @@ internal sealed class TestNodes : IAsyncDisposable
         var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
         var job = new TrainingJob(Guid.NewGuid(), state, TestData.Request, data.Fingerprint, data.Data.Test.Count);
         var policy = ClusterPolicy.Default with { MinWorkers = minWorkers, StepTimeout = stepTimeout, StartTimeout = TimeSpan.FromSeconds(60) };
-        node.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorSettings(job, policy, new WireSettings(transport, Tls: tls), new JobHooks(completion))),
+        node.ActorSystemOf().ActorOf(CoordinatorActor.Props(new CoordinatorSettings(job, policy, new WireSettings(transport, Tls: tls?.DataPlane), new JobHooks(completion))),
             DnnAkka.CoordinatorName);
         return (Akka.Cluster.Cluster.Get(node.ActorSystemOf()).SelfAddress.ToString(), completion.Task);
     }
@@ -38,7 +38,7 @@ internal sealed class TestNodes : IAsyncDisposable
     {
         var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = maxFrameBytes, Tls = tls });
         _nodes.Add(node);
-        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Tls: tls)), "worker");
+        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Tls: tls?.DataPlane)), "worker");
         return node.ActorSystemOf();
     }
 

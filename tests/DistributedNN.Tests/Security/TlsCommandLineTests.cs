@@ -73,10 +73,15 @@ public sealed class TlsCommandLineTests : IDisposable
         { "missing", "--tls-cert: {dir}/missing.crt does not exist" },
         { "no-key", "holds no private key: give the key file with --tls-key" },
         { "garbage", "cannot load the certificate" },
-        { "key-without-cert", "--tls-key and --tls-ca need --tls-cert" },
+        { "key-without-cert", "--tls-key, --tls-ca and --tls-peer-name need --tls-cert" },
         { "ca-missing", "--tls-ca: {dir}/nothing.pem does not exist" },
         { "ca-empty", "holds no PEM certificate" },
         { "single-process", "--tls-cert secures a cluster" },
+        // closed by default: no TLS on an address other machines reach is refused, naming the way out
+        { "exposed-bind", "--host 0.0.0.0 can be reached from other machines, and this node has no TLS: give --tls-cert (make one with `dnn cert`), or --insecure" },
+        { "exposed-public-host", "--public-host 10.11.12.13 can be reached from other machines" },
+        { "insecure-and-cert", "--insecure and --tls-cert contradict each other" },
+        { "insecure-single-process", "--insecure applies to a cluster" },
     };
 
     [Theory]
@@ -96,13 +101,33 @@ public sealed class TlsCommandLineTests : IDisposable
             "key-without-cert" => ["--tls-key", key],
             "ca-missing" => ["--tls-cert", cert, "--tls-key", key, "--tls-ca", _dir.File("nothing.pem")],
             "ca-empty" => ["--tls-cert", cert, "--tls-key", key, "--tls-ca", empty],
+            "exposed-bind" => ["--host", "0.0.0.0"],
+            "exposed-public-host" => ["--public-host", "10.11.12.13"],
+            "insecure-and-cert" => ["--insecure", "--tls-cert", cert, "--tls-key", key],
+            "insecure-single-process" => ["--insecure"],
             _ => ["--tls-cert", cert, "--tls-key", key],
         };
-        string[] cluster = kind == "single-process" ? [] : ["--min-workers", "1", "--start-timeout", "1"];
+        string[] cluster = kind.EndsWith("single-process", StringComparison.Ordinal) ? [] : ["--min-workers", "1", "--start-timeout", "1"];
         var (exit, _, err) = CliRunner.Run(["train", "--data", TestData.Csv, "--layers", "4,8,2", "--epochs", "1", .. cluster, .. tls]);
         Assert.Equal(1, exit);
         Assert.Contains("error: " , err);
         Assert.Contains(expected.Replace("{dir}", _dir.Path), err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
+    public static TheoryData<string[], string> BadWorkers => new()
+    {
+        { ["--seed-nodes", "127.0.0.1:1"], "this worker has no cluster credentials: give --tls-cert FILE" },
+        { ["--seed-nodes", "127.0.0.1:1", "--host", "0.0.0.0"], "--host 0.0.0.0 can be reached from other machines, and this node has no TLS" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadWorkers))]
+    public void A_worker_without_credentials_or_exposed_without_TLS_is_a_one_line_error(string[] args, string expected)
+    {
+        var (exit, _, err) = CliRunner.Run(["worker", .. args]);
+        Assert.Equal(1, exit);
+        Assert.Contains("error: " + expected, err);
         Assert.Single(err.Trim().Split('\n'));
     }
 }

@@ -27,7 +27,8 @@ public sealed class TensorChunkRemotingTests : Akka.TestKit.Xunit2.TestKit
         var header = Header(TensorKind.ShardGradient, count, step: 5, version: 4, shard: 1);
         var probe = CreateTestProbe(_other);
         var address = ((ExtendedActorSystem)_other).Provider.DefaultAddress;
-        var target = Sys.ActorSelection(probe.Ref.Path.ToStringWithAddress(address));
+        // a reference, not a selection: untrusted mode lets selections from another node reach only the protocol's entry points
+        var target = ((ExtendedActorSystem)Sys).Provider.ResolveActorRef(probe.Ref.Path.ToStringWithAddress(address));
 
         var chunks = TensorChunker.Split(header, values).ToList();
         foreach (var chunk in chunks) target.Tell(chunk);

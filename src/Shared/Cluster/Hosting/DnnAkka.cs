@@ -67,8 +67,20 @@ public static class DnnAkka
             akka.cluster.split-brain-resolver.down-all-when-unstable = off
             akka.cluster.down-removal-margin = 2s
             """, HoconAddMode.Prepend)
+        .AddHocon(UntrustedMode, HoconAddMode.Prepend)
         .WithDnnSerializers()
         .WithDnnLogging();
+
+    /// <summary>
+    /// Akka.Remote's untrusted mode: a remote node cannot send system messages that stop or supervise our actors, nor a
+    /// PoisonPill or any other harmful message by path, nor deploy actors here; an actor selection from another node
+    /// reaches only the protocol's entry points: the coordinator (where workers register) and the two cluster actors
+    /// that joining and failure detection talk to by path.
+    /// </summary>
+    public const string UntrustedMode = $$"""
+        akka.remote.untrusted-mode = on
+        akka.remote.trusted-selection-paths = ["/user/{{CoordinatorName}}", "/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver"]
+        """;
 
     /// <summary>
     /// A seed node's address in the scheme of this node's transport (akka.ssl.tcp with TLS, akka.tcp without),

@@ -16,11 +16,12 @@ public sealed class ClusterTls : IDisposable
 {
     private readonly X509Certificate2Collection _trusted;
 
-    private ClusterTls(X509Certificate2 certificate, X509Certificate2Collection trusted, string source)
+    private ClusterTls(X509Certificate2 certificate, X509Certificate2Collection trusted, string source, string? peerName)
     {
         Certificate = certificate;
         _trusted = trusted;
         Source = source;
+        PeerName = peerName;
     }
 
     /// <summary>This node's certificate, with its private key.</summary>
@@ -29,13 +30,25 @@ public sealed class ClusterTls : IDisposable
     /// <summary>Where the certificate came from (for logs).</summary>
     public string Source { get; }
 
+    /// <summary>When set (<c>--tls-peer-name</c>), a peer's certificate must also name it: its subject's CN or one of its DNS names.</summary>
+    public string? PeerName { get; }
+
+    /// <summary>
+    /// A run's own secret (<see cref="RunSecret"/>): it guards the control plane of a cluster on this machine's loopback,
+    /// where the data plane is guarded by each worker's access token, which travels on that TLS channel.
+    /// </summary>
+    public bool IsRunSecret => Certificate.Subject == RunSecret.Subject;
+
+    /// <summary>What the tensor data plane runs: this TLS, or none (null) for a run's secret (see <see cref="IsRunSecret"/>).</summary>
+    public ClusterTls? DataPlane => IsRunSecret ? null : this;
+
     /// <summary>
     /// Loads a certificate and key: a PEM certificate with the key in <paramref name="keyPath"/> or in the same file,
     /// or a PKCS#12 (.pfx/.p12) file with its <paramref name="password"/>. The trusted certificates come from
     /// <paramref name="trustPath"/> (PEM, one or more) or, when it is null, are the certificate itself.
     /// </summary>
     /// <exception cref="UserErrorException">A file is missing or unreadable, or the certificate has no usable private key.</exception>
-    public static ClusterTls Load(string certificatePath, string? keyPath = null, string? trustPath = null, string? password = null)
+    public static ClusterTls Load(string certificatePath, string? keyPath = null, string? trustPath = null, string? password = null, string? peerName = null)
     {
         X509Certificate2 certificate = LoadCertificate(certificatePath, keyPath, password);
         var trusted = new X509Certificate2Collection();
@@ -53,7 +66,7 @@ public sealed class ClusterTls : IDisposable
         var now = DateTime.Now;
         if (now < certificate.NotBefore || now > certificate.NotAfter)
             throw new UserErrorException($"the certificate in {certificatePath} is valid only from {certificate.NotBefore:yyyy-MM-dd HH:mm} to {certificate.NotAfter:yyyy-MM-dd HH:mm}");
-        return new ClusterTls(certificate, trusted, certificatePath);
+        return new ClusterTls(certificate, trusted, certificatePath, peerName);
     }
 
     private static X509Certificate2 LoadCertificate(string path, string? keyPath, string? password)
@@ -120,14 +133,27 @@ public sealed class ClusterTls : IDisposable
             chain.ChainPolicy.DisableCertificateDownloads = true;
             if (chain.Build(certificate))
             {
-                reason = "";
-                return true;
+                if (PeerName is null || Names(certificate).Contains(PeerName, StringComparer.OrdinalIgnoreCase))
+                {
+                    reason = "";
+                    return true;
+                }
+                reason = $"certificate '{certificate.Subject}' does not name the peer this node requires (--tls-peer-name {PeerName})";
+                return false;
             }
             status = chain.ChainStatus;
         }
         var problems = status.Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct();
         reason = $"certificate '{certificate.Subject}' (SHA-256 {Fingerprint(certificate)[..16]}…) is not trusted here: {string.Join(", ", problems)}";
         return false;
+    }
+
+    /// <summary>The names a certificate gives its holder: the subject's CN and the DNS names of its subject alternative names.</summary>
+    private static IEnumerable<string> Names(X509Certificate2 certificate)
+    {
+        yield return certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        foreach (var extension in certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>())
+            foreach (string dns in extension.EnumerateDnsNames()) yield return dns;
     }
 
     /// <summary>The hex SHA-256 of a certificate's DER bytes.</summary>
@@ -186,6 +212,26 @@ public sealed class ClusterTls : IDisposable
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem() + "\n");
         return (certPath, keyPath);
+    }
+
+    /// <summary>A self-signed certificate (as <see cref="CreateSelfSigned"/> makes) and its private key, as one PEM text.</summary>
+    public static string SelfSignedPem(string subject, int days)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var certificate = SelfSigned(key, subject, days);
+        return certificate.ExportCertificatePem() + "\n" + key.ExportPkcs8PrivateKeyPem() + "\n";
+    }
+
+    private static X509Certificate2 SelfSigned(ECDsa key, string subject, int days)
+    {
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: true, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
+            [new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false)); // server and client authentication
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+        var notBefore = DateTimeOffset.UtcNow.AddDays(-1);
+        return request.CreateSelfSigned(notBefore, notBefore.AddDays(days + 1));
     }
 
     public void Dispose()
