@@ -44,7 +44,8 @@ public sealed class ProcessTests : IDisposable
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var a in args) info.ArgumentList.Add(a);
         bool clusterNode = dll == "dnn-worker.dll" || args.Contains("--min-workers");
-        if (clusterNode && !args.Contains("--tls-cert") && !args.Contains("--insecure"))
+        bool protectionGiven = args.Contains("--tls-cert") || args.Contains("--insecure") || info.Environment.ContainsKey("DNN_TLS_CERT");
+        if (clusterNode && !protectionGiven)
         {
             info.ArgumentList.Add("--tls-cert");
             info.ArgumentList.Add(_secret.Path);
