@@ -27,7 +27,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly WorkerRegistry _registry = new();
     private readonly RoundDriver _rounds;
     private readonly CoordinatorTransport _transport;
-    private readonly IgnoredMessages _ignored;
+    private readonly IgnoredMessages _ignored = new(Context.GetLogger(), "not a registered worker");
     private Action _whenComplete = () => { };
     private int _roundNumber;
 
@@ -38,7 +38,6 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         _s = settings;
         _job = settings.Job;
-        _ignored = new IgnoredMessages(_log, "not a registered worker");
         var self = Self;
         _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why))); // removed after this dispatch
         _transport = CoordinatorTransport.Create(settings.Wire.Transport, _job.Link(settings.Wire), _job.Pool, new LinkEvents(Self), Self);
