@@ -2,18 +2,22 @@
 # A training cluster of separate processes on this machine, without containers: builds once, starts
 # the coordinator (`dnn train --min-workers N`) on a free port of 127.0.0.1 and N `dnn-worker`
 # processes that join it, and exits with the coordinator's exit code. Leftover workers are stopped
-# on exit (also on Ctrl-C).
+# on exit (also on Ctrl-C). Every node runs mutual TLS with a certificate made for this run
+# (`dnn cert`, in a private temporary folder removed on exit).
 #
 #   deploy/local-cluster.sh [N] [train options...]      N: number of workers (default 2)
 #
 # e.g. deploy/local-cluster.sh 3 --epochs 1 --shards 6 --metrics-out runs/metrics.json
+# Your own TLS: --tls-cert F [--tls-key K] [--tls-ca CA] [--tls-peer-name NAME], or --insecure, among
+# the train options (or DNN_TLS_CERT / DNN_INSECURE=true in the environment) go to the workers too.
+# (The script runs from the repository root: relative paths are relative to it.)
 # Environment: DNN_COORDINATOR_PORT (instead of a free port), DNN_CORES (cores per worker; default
 # the machine's cores divided among the workers), DNN_WORKER_LOG_LEVEL (default warning).
 # The data set must be installed (deploy/install-data.sh) or given with --data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 workers=2
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
@@ -28,11 +32,26 @@ if ((workers < 1)); then
   echo "error: the number of workers must be at least 1 (got $workers)" >&2
   exit 2
 fi
-for a in "$@"; do
+# The user's own TLS options (with their values): the coordinator has them among "$@", the workers get them too.
+user_tls=()
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  a=${args[i]}
   case $a in
     --min-workers | --min-workers=* | --port | --port=* | --workers | --spawn-workers)
       echo "error: $a is set by this script (the first argument is the number of workers; DNN_COORDINATOR_PORT sets the port)" >&2
       exit 2
+      ;;
+    --insecure | --insecure=* | --tls-cert[=:]* | --tls-key[=:]* | --tls-ca[=:]* | --tls-peer-name[=:]*)
+      user_tls+=("$a")
+      ;;
+    --tls-cert | --tls-key | --tls-ca | --tls-peer-name)
+      if ((i + 1 >= ${#args[@]})); then
+        echo "error: $a needs a value" >&2
+        exit 2
+      fi
+      user_tls+=("$a" "${args[i + 1]}")
+      i=$((i + 1))
       ;;
   esac
 done
@@ -67,6 +86,7 @@ cores=${DNN_CORES:-$(($(nproc) / workers))}
 
 coordinator_pid=""
 worker_pids=()
+certdir=""
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local pid
@@ -78,13 +98,37 @@ cleanup() {
   for pid in "${worker_pids[@]}" $coordinator_pid; do
     wait "$pid" 2>/dev/null || true
   done
+  if [[ -n $certdir ]]; then rm -rf "$certdir"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Mutual TLS on both planes. Without TLS options of the user's, a certificate and key made for this run
+# (`dnn cert`) in a private folder (mode 700, key 600), removed on exit: every node of this run is given
+# both files and trusts only peers that hold them. (The nodes bind 127.0.0.1, where the coordinator would
+# otherwise make a run secret that hand-started workers like these cannot know in advance.)
+tls=()
+if ((${#user_tls[@]} > 0)); then
+  tls=("${user_tls[@]}")
+  echo "TLS: your options, given to the workers as well: ${tls[*]}" >&2
+elif [[ -n ${DNN_TLS_CERT:-} || ${DNN_INSECURE:-} =~ ^(1|true|TRUE|True)$ ]]; then
+  echo "TLS: from DNN_TLS_CERT / DNN_INSECURE in the environment, which the workers inherit" >&2
+else
+  certdir=$(mktemp -d "${TMPDIR:-/tmp}/dnn-local-cluster.XXXXXX")
+  dotnet "$coordinator_dll" cert --out "$certdir" >&2
+  # the pair is complete in itself: a CA or peer name meant for other certificates must not apply to it
+  unset DNN_TLS_KEY DNN_TLS_CA DNN_TLS_PEER_NAME
+  tls=(--tls-cert "$certdir/cluster.crt" --tls-key "$certdir/cluster.key")
+  echo "TLS: mutual, with this run's certificate in $certdir (removed on exit)" >&2
+fi
+
 echo "Coordinator on 127.0.0.1:$port, $workers worker(s) with $cores core(s) each" >&2
-dotnet "$coordinator_dll" train --min-workers "$workers" --port "$port" "$@" &
+if ((${#user_tls[@]} > 0)); then
+  dotnet "$coordinator_dll" train --min-workers "$workers" --port "$port" "$@" &
+else
+  dotnet "$coordinator_dll" train --min-workers "$workers" --port "$port" "${tls[@]}" "$@" &
+fi
 coordinator_pid=$!
 
 # Start the workers once the coordinator listens (it loads the data set first): workers that come
@@ -106,7 +150,7 @@ if kill -0 "$coordinator_pid" 2>/dev/null; then
   for ((i = 1; i <= workers; i++)); do
     # explicit options, so that DNN_HOST, DNN_PORT, ... from the environment cannot interfere
     dotnet "$worker_dll" --seed-nodes "akka.tcp://dnn@127.0.0.1:$port" --host 127.0.0.1 --public-host 127.0.0.1 \
-      --port 0 --data-port 0 --cores "$cores" --log-level "${DNN_WORKER_LOG_LEVEL:-warning}" &
+      --port 0 --data-port 0 --cores "$cores" --log-level "${DNN_WORKER_LOG_LEVEL:-warning}" "${tls[@]}" &
     worker_pids+=($!)
   done
 fi
