@@ -106,7 +106,10 @@ public sealed class ClusterTls : IDisposable
 
     private static void RequireFile(string path, string option)
     {
-        if (!File.Exists(path)) throw new UserErrorException($"{option}: {path} does not exist");
+        // opened, not File.Exists: that says "no" for a file this user may not read, and the user must hear which it is
+        try { using var _ = File.OpenRead(path); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new UserErrorException($"{option}: {path} does not exist"); }
+        catch (UnauthorizedAccessException) { throw new UserErrorException($"{option}: {path} cannot be read by this user (check its mode and its folder's)"); }
     }
 
     /// <summary>
