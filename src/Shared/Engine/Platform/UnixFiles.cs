@@ -12,13 +12,14 @@ namespace DistributedNN.Platform;
 /// </summary>
 internal static unsafe class UnixFiles
 {
-    private const int ENOENT = 2, ELOOP = 40, EINVAL = 22, EACCES = 13, EPERM = 1;
-    private const int ORdOnly = 0, ORdWr = 2, OCloExec = 0x80000;
+    private const int ENOENT = 2, ELOOP = 40, EINVAL = 22, EACCES = 13, EPERM = 1, EEXIST = 17;
+    private const int ORdOnly = 0, ORdWr = 2, OCreat = 0x40, OExcl = 0x80, OCloExec = 0x80000;
     private const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100, AtEmptyPath = 0x1000;
     private const uint StatxType = 0x1, StatxMode = 0x2, StatxUid = 0x8, StatxSize = 0x200;
     private const int SIfMt = 0xF000, SIfReg = 0x8000, SIfLnk = 0xA000;
 
     /// <summary>Whether <see cref="OpenNoFollow"/> and <see cref="Status(SafeFileHandle)"/> are available (Linux).</summary>
+    [System.Runtime.Versioning.SupportedOSPlatformGuard("linux")]
     public static bool HasOwnerChecks => OperatingSystem.IsLinux();
 
     // Linux's O_NOFOLLOW: 0x8000 where O_DIRECTORY is 0x4000 (arm, arm64, powerpc), 0x20000 on x86 and the generic layout
@@ -26,6 +27,10 @@ internal static unsafe class UnixFiles
 
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    // open(2) is variadic; on Linux x64 and arm64 its mode travels in the register a fixed third argument uses
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mode);
 
     [DllImport("libc", EntryPoint = "close", SetLastError = true)]
     private static extern int Close(int fd);
@@ -41,6 +46,25 @@ internal static unsafe class UnixFiles
 
     /// <summary>The user this process acts as.</summary>
     public static uint EffectiveUserId => OperatingSystem.IsWindows() ? 0 : GetEffectiveUserId();
+
+    /// <summary>
+    /// Creates a new file for reading and writing with <paramref name="mode"/> (less the umask) from its creation:
+    /// O_CREAT|O_EXCL|O_NOFOLLOW, so a file or a symbolic link already at <paramref name="path"/> is refused, never
+    /// opened or followed (Linux).
+    /// </summary>
+    /// <exception cref="IOException">Something is at the path, or the creation failed.</exception>
+    public static SafeFileHandle CreateNew(string path, UnixFileMode mode)
+    {
+        int fd = Open(path, ORdWr | OCreat | OExcl | ONoFollow | OCloExec, (uint)mode);
+        if (fd >= 0) return new SafeFileHandle(fd, ownsHandle: true);
+        int errno = Marshal.GetLastPInvokeError();
+        throw errno switch
+        {
+            EEXIST => new IOException($"{path} exists already: refused (a file or link made there by someone else is never reused)"),
+            EACCES or EPERM => new UnauthorizedAccessException($"{path}: {Marshal.GetPInvokeErrorMessage(errno)}"),
+            _ => new IOException($"{path}: {Marshal.GetPInvokeErrorMessage(errno)}"),
+        };
+    }
 
     /// <summary>Opens an existing file for reading and writing, refusing a symbolic link at <paramref name="path"/> (Linux).</summary>
     /// <exception cref="FileNotFoundException">Nothing is there.</exception>
