@@ -94,14 +94,11 @@ internal static class TrainRun
         stdout.WriteLine($"train   {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize} in {settings.Shards} shards, {settings.Epochs} epochs, seed {settings.Seed}{(initFrom is null ? "" : $", init from {initFrom}")}");
     }
 
-    /// <summary>The --checkpoint-key (null without it); it needs checkpoints to write or read.</summary>
-    private static CheckpointKey? LoadCheckpointKey(TrainRequest r)
-    {
-        if (r.CheckpointKey is null) return null;
-        if (r.CheckpointDir is null && r.Resume is null)
-            throw new UserErrorException($"{CheckpointKey.Option} authenticates checkpoints: give it with --checkpoint-dir or --resume");
-        return CheckpointKey.Load(r.CheckpointKey);
-    }
+    /// <summary>
+    /// The --checkpoint-key (null without it), checked even for a run without checkpoints: it may come from DNN_CHECKPOINT_KEY
+    /// set once for every run, so it is not an error there, but a bad key file is said at once.
+    /// </summary>
+    private static CheckpointKey? LoadCheckpointKey(TrainRequest r) => r.CheckpointKey is null ? null : CheckpointKey.Load(r.CheckpointKey);
 
     /// <summary>Checkpoints into --checkpoint-dir, or on into the --resume folder; null for neither.</summary>
     private static Checkpointer? Checkpoints(TrainRequest r, string dataFingerprint, CheckpointKey? key)

@@ -37,16 +37,12 @@ internal sealed unsafe class SharedMapping : IDisposable
     /// <exception cref="IOException">Something is at <paramref name="path"/> already (it is left as it is).</exception>
     public static SharedMapping Create(string path, long bytes)
     {
-        MemoryMappedFile? file = null;
-        try
+        var file = UnixFiles.HasOwnerChecks ? CreateNew(path, bytes) : CreatePortable(path, bytes);
+        try { return new SharedMapping(file, path, bytes, owner: true); }
+        catch
         {
-            file = UnixFiles.HasOwnerChecks ? CreateNew(path, bytes) : CreatePortable(path, bytes);
-            return new SharedMapping(file, path, bytes, owner: true);
-        }
-        catch (Exception e) when (e is not FileAlreadyThereException)
-        {
-            file?.Dispose();
-            try { File.Delete(path); } catch (IOException) { } // ours: created above
+            file.Dispose();
+            DeleteCreated(path);
             throw;
         }
     }
@@ -54,9 +50,7 @@ internal sealed unsafe class SharedMapping : IDisposable
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static MemoryMappedFile CreateNew(string path, long bytes)
     {
-        SafeFileHandle handle;
-        try { handle = UnixFiles.CreateNew(path, OwnerOnly); }
-        catch (IOException e) { throw new FileAlreadyThereException(e.Message, e); }
+        var handle = UnixFiles.CreateNew(path, OwnerOnly); // throws, creating nothing, when anything is at the path
         try
         {
             File.SetUnixFileMode(handle, OwnerOnly); // whatever the umask took away
@@ -66,6 +60,7 @@ internal sealed unsafe class SharedMapping : IDisposable
         catch
         {
             handle.Dispose();
+            DeleteCreated(path);
             throw;
         }
     }
@@ -75,9 +70,7 @@ internal sealed unsafe class SharedMapping : IDisposable
     {
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
         if (!OperatingSystem.IsWindows()) options.UnixCreateMode = OwnerOnly;
-        FileStream stream;
-        try { stream = new FileStream(path, options); }
-        catch (IOException e) when (File.Exists(path) || new FileInfo(path).LinkTarget is not null) { throw new FileAlreadyThereException($"{path} exists already: refused", e); }
+        var stream = new FileStream(path, options);
         try
         {
             stream.SetLength(bytes);
@@ -86,12 +79,17 @@ internal sealed unsafe class SharedMapping : IDisposable
         catch
         {
             stream.Dispose();
+            DeleteCreated(path);
             throw;
         }
     }
 
-    /// <summary>Creation refused because something is at the name: not ours, so not deleted.</summary>
-    private sealed class FileAlreadyThereException(string message, Exception inner) : IOException(message, inner);
+    /// <summary>Removes a file this process created and failed to set up.</summary>
+    private static void DeleteCreated(string path)
+    {
+        try { File.Delete(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
 
     /// <summary>Opens a file another process of this user created.</summary>
     /// <exception cref="IOException">It is missing, a link, not a regular file, another user's, open to others, or not <paramref name="bytes"/> long.</exception>
@@ -129,10 +127,11 @@ internal sealed unsafe class SharedMapping : IDisposable
     private static SafeFileHandle OpenPortable(string path, long bytes)
     {
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        long length = RandomAccess.GetLength(handle);
         string? refusal =
-            !OperatingSystem.IsWindows() && (File.GetUnixFileMode(handle) & ~(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute)) != 0
-                ? $"{path} is open to other users: a shared-memory file must be its owner's only (600)" :
-            RandomAccess.GetLength(handle) != bytes ? $"{path} holds {RandomAccess.GetLength(handle)} bytes, not the {bytes} expected" : null;
+            !OperatingSystem.IsWindows() && File.GetUnixFileMode(handle) is var mode && UnixFiles.OpenToOthers(mode)
+                ? $"{path} has mode {UnixFiles.Octal(mode)}: a shared-memory file must be its owner's only (600)" :
+            length != bytes ? $"{path} holds {length} bytes, not the {bytes} expected" : null;
         if (refusal is null) return handle;
         handle.Dispose();
         throw new IOException(refusal);
@@ -144,9 +143,6 @@ internal sealed unsafe class SharedMapping : IDisposable
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
         _file.Dispose();
-        if (_owner)
-        {
-            try { File.Delete(Path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
+        if (_owner) DeleteCreated(Path);
     }
 }

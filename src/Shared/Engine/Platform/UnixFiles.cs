@@ -4,11 +4,11 @@ using Microsoft.Win32.SafeHandles;
 namespace DistributedNN.Platform;
 
 /// <summary>
-/// What .NET's file API does not give on Unix, through libc: opening a file without following a symbolic link
-/// (O_NOFOLLOW), the owner and mode of an open descriptor (statx on the descriptor, so the file cannot be swapped
-/// between the check and its use), a directory's fsync (so a rename in it survives a crash), the umask and the
-/// effective user. The no-follow open and the owner are Linux's (<see cref="HasOwnerChecks"/>); elsewhere callers fall
-/// back to what .NET offers.
+/// What .NET's file API does not give on Unix, through libc: creating and opening a file without following a symbolic
+/// link (O_EXCL, O_NOFOLLOW), the owner and mode of an open descriptor (statx on the descriptor, so the file cannot be
+/// swapped between the check and its use), a directory's fsync (so a rename in it survives a crash), the umask and the
+/// effective user. The opens and the status are Linux's (<see cref="HasOwnerChecks"/>); elsewhere callers fall back to
+/// what .NET offers.
 /// </summary>
 internal static unsafe class UnixFiles
 {
@@ -18,7 +18,7 @@ internal static unsafe class UnixFiles
     private const uint StatxType = 0x1, StatxMode = 0x2, StatxUid = 0x8, StatxSize = 0x200;
     private const int SIfMt = 0xF000, SIfReg = 0x8000, SIfLnk = 0xA000;
 
-    /// <summary>Whether <see cref="OpenNoFollow"/> and <see cref="Status(SafeFileHandle)"/> are available (Linux).</summary>
+    /// <summary>Whether <see cref="CreateNew"/>, <see cref="OpenNoFollow"/> and the status calls are available (Linux).</summary>
     [System.Runtime.Versioning.SupportedOSPlatformGuard("linux")]
     public static bool HasOwnerChecks => OperatingSystem.IsLinux();
 
@@ -43,6 +43,13 @@ internal static unsafe class UnixFiles
 
     [DllImport("libc", EntryPoint = "geteuid")]
     private static extern uint GetEffectiveUserId();
+
+    /// <summary>Whether <paramref name="mode"/> gives the group or others any permission (read, write or execute).</summary>
+    public static bool OpenToOthers(UnixFileMode mode) => (mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
+        UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0;
+
+    /// <summary>The permission bits as chmod writes them, e.g. 0644.</summary>
+    public static string Octal(UnixFileMode mode) => "0" + Convert.ToString((int)mode & 0x1FF, 8).PadLeft(3, '0');
 
     /// <summary>The user this process acts as.</summary>
     public static uint EffectiveUserId => OperatingSystem.IsWindows() ? 0 : GetEffectiveUserId();

@@ -27,9 +27,9 @@ public sealed class CheckpointKey
         try
         {
             using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
-            // the mode of the file opened, not of whatever the path names a moment later
-            if (!OperatingSystem.IsWindows() && UnixFiles.HasOwnerChecks && UnixFiles.Status(file) is { OpenToOthers: true } status)
-                throw new UserErrorException($"{Option} {path}: permissions {status.Octal} are too open: the key must be readable by its owner only (chmod 600 {path})");
+            // the mode of the file opened (fstat), not of whatever the path names a moment later
+            if (!OperatingSystem.IsWindows() && File.GetUnixFileMode(file) is var mode && UnixFiles.OpenToOthers(mode))
+                throw new UserErrorException($"{Option} {path}: permissions {UnixFiles.Octal(mode)} are too open: the key must be readable by its owner only (chmod 600 {path})");
             long length = RandomAccess.GetLength(file);
             if (length > 1 << 20) throw new UserErrorException($"{Option} {path}: {length} bytes is not a key (at most 1 MiB)");
             secret = new byte[length];
