@@ -45,7 +45,7 @@ internal static class Program
     private static ClusterTls LoadTls(string dir)
     {
         string cert = Path.Combine(dir, "cluster.crt"), key = Path.Combine(dir, "cluster.key");
-        if (!File.Exists(cert) || !File.Exists(key)) ClusterTls.CreateSelfSigned(dir);
+        if (!File.Exists(cert) || !File.Exists(key)) ClusterTls.CreateSelfSigned(dir, overwrite: true); // a half pair is replaced
         return ClusterTls.Load(cert, key);
     }
 

@@ -26,7 +26,7 @@ public sealed class TrainingJob
         IReadOnlyList<EpochResult>? previous = null)
     {
         (Id, State, Data, DataFingerprint, TestCount, Checkpoints) = (id, state, data, dataFingerprint, testCount, checkpoints);
-        Pool = new GradientBufferPool(state.Spec.ParameterCount);
+        Pool = new GradientBufferPool(state.Spec.ParameterCount, capacity: 2 * state.Settings.Shards); // a step holds one per shard
         _gradient = GC.AllocateUninitializedArray<float>(state.Spec.ParameterCount, pinned: true);
         _layerWidths = state.Spec.Layers.Select(l => l.Outputs).ToArray();
         _activity = new int[_layerWidths.Length];

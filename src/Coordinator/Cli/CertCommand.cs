@@ -28,7 +28,7 @@ public static class CertCommand
             string subjectName = parse.GetValue(subject)!;
             try { _ = new System.Security.Cryptography.X509Certificates.X500DistinguishedName(subjectName); }
             catch (System.Security.Cryptography.CryptographicException) { throw new UserErrorException($"--subject '{subjectName}' is not a distinguished name like CN=dnn-cluster"); }
-            (string cert, string key) = ClusterTls.CreateSelfSigned(dir, file, subjectName, parse.GetValue(days));
+            (string cert, string key) = ClusterTls.CreateSelfSigned(dir, file, subjectName, parse.GetValue(days), overwrite: parse.GetValue(force));
             using var tls = ClusterTls.Load(cert, key);
             stdout.WriteLine($"certificate {cert}  ({tls.Certificate.Subject}, valid until {tls.Certificate.NotAfter:yyyy-MM-dd}, SHA-256 {ClusterTls.Fingerprint(tls.Certificate)})");
             stdout.WriteLine($"key         {key}  (keep it private: whoever has both files can join the cluster)");

@@ -46,6 +46,7 @@ internal sealed class TrainOptions
     private readonly Option<string> _logLevel = new("--log-level") { Description = "debug, info, warning, error: what stderr shows (the run folder's log file gets info and up).", DefaultValueFactory = _ => "warning" };
     private readonly Option<string?> _checkpointDir = new("--checkpoint-dir") { Description = "Write checkpoints (atomic, checksummed) into this folder, every --checkpoint-every steps and at each epoch's end." };
     private readonly Option<int> _checkpointEvery = new("--checkpoint-every") { Description = "Steps between checkpoints (0: only at epoch ends).", DefaultValueFactory = _ => 100 };
+    private readonly Option<string?> _checkpointKey = new(DistributedNN.Serialization.CheckpointKey.Option) { Description = "With --checkpoint-dir or --resume: authenticate checkpoints with the secret in this file (at least 32 bytes, mode 600; e.g. head -c 32 /dev/urandom > FILE): each carries an HMAC-SHA256 under it, and --resume refuses one that does not." };
     private readonly Option<string?> _resume = new("--resume") { Description = "Continue the run checkpointed in this folder (its network and settings; the newest readable checkpoint); keeps checkpointing there." };
     private readonly TlsOptions _tls = new();
     private readonly Option<string?> _outDir = new("--out") { Description = "The run folder: model.dnn, metrics.json, epochs.csv and the plots loss.png, accuracy.png, gradient-norms.png (default: runs/<UTC time>)." };
@@ -57,7 +58,7 @@ internal sealed class TrainOptions
     public void AddTo(Command command)
     {
         foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _metricsOut, _testFraction, _labelColumn,
-            _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _resume })
+            _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
         _tls.AddTo(command);
         foreach (var o in new Option[] { _outDir, _compareActivations, _progress, _logFormat })
@@ -106,6 +107,7 @@ internal sealed class TrainOptions
         WorkerWaitSeconds = parse.GetValue(_workerWait),
         CheckpointDir = parse.GetValue(_checkpointDir),
         CheckpointEvery = parse.GetValue(_checkpointEvery),
+        CheckpointKey = parse.GetValue(_checkpointKey),
         Resume = parse.GetValue(_resume),
         Tls = _tls.Files(parse),
         Insecure = _tls.IsInsecure(parse),

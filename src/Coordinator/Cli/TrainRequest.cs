@@ -61,6 +61,8 @@ public sealed record TrainRequest
     public double WorkerWaitSeconds { get; init; } = 120;
     public string? CheckpointDir { get; init; }
     public int CheckpointEvery { get; init; } = 100;
+    /// <summary>The file of the key that authenticates checkpoints (<see cref="DistributedNN.Serialization.CheckpointKey"/>); null: none.</summary>
+    public string? CheckpointKey { get; init; }
     public string? Resume { get; init; }
 
     public bool Distributed => Workers > 0 || SpawnWorkers > 0 || MinWorkers is > 0;

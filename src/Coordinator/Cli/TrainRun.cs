@@ -24,10 +24,11 @@ internal static class TrainRun
         var logLevel = DnnLogging.ParseLevel(r.LogLevel);
         var wire = WireChoice.For(r);
         var settings = choices.Settings(r);
+        var checkpointKey = LoadCheckpointKey(r);
         using var outputs = TrainOutputs.Open(r, logLevel);
 
         // Where it starts: a checkpoint, or the options' network with --init's weights or fresh ones.
-        var resumed = Resume(r, stdout, stderr);
+        var resumed = Resume(r, checkpointKey, stdout, stderr);
         settings = resumed?.Settings ?? settings;
         TrainedModel? initial = r.Init is null || resumed is not null ? null : ModelLoader.Load(r.Init);
         var spec = TrainNetwork.Choose(r, choices, resumed, initial);
@@ -36,7 +37,7 @@ internal static class TrainRun
         var (parameters, resumedState) = InitialWeights(r, choices.Scheme, spec, loaded, resumed, initial);
         var start = new TrainStart(spec, settings, dataRequest, loaded, parameters, resumedState, resumed?.Epochs);
         Announce(start, initial is null ? null : r.Init, stdout);
-        var checkpoints = Checkpoints(r, loaded.Fingerprint);
+        var checkpoints = Checkpoints(r, loaded.Fingerprint, checkpointKey);
 
         // Train in this process or on the cluster, then leave the model, the run folder and the summary.
         var progress = new RunProgress(r, start, outputs.RunDir, stdout);
@@ -49,10 +50,10 @@ internal static class TrainRun
     }
 
     /// <summary>The newest readable checkpoint of --resume (null without it); its settings replace the options'.</summary>
-    private static Checkpoint? Resume(TrainRequest r, TextWriter stdout, TextWriter stderr)
+    private static Checkpoint? Resume(TrainRequest r, CheckpointKey? key, TextWriter stdout, TextWriter stderr)
     {
         if (r.Resume is null) return null;
-        var (checkpoint, path) = Checkpointer.Latest(r.Resume, warning => stderr.WriteLine($"warning: {warning}"));
+        var (checkpoint, path) = Checkpointer.Latest(r.Resume, warning => stderr.WriteLine($"warning: {warning}"), key);
         stdout.WriteLine($"resume  {path}: epoch {checkpoint.Progress.Epoch + 1}, step {checkpoint.Progress.StepInEpoch + 1} ({checkpoint.Progress.Steps} steps done)");
         return checkpoint;
     }
@@ -93,12 +94,18 @@ internal static class TrainRun
         stdout.WriteLine($"train   {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize} in {settings.Shards} shards, {settings.Epochs} epochs, seed {settings.Seed}{(initFrom is null ? "" : $", init from {initFrom}")}");
     }
 
+    /// <summary>
+    /// The --checkpoint-key (null without it), checked even for a run without checkpoints: it may come from DNN_CHECKPOINT_KEY
+    /// set once for every run, so it is not an error there, but a bad key file is said at once.
+    /// </summary>
+    private static CheckpointKey? LoadCheckpointKey(TrainRequest r) => r.CheckpointKey is null ? null : CheckpointKey.Load(r.CheckpointKey);
+
     /// <summary>Checkpoints into --checkpoint-dir, or on into the --resume folder; null for neither.</summary>
-    private static Checkpointer? Checkpoints(TrainRequest r, string dataFingerprint)
+    private static Checkpointer? Checkpoints(TrainRequest r, string dataFingerprint, CheckpointKey? key)
     {
         string? checkpointDir = r.CheckpointDir ?? r.Resume;
         if (checkpointDir is null) return null;
-        var checkpoints = new Checkpointer(checkpointDir, r.CheckpointEvery, dataFingerprint);
+        var checkpoints = new Checkpointer(checkpointDir, r.CheckpointEvery, dataFingerprint, key);
         TrainOutputs.CheckWritable(Path.Combine(checkpointDir, Checkpointer.FileName(0)), "--checkpoint-dir");
         return checkpoints;
     }

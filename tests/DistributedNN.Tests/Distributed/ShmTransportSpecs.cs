@@ -20,13 +20,14 @@ public sealed class ShmTransportSpecs : TestKit
         var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
         coordinator.ExpectMsg<RegisterWorker>(TimeSpan.FromSeconds(30));
         var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
-        string missing = Path.Combine(Path.GetTempPath(), "dnn-missing-" + Guid.NewGuid().ToString("N"));
+        // names of the transport's scheme in the shm folder that were never created (on the coordinator's machine, elsewhere)
+        string missing = SharedFileNames.New("weights");
         var job = new StartJob(Guid.NewGuid(), spec.ToDescription(), TestData.Request, 20, 4, 1, true, 256, TransportKind.Shm,
-            SharedFiles: new SharedFiles(missing + "-weights", missing + "-1", missing + "-1-mailbox"));
+            SharedFiles: new SharedFiles(missing, SharedFileNames.New("gradients-1"), SharedFileNames.New("mailbox-1")));
         worker.Tell(job, coordinator.Ref);
         var refused = coordinator.ExpectMsg<WorkerRefused>(TimeSpan.FromSeconds(30));
         Assert.Equal(job.Job, refused.Job);
         Assert.StartsWith("--transport shm needs the workers on the coordinator's machine (as the same user):", refused.Reason);
-        Assert.Contains(missing + "-weights", refused.Reason);
+        Assert.Contains(missing, refused.Reason);
     }
 }

@@ -72,7 +72,7 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal("c: not a DistributedNN checkpoint", Assert.Throws<DataFormatException>(() => CheckpointFile.Decode(new byte[] { 1, 2, 3 }, "c")).Message);
         var future = (byte[])bytes.Clone();
         future[8] = 9;
-        Assert.Equal("c: checkpoint format version 9 is not supported (this build reads version 1)", Assert.Throws<DataFormatException>(() => CheckpointFile.Decode(future, "c")).Message);
+        Assert.Equal("c: checkpoint format version 9 is not supported (this build reads versions 1 and 2)", Assert.Throws<DataFormatException>(() => CheckpointFile.Decode(future, "c")).Message);
         var random = new byte[4096];
         new Random(1).NextBytes(random);
         "DNNCKPT\0\u0001\0\0\0"u8.CopyTo(random);

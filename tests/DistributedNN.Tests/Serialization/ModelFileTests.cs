@@ -29,7 +29,7 @@ public sealed class ModelFileTests : IDisposable
         Assert.Equal(model.Spec.Layers, loaded.Spec.Layers);
         Assert.Equal(model.Parameters, loaded.Parameters);
         Assert.Equal("notes ✓", loaded.Notes);
-        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp-*"));
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp*"));
     }
 
     [Fact]

@@ -121,7 +121,9 @@ public sealed class SharedMailboxTests : IDisposable
             Assert.Throws<IOException>(() => SharedMailbox.Open(path, 4)); // another size
             Assert.Throws<IOException>(() => SharedMailbox.Open(path, 2));
             File.WriteAllBytes(_dir.File("copy"), new byte[new FileInfo(path).Length]);
-            Assert.Throws<IOException>(() => SharedMailbox.Open(_dir.File("copy"), 3)); // no header
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_dir.File("copy"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Assert.Equal($"{_dir.File("copy")} is not a mailbox for 3 layers",
+                Assert.Throws<IOException>(() => SharedMailbox.Open(_dir.File("copy"), 3)).Message); // no header
         }
         Assert.False(File.Exists(path));
     }

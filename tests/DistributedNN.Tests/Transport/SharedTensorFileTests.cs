@@ -50,6 +50,8 @@ public sealed class SharedTensorFileTests : IDisposable
         Assert.Throws<IOException>(() => SharedTensorFile.Open(path, 1, 10));  // another size
         Assert.Throws<IOException>(() => SharedTensorFile.Open(path, 4, 5));   // same size, another shape
         File.WriteAllBytes(_dir.File("junk"), new byte[64 + 2 * 10 * 4]);
-        Assert.Throws<IOException>(() => SharedTensorFile.Open(_dir.File("junk"), 2, 10)); // no header
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_dir.File("junk"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.Equal($"{_dir.File("junk")} is not a shared tensor file of 2 × 10 floats",
+            Assert.Throws<IOException>(() => SharedTensorFile.Open(_dir.File("junk"), 2, 10)).Message); // no header
     }
 }

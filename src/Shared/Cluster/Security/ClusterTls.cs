@@ -192,10 +192,13 @@ public sealed class ClusterTls : IDisposable
 
     /// <summary>
     /// Makes a self-signed certificate for a test cluster (ECDSA P-256, valid for <paramref name="days"/> days from
-    /// yesterday) and writes it as PEM: <c>DIR/NAME.crt</c> and the private key <c>DIR/NAME.key</c> (mode 600).
+    /// yesterday) and writes it as PEM: <c>DIR/NAME.crt</c> and the private key <c>DIR/NAME.key</c>, mode 600 from its
+    /// first byte (<see cref="Serialization.AtomicFile"/>: a new temp file of this user's, renamed into place).
     /// Every node given both files (and no --tls-ca) trusts every other such node, and nothing else.
     /// </summary>
-    public static (string Certificate, string Key) CreateSelfSigned(string directory, string name = "cluster", string subject = "CN=dnn-cluster", int days = 365)
+    /// <param name="overwrite">replace existing files (`dnn cert --force`); otherwise an existing one is refused</param>
+    public static (string Certificate, string Key) CreateSelfSigned(string directory, string name = "cluster", string subject = "CN=dnn-cluster", int days = 365,
+        bool overwrite = false)
     {
         if (days < 1) throw new UserErrorException($"--days must be at least 1 (got {days})");
         Directory.CreateDirectory(directory);
@@ -210,10 +213,9 @@ public sealed class ClusterTls : IDisposable
         using var certificate = request.CreateSelfSigned(notBefore, notBefore.AddDays(days + 1));
         string certPath = Path.Combine(directory, name + ".crt");
         string keyPath = Path.Combine(directory, name + ".key");
-        File.WriteAllText(certPath, certificate.ExportCertificatePem() + "\n");
-        File.WriteAllText(keyPath, "");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem() + "\n");
+        // the key first: refused when it exists, before the certificate is touched
+        Serialization.AtomicFile.Write(keyPath, System.Text.Encoding.ASCII.GetBytes(key.ExportPkcs8PrivateKeyPem() + "\n"), Serialization.AtomicFile.Private, overwrite);
+        Serialization.AtomicFile.Write(certPath, System.Text.Encoding.ASCII.GetBytes(certificate.ExportCertificatePem() + "\n"), Serialization.AtomicFile.Public, overwrite);
         return (certPath, keyPath);
     }
 

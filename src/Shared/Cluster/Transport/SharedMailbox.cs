@@ -10,6 +10,10 @@ namespace DistributedNN.Transport;
 /// cross between the processes without Akka.Remote, the thread pool or a socket. A ring that is full is the
 /// producer's to handle (the coordinator drops a worker that stopped reading its orders). Either side
 /// <see cref="Close"/>s it to end the other's wait for good.
+/// Each side keeps its own counters in its own memory and only publishes them to the file; a counter the other side
+/// publishes is checked against them (never more than <see cref="Slots"/> ahead, never behind), and one out of those
+/// bounds closes the mailbox with a <see cref="Violation"/>: the other process can make this side read at most a ring's
+/// worth of slots, never drive it into a loop or an allocation.
 /// </summary>
 public sealed unsafe class SharedMailbox : IDisposable
 {
@@ -24,6 +28,9 @@ public sealed unsafe class SharedMailbox : IDisposable
     private readonly SharedMapping _mapping;
     private readonly byte* _base;
     private readonly int _orderSize, _resultSize;
+    // this side's counters (each side publishes two of the four): the file's copies are the other side's to overwrite
+    private int _ordersWritten, _ordersRead, _resultsWritten, _resultsRead;
+    private volatile string? _violation;
 
     private SharedMailbox(SharedMapping mapping, int layers)
     {
@@ -31,6 +38,7 @@ public sealed unsafe class SharedMailbox : IDisposable
         _base = mapping.Base;
         Layers = layers;
         (_orderSize, _resultSize) = SlotSizes(layers);
+        (_ordersWritten, _ordersRead, _resultsWritten, _resultsRead) = (*Word(OrdersWritten), *Word(OrdersRead), *Word(ResultsWritten), *Word(ResultsRead));
     }
 
     public string Path => _mapping.Path;
@@ -76,6 +84,9 @@ public sealed unsafe class SharedMailbox : IDisposable
     private byte* OrderSlot(int index) => _base + RingsStart + (long)(index & (Slots - 1)) * _orderSize;
     private byte* ResultSlot(int index) => _base + RingsStart + (long)Slots * _orderSize + (long)(index & (Slots - 1)) * _resultSize;
 
+    /// <summary>Why this side closed the mailbox: a counter of the other side's out of its ring's bounds (null: none was).</summary>
+    public string? Violation => _violation;
+
     /// <summary>Set by either side: no more orders or results; every wait returns.</summary>
     public bool IsClosed => Volatile.Read(ref *Word(ClosedWord)) != 0;
 
@@ -93,57 +104,72 @@ public sealed unsafe class SharedMailbox : IDisposable
 
     /// <summary>Publishes an order (coordinator side); false when the ring is full or the mailbox closed.</summary>
     public bool TryPostOrder(WorkOrder order) =>
-        TryPost(OrdersWritten, OrdersRead, index => OrderSlot(index), _orderSize, slot => WorkCodec.Write(order, slot));
+        TryPost(ref _ordersWritten, OrdersWritten, OrdersRead, index => OrderSlot(index), _orderSize, slot => WorkCodec.Write(order, slot));
 
     /// <summary>The next order (worker side), or null when none is waiting; a slot that holds no order is skipped.</summary>
-    public WorkOrder? TryTakeOrder() => TryTake(OrdersWritten, OrdersRead, index => OrderSlot(index), _orderSize,
+    public WorkOrder? TryTakeOrder() => TryTake(ref _ordersRead, OrdersWritten, OrdersRead, index => OrderSlot(index), _orderSize,
         slot => WorkCodec.ReadOrder(slot, WorkCodec.MaxItems), out var order) ? order : null;
 
     /// <summary>Sleeps until an order may be waiting, the mailbox closes, or <paramref name="timeoutMs"/> passes.</summary>
-    public void WaitForOrder(int timeoutMs) => WaitWhile(OrdersWritten, OrdersRead, timeoutMs);
+    public void WaitForOrder(int timeoutMs) => WaitWhile(OrdersWritten, _ordersRead, timeoutMs);
 
     // ---- results: worker → coordinator ----
 
     /// <summary>Publishes a result (worker side), its gradient already in place; false when full or closed.</summary>
     public bool TryPostResult(WorkResult result) =>
-        TryPost(ResultsWritten, ResultsRead, index => ResultSlot(index), _resultSize, slot => WorkCodec.Write(result, slot));
+        TryPost(ref _resultsWritten, ResultsWritten, ResultsRead, index => ResultSlot(index), _resultSize, slot => WorkCodec.Write(result, slot));
 
     /// <summary>The next result (coordinator side), or null when none is waiting; a slot that holds no result is skipped.</summary>
-    public WorkResult? TryTakeResult() => TryTake(ResultsWritten, ResultsRead, index => ResultSlot(index), _resultSize,
+    public WorkResult? TryTakeResult() => TryTake(ref _resultsRead, ResultsWritten, ResultsRead, index => ResultSlot(index), _resultSize,
         slot => WorkCodec.ReadResult(slot, Layers), out var result) ? result : null;
 
     /// <summary>Sleeps until a result may be waiting, the mailbox closes, or <paramref name="timeoutMs"/> passes.</summary>
-    public void WaitForResult(int timeoutMs) => WaitWhile(ResultsWritten, ResultsRead, timeoutMs);
+    public void WaitForResult(int timeoutMs) => WaitWhile(ResultsWritten, _resultsRead, timeoutMs);
 
     private delegate byte* SlotAt(int index);
 
-    private bool TryPost(int writtenWord, int readWord, SlotAt slotAt, int size, Func<Span<byte>, int> write)
+    private bool TryPost(ref int written, int writtenWord, int readWord, SlotAt slotAt, int size, Func<Span<byte>, int> write)
     {
-        int written = *Word(writtenWord);
-        if (IsClosed || written - Volatile.Read(ref *Word(readWord)) >= Slots) return false;
+        if (IsClosed || !InBounds(written, Volatile.Read(ref *Word(readWord)), readWord, out int waiting) || waiting == Slots) return false;
         write(new Span<byte>(slotAt(written), size));
-        Volatile.Write(ref *Word(writtenWord), written + 1); // the slot is whole before the count says so
+        written++;
+        Volatile.Write(ref *Word(writtenWord), written); // the slot is whole before the count says so
         Futex.WakeAll(Word(writtenWord));
         return true;
     }
 
-    /// <summary>Takes the next slot if one is waiting (true), decoded by <paramref name="read"/> (null: not readable, skipped).</summary>
-    private bool TryTake<T>(int writtenWord, int readWord, SlotAt slotAt, int size, ReadSlot<T> read, out T? value) where T : class
+    /// <summary>Takes the next slot if one is waiting (true), decoded by <paramref name="decode"/> (null: not readable, skipped).</summary>
+    private bool TryTake<T>(ref int read, int writtenWord, int readWord, SlotAt slotAt, int size, ReadSlot<T> decode, out T? value) where T : class
     {
         value = null;
-        int index = *Word(readWord);
-        if (IsClosed || Volatile.Read(ref *Word(writtenWord)) == index) return false;
-        value = read(new ReadOnlySpan<byte>(slotAt(index), size));
-        Volatile.Write(ref *Word(readWord), index + 1); // the slot may be reused only after it was read
+        if (IsClosed || !InBounds(Volatile.Read(ref *Word(writtenWord)), read, writtenWord, out int waiting) || waiting == 0) return false;
+        value = decode(new ReadOnlySpan<byte>(slotAt(read), size));
+        read++;
+        Volatile.Write(ref *Word(readWord), read); // the slot may be reused only after it was read
         return true;
+    }
+
+    /// <summary>
+    /// Whether a ring's counters are consistent: 0 to <see cref="Slots"/> slots between them (wrapping arithmetic). If not,
+    /// the other side published a counter it could not have reached: the mailbox closes (the word at <paramref name="offset"/> named).
+    /// </summary>
+    private bool InBounds(int written, int read, int offset, out int waiting)
+    {
+        waiting = unchecked(written - read);
+        if (waiting is >= 0 and <= Slots) return true;
+        if (IsClosed) return false; // a closing side raises the written counters to wake its peer: no violation
+        _violation = $"the {(offset is OrdersWritten or OrdersRead ? "order" : "result")} ring's {(offset is OrdersWritten or ResultsWritten ? "written" : "read")} counter " +
+            $"is out of bounds ({written} written, {read} read, {Slots} slots)";
+        Close();
+        return false;
     }
 
     private delegate T? ReadSlot<T>(ReadOnlySpan<byte> slot) where T : class;
 
-    private void WaitWhile(int writtenWord, int readWord, int timeoutMs)
+    private void WaitWhile(int writtenWord, int read, int timeoutMs)
     {
         int written = Volatile.Read(ref *Word(writtenWord));
-        if (written != *Word(readWord) || IsClosed) return;
+        if (written != read || IsClosed) return;
         Futex.Wait(Word(writtenWord), written, timeoutMs);
     }
 

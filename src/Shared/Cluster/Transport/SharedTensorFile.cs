@@ -36,7 +36,8 @@ public sealed unsafe class SharedTensorFile : IDisposable
     /// <summary>The folder for shared tensor files: /dev/shm where it exists (memory), else the temp folder.</summary>
     public static string Folder => Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
 
-    /// <summary>Creates (or replaces) the file, readable and writable by this user only.</summary>
+    /// <summary>Creates the file, new (nothing at <paramref name="path"/> is reused or followed), readable and writable by this user only.</summary>
+    /// <exception cref="IOException">Something is at <paramref name="path"/> already.</exception>
     public static SharedTensorFile Create(string path, int regions, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(regions);
@@ -51,7 +52,7 @@ public sealed unsafe class SharedTensorFile : IDisposable
     }
 
     /// <summary>Opens a file another process created, checking that it holds what the caller expects.</summary>
-    /// <exception cref="IOException">It is missing, or not a shared tensor file of this shape.</exception>
+    /// <exception cref="IOException">It is missing, a link, another user's or open to others, or not a shared tensor file of this shape.</exception>
     public static SharedTensorFile Open(string path, int regions, int length)
     {
         var shared = new SharedTensorFile(SharedMapping.Open(path, Bytes(regions, length)), regions, length);

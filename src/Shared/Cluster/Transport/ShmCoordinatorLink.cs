@@ -18,10 +18,16 @@ internal sealed class ShmCoordinatorLink : ICoordinatorLink
     private ShmCoordinatorLink(SharedTensorFile weights, SharedTensorFile gradients, SharedMailbox mailbox) =>
         (_weights, _gradients, _mailbox) = (weights, gradients, mailbox);
 
-    /// <exception cref="UserErrorException">The files cannot be opened: the worker is not on the coordinator's machine (or another user).</exception>
+    /// <exception cref="UserErrorException">
+    /// The files are not the shm transport's (names outside <see cref="SharedTensorFile.Folder"/>), or cannot be opened: the worker is
+    /// not on the coordinator's machine (or runs as another user), or they are links, another user's or open to others.
+    /// </exception>
     public static ShmCoordinatorLink Open(SharedFiles? files, LinkSettings settings)
     {
         if (files is null) throw new UserErrorException("the shm transport needs the shared-memory file names");
+        // a job may name only the transport's own files: nothing else of this user's is mapped and written
+        if (new[] { files.Weights, files.Gradients, files.Mailbox }.FirstOrDefault(f => !SharedFileNames.IsShared(f)) is { } stranger)
+            throw new UserErrorException($"the job names '{stranger}' as a shared-memory file: only the transport's dnn-* files in {SharedTensorFile.Folder} are opened");
         SharedTensorFile? weights = null, gradients = null;
         try
         {

@@ -2,7 +2,8 @@ namespace DistributedNN.Transport;
 
 /// <summary>
 /// Shared memory for workers on this machine: one weights file for the job (written once per version, read in place by
-/// every worker), and per worker a gradient file (a region per shard) and a mailbox (<see cref="SharedMailbox"/>).
+/// every worker), and per worker a gradient file (a region per shard) and a mailbox (<see cref="SharedMailbox"/>), each
+/// under a new unguessable name (<see cref="SharedFileNames"/>). Starting, it sweeps the files of runs that were killed.
 /// </summary>
 internal sealed class ShmCoordinatorTransport : CoordinatorTransport
 {
@@ -11,17 +12,18 @@ internal sealed class ShmCoordinatorTransport : CoordinatorTransport
 
     public ShmCoordinatorTransport(LinkSettings settings, GradientBufferPool pool, IWorkerLinkEvents events) : base(settings, pool, events)
     {
-        _weights = SharedTensorFile.Create(Path.Combine(SharedTensorFile.Folder, $"dnn-{settings.Job:N}-weights"), 1, settings.ParameterCount);
+        SharedFileNames.SweepDeadRuns(SharedTensorFile.Folder);
+        _weights = SharedTensorFile.Create(SharedFileNames.New("weights"), 1, settings.ParameterCount);
     }
 
     protected override Task<IWorkerLink> OpenLinkAsync(WorkerContact worker, CancellationToken ct)
     {
-        string name = Path.Combine(SharedTensorFile.Folder, $"dnn-{Settings.Job:N}-{Interlocked.Increment(ref _files)}");
+        int index = Interlocked.Increment(ref _files);
         SharedTensorFile? gradients = null;
         try
         {
-            gradients = SharedTensorFile.Create(name, Settings.Shards, Settings.ParameterCount);
-            var mailbox = SharedMailbox.Create(name + "-mailbox", Settings.Layers);
+            gradients = SharedTensorFile.Create(SharedFileNames.New($"gradients-{index}"), Settings.Shards, Settings.ParameterCount);
+            var mailbox = SharedMailbox.Create(SharedFileNames.New($"mailbox-{index}"), Settings.Layers);
             return Task.FromResult<IWorkerLink>(new ShmWorkerLink(_weights, gradients, mailbox, Settings, Pool, Events));
         }
         catch

@@ -5,7 +5,9 @@ namespace DistributedNN.Transport;
 /// <summary>
 /// A worker on this machine: orders into its mailbox; a thread of its own (dnn-shm-results) sleeps until the worker
 /// posts a result, copies the shard's gradient out of the worker's file (so the worker may reuse the region, and the
-/// copy overlaps the other workers' compute) and delivers both.
+/// copy overlaps the other workers' compute) and delivers both. It takes no more results than the items it was sent
+/// (<see cref="_unanswered"/>): a worker that posts more, or publishes a counter out of its ring's bounds, broke the
+/// protocol, and its mailbox closes.
 /// </summary>
 internal sealed class ShmWorkerLink : IWorkerLink
 {
@@ -18,6 +20,7 @@ internal sealed class ShmWorkerLink : IWorkerLink
     private volatile bool _closing;
     private int _ends; // the reader's end and Dispose: the second one frees the files
     private long _weightsSent = -1, _bytesSent, _bytesReceived;
+    private int _unanswered; // items sent and not yet answered by a result: what bounds the results (and pool buffers) a worker can cause
 
     public ShmWorkerLink(SharedTensorFile weights, SharedTensorFile gradients, SharedMailbox mailbox, LinkSettings settings,
         GradientBufferPool pool, IWorkerLinkEvents events)
@@ -49,7 +52,9 @@ internal sealed class ShmWorkerLink : IWorkerLink
 
     public string? SendOrder(WorkOrder order)
     {
+        Interlocked.Add(ref _unanswered, order.Items.Length); // before the worker can answer
         if (_mailbox.TryPostOrder(order)) return null;
+        Interlocked.Add(ref _unanswered, -order.Items.Length);
         return _mailbox.IsClosed ? "it closed its mailbox" : $"it left {SharedMailbox.Slots} orders unread";
     }
 
@@ -57,12 +62,19 @@ internal sealed class ShmWorkerLink : IWorkerLink
 
     private void ReadResults()
     {
+        string? violation = null;
         while (!_mailbox.IsClosed)
         {
             if (_mailbox.TryTakeResult() is not { } result)
             {
                 _mailbox.WaitForResult(250);
                 continue;
+            }
+            if (Interlocked.Decrement(ref _unanswered) < 0)
+            {
+                violation = "it posted more results than it was sent items";
+                _mailbox.Close();
+                break;
             }
             float[]? gradient = null;
             if (result.Kind == WorkKind.Shards && (uint)result.Item < (uint)_gradients.Regions && result.GradientLength == _pool.Length)
@@ -73,8 +85,14 @@ internal sealed class ShmWorkerLink : IWorkerLink
             }
             _events.Delivered(this, result, gradient);
         }
+        violation ??= _mailbox.Violation;
+        if (violation is not null && !_closing)
+        {
+            _events.Violated(this, violation);
+            _events.Lost(this, $"its mailbox closed: {violation}");
+        }
         // the worker closed it (it is stopping): its shards need not wait for the cluster to notice
-        if (!_closing) _events.Lost(this, "it closed its mailbox");
+        else if (!_closing) _events.Lost(this, "it closed its mailbox");
         End();
     }
 
