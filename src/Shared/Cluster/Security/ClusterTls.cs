@@ -203,14 +203,7 @@ public sealed class ClusterTls : IDisposable
         if (days < 1) throw new UserErrorException($"--days must be at least 1 (got {days})");
         Directory.CreateDirectory(directory);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: true, pathLengthConstraint: 0, critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
-            [new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false)); // server and client authentication
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        var notBefore = DateTimeOffset.UtcNow.AddDays(-1);
-        using var certificate = request.CreateSelfSigned(notBefore, notBefore.AddDays(days + 1));
+        using var certificate = SelfSigned(key, subject, days);
         string certPath = Path.Combine(directory, name + ".crt");
         string keyPath = Path.Combine(directory, name + ".key");
         // the key first: refused when it exists, before the certificate is touched
