@@ -70,18 +70,19 @@ public sealed class StalledPeerTests
     }
 
     [Fact]
-    public async Task A_frame_that_arrives_slowly_but_steadily_is_not_dropped()
+    public async Task A_frame_that_arrives_slowly_but_steadily_is_not_dropped_whatever_it_takes_in_all()
     {
-        await using var peer = await ConnectRawAsync(Watched);
+        var stall = TimeSpan.FromSeconds(4);
+        await using var peer = await ConnectRawAsync(TensorChannelOptions.Default with { StallTimeout = stall });
         var sink = new QueueSink();
         _ = peer.Server.ReceiveLoopAsync(sink);
         var payload = Pattern(1000, 4);
         byte[] frame = [.. HeaderBytes(Header(TensorKind.Weights, payload.Length)), .. System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan())];
-        // in 8 pieces half a stall timeout apart: twice the stall timeout in all, never that long without a byte
-        int piece = (frame.Length + 7) / 8;
+        // in 12 pieces an eighth of the stall timeout apart: longer than the stall timeout in all, never that long without a byte
+        int piece = (frame.Length + 11) / 12;
         for (int offset = 0; offset < frame.Length; offset += piece)
         {
-            if (offset > 0) await Task.Delay(Stall / 2);
+            if (offset > 0) await Task.Delay(stall / 8);
             await peer.SendAsync(frame[offset..Math.Min(frame.Length, offset + piece)]);
         }
         var arrived = await sink.NextAsync();

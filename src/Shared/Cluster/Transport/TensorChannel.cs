@@ -210,7 +210,8 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// Reads frames until the peer closes the connection or <paramref name="ct"/> is cancelled, handing each to
     /// <paramref name="sink"/> (see <see cref="ITensorSink"/>). Runs once per channel.
     /// <list type="bullet">
-    /// <item>Completes normally when the peer closes the connection between frames, or when this channel is disposed.</item>
+    /// <item>Completes normally (and closes this end) when the peer closes the connection between frames, or when this
+    /// channel is disposed.</item>
     /// <item><see cref="TensorProtocolException"/> for an invalid header (bad magic, version or kind, reserved ≠ 0,
     /// count &lt; 0 or &gt; <see cref="TensorChannelOptions.MaxCount"/>, shard &lt; −1), raised before any payload
     /// byte is read or any buffer requested.</item>
@@ -237,6 +238,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             }
             // a stall closed the connection: our own shutdown reads as the end of the stream
             if (Volatile.Read(ref _stalled) is { } stalled) throw new IOException(stalled);
+            Close(); // the peer is done with the connection: so is this end (a listener's place is free)
         }
         catch (Exception e) when (Volatile.Read(ref _disposed) != 0 && e is SocketException or ObjectDisposedException or IOException)
         {

@@ -89,6 +89,15 @@ public sealed class TensorListener : IAsyncDisposable
     /// <summary>Connections in their opening handshake now.</summary>
     public int HandshakesInProgress => Volatile.Read(ref _handshaking);
 
+    /// <summary>Connections held now: in their handshake, or accepted and not closed.</summary>
+    public int ConnectionsHeld
+    {
+        get
+        {
+            lock (_gate) return Volatile.Read(ref _handshaking) + _channels.Count(c => !c.IsClosed);
+        }
+    }
+
     private async Task AcceptLoopAsync()
     {
         CancellationToken ct = _stop.Token;
