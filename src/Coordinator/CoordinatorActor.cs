@@ -40,7 +40,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _job = settings.Job;
         var self = Self;
         _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why))); // removed after this dispatch
-        _transport = CoordinatorTransport.Create(settings.Wire.Transport, _job.Link(settings.Wire), _job.Pool, new LinkEvents(Self), Self);
+        _transport = CoordinatorTransport.Create(settings.Wire.Transport, _job.Link(settings.Wire, settings.Policy.StepTimeout), _job.Pool, new LinkEvents(Self), Self);
         WaitingForWorkers();
     }
 

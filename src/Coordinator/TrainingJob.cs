@@ -43,9 +43,9 @@ public sealed class TrainingJob
     public GradientBufferPool Pool { get; }
     public IReadOnlyList<EpochResult> Epochs => _epochs;
 
-    /// <summary>What both ends of a link must agree on.</summary>
-    public LinkSettings Link(WireSettings wire) => new(Id, State.Spec.ParameterCount, _layerWidths.Length, State.Settings.Shards,
-        wire.Gradients, wire.Weights, wire.Tls);
+    /// <summary>What both ends of a link must agree on; a link whose frame stops moving for <paramref name="stepTimeout"/> is dropped.</summary>
+    public LinkSettings Link(WireSettings wire, TimeSpan? stepTimeout = null) => new(Id, State.Spec.ParameterCount, _layerWidths.Length,
+        State.Settings.Shards, wire.Gradients, wire.Weights, wire.Tls, stepTimeout);
 
     /// <summary>The job as a worker must prepare for it, with its end of the link's files (shm).</summary>
     public StartJob StartJob(WireSettings wire, SharedFiles? files) => new(Id, State.Spec.ToDescription(), Data, State.Settings.BatchSize,

@@ -25,6 +25,7 @@ public sealed class TierGuardTests(ITestOutputHelper output)
         ("DistributedNN.Hosting.DnnAkka", "StartNodeAsync", TestTiers.Integration),
         ("DistributedNN.Coordinator.DistributedTrainer", null, TestTiers.Integration),
         ("DistributedNN.Transport.TensorListener", ".ctor", TestTiers.Integration),
+        ("DistributedNN.Transport.DataPlaneEndpoint", ".ctor", TestTiers.Integration), // a TensorListener of its own
         ("DistributedNN.Transport.TensorChannel", "ConnectAsync", TestTiers.Integration),
         ("System.Net.Sockets.Socket", ".ctor", TestTiers.Integration),
         ("System.Net.Sockets.TcpClient", ".ctor", TestTiers.Integration),

@@ -7,7 +7,9 @@ namespace DistributedNN.Transport;
 /// A worker's data-plane listener: the endpoint and access token it registers with, and the newest connection a
 /// coordinator opened to it (a newer one replaces the older, which is closed). It runs each connection's receive loop
 /// itself and hands the frames to whichever sink is attached — the tcp link of the job at hand — refusing them while
-/// none is, so a connection outlives the links (jobs) that use it.
+/// none is, so a connection outlives the links (jobs) that use it. Anyone on the network can connect: the listener caps
+/// handshakes and connections (<see cref="ListenerLimits.Default"/>), drops a handshake that does not finish in time,
+/// refuses a wrong token, and reports each refusal through onProblem at a limited rate.
 /// </summary>
 public sealed class DataPlaneEndpoint : IAsyncDisposable
 {

@@ -15,9 +15,10 @@ namespace DistributedNN.Transport;
 /// <para>
 /// Errors: every connection failure surfaces as an <see cref="IOException"/> — <see cref="TensorProtocolException"/>
 /// for an invalid header, <see cref="EndOfStreamException"/> for a peer that closed in the middle of a frame, and a
-/// plain IOException (wrapping the <see cref="SocketException"/>) for socket errors. After any of them, after a send
-/// or receive cancelled part-way, and after a sink exception, the connection is closed: the byte stream may be
-/// mid-frame and cannot be trusted.
+/// plain IOException (wrapping the <see cref="SocketException"/>) for socket errors, an IOException "dropped the
+/// connection … " for a peer that stalled in the middle of a frame (<see cref="TensorChannelOptions.StallTimeout"/>,
+/// <see cref="StallWatch"/>). After any of them, after a send or receive cancelled part-way, and after a sink
+/// exception, the connection is closed: the byte stream may be mid-frame and cannot be trusted.
 /// </para>
 /// </summary>
 public sealed class TensorChannel : IAsyncDisposable, IDisposable
@@ -28,10 +29,16 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// <summary>The scratch buffer size used to skip the payload of a refused frame.</summary>
     private const int DiscardScratchBytes = 64 * 1024;
 
+    /// <summary>The largest single write: each one that completes is progress for the <see cref="StallWatch"/>.</summary>
+    private const int SendPieceBytes = 4 << 20;
+
     private readonly Socket _socket;
     /// <summary>What frames travel on: the socket's NetworkStream, or the SslStream over it.</summary>
     private readonly Stream _stream;
     private readonly TensorChannelOptions _options;
+    /// <summary>Drops a peer that stalls in the middle of a frame (null: no deadline); <see cref="_stalled"/> says how it did.</summary>
+    private readonly StallWatch? _watch;
+    private string? _stalled;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly byte[] _sendHeader = new byte[TensorFrame.HeaderSize];
     private readonly byte[] _receiveHeader = new byte[TensorFrame.HeaderSize];
@@ -68,6 +75,8 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         TensorSocket.Configure(socket, _options);
         RemoteEndPoint = remote;
         LocalEndPoint = local;
+        if (_options.StallTimeout != Timeout.InfiniteTimeSpan)
+            _watch = new StallWatch(_options.StallTimeout, remote, stalled => { Volatile.Write(ref _stalled, stalled); Close(); });
     }
 
     /// <summary>Connects to a <see cref="TensorListener"/> (or any tensor channel endpoint) with the default options.</summary>
@@ -93,7 +102,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             socket.Dispose();
             throw;
         }
-        return await HandshakeAsync(socket, options, accepting: false, ct).ConfigureAwait(false);
+        return await TensorHandshake.OpenChannelAsync(socket, options, accepting: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -102,33 +111,14 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// The channel owns the socket; a refused handshake disposes it and throws <see cref="TensorAuthenticationException"/>.
     /// </summary>
     public static Task<TensorChannel> OpenAsync(Socket connected, TensorChannelOptions? options, CancellationToken ct) =>
-        HandshakeAsync(connected, options, accepting: false, ct);
+        TensorHandshake.OpenChannelAsync(connected, options, accepting: false, ct);
 
     /// <summary>
     /// The accepting side of the handshake on an accepted socket (what <see cref="TensorListener"/> does for each
     /// connection). The channel owns the socket; a refused handshake disposes it and throws <see cref="TensorAuthenticationException"/>.
     /// </summary>
     public static Task<TensorChannel> AcceptAsync(Socket accepted, TensorChannelOptions? options, CancellationToken ct) =>
-        HandshakeAsync(accepted, options, accepting: true, ct);
-
-    private static async Task<TensorChannel> HandshakeAsync(Socket socket, TensorChannelOptions? options, bool accepting, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(socket);
-        options ??= TensorChannelOptions.Default;
-        try
-        {
-            if (socket.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
-            var stream = accepting
-                ? await TensorHandshake.AcceptAsync(socket, remote, options, ct).ConfigureAwait(false)
-                : await TensorHandshake.ConnectAsync(socket, remote, options, ct).ConfigureAwait(false);
-            return new TensorChannel(socket, stream, options);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+        TensorHandshake.OpenChannelAsync(accepted, options, accepting: true, ct);
 
     /// <summary>The peer's address (kept after the channel is closed).</summary>
     public IPEndPoint RemoteEndPoint { get; }
@@ -204,8 +194,9 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             catch (Exception e)
             {
                 Close();
-                throw TensorSocket.Translate(e, "sending", RemoteEndPoint, disposed: Volatile.Read(ref _disposed) != 0);
+                throw Failure(e, "sending");
             }
+            _watch?.SendDone();
             if (!TensorHeader.IsNotice(header.Kind)) Interlocked.Add(ref _bytesSent, header.PayloadBytes);
             Interlocked.Increment(ref _framesSent);
         }
@@ -219,13 +210,15 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     /// Reads frames until the peer closes the connection or <paramref name="ct"/> is cancelled, handing each to
     /// <paramref name="sink"/> (see <see cref="ITensorSink"/>). Runs once per channel.
     /// <list type="bullet">
-    /// <item>Completes normally when the peer closes the connection between frames, or when this channel is disposed.</item>
+    /// <item>Completes normally (and closes this end) when the peer closes the connection between frames, or when this
+    /// channel is disposed.</item>
     /// <item><see cref="TensorProtocolException"/> for an invalid header (bad magic, version or kind, reserved ≠ 0,
     /// count &lt; 0 or &gt; <see cref="TensorChannelOptions.MaxCount"/>, shard &lt; −1), raised before any payload
     /// byte is read or any buffer requested.</item>
     /// <item><see cref="EndOfStreamException"/> "connection closed in the middle of a frame: got X of Y payload bytes"
     /// (or header bytes) when the peer vanishes mid-frame.</item>
-    /// <item><see cref="IOException"/> wrapping the <see cref="SocketException"/> on a socket error (e.g. reset).</item>
+    /// <item><see cref="IOException"/> wrapping the <see cref="SocketException"/> on a socket error (e.g. reset); an
+    /// IOException "dropped the connection … " when this channel closed itself on a stall (sending or receiving).</item>
     /// <item><see cref="InvalidOperationException"/> when the sink returns a destination of the wrong length;
     /// any exception the sink throws propagates as is.</item>
     /// <item><see cref="OperationCanceledException"/> when <paramref name="ct"/> is cancelled.</item>
@@ -243,6 +236,9 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
             while (await ReceiveFrameAsync(sink, ct).ConfigureAwait(false))
             {
             }
+            // a stall closed the connection: our own shutdown reads as the end of the stream
+            if (Volatile.Read(ref _stalled) is { } stalled) throw new IOException(stalled);
+            Close(); // the peer is done with the connection: so is this end (a listener's place is free)
         }
         catch (Exception e) when (Volatile.Read(ref _disposed) != 0 && e is SocketException or ObjectDisposedException or IOException)
         {
@@ -251,7 +247,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         catch (Exception e)
         {
             Close();
-            throw TensorSocket.Translate(e, "receiving", RemoteEndPoint, disposed: Volatile.Read(ref _disposed) != 0);
+            throw Failure(e, "receiving");
         }
     }
 
@@ -279,6 +275,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
                 Numerics.BFloat16.Widen(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(_receiveBf16.AsSpan(0, bytes)), destination.Span);
             }
             else await ReadPayloadAsync(destination, header.PayloadBytes, ct).ConfigureAwait(false);
+            _watch?.ReceiveDone();
             if (!TensorHeader.IsNotice(header.Kind)) Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
             Interlocked.Increment(ref _framesReceived);
             sink.Received(in header, destination);
@@ -286,6 +283,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         else
         {
             await DiscardPayloadAsync(header.PayloadBytes, ct).ConfigureAwait(false);
+            _watch?.ReceiveDone();
             if (!TensorHeader.IsNotice(header.Kind)) Interlocked.Add(ref _bytesReceived, header.PayloadBytes);
             Interlocked.Increment(ref _framesDiscarded);
         }
@@ -330,6 +328,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
         {
             int got = await _stream.ReadAsync(buffer[total..], ct).ConfigureAwait(false);
             if (got == 0) break;
+            _watch?.ReceiveProgress();
             total += got;
         }
         return total;
@@ -337,8 +336,16 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
 
     private async ValueTask SendAllAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct)
     {
-        await _stream.WriteAsync(buffer, ct).ConfigureAwait(false);
+        for (int offset = 0; offset < buffer.Length; offset += SendPieceBytes)
+        {
+            _watch?.SendProgress();
+            await _stream.WriteAsync(buffer.Slice(offset, Math.Min(SendPieceBytes, buffer.Length - offset)), ct).ConfigureAwait(false);
+        }
     }
+
+    /// <summary>What to throw for <paramref name="e"/>: the stall that closed the channel, if one did.</summary>
+    private Exception Failure(Exception e, string action) => Volatile.Read(ref _stalled) is { } stalled ? new IOException(stalled, e)
+        : TensorSocket.Translate(e, action, RemoteEndPoint, disposed: Volatile.Read(ref _disposed) != 0);
 
     private void ThrowIfClosed()
     {
@@ -351,6 +358,7 @@ public sealed class TensorChannel : IAsyncDisposable, IDisposable
     private void Close()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        _watch?.Dispose();
         try
         {
             _socket.Shutdown(SocketShutdown.Both);

@@ -62,4 +62,17 @@ public sealed record TensorChannelOptions
 
     /// <summary>How long the TLS and credentials handshake of a new connection may take. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// After the handshake: how long a frame being sent may make no progress (the peer stopped reading) or a frame that
+    /// started arriving may stop, before the connection is dropped as stalled (<see cref="StallWatch"/>). Idle time
+    /// between frames does not count. <see cref="Timeout.InfiniteTimeSpan"/>: never. Default 60 s (the default step timeout).
+    /// </summary>
+    public TimeSpan StallTimeout
+    {
+        get => _stallTimeout;
+        init => _stallTimeout = value > TimeSpan.Zero || value == Timeout.InfiniteTimeSpan ? value
+            : throw new ArgumentOutOfRangeException(nameof(StallTimeout), value, "must be positive, or infinite");
+    }
+    private readonly TimeSpan _stallTimeout = TimeSpan.FromSeconds(60);
 }

@@ -45,6 +45,26 @@ public static class TensorHandshake
         return hello;
     }
 
+    /// <summary>A channel on <paramref name="socket"/> once its side of the opening succeeded; the socket disposed when it did not.</summary>
+    internal static async Task<TensorChannel> OpenChannelAsync(Socket socket, TensorChannelOptions? options, bool accepting, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        options ??= TensorChannelOptions.Default;
+        try
+        {
+            if (socket.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
+            var stream = accepting
+                ? await AcceptAsync(socket, remote, options, ct).ConfigureAwait(false)
+                : await ConnectAsync(socket, remote, options, ct).ConfigureAwait(false);
+            return new TensorChannel(socket, stream, options);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The connecting side: TLS when configured, hello, reply. Returns the stream frames then travel on.</summary>
     /// <exception cref="TensorAuthenticationException">The peer refused us, or is not a trusted data-plane endpoint.</exception>
     internal static async Task<Stream> ConnectAsync(Socket socket, IPEndPoint remote, TensorChannelOptions options, CancellationToken ct)
