@@ -24,7 +24,7 @@ public sealed class LinkFrameBoundsTests
     public async Task The_coordinators_end_takes_a_buffer_only_for_a_result_within_the_codecs_bound_and_a_gradient_of_the_models_length()
     {
         await using var pair = await ConnectPairAsync();
-        using var link = new TcpWorkerLink(pair.Client, Settings, new GradientBufferPool(Parameters), new NoEvents());
+        using var link = new TcpWorkerLink(pair.Client, Settings, new GradientBufferPool(Parameters, capacity: 8), new NoEvents());
         int result = WorkFrames.ResultCount(Layers);
         Assert.True(link.TryGetDestination(Frame(TensorKind.Result, result), out var destination));
         Assert.Equal(result, destination.Length);

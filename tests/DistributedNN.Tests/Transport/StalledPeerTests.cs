@@ -97,7 +97,7 @@ public sealed class StalledPeerTests
         var stall = TimeSpan.FromSeconds(5);
         var events = new LostLinks();
         var settings = new LinkSettings(Guid.NewGuid(), parameters, 2, 4, StallTimeout: stall);
-        using var transport = CoordinatorTransport.Create(TransportKind.Tcp, settings, new GradientBufferPool(parameters), events, ActorRefs.Nobody);
+        using var transport = CoordinatorTransport.Create(TransportKind.Tcp, settings, new GradientBufferPool(parameters, capacity: 8), events, ActorRefs.Nobody);
         using var stalled = new StalledDataPlane();
         await using var healthy = FrameCollector.Listen();
         var toStalled = await transport.OpenAsync(new WorkerContact(ActorRefs.Nobody, "127.0.0.1", stalled.Port, stalled.Token), CancellationToken.None);
