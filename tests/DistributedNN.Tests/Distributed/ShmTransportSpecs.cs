@@ -17,10 +17,10 @@ public sealed class ShmTransportSpecs : TestKit
     public void A_worker_that_cannot_open_the_shared_files_refuses_the_job()
     {
         var coordinator = CreateTestProbe();
-        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator.Ref)));
         coordinator.ExpectMsg<RegisterWorker>(TimeSpan.FromSeconds(30));
         var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
-        string missing = Path.Combine(Path.GetTempPath(), "dnn-missing-" + Guid.NewGuid().ToString("N"));
+        string missing = Path.Combine(SharedTensorFile.Folder, "dnn-missing-" + Guid.NewGuid().ToString("N"));
         var job = new StartJob(Guid.NewGuid(), spec.ToDescription(), TestData.Request, 20, 4, 1, true, 256, TransportKind.Shm,
             SharedFiles: new SharedFiles(missing + "-weights", missing + "-1", missing + "-1-mailbox"));
         worker.Tell(job, coordinator.Ref);

@@ -38,7 +38,7 @@ internal sealed class TestNodes : IAsyncDisposable
     {
         var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = maxFrameBytes, Tls = tls });
         _nodes.Add(node);
-        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Tls: tls)), "worker");
+        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, Tls: tls)), "worker");
         return node.ActorSystemOf();
     }
 

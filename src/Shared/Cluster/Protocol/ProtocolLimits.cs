@@ -74,16 +74,42 @@ public static class ProtocolLimits
             ?? Refusal(job.Data) ?? Refusal(job.SharedFiles);
     }
 
-    /// <summary>Why a worker must not compute <paramref name="spec"/> with <paramref name="job"/>'s batch, or null.</summary>
+    /// <summary>
+    /// Why a worker must not compute <paramref name="spec"/> with <paramref name="job"/>'s batch, or null: its parameters,
+    /// and the activations of the rows it computes at once, counted in 64 bits from the layers' shapes (the spec's own
+    /// int counts could have wrapped around for a crafted description).
+    /// </summary>
     public static string? Refusal(NetworkSpec spec, StartJob job)
     {
         if (spec.Layers.Count > MaxLayers) return $"the network has {spec.Layers.Count} layers, more than {MaxLayers}";
-        if (spec.ParameterCount > MaxParameters) return $"the network has {spec.ParameterCount} parameters, more than {MaxParameters}";
-        long widths = spec.InputSize + spec.Layers.Sum(l => (long)l.Outputs);
-        long rows = Math.Max(job.BatchSize, job.EvaluationChunk);
-        return rows * widths > MaxActivationFloats
-            ? $"{rows} rows of {widths} activations are more than {MaxActivationFloats} floats" : null;
+        try { return Size(spec, Math.Max(job.BatchSize, job.EvaluationChunk)); }
+        catch (OverflowException) { return "the network's sizes overflow 64 bits"; }
     }
+
+    private static string? Size(NetworkSpec spec, long rows)
+    {
+        checked // a crafted shape must not wrap around
+        {
+            long parameters = 0, perRow = Volume(spec.InputShape);
+            foreach (var layer in spec.Layers)
+            {
+                long outputs = Volume(layer.OutShape), inputs = Volume(layer.InShape);
+                if (Math.Max(outputs, inputs) > MaxLayerWidth) return $"a layer of {Math.Max(outputs, inputs)} values is wider than {MaxLayerWidth}";
+                parameters += layer.Kind switch
+                {
+                    LayerKind.Dense => inputs * outputs + outputs,
+                    LayerKind.Conv => (long)layer.OutShape.Channels * layer.InShape.Channels * layer.Kernel * layer.Kernel + layer.OutShape.Channels,
+                    _ => 0,
+                };
+                // a layer's output and its δ; a convolution's im2col holds channels × k² values per output position
+                perRow += 2 * outputs + (layer.Kind == LayerKind.Conv ? (long)layer.InShape.Channels * layer.Kernel * layer.Kernel * layer.OutShape.Height * layer.OutShape.Width : 0);
+                if (parameters > MaxParameters) return $"the network has more than {MaxParameters} parameters";
+            }
+            return rows * perRow > MaxActivationFloats ? $"{rows} rows of {perRow} activations are more than {MaxActivationFloats} floats" : null;
+        }
+    }
+
+    private static long Volume(TensorShape shape) => checked((long)shape.Channels * shape.Height * shape.Width);
 
     private static string? Refusal(DataRequest data) =>
         TooLong("the data path", data.Path, MaxDataPathChars) ?? TooLong("the label column", data.LabelColumn, MaxNameChars)
