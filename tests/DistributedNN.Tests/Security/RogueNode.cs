@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Hosting;
 using DistributedNN.Hosting;
+using DistributedNN.Logging;
 using Microsoft.Extensions.Hosting;
 
 namespace DistributedNN.Tests.Security;
@@ -100,6 +101,7 @@ internal sealed class LogWatch
     private sealed class Listener : ReceiveActor
     {
         public Listener(ConcurrentQueue<string> lines) =>
-            Receive<LogEvent>(e => lines.Enqueue($"{e.LogLevel()}: {e.Message}{(e.Cause is null ? "" : $" ({e.Cause.Message})")}"));
+            // as DnnLogging prints it: the message, then the innermost exception's (Akka wraps a selection's payload error)
+            Receive<LogEvent>(e => lines.Enqueue($"{e.LogLevel()}: {e.Message}{(e.Cause is null ? "" : $" ({DnnLogging.Innermost(e.Cause).Message})")}"));
     }
 }
