@@ -21,8 +21,11 @@ public static class ProtocolLimits
     public const int MaxWireBytes = 64 * 1024;
     /// <summary>An actor reference's serialized path (akka.ssl.tcp://dnn@host:port/user/name#uid): host names are at most 253.</summary>
     public const int MaxActorPathBytes = 1024;
-    /// <summary>An int or string array: a network's layer sizes and activations (<see cref="MaxLayers"/>).</summary>
-    public const int MaxWireArrayLength = MaxLayers + 1;
+    /// <summary>
+    /// An int or string array: a network's layer sizes and activations. Above <see cref="MaxLayers"/> so that a worker
+    /// can still read a job with too many layers and refuse it by name.
+    /// </summary>
+    public const int MaxWireArrayLength = 64 * 1024;
 
     // ---- StartJob ----
 
@@ -71,7 +74,16 @@ public static class ProtocolLimits
             : Array.FindIndex(n.Sizes, s => s is < 1 or > MaxLayerWidth) is int bad and >= 0 ? $"layer size {n.Sizes[bad]} is outside 1..{MaxLayerWidth}"
             : TooLong("the loss name", n.Loss, MaxNameChars) ?? n.Activations.Select(a => TooLong("an activation name", a, MaxNameChars)).FirstOrDefault(r => r is not null)
             ?? TooLong("the model spec", n.Graph, MaxGraphChars)
+            ?? (n.Graph is null && StackParameters(n.Sizes) > MaxParameters ? $"the network has more than {MaxParameters} parameters" : null)
             ?? Refusal(job.Data) ?? Refusal(job.SharedFiles);
+    }
+
+    // a plain stack's W and b per layer, in 64 bits: the sizes are each within bounds, their products need not be
+    private static long StackParameters(int[] sizes)
+    {
+        long total = 0;
+        for (int l = 1; l < sizes.Length; l++) total += (long)sizes[l - 1] * sizes[l] + sizes[l];
+        return total;
     }
 
     /// <summary>

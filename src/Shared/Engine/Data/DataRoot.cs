@@ -32,9 +32,9 @@ public static class DataRoot
     public static bool Within(string path, string root)
     {
         if (string.IsNullOrWhiteSpace(path) || path.Contains('\0') || string.IsNullOrWhiteSpace(root)) return false;
-        if (Inside(path, root)) return true;
-        var parts = path.Split(',', StringSplitOptions.TrimEntries);
-        return parts is [{ Length: > 0 } train, { Length: > 0 } test] && Inside(train, root) && Inside(test, root);
+        // a path with a comma may be loaded as TRAIN.csv,TEST.csv: then each part must be inside too
+        return Inside(path, root) && path.Split(',', StringSplitOptions.TrimEntries).All(part => part.Length == 0 || Inside(part, root))
+            || path.Split(',', StringSplitOptions.TrimEntries) is [{ Length: > 0 } train, { Length: > 0 } test] && Inside(train, root) && Inside(test, root);
     }
 
     private static bool Inside(string path, string root)
