@@ -37,7 +37,7 @@ public static class ProtocolLimits
     public const int MaxGraphChars = 256 * 1024;
     /// <summary>Parameters: 256 Mi floats (1 GiB) per copy; a worker holds the weights and a gradient per lane.</summary>
     public const int MaxParameters = 256 * 1024 * 1024;
-    /// <summary>Floats of activations a worker allocates for the rows it computes at once (rows × the layers' widths): 1 GiB.</summary>
+    /// <summary>Floats of activations a worker allocates for the rows its lanes compute at once (rows × the layers' widths): 1 GiB.</summary>
     public const long MaxActivationFloats = 256L * 1024 * 1024;
     /// <summary>A step's global batch: a worker sizes its shard buffers by it.</summary>
     public const int MaxBatchSize = 1024 * 1024;
@@ -94,7 +94,8 @@ public static class ProtocolLimits
     public static string? Refusal(NetworkSpec spec, StartJob job)
     {
         if (spec.Layers.Count > MaxLayers) return $"the network has {spec.Layers.Count} layers, more than {MaxLayers}";
-        try { return Size(spec, Math.Max(job.BatchSize, job.EvaluationChunk)); }
+        // each of a worker's lanes (at most one per shard) holds the rows of its largest shard: fewer than batch + shards in all
+        try { return Size(spec, (long)job.BatchSize + job.Shards); }
         catch (OverflowException) { return "the network's sizes overflow 64 bits"; }
     }
 
@@ -102,7 +103,7 @@ public static class ProtocolLimits
     {
         checked // a crafted shape must not wrap around
         {
-            long parameters = 0, perRow = Volume(spec.InputShape);
+            long parameters = 0, perRow = Volume(spec.InputShape), widest = 0;
             foreach (var layer in spec.Layers)
             {
                 long outputs = Volume(layer.OutShape), inputs = Volume(layer.InShape);
@@ -113,10 +114,12 @@ public static class ProtocolLimits
                     LayerKind.Conv => (long)layer.OutShape.Channels * layer.InShape.Channels * layer.Kernel * layer.Kernel + layer.OutShape.Channels,
                     _ => 0,
                 };
-                // a layer's output and its δ; a convolution's im2col holds channels × k² values per output position
-                perRow += 2 * outputs + (layer.Kind == LayerKind.Conv ? (long)layer.InShape.Channels * layer.Kernel * layer.Kernel * layer.OutShape.Height * layer.OutShape.Width : 0);
+                // a layer's output, its δ and z; a convolution's im2col holds channels × k² values per output position
+                perRow += 3 * outputs + (layer.Kind == LayerKind.Conv ? (long)layer.InShape.Channels * layer.Kernel * layer.Kernel * layer.OutShape.Height * layer.OutShape.Width : 0);
+                widest = Math.Max(widest, Math.Max(inputs, outputs));
                 if (parameters > MaxParameters) return $"the network has more than {MaxParameters} parameters";
             }
+            perRow += widest; // the network's scratch row
             return rows * perRow > MaxActivationFloats ? $"{rows} rows of {perRow} activations are more than {MaxActivationFloats} floats" : null;
         }
     }
