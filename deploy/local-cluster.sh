@@ -56,6 +56,16 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 
+# a worker loads only its own --data (or $DNN_DATA, else the installed data set), never a path the coordinator names:
+# give the workers the coordinator's --data
+worker_data=()
+previous=
+for a in "$@"; do
+  [[ $previous == --data ]] && worker_data=(--data "$a")
+  [[ $a == --data=* ]] && worker_data=(--data "${a#--data=}")
+  previous=$a
+done
+
 echo "Building ..." >&2
 dotnet build src/Coordinator -c Release -nologo -v quiet >&2
 dotnet build src/Worker -c Release -nologo -v quiet >&2
@@ -150,7 +160,7 @@ if kill -0 "$coordinator_pid" 2>/dev/null; then
   for ((i = 1; i <= workers; i++)); do
     # explicit options, so that DNN_HOST, DNN_PORT, ... from the environment cannot interfere
     dotnet "$worker_dll" --seed-nodes "akka.tcp://dnn@127.0.0.1:$port" --host 127.0.0.1 --public-host 127.0.0.1 \
-      --port 0 --data-port 0 --cores "$cores" --log-level "${DNN_WORKER_LOG_LEVEL:-warning}" "${tls[@]}" &
+      --port 0 --data-port 0 --cores "$cores" --log-level "${DNN_WORKER_LOG_LEVEL:-warning}" "${tls[@]}" "${worker_data[@]}" &
     worker_pids+=($!)
   done
 fi

@@ -105,7 +105,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (Scheduler.Bad(w.Id)) Quarantined(w);
         });
         Receive<TensorChunk>(c => _registry.Find(Sender)?.Link?.Receive(c)); // the akka transport's frames, to the sender's link
-        Receive<WorkerRefused>(r => RemoveWorker(Sender, $"it refused the job: {r.Reason}"), _ => FromWorker);
+        Receive<WorkerRefused>(r => RemoveWorker(Sender, $"it refused the job: {ProtocolLimits.Clip(r.Reason)}"), _ => FromWorker);
         Receive<WorkerLeaving>(l => { if (l.Job == _job.Id && !_job.State.Finished) RemoveWorker(Sender, "leaving"); }, _ => FromWorker);
         Receive<IDnnMessage>(m => _ignored.Add(m, Sender)); // a worker's message from an actor that is not a registered worker
         Receive<Terminated>(t => RemoveWorker(t.ActorRef, "terminated"));
@@ -148,11 +148,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private bool OnReady(WorkerReady ready)
     {
         if (ready.Job != _job.Id || _registry.Find(Sender) is not { Link: not null, Ready: false } worker) return false;
-        if (_job.Refusal(ready.DataFingerprint) is { } reason)
+        if (_job.Refusal(ready) is { } reason)
         {
             _log.Error("Refusing worker {Worker}: {Reason}", worker.Name, reason);
             worker.Actor.Tell(new RegistrationRejected(_job.Id, reason));
-            RemoveWorker(worker.Actor, "data mismatch");
+            RemoveWorker(worker.Actor, "refused");
             return false;
         }
         _rounds.Admit(worker);

@@ -35,14 +35,15 @@ public static class DistributedTrainer
                 new JobHooks(completion, onEpoch, options.OnStep));
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));
+            // the workers we start load the coordinator's data as their own --data (a worker loads no path a job names outside its root)
             for (int i = 0; i < options.InProcessWorkers; i++)
-                system.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, cores, Coordinator: coordinator, Tls: options.Node.Tls?.DataPlane)), $"worker-{i + 1}");
+                system.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, cores, data.Path, coordinator, Tls: options.Node.Tls?.DataPlane)), $"worker-{i + 1}");
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
             int coresEach = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.SpawnedWorkers));
             if (options.SpawnedWorkers > 0 && options.Node.Tls is not null && options.Security is null)
                 throw new InvalidOperationException("spawned workers need the TLS files, not only the loaded certificate");
             var protection = options.Security?.WorkerArguments().ToArray() ?? ["--insecure"];
-            for (int i = 0; i < options.SpawnedWorkers; i++) spawned.Add(StartWorkerProcess(self.ToString(), options.WorkerLogLevel, coresEach, protection));
+            for (int i = 0; i < options.SpawnedWorkers; i++) spawned.Add(StartWorkerProcess(self.ToString(), data.Path, options.WorkerLogLevel, coresEach, protection));
             using var reg = ct.Register(() => completion.TrySetException(new UserErrorException("interrupted")));
             return await completion.Task;
         }
@@ -55,7 +56,7 @@ public static class DistributedTrainer
     }
 
     /// <summary>This executable again, as `dnn worker`, joining our node on 127.0.0.1.</summary>
-    private static Process StartWorkerProcess(string seed, string logLevel, int cores, string[] protection)
+    private static Process StartWorkerProcess(string seed, string? dataPath, string logLevel, int cores, string[] protection)
     {
         // `dotnet dnn.dll worker …`: the muxer that runs us (or the SDK's, under a test host), and our own assembly
         string? self = Environment.ProcessPath;
@@ -67,6 +68,7 @@ public static class DistributedTrainer
         foreach (var a in new[] { "worker", "--seed-nodes", seed, "--host", "127.0.0.1", "--port", "0", "--data-port", "0", "--log-level", logLevel })
             info.ArgumentList.Add(a);
         foreach (var a in protection) info.ArgumentList.Add(a); // the same TLS files, the run's secret, or --insecure
+        if (dataPath is not null) foreach (var a in new[] { "--data", dataPath }) info.ArgumentList.Add(a);
         info.Environment["DNN_CORES"] = cores.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var process = Process.Start(info) ?? throw new UserErrorException($"cannot start a worker process ({exe})");
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) Log.Debug("[worker {Pid}] {Line}", process.Id, e.Data); };

@@ -52,7 +52,8 @@ public sealed class TrainingJob
         State.Settings.Shards, State.Settings.Seed, State.Settings.Shuffle, LocalTrainer.EvaluationChunk, wire.Transport, wire.Gradients, wire.Weights, files);
 
     /// <summary>Why a worker whose data has <paramref name="fingerprint"/> cannot take part, or null.</summary>
-    public string? Refusal(string fingerprint) => fingerprint == DataFingerprint ? null : CoordinatorErrors.DataDiffers(fingerprint, DataFingerprint);
+    public string? Refusal(WorkerReady ready) => ProtocolLimits.Refusal(ready)
+        ?? (ready.DataFingerprint == DataFingerprint ? null : CoordinatorErrors.DataDiffers(ready.DataFingerprint, DataFingerprint));
 
     /// <summary>The next step's round: its shards, cut from the step's global batch.</summary>
     public StepAggregator BeginStep()

@@ -20,8 +20,7 @@ public sealed class WorkerRegistry
     /// <summary>Registers <paramref name="sender"/> — the actor a registration came from, whatever it names — or says why not.</summary>
     public RegisteredWorker? Add(IActorRef sender, RegisterWorker registration, out string? refusal)
     {
-        refusal = registration.AccessToken is { Length: not TensorHandshake.TokenSize }
-            ? $"its access token has {registration.AccessToken.Length} bytes, not {TensorHandshake.TokenSize}" : null;
+        refusal = ProtocolLimits.Refusal(registration); // cores, host, port, token within bounds
         if (refusal is not null) return null;
         var contact = new WorkerContact(sender, registration.DataPlaneHost, registration.DataPlanePort, registration.AccessToken);
         var worker = new RegisteredWorker(++_nextId, sender, contact, Math.Max(1, registration.Cores));

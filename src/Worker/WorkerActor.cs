@@ -79,8 +79,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Receive<TensorChunk>(c => _link?.Receive(c), _ => FromCoordinator); // the akka transport's frames, to the link
         Receive<RegistrationRejected>(r =>
         {
-            _log.Error("The coordinator refused this worker: {Reason}", r.Reason);
-            _settings.OnJobDone?.Invoke($"refused: {r.Reason}");
+            _log.Error("The coordinator refused this worker: {Reason}", ProtocolLimits.Clip(r.Reason));
+            _settings.OnJobDone?.Invoke($"refused: {ProtocolLimits.Clip(r.Reason)}");
         }, _ => FromCoordinator);
         Receive<JobDone>(OnJobDone, _ => FromCoordinator);
         Receive<IDnnMessage>(m => _ignored.Add(m, Sender)); // the coordinator's messages from anyone else
@@ -141,8 +141,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         CloseLink(); // a previous job's order loop ends after the order in hand
         try
         {
-            var spec = job.Network.ToSpec();
-            var data = DataCache.Load(job.Data, _settings.DataPathOverride);
+            var spec = CheckedSpec(job);
+            var data = DataCache.Load(job.Data, DataRoot.PathFor(job.Data.Path, _settings.DataPathOverride));
             int lanes = Math.Clamp(_settings.Cores, 1, job.Shards);
             var computers = Enumerable.Range(0, lanes)
                 .Select(_ => new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle)).ToArray();
@@ -158,16 +158,30 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         catch (UserErrorException e)
         {
             _log.Error("Cannot take job {Job}: {Reason}", job.Job, e.Message);
-            Sender.Tell(new WorkerRefused(job.Job, Self, e.Message));
+            // the coordinator hears what is wrong, never what a data file holds
+            Sender.Tell(new WorkerRefused(job.Job, Self, ProtocolLimits.Clip(e is DataFormatException d ? d.WithoutContents : e.Message)));
         }
+    }
+
+    /// <summary>The job's network, once the job is within <see cref="ProtocolLimits"/>: nothing is sized by an unchecked field.</summary>
+    private static NetworkSpec CheckedSpec(StartJob job)
+    {
+        if (ProtocolLimits.Refusal(job) is { } refusal) throw new UserErrorException($"the job is out of bounds: {refusal}");
+        NetworkSpec spec;
+        try { spec = job.Network.ToSpec(); }
+        catch (Exception e) when (e is ArithmeticException or ArgumentException or FormatException or InvalidOperationException)
+        {
+            throw new UserErrorException($"the job's network is not one: {e.Message}"); // a crafted description
+        }
+        return ProtocolLimits.Refusal(spec, job) is { } tooLarge ? throw new UserErrorException($"the job is out of bounds: {tooLarge}") : spec;
     }
 
     private void OnJobDone(JobDone done)
     {
         if (_job is null || done.Job != _job.Job) return;
         _jobDone = true;
-        _log.Info("Job {Job} is done ({Outcome})", done.Job, done.Outcome);
-        _settings.OnJobDone?.Invoke(done.Outcome);
+        _log.Info("Job {Job} is done ({Outcome})", done.Job, ProtocolLimits.Clip(done.Outcome));
+        _settings.OnJobDone?.Invoke(ProtocolLimits.Clip(done.Outcome));
     }
 
     /// <summary>Ends the order loop (closing the link's order side for both ends); the loop frees the link when it is done with it.</summary>

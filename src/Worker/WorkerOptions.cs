@@ -12,7 +12,7 @@ internal sealed class WorkerOptions
     public Option<string?> PublicHost { get; } = new("--public-host") { Description = "Host name other nodes reach this worker by [env DNN_PUBLIC_HOST, default --host]" };
     public Option<int?> Port { get; } = new("--port") { Description = "Akka.Remote port, 0 = any free [env DNN_PORT, default 0]" };
     public Option<int?> DataPort { get; } = new("--data-port") { Description = "Data-plane (tensor) port, 0 = any free [env DNN_DATA_PORT, default 0]" };
-    public Option<string?> Data { get; } = new("--data") { Description = "Use this data path instead of the coordinator's (same contents, another mount point) [env DNN_WORKER_DATA]" };
+    public Option<string?> Data { get; } = new("--data") { Description = "The data to load, whatever path the job names (same contents, another mount point); without it a job's path is loaded only from $DNN_DATA or /usr/share/datasets/fashion-mnist [env DNN_WORKER_DATA]" };
     public Option<int?> Cores { get; } = new("--cores") { Description = "Cores this worker may use [env DNN_CORES, default all]" };
     public Option<string?> LogLevel { get; } = new("--log-level") { Description = "debug, info, warning, error [env DNN_LOG_LEVEL, default info]" };
     public Option<int?> JoinTimeout { get; } = new("--join-timeout") { Description = "Seconds to wait for the cluster [env DNN_JOIN_TIMEOUT, default 60]" };

@@ -40,6 +40,8 @@ public sealed class ProcessTests : IDisposable
     private (Process Process, StringBuilder Output) StartWith(string dll, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(Dotnet) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        // a worker loads only its own data (it refuses a job's path outside its data root): the test data set is its --data
+        if (dll == "dnn-worker.dll") info.Environment["DNN_WORKER_DATA"] = TestData.Csv;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var a in args) info.ArgumentList.Add(a);

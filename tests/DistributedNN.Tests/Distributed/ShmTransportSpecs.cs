@@ -17,7 +17,7 @@ public sealed class ShmTransportSpecs : TestKit
     public void A_worker_that_cannot_open_the_shared_files_refuses_the_job()
     {
         var coordinator = CreateTestProbe();
-        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator.Ref)));
         coordinator.ExpectMsg<RegisterWorker>(TimeSpan.FromSeconds(30));
         var spec = NetworkSpec.FromSizes([4, 6, 2], Activation.Tanh, Activation.Softmax, LossKind.CrossEntropy);
         // names of the transport's scheme in the shm folder that were never created (on the coordinator's machine, elsewhere)

@@ -38,7 +38,7 @@ internal sealed class TestNodes : IAsyncDisposable
     {
         var node = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [seed], MaxFrameBytes = maxFrameBytes, Tls = tls });
         _nodes.Add(node);
-        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Tls: tls?.DataPlane)), "worker");
+        node.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, Tls: tls?.DataPlane)), "worker");
         return node.ActorSystemOf();
     }
 

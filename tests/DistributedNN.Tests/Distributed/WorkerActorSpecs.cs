@@ -24,7 +24,7 @@ public sealed class WorkerActorSpecs : TestKit
     public async Task Its_shard_gradients_and_evaluations_equal_the_engines_for_the_same_weights_and_samples(TransportKind transport)
     {
         var coordinator = CreateTestProbe();
-        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator.Ref)));
         var register = coordinator.ExpectMsg<RegisterWorker>(Wait);
         var spec = NetworkSpec.FromSizes([4, 7, 5, 2], Activation.Sigmoid, Activation.Softmax, LossKind.CrossEntropy);
         var job = Guid.NewGuid();
@@ -81,7 +81,7 @@ public sealed class WorkerActorSpecs : TestKit
     public async Task A_second_job_on_the_same_data_plane_connection_is_served_by_its_own_link()
     {
         var coordinator = CreateTestProbe();
-        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator.Ref)));
         var register = coordinator.ExpectMsg<RegisterWorker>(Wait);
         var spec = NetworkSpec.FromSizes([4, 3, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
         var link = await CoordinatorEnd.Open(TransportKind.Tcp, register, worker, coordinator);
@@ -110,7 +110,7 @@ public sealed class WorkerActorSpecs : TestKit
     private (Akka.TestKit.TestProbe Coordinator, IActorRef Worker, RegisterWorker Registration, Guid Job) WorkerReadyForAJob()
     {
         var coordinator = CreateTestProbe();
-        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator.Ref)));
         var register = coordinator.ExpectMsg<RegisterWorker>(Wait);
         var spec = NetworkSpec.FromSizes([4, 3, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
         var job = Guid.NewGuid();
@@ -151,10 +151,10 @@ public sealed class WorkerActorSpecs : TestKit
     public void A_worker_that_cannot_load_the_data_refuses_the_job_with_the_reason()
     {
         var coordinator = CreateTestProbe();
-        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        string missing = Path.Combine(Path.GetTempPath(), "dnn-no-such-data-" + Guid.NewGuid().ToString("N"));
+        var worker = Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, missing, coordinator.Ref)));
         coordinator.ExpectMsg<RegisterWorker>(Wait);
         var spec = NetworkSpec.FromSizes([4, 3, 2], Activation.ReLU, Activation.Softmax, LossKind.CrossEntropy);
-        string missing = Path.Combine(Path.GetTempPath(), "dnn-no-such-data-" + Guid.NewGuid().ToString("N"));
         worker.Tell(new StartJob(Guid.NewGuid(), spec.ToDescription(), new DataRequest(missing, 0.2, "last", null), 10, 2, 1, true, 256, TransportKind.Tcp), coordinator.Ref);
         var refused = coordinator.ExpectMsg<WorkerRefused>(Wait);
         Assert.Contains(missing, refused.Reason);

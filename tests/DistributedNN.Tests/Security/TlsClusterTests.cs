@@ -116,7 +116,7 @@ public sealed class TlsWorkerDataPlaneSpecs : Akka.TestKit.Xunit2.TestKit
         using var cluster = TlsTestCertificates.Cluster();
         using var stranger = TlsTestCertificates.Stranger();
         var coordinator = CreateTestProbe();
-        Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref, Tls: cluster)));
+        Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator.Ref, Tls: cluster)));
         var register = coordinator.ExpectMsg<RegisterWorker>(Wait);
         Assert.Equal(TensorHandshake.TokenSize, register.AccessToken?.Length);
         var endpoint = new IPEndPoint(IPAddress.Parse(register.DataPlaneHost), register.DataPlanePort);

@@ -124,11 +124,20 @@ public static class DnnAkka
         return found.OrderBy(t => t.FullName, StringComparer.Ordinal).ToArray();
     }
 
+    /// <summary>
+    /// The control messages through the bounded Hyperion (<see cref="Protocol.DnnHyperionSerializer"/>), tensor chunks
+    /// through theirs; Akka's JSON (bound to System.Object by default), bare Protobuf and remote-deployment serializers
+    /// replaced by ones that refuse every payload (<see cref="Protocol.RefusedSerializer"/>): nothing else a stranger can
+    /// name by serializer id gets deserialized. Akka's own (cluster, remote, system messages, primitives, bytes) stay.
+    /// </summary>
     public static AkkaConfigurationBuilder WithDnnSerializers(this AkkaConfigurationBuilder builder) => builder.AddHocon("""
         akka.actor {
           serializers {
             hyperion = "DistributedNN.Protocol.DnnHyperionSerializer, DistributedNN.Cluster"
             dnn-tensor = "DistributedNN.Transport.TensorChunkSerializer, DistributedNN.Cluster"
+            json = "DistributedNN.Protocol.RefusedSerializer+Json, DistributedNN.Cluster"
+            proto = "DistributedNN.Protocol.RefusedSerializer+Protobuf, DistributedNN.Cluster"
+            daemon-create = "DistributedNN.Protocol.RefusedSerializer+RemoteDeployment, DistributedNN.Cluster"
           }
           serialization-bindings {
             "DistributedNN.Protocol.IDnnMessage, DistributedNN.Cluster" = hyperion

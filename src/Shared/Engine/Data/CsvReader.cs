@@ -139,9 +139,11 @@ public static class CsvReader
     private static float ParseFeature(string path, int lineNumber, int column, ReadOnlySpan<char> field)
     {
         if (!float.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
-            throw new DataFormatException($"{path} line {lineNumber}: {Quote(field)} in column {column + 1} is not a number");
+            throw new DataFormatException($"{path} line {lineNumber}: {Quote(field)} in column {column + 1} is not a number",
+                withoutContents: $"{path} line {lineNumber}: column {column + 1} is not a number");
         if (!float.IsFinite(value))
-            throw new DataFormatException($"{path} line {lineNumber}: {Quote(field)} in column {column + 1} is not a finite number");
+            throw new DataFormatException($"{path} line {lineNumber}: {Quote(field)} in column {column + 1} is not a finite number",
+                withoutContents: $"{path} line {lineNumber}: column {column + 1} is not a finite number");
         return value;
     }
 
@@ -150,9 +152,11 @@ public static class CsvReader
         // Parsed as a double so that integral values written as floats ("3.0", "3e0") are accepted.
         if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
             || !double.IsFinite(value) || value < 0 || value != System.Math.Floor(value))
-            throw new DataFormatException($"{path} line {lineNumber}: label {Quote(field)} is not a non-negative integer");
+            throw new DataFormatException($"{path} line {lineNumber}: label {Quote(field)} is not a non-negative integer",
+                withoutContents: $"{path} line {lineNumber}: the label is not a non-negative integer");
         if (value > MaxLabel)
-            throw new DataFormatException($"{path} line {lineNumber}: label {Quote(field)} is too large (at most {MaxLabel}; is the label column right?)");
+            throw new DataFormatException($"{path} line {lineNumber}: label {Quote(field)} is too large (at most {MaxLabel}; is the label column right?)",
+                withoutContents: $"{path} line {lineNumber}: the label is too large (at most {MaxLabel})");
         return (int)value;
     }
 
