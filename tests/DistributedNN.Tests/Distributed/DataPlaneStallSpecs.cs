@@ -35,7 +35,7 @@ public sealed class DataPlaneStallSpecs : TestKit
             data.Data.Test.Count);
         var policy = ClusterPolicy.Default with { MinWorkers = 2, StepTimeout = StepTimeout, StartTimeout = TimeSpan.FromMinutes(2) };
         var coordinator = Sys.ActorOf(CoordinatorActor.Props(new CoordinatorSettings(job, policy, new WireSettings(TransportKind.Tcp), new JobHooks(completion))));
-        Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator)), "honest");
+        Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator)), "honest");
 
         // the other worker: registers and says it is ready, but its data plane never reads a byte after the hello
         using var stalled = new StalledDataPlane();
@@ -64,7 +64,7 @@ public sealed class DataPlaneStallSpecs : TestKit
     public async Task A_connection_to_a_workers_data_plane_with_a_wrong_token_is_refused_and_logged_and_the_right_one_still_gets_in()
     {
         var coordinator = CreateTestProbe();
-        Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, Coordinator: coordinator.Ref)));
+        Sys.ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv, coordinator.Ref)));
         var register = coordinator.ExpectMsg<RegisterWorker>(TimeSpan.FromSeconds(30));
         var plane = new IPEndPoint(IPAddress.Loopback, register.DataPlanePort);
         Task<TensorChannel> Connect(byte[] token) =>

@@ -58,11 +58,20 @@ internal sealed class RogueNode : IAsyncDisposable
         }
         """, HoconAddMode.Prepend)));
 
-    /// <summary>Sends <paramref name="message"/> to an actor path of another node, by selection (no join, no handshake but Akka.Remote's).</summary>
-    public void Send(string path, object message) => System.ActorSelection(path).Tell(message);
+    /// <summary>
+    /// Sends <paramref name="message"/> to an actor path of another node (no join, no handshake but Akka.Remote's), by a
+    /// reference made from the path: untrusted mode drops selections to anything but the protocol's entry points.
+    /// </summary>
+    public void Send(string path, object message) => Ref(path).Tell(message);
 
     /// <summary>The actor at <paramref name="path"/>, through Identify over the same association: proof the victim still answers.</summary>
-    public Task<IActorRef> Identify(string path) => System.ActorSelection(path).ResolveOne(TimeSpan.FromSeconds(30));
+    public async Task<IActorRef> Identify(string path)
+    {
+        var identity = await Ref(path).Ask<ActorIdentity>(new Identify(path), TimeSpan.FromSeconds(30));
+        return identity.Subject ?? throw new InvalidOperationException($"nothing at {path}");
+    }
+
+    private IActorRef Ref(string path) => ((ExtendedActorSystem)System).Provider.ResolveActorRef(path);
 
     public async ValueTask DisposeAsync()
     {
