@@ -132,6 +132,7 @@ internal static class TrainRun
             Transport = wire.Transport,
             GradientFormat = wire.GradientFormat,
             WeightFormat = wire.WeightFormat,
+            VerifyFraction = r.VerifyFraction,
             WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             Checkpoints = checkpoints,
             PreviousEpochs = start.PreviousEpochs,
@@ -142,7 +143,7 @@ internal static class TrainRun
         var state = start.ResumedState ?? new TrainingState(start.Spec, start.Parameters, start.Settings, start.Loaded.Train.Count);
         var outcome = progress.Run(() => DistributedTrainer.RunAsync(state, start.DataRequest, start.Loaded, options, progress.Epoch).GetAwaiter().GetResult());
         var facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, outcome.WeightsSha256,
-            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats);
+            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats, outcome.Verification);
         return new RunResult(outcome.Epochs, outcome.Steps, facts);
     }
 }
