@@ -65,12 +65,14 @@ internal static class RunMetrics
                     : new Dictionary<string, object> { [ActivationHealth.Name(ActivationHealth.Signal(layer.Activation))!] = e.Health?[l] ?? 0 }).ToArray(),
             }).ToArray(),
         };
-        if (facts.Verification is { } v)
-            summary["verification"] = new Dictionary<string, object>
-            {
-                ["fraction"] = v.Fraction, ["shards_verified"] = v.ShardsVerified, ["mismatches"] = v.Mismatches, ["quarantined"] = v.Quarantined,
-                ["key"] = v.Key.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), // with the seed, it gives back which shards were checked
-            };
+        if (facts.Verification is { } v) summary["verification"] = Verification(v);
         AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
     }
+
+    /// <summary>--verify-fraction's figures; the key, with the seed, gives back which shards were checked.</summary>
+    private static Dictionary<string, object> Verification(Coordinator.VerificationCounts v) => new()
+    {
+        ["fraction"] = v.Fraction, ["shards_verified"] = v.ShardsVerified, ["mismatches"] = v.Mismatches, ["quarantined"] = v.Quarantined,
+        ["key"] = v.Key.ToString("x16", System.Globalization.CultureInfo.InvariantCulture),
+    };
 }
