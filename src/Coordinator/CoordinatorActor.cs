@@ -39,7 +39,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _s = settings;
         _job = settings.Job;
         var self = Self;
-        _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why))); // removed after this dispatch
+        _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why)), _job.Verification, _log); // removed after this dispatch
         _transport = CoordinatorTransport.Create(settings.Wire.Transport, _job.Link(settings.Wire, settings.Policy.StepTimeout), _job.Pool, new LinkEvents(Self), Self);
         WaitingForWorkers();
     }
@@ -70,11 +70,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Common();
     }
 
-    private void Evaluating()
-    {
-        Working();
-        Common();
-    }
+    private void Evaluating() { Working(); Common(); }
 
     private void Done() => ReceiveAny(m => { if (m is LinkDelivered d) _job.Pool.Return(d.Gradient); });
 
@@ -85,7 +81,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             if (!OnReady(r)) return;
             Timers.Cancel("no-workers");
-            _rounds.Dispatch(); // a worker joining mid-run takes items from now on
+            Dispatch(); // a worker joining mid-run takes items from now on
         });
         Receive<LinkDelivered>(OnDelivered);
         Receive<RoundDeadline>(OnDeadline);
@@ -166,15 +162,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Context.Unwatch(actor);
         if (worker.Link is not null) _transport.Close(worker.Link);
         _log.Warning("Worker {Worker} removed ({Why}); {Left} ready worker(s) left", worker.Name, why, _registry.ReadyCount);
-        if (Scheduler.AnyHealthy) _rounds.Dispatch();
+        if (Scheduler.AnyHealthy) Dispatch();
         else if (_rounds.Round is not null) WaitForWorkers();
     }
 
     private void Quarantined(RegisteredWorker worker)
     {
         _log.Error("Worker {Worker} quarantined after {Count} bad results: it gets no more work", worker.Name, WorkScheduler.QuarantineAfter);
-        if (!Scheduler.AnyHealthy) WaitForWorkers();
-        _rounds.Dispatch();
+        Dispatch(quarantined: true);
     }
 
     private void WaitForWorkers()
@@ -210,7 +205,15 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _rounds.Begin(round);
         _whenComplete = whenComplete;
         Timers.StartSingleTimer("deadline", new RoundDeadline(++_roundNumber, countStalls), _s.Policy.StepTimeout);
-        _rounds.Dispatch();
+        Dispatch();
+    }
+
+    /// <summary>Items out (none if the round is <paramref name="complete"/>): the coordinator's own computations may complete it, a quarantine leave no healthy worker.</summary>
+    private void Dispatch(bool complete = false, bool quarantined = false)
+    {
+        var outcome = complete ? default : _rounds.Dispatch();
+        if ((quarantined || outcome.Exposed) && !Scheduler.AnyHealthy) WaitForWorkers();
+        if (complete || outcome.Complete) _whenComplete();
     }
 
     private void OnDelivered(LinkDelivered d)
@@ -228,8 +231,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         if (delivery.Quarantined) Quarantined(worker);
-        if (delivery.Complete) _whenComplete();
-        else _rounds.Dispatch();
+        Dispatch(delivery.Complete, delivery.Exposed);
     }
 
     private void OnDeadline(RoundDeadline d)
@@ -244,7 +246,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         foreach (var (item, worker) in late)
             _log.Warning("{Kind} item {Item} from {Worker} is late (nothing within {Timeout}); handing it out again", round.Kind, item, worker, _s.Policy.StepTimeout);
         Timers.StartSingleTimer("deadline", d, _s.Policy.StepTimeout);
-        _rounds.Dispatch();
+        Dispatch();
     }
 
     private void ApplyStep(StepAggregator step)

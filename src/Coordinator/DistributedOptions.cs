@@ -32,6 +32,8 @@ public sealed record DistributedOptions
     public WireFormat GradientFormat { get; init; } = WireFormat.Fp32;
     /// <summary>How the weights travel to the workers (the coordinator's master copy stays float32).</summary>
     public WireFormat WeightFormat { get; init; } = WireFormat.Fp32;
+    /// <summary>The fraction of each step's shards computed twice and compared bit for bit (0: the workers' results are trusted).</summary>
+    public double VerifyFraction { get; init; }
     /// <summary>Told after every applied step (progress display, per-step metrics), with the ready workers; runs on the coordinator actor.</summary>
     public Action<TrainingState, int>? OnStep { get; init; }
 }

@@ -15,6 +15,7 @@ public sealed class EvaluationRound(Guid job, long step, long version, int testC
 
     public WorkKind Kind => WorkKind.Evaluation;
     public int Items => _chunks.Length;
+    public IReadOnlyList<int> Verified => [];
 
     public WorkOrder Order(int[] items) => new(WorkKind.Evaluation, job, step, version, 0, 0, items);
 
@@ -26,7 +27,7 @@ public sealed class EvaluationRound(Guid job, long step, long version, int testC
         return null;
     }
 
-    public Rejection? Accept(WorkResult r, float[]? gradient, string worker)
+    public Rejection? Accept(WorkResult r, float[]? gradient, int worker, string name)
     {
         int expected = Math.Min(LocalTrainer.EvaluationChunk, testCount - r.Item * LocalTrainer.EvaluationChunk);
         if (_chunks[r.Item] is not null) return Rejection.Malformed($"evaluation chunk {r.Item} was already delivered");

@@ -11,6 +11,9 @@ public interface IWorkRound
     WorkKind Kind { get; }
     int Items { get; }
 
+    /// <summary>Items to compute twice, by two workers, and compare (a step's verified shards; none for an evaluation).</summary>
+    IReadOnlyList<int> Verified { get; }
+
     /// <summary>The order for <paramref name="items"/> of this round.</summary>
     WorkOrder Order(int[] items);
 
@@ -19,9 +22,9 @@ public interface IWorkRound
 
     /// <summary>
     /// Checks the result's content and keeps it (null), taking ownership of <paramref name="gradient"/>; a rejected result's
-    /// gradient stays the caller's. <paramref name="worker"/> names who computed it (for the per-worker statistics).
+    /// gradient stays the caller's. <paramref name="worker"/> (an id) and <paramref name="name"/> say who computed it.
     /// </summary>
-    Rejection? Accept(WorkResult result, float[]? gradient, string worker);
+    Rejection? Accept(WorkResult result, float[]? gradient, int worker, string name);
 
     /// <summary>Returns every gradient buffer the round still holds to the pool.</summary>
     void Release();

@@ -1,3 +1,4 @@
+using Akka.Event;
 using DistributedNN.Protocol;
 
 namespace DistributedNN.Coordinator;
@@ -6,7 +7,12 @@ namespace DistributedNN.Coordinator;
 /// <param name="DivergedOn">NaN/∞ for an item on this many workers: the model diverged (null: it did not)</param>
 /// <param name="Redo">the worker a NaN/∞ item was handed to (its order is sent)</param>
 /// <param name="Quarantined">the result was the worker's last bad one: it gets no more work</param>
-public sealed record Delivery(bool Complete, Rejection? Rejected = null, int? DivergedOn = null, RegisteredWorker? Redo = null, bool Quarantined = false);
+/// <param name="Exposed">verification caught a worker lying (this one or another): quarantined, logged, its work in the step queued again</param>
+public sealed record Delivery(bool Complete, Rejection? Rejected = null, int? DivergedOn = null, RegisteredWorker? Redo = null, bool Quarantined = false,
+    bool Exposed = false);
+
+/// <summary>What a dispatch led to: the coordinator's own computations completed the round, or exposed a liar.</summary>
+public readonly record struct DispatchOutcome(bool Complete, bool Exposed);
 
 /// <summary>
 /// The round in progress — a step's shards or an epoch's evaluation chunks (<see cref="IWorkRound"/>) — between the
@@ -15,7 +21,9 @@ public sealed record Delivery(bool Complete, Rejection? Rejected = null, int? Di
 /// </summary>
 /// <param name="state">the weights every order is computed with</param>
 /// <param name="unreachable">told of a link that refused an order (the coordinator removes its worker)</param>
-public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler, Training.TrainingState state, Action<Transport.IWorkerLink, string> unreachable)
+/// <param name="verification">--verify-fraction's checks of the step's shards (null: none)</param>
+public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler, Training.TrainingState state, Action<Transport.IWorkerLink, string> unreachable,
+    ShardVerification? verification = null, ILoggingAdapter? log = null)
 {
     public IWorkRound? Round { get; private set; }
     public WorkScheduler Scheduler => scheduler;
@@ -38,16 +46,29 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     public void Begin(IWorkRound round)
     {
         Round = round;
-        scheduler.Begin(round.Items);
+        scheduler.Begin(round.Items, round.Verified);
     }
 
     public void End() => Round = null;
 
-    /// <summary>Queued items to healthy workers with room: each gets the weights it needs, then its order, on its link.</summary>
-    public void Dispatch()
+    /// <summary>
+    /// Queued items to healthy workers with room: each gets the weights it needs, then its order, on its link. A verified
+    /// shard that no healthy worker may compute a second time is computed by the coordinator, which may complete the round.
+    /// </summary>
+    public DispatchOutcome Dispatch()
     {
-        if (Round is not { } round) return;
-        foreach (var a in scheduler.Dispatch()) Send(registry.Find(a.Worker)!, round.Order(a.Items));
+        if (Round is not { } round) return default;
+        bool wasComplete = scheduler.AllComplete, exposed = false;
+        while (true)
+        {
+            foreach (var a in scheduler.Dispatch()) Send(registry.Find(a.Worker)!, round.Order(a.Items));
+            if (verification is null || round is not StepAggregator step) break;
+            var liars = verification.ComputeStranded(step, scheduler, state.Parameters);
+            Report(liars);
+            exposed |= liars.Count > 0;
+            if (liars.Count == 0) break; // else their work is queued again
+        }
+        return new DispatchOutcome(!wasComplete && scheduler.AllComplete, exposed);
     }
 
     private void Send(RegisteredWorker worker, WorkOrder order)
@@ -71,12 +92,13 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         }
         var why = round.Addressed(result) ?? (scheduler.IsAssigned(result.Item, worker.Id) ? null
             : new Rejection(RejectionKind.Overtaken, $"{result.Kind} item {result.Item} is not assigned to {worker.Name}"));
-        why ??= round.Accept(result, gradient, worker.Name);
+        why ??= round.Accept(result, gradient, worker.Id, worker.Name);
         if (why is not null) release(gradient);
         if (why is null)
         {
             scheduler.Complete(result.Item, worker.Id);
-            return new Delivery(scheduler.AllComplete);
+            bool exposed = Verify(round, result.Item);
+            return new Delivery(scheduler.AllComplete, Exposed: exposed);
         }
         if (why.Kind is RejectionKind.Stale or RejectionKind.Overtaken) return new Delivery(false, why);
         RegisteredWorker? redo = null;
@@ -87,6 +109,22 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
             if (verdict.Redo is { } r) Send(redo = registry.Find(r.Worker)!, round.Order(r.Items));
         }
         return new Delivery(false, why, Redo: redo, Quarantined: scheduler.Bad(worker.Id));
+    }
+
+    /// <summary>A verified shard's opinions compared (a dispute decided by the coordinator); true when a liar was exposed.</summary>
+    private bool Verify(IWorkRound round, int item)
+    {
+        if (verification is null || round is not StepAggregator step || !step.Verified.Contains(item)) return false;
+        var liars = verification.Judge(step, item, scheduler, state.Parameters);
+        Report(liars);
+        return liars.Count > 0;
+    }
+
+    private void Report(IReadOnlyList<Exposure> liars)
+    {
+        foreach (var e in liars)
+            log?.Error("Worker {Worker} lied about shard {Shard} of step {Step}: its result differs bit for bit from the coordinator's own computation; " +
+                "quarantined, its work in this step is redone by the others", e.Name, e.Shard, e.Step + 1);
     }
 
     /// <summary>A deadline passed: the late items (with the names of the workers that held them) are queued again, or the round stalls.</summary>

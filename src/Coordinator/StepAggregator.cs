@@ -10,40 +10,47 @@ namespace DistributedNN.Coordinator;
 /// One step's K shard results, each checked as it arrives (the sample count its shard must have, the gradient's length,
 /// finite values, activity counts within the layer's size); when all K are in, the gradients are added in shard order:
 /// total = ((G₀ + G₁) + G₂) + …, the same float additions as the single-process segmented backward pass, so the result is
-/// bit-identical whoever computed what.
+/// bit-identical whoever computed what. A verified shard (--verify-fraction) counts only when two opinions agree bit for
+/// bit, or when the coordinator's own computation (the trusted one) is there: whoever differs from it lied.
 /// </summary>
 public sealed class StepAggregator : IWorkRound
 {
     private readonly GradientBufferPool _pool;
     private readonly Shard[] _shards;
     private readonly int[] _layerWidths;
-    private readonly int _epoch, _stepInEpoch;
+    private readonly List<(string Worker, double Ms)> _times = [];
 
     private sealed class Shard
     {
         public int ExpectedCount;
-        public float[]? Gradient;
-        public BatchStats Stats;
-        public double ComputeMs;
-        public int[] Activity = [];
-        public string Worker = "";
+        public bool Verified;
+        public readonly List<ShardOpinion> Opinions = new(2); // the workers', in arrival order
+        public ShardOpinion? Truth;                            // the coordinator's own computation
+        public ShardOpinion? Kept;                             // what the sum uses, once settled
     }
 
     /// <param name="layerWidths">the network's layer widths, to check the results' activity counts</param>
-    public StepAggregator(Guid job, long step, long version, int epoch, int stepInEpoch, ReadOnlySpan<int> shardBounds, GradientBufferPool pool, int[] layerWidths)
+    /// <param name="verified">the shards to compute twice and compare (distinct, in range)</param>
+    public StepAggregator(Guid job, long step, long version, int epoch, int stepInEpoch, ReadOnlySpan<int> shardBounds, GradientBufferPool pool, int[] layerWidths,
+        IReadOnlyList<int>? verified = null)
     {
-        (Job, Step, Version, _epoch, _stepInEpoch, _pool, _layerWidths) = (job, step, version, epoch, stepInEpoch, pool, layerWidths);
+        (Job, Step, Version, Epoch, StepInEpoch, _pool, _layerWidths) = (job, step, version, epoch, stepInEpoch, pool, layerWidths);
         _shards = new Shard[shardBounds.Length - 1];
         for (int s = 0; s < _shards.Length; s++) _shards[s] = new Shard { ExpectedCount = shardBounds[s + 1] - shardBounds[s] };
+        Verified = verified ?? [];
+        foreach (int s in Verified) _shards[s].Verified = true;
     }
 
     public Guid Job { get; }
     public long Step { get; }
     public long Version { get; }
+    public int Epoch { get; }
+    public int StepInEpoch { get; }
     public WorkKind Kind => WorkKind.Shards;
     public int Items => _shards.Length;
+    public IReadOnlyList<int> Verified { get; }
 
-    public WorkOrder Order(int[] items) => new(WorkKind.Shards, Job, Step, Version, _epoch, _stepInEpoch, items);
+    public WorkOrder Order(int[] items) => new(WorkKind.Shards, Job, Step, Version, Epoch, StepInEpoch, items);
 
     public Rejection? Addressed(WorkResult r)
     {
@@ -55,18 +62,21 @@ public sealed class StepAggregator : IWorkRound
         return null;
     }
 
-    public Rejection? Accept(WorkResult r, float[]? gradient, string worker)
+    public Rejection? Accept(WorkResult r, float[]? gradient, int worker, string name)
     {
         if (Check(r, gradient) is { } why) return why;
         var s = _shards[r.Item];
-        (s.Gradient, s.Stats, s.ComputeMs, s.Activity, s.Worker) = (gradient, r.Stats, r.ComputeMilliseconds, r.Activity, worker);
+        var opinion = new ShardOpinion(worker, name, gradient!, r.Stats, r.Activity);
+        s.Opinions.Add(opinion);
+        if (!s.Verified) s.Kept = opinion;
+        _times.Add((name, r.ComputeMilliseconds));
         return null;
     }
 
     private Rejection? Check(WorkResult r, float[]? gradient)
     {
         var s = _shards[r.Item];
-        if (s.Gradient is not null) return Rejection.Malformed($"shard {r.Item} of step {Step} was already delivered");
+        if (s.Truth is null && s.Opinions.Count >= (s.Verified ? 2 : 1)) return Rejection.Malformed($"shard {r.Item} of step {Step} was already delivered");
         if (r.Stats.Count != s.ExpectedCount) return Rejection.Malformed($"shard {r.Item} has {s.ExpectedCount} samples but the result counts {r.Stats.Count}");
         if (r.GradientLength != _pool.Length || gradient?.Length != _pool.Length)
             return Rejection.Malformed($"gradient of {(gradient is null ? r.GradientLength : gradient.Length)} values, the model has {_pool.Length}");
@@ -80,11 +90,71 @@ public sealed class StepAggregator : IWorkRound
         return null;
     }
 
-    /// <summary>Σ gradients in shard order into <paramref name="total"/>, and the shards' stats folded the same way (all shards accepted).</summary>
+    // ---- verification ----
+
+    /// <summary>A buffer for the coordinator's own computation of a shard (the step's once given to <see cref="Referee"/>).</summary>
+    public float[] RentGradient() => _pool.Rent();
+
+    /// <summary>The coordinator's own computation of <paramref name="shard"/>: the truth the workers' opinions are held to.</summary>
+    public void Referee(int shard, ShardOpinion truth)
+    {
+        var s = _shards[shard];
+        if (s.Truth is not null) throw new InvalidOperationException($"shard {shard} of step {Step} already has the coordinator's computation");
+        s.Truth = s.Kept = truth;
+    }
+
+    /// <summary>
+    /// The opinions on <paramref name="shard"/> so far: with the coordinator's, every worker that differs from it is a liar
+    /// (its opinion is dropped); else two workers that agree settle a verified shard, two that differ dispute it.
+    /// </summary>
+    public ShardVerdict Judge(int shard)
+    {
+        var s = _shards[shard];
+        if (s.Truth is { } truth)
+        {
+            var liars = s.Opinions.Where(o => !o.SameAs(truth)).ToList();
+            foreach (var liar in liars) Drop(s, liar);
+            return new ShardVerdict(true, false, liars);
+        }
+        if (!s.Verified) return s.Kept is null ? ShardVerdict.Pending : ShardVerdict.Agreed;
+        if (s.Opinions.Count < 2) return ShardVerdict.Pending;
+        if (!s.Opinions[0].SameAs(s.Opinions[1])) return ShardVerdict.Dispute;
+        s.Kept = s.Opinions[0];
+        return ShardVerdict.Agreed;
+    }
+
+    /// <summary>
+    /// Everything <paramref name="worker"/> delivered in this step stops counting (it lied): the shards that lose an opinion
+    /// and that the coordinator has not computed itself are returned, to be computed again.
+    /// </summary>
+    public IReadOnlyList<int> Discard(int worker)
+    {
+        var reopened = new List<int>();
+        for (int i = 0; i < _shards.Length; i++)
+        {
+            var s = _shards[i];
+            if (s.Truth is not null || s.Opinions.Find(o => o.Worker == worker) is not { } mine) continue;
+            Drop(s, mine);
+            s.Kept = null; // a verified shard needs its second opinion again
+            reopened.Add(i);
+        }
+        return reopened;
+    }
+
+    private void Drop(Shard s, ShardOpinion opinion)
+    {
+        s.Opinions.Remove(opinion);
+        if (ReferenceEquals(s.Kept, opinion)) s.Kept = null;
+        _pool.Return(opinion.Gradient);
+    }
+
+    // ---- the sum ----
+
+    /// <summary>Σ gradients in shard order into <paramref name="total"/>, and the shards' stats folded the same way (all shards settled).</summary>
     public BatchStats Sum(Span<float> total)
     {
-        if (_shards.Any(s => s.Gradient is null)) throw new InvalidOperationException("the step is not complete");
-        return ShardSum.AddInOrder(_shards.Length, s => _shards[s].Gradient!, s => _shards[s].Stats, total);
+        if (_shards.Any(s => s.Kept is null)) throw new InvalidOperationException("the step is not complete");
+        return ShardSum.AddInOrder(_shards.Length, s => _shards[s].Kept!.Gradient, s => _shards[s].Kept!.Stats, total);
     }
 
     /// <summary>The shards' activity counts added up into <paramref name="total"/> (one per layer).</summary>
@@ -92,18 +162,20 @@ public sealed class StepAggregator : IWorkRound
     {
         total.Clear();
         foreach (var s in _shards)
-            for (int l = 0; l < total.Length; l++) total[l] += s.Activity[l];
+            for (int l = 0; l < total.Length; l++) total[l] += s.Kept!.Activity[l];
     }
 
-    /// <summary>Each shard's worker and the compute milliseconds it reported.</summary>
-    public IEnumerable<(string Worker, double Ms)> ShardTimes() => _shards.Select(s => (s.Worker, s.ComputeMs));
+    /// <summary>Each result a worker delivered in this step, with the compute milliseconds it reported.</summary>
+    public IEnumerable<(string Worker, double Ms)> ShardTimes() => _times;
 
     public void Release()
     {
         foreach (var s in _shards)
         {
-            _pool.Return(s.Gradient);
-            s.Gradient = null;
+            foreach (var o in s.Opinions) _pool.Return(o.Gradient);
+            _pool.Return(s.Truth?.Gradient);
+            s.Opinions.Clear();
+            s.Truth = s.Kept = null;
         }
     }
 }

@@ -22,10 +22,11 @@ public sealed class TrainingJob
     private readonly WorkerStatsTracker _workerStats = new();
 
     /// <param name="previous">the epochs a resumed run already did</param>
+    /// <param name="verification">--verify-fraction's checks (null: the workers' results are trusted)</param>
     public TrainingJob(Guid id, TrainingState state, DataRequest data, string dataFingerprint, int testCount, Checkpointer? checkpoints = null,
-        IReadOnlyList<EpochResult>? previous = null)
+        IReadOnlyList<EpochResult>? previous = null, ShardVerification? verification = null)
     {
-        (Id, State, Data, DataFingerprint, TestCount, Checkpoints) = (id, state, data, dataFingerprint, testCount, checkpoints);
+        (Id, State, Data, DataFingerprint, TestCount, Checkpoints, Verification) = (id, state, data, dataFingerprint, testCount, checkpoints, verification);
         Pool = new GradientBufferPool(state.Spec.ParameterCount, capacity: 2 * state.Settings.Shards); // a step holds one per shard
         _gradient = GC.AllocateUninitializedArray<float>(state.Spec.ParameterCount, pinned: true);
         _layerWidths = state.Spec.Layers.Select(l => l.Outputs).ToArray();
@@ -41,6 +42,7 @@ public sealed class TrainingJob
     public int TestCount { get; }
     public Checkpointer? Checkpoints { get; }
     public GradientBufferPool Pool { get; }
+    public ShardVerification? Verification { get; }
     public IReadOnlyList<EpochResult> Epochs => _epochs;
 
     /// <summary>What both ends of a link must agree on; a link whose frame stops moving for <paramref name="stepTimeout"/> is dropped.</summary>
@@ -55,12 +57,13 @@ public sealed class TrainingJob
     public string? Refusal(WorkerReady ready) => ProtocolLimits.Refusal(ready)
         ?? (ready.DataFingerprint == DataFingerprint ? null : CoordinatorErrors.DataDiffers(ready.DataFingerprint, DataFingerprint));
 
-    /// <summary>The next step's round: its shards, cut from the step's global batch.</summary>
+    /// <summary>The next step's round: its shards, cut from the step's global batch, and those to verify.</summary>
     public StepAggregator BeginStep()
     {
         State.BeginStep();
         State.Plan.ShardBounds(State.CurrentBatch.Length, _bounds);
-        return new StepAggregator(Id, State.Steps, State.Version, State.Epoch, State.StepInEpoch, _bounds, Pool, _layerWidths);
+        var verified = Verification?.Plan.Select(State.Steps, _bounds.Length - 1);
+        return new StepAggregator(Id, State.Steps, State.Version, State.Epoch, State.StepInEpoch, _bounds, Pool, _layerWidths, verified);
     }
 
     /// <summary>
@@ -73,6 +76,7 @@ public sealed class TrainingJob
         var stats = step.Sum(_gradient);
         step.SumActivity(_activity);
         foreach (var (worker, ms) in step.ShardTimes()) _workerStats.Add(worker, ms);
+        Verification?.Applied(step);
         step.Release();
         bool epochEnded = State.ApplyStep(_gradient, stats, _activity);
         hooks.OnStep?.Invoke(State, workers);
@@ -125,5 +129,5 @@ public sealed class TrainingJob
     }
 
     public TrainingOutcome Outcome(int maxWorkers, long bytesSent, long bytesReceived) =>
-        new(_epochs, State.Steps, State.WeightsSha256(), maxWorkers, bytesSent, bytesReceived, _workerStats.All);
+        new(_epochs, State.Steps, State.WeightsSha256(), maxWorkers, bytesSent, bytesReceived, _workerStats.All, Verification?.Counts);
 }

@@ -15,7 +15,9 @@ public sealed record NonFiniteVerdict(bool Diverged, Assignment? Redo, int Repor
 /// worker that misses a deadline loses its items to the queue and becomes a suspect (it gets work only when nobody else
 /// can take it) until it delivers again; bad results count against a worker, and after <see cref="QuarantineAfter"/> it
 /// gets no more work; a NaN/∞ item is redone by another worker, and when two workers (or the only one, twice) agree the
-/// model has diverged. Workers are plain ids: no actors, messages or clocks here (the coordinator actor owns the timers).
+/// model has diverged. An item verified twice (--verify-fraction) has two slots, never given to the same worker: a slot
+/// no healthy worker may take is the coordinator's to compute (<see cref="TakeStranded"/>). Workers are plain ids: no
+/// actors, messages or clocks here (the coordinator actor owns the timers).
 /// </summary>
 public sealed class WorkScheduler
 {
@@ -24,6 +26,9 @@ public sealed class WorkScheduler
 
     /// <summary>Deadlines in a row with no item completed before the round is given up rather than waited on forever.</summary>
     public const int MaxStalledDeadlines = 3;
+
+    /// <summary>The owner of a slot the coordinator computed itself.</summary>
+    public const int Coordinator = -2;
 
     private sealed class Worker(int capacity)
     {
@@ -35,8 +40,10 @@ public sealed class WorkScheduler
 
     private readonly Dictionary<int, Worker> _workers = new();
     private readonly List<int> _order = new(); // registration order: who is asked first
-    private readonly Queue<int> _queue = new();
-    private int[] _owner = [];
+    private readonly List<int> _queue = new(); // slots waiting, oldest first
+    private int[] _item = [];    // slot → the item it computes (slots 0..items−1 are the items themselves, then their second copies)
+    private int[][] _slots = []; // item → its slots (two for an item verified twice)
+    private int[] _owner = [];   // slot → the worker given it, −1 while queued; kept after delivery (that worker may not take the item's other slot)
     private bool[] _done = [];
     private HashSet<int>[] _nonFinite = [];
     private int[] _nonFiniteReports = [];
@@ -66,61 +73,111 @@ public sealed class WorkScheduler
 
     // ---- a round ----
 
-    /// <summary>Starts a round of <paramref name="items"/> items, all queued; what workers held before is forgotten.</summary>
-    public void Begin(int items)
+    /// <summary>
+    /// Starts a round of <paramref name="items"/> items, all queued, those in <paramref name="twice"/> with a second slot
+    /// (queued after all the first ones); what workers held before is forgotten.
+    /// </summary>
+    public void Begin(int items, IReadOnlyList<int>? twice = null)
     {
+        twice ??= [];
+        if (twice.Any(i => (uint)i >= (uint)items) || twice.Distinct().Count() != twice.Count)
+            throw new ArgumentException("items verified twice must be distinct items of the round", nameof(twice));
+        _item = [.. Enumerable.Range(0, items), .. twice];
+        _slots = Enumerable.Range(0, items).Select(i => new[] { i }).ToArray();
+        for (int j = 0; j < twice.Count; j++) _slots[twice[j]] = [twice[j], items + j];
         _queue.Clear();
-        for (int i = 0; i < items; i++) _queue.Enqueue(i);
-        _owner = Enumerable.Repeat(-1, items).ToArray();
-        _done = new bool[items];
+        _queue.AddRange(Enumerable.Range(0, _item.Length));
+        _owner = Enumerable.Repeat(-1, _item.Length).ToArray();
+        _done = new bool[_item.Length];
         _nonFinite = Enumerable.Range(0, items).Select(_ => new HashSet<int>()).ToArray();
         _nonFiniteReports = new int[items];
         _completed = _completedAtLastDeadline = _stalledDeadlines = 0;
         foreach (var w in _workers.Values) w.InFlight = 0;
     }
 
-    public int Items => _owner.Length;
+    public int Items => _slots.Length;
+    /// <summary>Results the round needs: one per item, two for an item verified twice.</summary>
+    public int Slots => _item.Length;
     public int Completed => _completed;
-    public bool AllComplete => _completed == _owner.Length;
+    public bool AllComplete => _completed == _item.Length;
 
-    /// <summary>The worker <paramref name="item"/> is assigned to and not yet delivered by, or −1.</summary>
-    public int Owner(int item) => (uint)item < (uint)_owner.Length && !_done[item] ? _owner[item] : -1;
+    /// <summary>The worker <paramref name="item"/> (its first slot) is assigned to and not yet delivered by, or −1.</summary>
+    public int Owner(int item) => (uint)item < (uint)_slots.Length && !_done[item] ? _owner[item] : -1;
 
-    public bool IsAssigned(int item, int worker) => Owner(item) == worker && worker >= 0;
+    public bool IsAssigned(int item, int worker) => SlotOf(item, worker) >= 0;
 
-    /// <summary>Hands queued items to healthy workers with room, round robin (suspects only when no one else is healthy).</summary>
+    /// <summary>The slot of <paramref name="item"/> assigned to <paramref name="worker"/> and not yet delivered, or −1.</summary>
+    private int SlotOf(int item, int worker) =>
+        worker >= 0 && (uint)item < (uint)_slots.Length ? _slots[item].FirstOrDefault(s => _owner[s] == worker && !_done[s], -1) : -1;
+
+    /// <summary>
+    /// Hands queued items to healthy workers with room, round robin: never a slot to a worker that has the item's other
+    /// slot, and to a suspect only when no healthy worker that is not one may take it.
+    /// </summary>
     public IReadOnlyList<Assignment> Dispatch()
     {
-        var ready = _order.Where(id => !_workers[id].Quarantined).ToList();
-        if (ready.Any(id => !_workers[id].Suspect)) ready.RemoveAll(id => _workers[id].Suspect);
+        var healthy = Healthy();
         var given = new Dictionary<int, List<int>>();
         bool progress = true;
         while (_queue.Count > 0 && progress)
         {
             progress = false;
-            foreach (int id in ready)
+            foreach (int id in healthy)
             {
                 var w = _workers[id];
-                if (_queue.Count == 0) break;
                 if (w.InFlight >= w.Capacity) continue;
-                int item = _queue.Dequeue();
-                Assign(item, id);
-                (given.TryGetValue(id, out var list) ? list : given[id] = new List<int>()).Add(item);
+                int index = _queue.FindIndex(slot => MayTake(slot, id, healthy));
+                if (index < 0) continue;
+                int slot = _queue[index];
+                _queue.RemoveAt(index);
+                Assign(slot, id);
+                (given.TryGetValue(id, out var list) ? list : given[id] = new List<int>()).Add(_item[slot]);
                 progress = true;
             }
         }
         return given.Select(g => new Assignment(g.Key, g.Value.ToArray())).ToList();
     }
 
+    /// <summary>
+    /// Queued slots that no healthy worker may take, because each healthy one has the item's other slot (one healthy
+    /// worker and an item verified twice): the coordinator computes them, and they count as done (returned as items).
+    /// </summary>
+    public IReadOnlyList<int> TakeStranded()
+    {
+        var healthy = Healthy();
+        if (healthy.Count == 0) return []; // nobody to compare with: the wait for workers decides
+        var stranded = _queue.Where(slot => !healthy.Any(id => Eligible(slot, id))).ToList();
+        foreach (int slot in stranded)
+        {
+            _queue.Remove(slot);
+            _owner[slot] = Coordinator;
+            _done[slot] = true;
+            _completed++;
+        }
+        return stranded.Select(slot => _item[slot]).ToList();
+    }
+
     /// <summary>The owner of <paramref name="item"/> delivered it (the caller checked <see cref="IsAssigned"/>): no longer a suspect.</summary>
     public void Complete(int item, int worker)
     {
-        if (!IsAssigned(item, worker)) throw new InvalidOperationException($"item {item} is not assigned to worker {worker}");
-        _done[item] = true;
+        int slot = SlotOf(item, worker);
+        if (slot < 0) throw new InvalidOperationException($"item {item} is not assigned to worker {worker}");
+        _done[slot] = true;
         _completed++;
         var w = _workers[worker];
         w.InFlight = Math.Max(0, w.InFlight - 1);
         w.Suspect = false;
+    }
+
+    /// <summary>What <paramref name="worker"/> delivered for <paramref name="item"/> no longer counts (it lied in this round): the slot is queued again.</summary>
+    public void Reopen(int item, int worker)
+    {
+        int slot = (uint)item < (uint)_slots.Length ? _slots[item].FirstOrDefault(s => _owner[s] == worker && _done[s], -1) : -1;
+        if (slot < 0 || worker < 0) return;
+        _done[slot] = false;
+        _completed--;
+        Unassign(slot);
+        _queue.Add(slot);
     }
 
     /// <summary>
@@ -137,26 +194,30 @@ public sealed class WorkScheduler
             if (_stalledDeadlines >= MaxStalledDeadlines) return new DeadlineOutcome([], true);
         }
         var late = new List<(int, int)>();
-        for (int item = 0; item < _owner.Length; item++)
+        for (int slot = 0; slot < _item.Length; slot++)
         {
-            int owner = Owner(item);
-            if (owner < 0) continue;
-            late.Add((item, owner));
+            int owner = _owner[slot];
+            if (_done[slot] || owner < 0) continue;
+            late.Add((_item[slot], owner));
             if (_workers.TryGetValue(owner, out var w))
             {
                 w.InFlight = Math.Max(0, w.InFlight - 1);
                 w.Suspect = true;
             }
-            Unassign(item);
-            _queue.Enqueue(item);
+            Unassign(slot);
+            _queue.Add(slot);
         }
         return new DeadlineOutcome(late, false);
     }
 
     /// <summary>A bad result from <paramref name="worker"/>; true when this one put it in quarantine (its items went back to the queue).</summary>
-    public bool Bad(int worker)
+    public bool Bad(int worker) =>
+        _workers.TryGetValue(worker, out var w) && !w.Quarantined && ++w.BadResults >= QuarantineAfter && Quarantine(worker);
+
+    /// <summary>No more work for <paramref name="worker"/> (a proven lie needs no second chance): its items go back to the queue; true the first time.</summary>
+    public bool Quarantine(int worker)
     {
-        if (!_workers.TryGetValue(worker, out var w) || w.Quarantined || ++w.BadResults < QuarantineAfter) return false;
+        if (!_workers.TryGetValue(worker, out var w) || w.Quarantined) return false;
         w.Quarantined = true;
         Requeue(worker);
         return true;
@@ -165,41 +226,50 @@ public sealed class WorkScheduler
     /// <summary>
     /// <paramref name="worker"/> reported NaN/∞ for <paramref name="item"/>: diverged when two workers agree (or the only healthy
     /// one reported it twice); otherwise, if the item is still this worker's, it goes to the healthy worker with the fewest items
-    /// in flight that has not reported it (the same one when there is no other).
+    /// in flight that has not reported it and may take it (the same one when there is no other).
     /// </summary>
     public NonFiniteVerdict NonFinite(int item, int worker)
     {
-        if ((uint)item >= (uint)_owner.Length) return new NonFiniteVerdict(false, null, 0);
+        if ((uint)item >= (uint)_slots.Length) return new NonFiniteVerdict(false, null, 0);
         _nonFinite[item].Add(worker);
         int reports = ++_nonFiniteReports[item];
         int reporters = _nonFinite[item].Count;
         if (reporters >= 2 || (HealthyCount <= 1 && reports >= 2)) return new NonFiniteVerdict(true, null, reporters);
-        if (!IsAssigned(item, worker)) return new NonFiniteVerdict(false, null, reporters);
+        int slot = SlotOf(item, worker);
+        if (slot < 0) return new NonFiniteVerdict(false, null, reporters);
         _workers[worker].InFlight = Math.Max(0, _workers[worker].InFlight - 1);
-        Unassign(item);
-        int other = _order.Where(id => !_workers[id].Quarantined && !_nonFinite[item].Contains(id))
+        Unassign(slot);
+        int other = _order.Where(id => !_workers[id].Quarantined && !_nonFinite[item].Contains(id) && Eligible(slot, id))
             .OrderBy(id => _workers[id].InFlight).DefaultIfEmpty(worker).First();
-        Assign(item, other);
+        Assign(slot, other);
         return new NonFiniteVerdict(false, new Assignment(other, [item]), reporters);
     }
 
-    private void Assign(int item, int worker)
+    private List<int> Healthy() => _order.Where(id => !_workers[id].Quarantined).ToList();
+
+    /// <summary>No other slot of the slot's item was given to <paramref name="worker"/> (held or delivered).</summary>
+    private bool Eligible(int slot, int worker) => _slots[_item[slot]].All(other => other == slot || _owner[other] != worker);
+
+    private bool MayTake(int slot, int worker, List<int> healthy) => Eligible(slot, worker)
+        && (!_workers[worker].Suspect || !healthy.Any(id => !_workers[id].Suspect && Eligible(slot, id)));
+
+    private void Assign(int slot, int worker)
     {
-        _owner[item] = worker;
+        _owner[slot] = worker;
         _workers[worker].InFlight++;
     }
 
-    private void Unassign(int item) => _owner[item] = -1;
+    private void Unassign(int slot) => _owner[slot] = -1;
 
-    private IReadOnlyList<int> Requeue(int worker)
+    private List<int> Requeue(int worker)
     {
         var items = new List<int>();
-        for (int item = 0; item < _owner.Length; item++)
-            if (Owner(item) == worker)
+        for (int slot = 0; slot < _item.Length; slot++)
+            if (!_done[slot] && _owner[slot] == worker)
             {
-                Unassign(item);
-                _queue.Enqueue(item);
-                items.Add(item);
+                Unassign(slot);
+                _queue.Add(slot);
+                items.Add(_item[slot]);
             }
         if (_workers.TryGetValue(worker, out var w)) w.InFlight = 0;
         return items;

@@ -7,6 +7,9 @@ using Serilog;
 
 namespace DistributedNN.Worker;
 
+/// <summary>Tests only: what a lying worker does to shard <paramref name="shard"/> of step <paramref name="step"/>'s gradient before sending it.</summary>
+internal delegate void ShardTamper(long step, int shard, Span<float> gradient);
+
 /// <summary>
 /// A worker's one place of computation, on a thread of its own (dnn-orders): takes each order from the job's link,
 /// computes its shards — as many side by side as the worker has lanes (cores), each lane with its own
@@ -23,11 +26,14 @@ public sealed class OrderLoop : IDisposable
     private readonly Thread _thread;
     private readonly BatchStats[] _stats;
     private readonly double[] _ms;
+    private readonly ShardTamper? _tamper;
     private volatile bool _stopping;
 
-    public OrderLoop(ICoordinatorLink link, ShardComputer[] lanes, Guid job)
+    public OrderLoop(ICoordinatorLink link, ShardComputer[] lanes, Guid job) : this(link, lanes, job, null) { }
+
+    internal OrderLoop(ICoordinatorLink link, ShardComputer[] lanes, Guid job, ShardTamper? tamper)
     {
-        (_link, _lanes, _job) = (link, lanes, job);
+        (_link, _lanes, _job, _tamper) = (link, lanes, job, tamper);
         _stats = new BatchStats[lanes.Length];
         _ms = new double[lanes.Length];
         _thread = new Thread(Run) { IsBackground = true, Name = "dnn-orders" };
@@ -81,6 +87,7 @@ public sealed class OrderLoop : IDisposable
         int shard = order.Items[first + lane];
         var gradient = _link.GradientBuffer(shard, lane);
         _stats[lane] = _lanes[lane].ComputeShard(weights.Span, order.Epoch, order.StepInEpoch, shard, gradient.Span, order.Version);
+        _tamper?.Invoke(order.Step, shard, gradient.Span);
         _ms[lane] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 

@@ -22,7 +22,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     /// <param name="DataHost">address the data-plane listener binds to</param>
     /// <param name="AdvertisedHost">the name the coordinator connects to (default: <paramref name="DataHost"/>)</param>
     public sealed record Settings(string DataHost, int DataPort, int Cores, string? DataPathOverride = null, IActorRef? Coordinator = null,
-        Action<string>? OnJobDone = null, string? AdvertisedHost = null, Security.ClusterTls? Tls = null);
+        Action<string>? OnJobDone = null, string? AdvertisedHost = null, Security.ClusterTls? Tls = null)
+    {
+        /// <summary>Tests only: changes each computed shard gradient before it is sent (a lying worker). Internal: nothing outside the tests can set it.</summary>
+        internal ShardTamper? Tamper { get; init; }
+    }
 
     private sealed record LinkProblem(string Message);
     private sealed class RetryRegistration { public static readonly RetryRegistration Instance = new(); }
@@ -149,7 +153,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             var settings = new LinkSettings(job.Job, spec.ParameterCount, spec.Layers.Count, job.Shards, job.GradientFormat, job.WeightFormat, _settings.Tls);
             var self = Self;
             _link = WorkerLinks.Open(job, settings, lanes, _endpoint!, Sender, Self, problem => self.Tell(new LinkProblem(problem)));
-            _loop = new OrderLoop(_link, computers, job.Job);
+            _loop = new OrderLoop(_link, computers, job.Job, _settings.Tamper);
             _job = job;
             _jobDone = false;
             _log.Info("Ready for job {Job}: {Network}, {Train} training samples, data fingerprint {Fingerprint}", job.Job, spec.Describe(), data.Train.Count, data.Fingerprint[..12]);

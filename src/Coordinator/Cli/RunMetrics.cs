@@ -66,6 +66,7 @@ internal static class RunMetrics
             }).ToArray(),
         };
         AddSecurity(summary, facts);
+        if (facts.Verification is { } v) summary["verification"] = Verification(v);
         AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
     }
 
@@ -76,4 +77,11 @@ internal static class RunMetrics
         summary["security"] = security;
         if (security == "insecure") summary["security_warning"] = DistributedNN.Security.NodeSecurity.InsecureWarning;
     }
+
+    /// <summary>--verify-fraction's figures; the key, with the seed, gives back which shards were checked.</summary>
+    private static Dictionary<string, object> Verification(Coordinator.VerificationCounts v) => new()
+    {
+        ["fraction"] = v.Fraction, ["shards_verified"] = v.ShardsVerified, ["mismatches"] = v.Mismatches, ["quarantined"] = v.Quarantined,
+        ["key"] = v.Key.ToString("x16", System.Globalization.CultureInfo.InvariantCulture),
+    };
 }

@@ -56,6 +56,7 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
         if (!(r.StepTimeoutSeconds > 0)) throw new UserErrorException($"--step-timeout must be a positive number of seconds (got {r.StepTimeoutSeconds})");
         if (!(r.WorkerWaitSeconds > 0)) throw new UserErrorException($"--worker-wait must be a positive number of seconds (got {r.WorkerWaitSeconds})");
         if (!(r.StartTimeoutSeconds > 0)) throw new UserErrorException($"--start-timeout must be a positive number of seconds (got {r.StartTimeoutSeconds})");
+        if (!(r.VerifyFraction is >= 0 and <= 1)) throw new UserErrorException($"--verify-fraction must be between 0 and 1 (got {r.VerifyFraction})");
         if (r.CheckpointEvery < 0) throw new UserErrorException($"--checkpoint-every must be zero or more (got {r.CheckpointEvery})");
     }
 
@@ -65,6 +66,8 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
             throw new UserErrorException($"--model-spec describes the whole network; drop {string.Join(", ", r.ArchitectureOptionsGiven)} (the spec's \"loss\" and \"activation\" keys set those)");
         if (r.ModelSpec is not null && r.Resume is not null)
             throw new UserErrorException("--resume continues the checkpointed network; drop --model-spec");
+        if (r.VerifyFraction > 0 && !r.Distributed)
+            throw new UserErrorException("--verify-fraction checks the workers' results: give --workers, --spawn-workers or --min-workers too");
         if (r.Tls is not null && !r.Distributed)
             throw new UserErrorException("--tls-cert secures a cluster: give --workers, --spawn-workers or --min-workers too");
         if (r.Insecure && !r.Distributed)

@@ -43,6 +43,7 @@ internal sealed class TrainOptions
     private readonly Option<string> _transport = new("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams), shm (shared memory: workers on this machine only), akka (Akka.Remote chunks, a slower fallback), or auto: shm when every worker is in this process or spawned by it (no --tls-cert, fp32 formats), else tcp.", DefaultValueFactory = _ => "auto" };
     private readonly Option<string> _gradientFormat = new("--gradient-format") { Description = "Distributed: how shard gradients travel: fp32 (bit-identical to one process) or bf16 (half the bytes up, rounded to nearest even; weights stay fp32 and the sum is fp32).", DefaultValueFactory = _ => "fp32" };
     private readonly Option<string> _weightFormat = new("--weight-format") { Description = "Distributed: how the weights travel to the workers: fp32 or bf16 (half the bytes down; the workers compute with the rounded weights, the coordinator keeps and updates fp32 weights).", DefaultValueFactory = _ => "fp32" };
+    private readonly Option<double> _verifyFraction = new("--verify-fraction") { Description = "Distributed: the fraction F (0 to 1) of each step's shards computed twice, by two workers (or by the coordinator when only one is healthy), and compared bit for bit; a worker whose result differs from the coordinator's own is quarantined and its work redone. 0 (the default) trusts the workers.", DefaultValueFactory = _ => 0 };
     private readonly Option<string> _logLevel = new("--log-level") { Description = "debug, info, warning, error: what stderr shows (the run folder's log file gets info and up).", DefaultValueFactory = _ => "warning" };
     private readonly Option<string?> _checkpointDir = new("--checkpoint-dir") { Description = "Write checkpoints (atomic, checksummed) into this folder, every --checkpoint-every steps and at each epoch's end." };
     private readonly Option<int> _checkpointEvery = new("--checkpoint-every") { Description = "Steps between checkpoints (0: only at epoch ends).", DefaultValueFactory = _ => 100 };
@@ -60,6 +61,7 @@ internal sealed class TrainOptions
         foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _metricsOut, _testFraction, _labelColumn,
             _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
+        command.Options.Add(_verifyFraction);
         _tls.AddTo(command);
         foreach (var o in new Option[] { _outDir, _compareActivations, _progress, _logFormat })
             command.Options.Add(o);
@@ -104,6 +106,7 @@ internal sealed class TrainOptions
         Transport = parse.GetValue(_transport)!,
         GradientFormat = parse.GetValue(_gradientFormat)!,
         WeightFormat = parse.GetValue(_weightFormat)!,
+        VerifyFraction = parse.GetValue(_verifyFraction),
         WorkerWaitSeconds = parse.GetValue(_workerWait),
         CheckpointDir = parse.GetValue(_checkpointDir),
         CheckpointEvery = parse.GetValue(_checkpointEvery),

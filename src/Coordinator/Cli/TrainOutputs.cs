@@ -45,6 +45,8 @@ internal sealed class TrainOutputs(TrainRequest request, string runDir, bool jso
     {
         var (r, settings, results, facts) = (request, start.Settings, result.Epochs, result.Facts);
         stdout.WriteLine($"weights sha256 {facts.WeightsSha256}");
+        if (facts.Verification is { } v)
+            stdout.WriteLine($"verify  {v.ShardsVerified} shards computed twice and compared, {v.Mismatches} mismatches{(v.Quarantined.Count > 0 ? "; quarantined " + string.Join(", ", v.Quarantined) : "")}");
         var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
         var trainedModel = new TrainedModel(start.Spec, start.Parameters, notes);
         if (r.Save is not null)

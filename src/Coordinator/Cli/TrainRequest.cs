@@ -58,6 +58,8 @@ public sealed record TrainRequest
     public string Transport { get; init; } = "auto";
     public string GradientFormat { get; init; } = "fp32";
     public string WeightFormat { get; init; } = "fp32";
+    /// <summary>The fraction of each step's shards computed twice and compared (<see cref="ShardVerification"/>).</summary>
+    public double VerifyFraction { get; init; }
     public double WorkerWaitSeconds { get; init; } = 120;
     public string? CheckpointDir { get; init; }
     public int CheckpointEvery { get; init; } = 100;

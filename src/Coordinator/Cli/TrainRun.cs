@@ -139,6 +139,7 @@ internal static class TrainRun
             Transport = wire.Transport,
             GradientFormat = wire.GradientFormat,
             WeightFormat = wire.WeightFormat,
+            VerifyFraction = r.VerifyFraction,
             WorkerWait = TimeSpan.FromSeconds(r.WorkerWaitSeconds),
             Checkpoints = checkpoints,
             PreviousEpochs = start.PreviousEpochs,
@@ -149,7 +150,7 @@ internal static class TrainRun
         var state = start.ResumedState ?? new TrainingState(start.Spec, start.Parameters, start.Settings, start.Loaded.Train.Count);
         var outcome = progress.Run(() => DistributedTrainer.RunAsync(state, start.DataRequest, start.Loaded, options, progress.Epoch).GetAwaiter().GetResult());
         var facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, outcome.WeightsSha256,
-            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats, security.Name);
+            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats, security.Name, outcome.Verification);
         return new RunResult(outcome.Epochs, outcome.Steps, facts);
     }
 
