@@ -45,7 +45,6 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     private WorkScheduler Scheduler => _rounds.Scheduler;
-    private bool FromWorker => _registry.Find(Sender) is not null;
     protected override void PreStart() => Timers.StartSingleTimer("start", StartDeadline.Instance, _s.Policy.StartTimeout);
 
     // ---- behaviours ----
@@ -101,8 +100,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (Scheduler.Bad(w.Id)) Quarantined(w);
         });
         Receive<TensorChunk>(c => _registry.Find(Sender)?.Link?.Receive(c)); // the akka transport's frames, to the sender's link
-        Receive<WorkerRefused>(r => RemoveWorker(Sender, $"it refused the job: {ProtocolLimits.Clip(r.Reason)}"), _ => FromWorker);
-        Receive<WorkerLeaving>(l => { if (l.Job == _job.Id && !_job.State.Finished) RemoveWorker(Sender, "leaving"); }, _ => FromWorker);
+        Receive<WorkerRefused>(r => RemoveWorker(Sender, $"it refused the job: {ProtocolLimits.Clip(r.Reason)}"), _ => _registry.Find(Sender) is not null);
+        Receive<WorkerLeaving>(l => { if (l.Job == _job.Id && !_job.State.Finished) RemoveWorker(Sender, "leaving"); }, _ => _registry.Find(Sender) is not null);
         Receive<IDnnMessage>(m => _ignored.Add(m, Sender)); // a worker's message from an actor that is not a registered worker
         Receive<Terminated>(t => RemoveWorker(t.ActorRef, "terminated"));
     }
@@ -116,9 +115,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (known.Link is not null && !known.Ready) Sender.Tell(_job.StartJob(_s.Wire, known.Link.Files)); // our StartJob may have been lost
             return;
         }
-        // only the sender counts: the actor a message names is the sender's word, not proof
-        string? refusal = Equals(r.Worker, Sender) ? null : "it names another actor";
-        if ((refusal is null ? _registry.Add(Sender, r, out refusal) : null) is not { } worker)
+        if (_registry.Add(Sender, r, out string? refusal) is not { } worker) // the sender's, within the protocol's bounds
         {
             _log.Warning("Ignoring a registration from {Sender}: {Reason}", Sender.Path, refusal);
             return;

@@ -20,7 +20,8 @@ public sealed class WorkerRegistry
     /// <summary>Registers <paramref name="sender"/> — the actor a registration came from, whatever it names — or says why not.</summary>
     public RegisteredWorker? Add(IActorRef sender, RegisterWorker registration, out string? refusal)
     {
-        refusal = ProtocolLimits.Refusal(registration); // cores, host, port, token within bounds
+        // only the sender counts: the actor a message names is the sender's word, not proof
+        refusal = Equals(registration.Worker, sender) ? ProtocolLimits.Refusal(registration) : "it names another actor"; // cores, host, port, token within bounds
         if (refusal is not null) return null;
         var contact = new WorkerContact(sender, registration.DataPlaneHost, registration.DataPlanePort, registration.AccessToken);
         var worker = new RegisteredWorker(++_nextId, sender, contact, Math.Max(1, registration.Cores));
