@@ -66,13 +66,13 @@ internal static class RunMetrics
             }).ToArray(),
         };
         AddSecurity(summary, facts);
-        if (facts.Verification is { } v) summary["verification"] = Verification(v);
         AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
     }
 
-    /// <summary>How a cluster run was protected, and the warning an --insecure run carries.</summary>
+    /// <summary>How a cluster run was protected, and the warning an --insecure run carries; what --verify-fraction checked.</summary>
     private static void AddSecurity(Dictionary<string, object> summary, RunFacts facts)
     {
+        if (facts.Verification is { } v) summary["verification"] = Verification(v);
         if (facts.Security is not { } security) return;
         summary["security"] = security;
         if (security == "insecure") summary["security_warning"] = DistributedNN.Security.NodeSecurity.InsecureWarning;

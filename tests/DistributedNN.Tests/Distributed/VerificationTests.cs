@@ -89,15 +89,18 @@ public sealed class VerificationTests : IDisposable
     private async Task<(string Hash, JsonElement Metrics, string RunDir)> WithLiar(string name, params string[] args)
     {
         int port = FreePort();
-        var training = Task.Run(() => Train(name, ["--workers", "2", "--min-workers", "3", "--port", port.ToString(), "--start-timeout", "60", .. args]));
-        var liar = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [$"akka.tcp://{DnnAkka.SystemName}@127.0.0.1:{port}"] });
+        // the liar is an insider: it holds the cluster's secret, so it joins and registers like an honest worker
+        using var secret = DistributedNN.Security.RunSecret.Create();
+        using var tls = secret.Files.Load();
+        var training = Task.Run(() => Train(name, ["--workers", "2", "--min-workers", "3", "--port", port.ToString(), "--start-timeout", "60", "--tls-cert", secret.Path, .. args]));
+        var liar = await DnnAkka.StartNodeAsync(new NodeOptions { Roles = [DnnAkka.WorkerRole], SeedNodes = [$"akka.ssl.tcp://{DnnAkka.SystemName}@127.0.0.1:{port}"], Tls = tls });
         try
         {
             ShardTamper lie = (_, _, gradient) =>
             {
                 for (int i = 0; i < gradient.Length; i++) gradient[i] *= -100f;
             };
-            liar.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1) { Tamper = lie }), "worker");
+            liar.ActorSystemOf().ActorOf(WorkerActor.Props(new WorkerActor.Settings("127.0.0.1", 0, 1, TestData.Csv) { Tamper = lie }), "worker");
             var (hash, metrics, _) = await training.WaitAsync(TimeSpan.FromSeconds(180));
             return (hash, metrics, _dir.File(name));
         }
