@@ -60,7 +60,7 @@ public sealed class ShardVerification(VerificationPlan plan, ShardReferee refere
         var exposed = new List<Exposure>();
         foreach (int shard in scheduler.TakeStranded())
         {
-            step.Referee(shard, referee.Compute(step, shard, parameters));
+            if (!step.Refereed(shard)) step.Referee(shard, referee.Compute(step, shard, parameters));
             exposed.AddRange(Judge(step, shard, scheduler, parameters));
         }
         return exposed;

@@ -95,6 +95,9 @@ public sealed class StepAggregator : IWorkRound
     /// <summary>A buffer for the coordinator's own computation of a shard (the step's once given to <see cref="Referee"/>).</summary>
     public float[] RentGradient() => _pool.Rent();
 
+    /// <summary>The coordinator has computed <paramref name="shard"/> itself.</summary>
+    public bool Refereed(int shard) => _shards[shard].Truth is not null;
+
     /// <summary>The coordinator's own computation of <paramref name="shard"/>: the truth the workers' opinions are held to.</summary>
     public void Referee(int shard, ShardOpinion truth)
     {
