@@ -150,8 +150,9 @@ public sealed class ProcessTests : IDisposable
     [InlineData("shm")] // killed in the middle of writing its shared-memory gradient, perhaps: never read without its notice
     public async Task A_worker_killed_mid_run_costs_nothing_but_time(string transport)
     {
-        // long enough that the kill lands mid-run however late this test sees epoch 3 on a loaded machine (a few seconds idle)
-        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "150", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        // long enough that the kill lands mid-run however late this test sees epoch 3: hidden layers wide enough that an epoch
+        // takes tens of milliseconds however fast the engine and the transports get (4-64-2 once ended 150 epochs first)
+        string[] training = ["--data", TestData.Csv, "--layers", "4,512,512,2", "--epochs", "150", "--batch", "16", "--shards", "4", "--lr", "0.01"];
         int port = FreePort();
         string metrics = _dir.File("metrics.json");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics, "--log-level", "warning",
@@ -210,7 +211,8 @@ public sealed class ProcessTests : IDisposable
     [Fact]
     public async Task A_coordinator_killed_and_resumed_ends_with_the_uninterrupted_weights()
     {
-        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "80", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        // wide hidden layers: an epoch takes tens of milliseconds, so the kill lands mid-run (4-64-2 once ended all 80 epochs first)
+        string[] training = ["--data", TestData.Csv, "--layers", "4,512,512,2", "--epochs", "80", "--batch", "16", "--shards", "4", "--lr", "0.01"];
         string checkpoints = _dir.File("ckpt");
         int port = FreePort();
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "1", "--port", port.ToString(),
@@ -235,8 +237,9 @@ public sealed class ProcessTests : IDisposable
     [InlineData("shm")] // frozen with orders in its mailbox it never reads: the deadline hands its shards to the other worker
     public async Task A_frozen_worker_is_worked_around_and_the_run_finishes_with_the_same_weights(string transport)
     {
-        // long enough that the freeze lands mid-run however late this test sees epoch 3 on a loaded machine (40 epochs once ended first)
-        string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "150", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        // long enough that the freeze lands mid-run however late this test sees epoch 3: wide hidden layers, so an epoch takes
+        // tens of milliseconds however fast the engine and the transports get (40, then 150 epochs of 4-64-2 once ended first)
+        string[] training = ["--data", TestData.Csv, "--layers", "4,512,512,2", "--epochs", "150", "--batch", "16", "--shards", "4", "--lr", "0.01"];
         int port = FreePort();
         string metrics = _dir.File("metrics.json");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
