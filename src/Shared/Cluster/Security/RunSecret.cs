@@ -28,16 +28,11 @@ public sealed class RunSecret : IDisposable
 
     public static RunSecret Create()
     {
-        // a new directory with a random name, 700 on Unix; the file inside is created, never opened, so nothing
-        // planted beforehand (a symlink, a file of another user) is written through
+        // a new directory with a random name, 700 on Unix; the file is written as every key is (600 from its first byte,
+        // never through anything planted at its name)
         var directory = Directory.CreateTempSubdirectory("dnn-run-").FullName;
         string path = System.IO.Path.Combine(directory, "cluster-secret.pem");
-        string pem = ClusterTls.SelfSignedPem(Subject, days: 7);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var stream = new FileStream(path, options))
-        using (var writer = new StreamWriter(stream))
-            writer.Write(pem);
+        Serialization.AtomicFile.Write(path, System.Text.Encoding.ASCII.GetBytes(ClusterTls.SelfSignedPem(Subject, days: 7)), Serialization.AtomicFile.Private, overwrite: false);
         return new RunSecret(directory, path);
     }
 
