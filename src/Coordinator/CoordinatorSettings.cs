@@ -18,9 +18,10 @@ public sealed record ClusterPolicy(int MinWorkers, TimeSpan StepTimeout, TimeSpa
     public static ClusterPolicy Default { get; } = new(1, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120), TimeSpan.FromSeconds(120));
 }
 
-/// <summary>How tensors travel: the transport, the formats of gradients and weights, the data plane's TLS.</summary>
+/// <summary>How tensors travel: the transport, the formats of gradients and weights, the data plane's TLS, and whether gradients are
+/// reduced by the coordinator (star) or by slice owners on the workers (sharded).</summary>
 public sealed record WireSettings(TransportKind Transport = TransportKind.Tcp, WireFormat Gradients = WireFormat.Fp32, WireFormat Weights = WireFormat.Fp32,
-    ClusterTls? Tls = null);
+    ClusterTls? Tls = null, Topology Topology = Topology.Star);
 
 /// <summary>Who hears about the run: after every epoch and every applied step (on the coordinator's thread), and at its end.</summary>
 public sealed record JobHooks(TaskCompletionSource<TrainingOutcome> Completion, Action<EpochResult>? OnEpoch = null, Action<TrainingState, int>? OnStep = null);

@@ -23,6 +23,8 @@ public sealed record DistributedOptions
     public string WorkerLogLevel { get; init; } = "warning";
     /// <summary>How tensors, orders and results travel.</summary>
     public TransportKind Transport { get; init; } = TransportKind.Tcp;
+    /// <summary>Who sums the gradients (<see cref="Transport.Topology"/>; sharded: tcp only).</summary>
+    public Topology Topology { get; init; } = Topology.Star;
     /// <summary>
     /// How the node is protected (its loaded certificates are also in <see cref="NodeOptions.Tls"/>), passed on to spawned
     /// worker processes; null: as <see cref="NodeOptions.Tls"/> says, spawned workers then only without TLS (--insecure).

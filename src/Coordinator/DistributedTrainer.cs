@@ -32,7 +32,7 @@ public static class DistributedTrainer
             var settings = new CoordinatorSettings(job,
                 new ClusterPolicy(System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, options.WorkerWait,
                     string.Join(' ', options.Security?.WorkerArguments() ?? [])),
-                new WireSettings(options.Transport, options.GradientFormat, options.WeightFormat, options.Node.Tls?.DataPlane),
+                new WireSettings(options.Transport, options.GradientFormat, options.WeightFormat, options.Node.Tls?.DataPlane, options.Topology),
                 new JobHooks(completion, onEpoch, options.OnStep));
             var coordinator = system.ActorOf(CoordinatorActor.Props(settings), DnnAkka.CoordinatorName);
             int cores = System.Math.Max(1, Environment.ProcessorCount / System.Math.Max(1, options.InProcessWorkers));

@@ -22,17 +22,30 @@ public readonly record struct DispatchOutcome(bool Complete, bool Exposed);
 /// <param name="state">the weights every order is computed with</param>
 /// <param name="unreachable">told of a link that refused an order (the coordinator removes its worker)</param>
 /// <param name="verification">--verify-fraction's checks of the step's shards (null: none)</param>
+/// <param name="topology">the sharded topology's layouts (null: the star, every gradient to the coordinator)</param>
 public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler, Training.TrainingState state, Action<Transport.IWorkerLink, string> unreachable,
-    ShardVerification? verification = null, ILoggingAdapter? log = null)
+    ShardVerification? verification = null, ILoggingAdapter? log = null, ReduceTopology? topology = null)
 {
+    private readonly List<RegisteredWorker> _joining = new();
+    private bool _relayout; // the step in progress must start again under a new layout
+
     public IWorkRound? Round { get; private set; }
     public WorkScheduler Scheduler => scheduler;
 
-    /// <summary>A registered worker ready for the job: the scheduler may give it work from now on.</summary>
+    /// <summary>
+    /// A registered worker ready for the job: the scheduler may give it work from now on — in a sharded step, from the next
+    /// step on (it is not in the step's layout), unless no one else can work.
+    /// </summary>
     public void Admit(RegisteredWorker worker)
     {
         registry.MarkReady(worker);
+        if (topology is not null && Round is StepAggregator && scheduler.AnyHealthy && !_relayout)
+        {
+            _joining.Add(worker);
+            return;
+        }
         scheduler.Add(worker.Id, worker.Capacity);
+        _relayout |= topology is not null && Round is StepAggregator;
     }
 
     /// <summary>A worker gone: out of the registry (returned, null if it was not in it), its items back in the queue.</summary>
@@ -40,6 +53,9 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     {
         if (!registry.Remove(actor, out var worker)) return null;
         scheduler.Remove(worker.Id);
+        _joining.Remove(worker);
+        // a member's gradient slices, or its slice, are lost with it: the step starts again without it
+        _relayout |= topology is not null && Round is StepAggregator && topology.IsMember(worker);
         return worker;
     }
 
@@ -47,6 +63,33 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     {
         Round = round;
         scheduler.Begin(round.Items, round.Verified);
+        foreach (var w in _joining) scheduler.Add(w.Id, w.Capacity);
+        _joining.Clear();
+        if (topology is null) return;
+        if (round is StepAggregator step && (_relayout || !topology.Covers(Members()))) Relayout(step);
+        else
+        {
+            topology.Held();
+            if (round is StepAggregator same) same.ShardedOver(topology.Id, topology.Bounds);
+        }
+    }
+
+    /// <summary>The workers that compute, in registration order: a sharded step's members.</summary>
+    private List<RegisteredWorker> Members() =>
+        registry.All.Where(w => w.Ready && scheduler.Contains(w.Id) && !scheduler.IsQuarantined(w.Id)).OrderBy(w => w.Id).ToList();
+
+    /// <summary>A new layout for the step, which starts over under it.</summary>
+    private void Relayout(StepAggregator step)
+    {
+        _relayout = false;
+        foreach (var w in _joining) scheduler.Add(w.Id, w.Capacity);
+        _joining.Clear();
+        var members = Members();
+        if (members.Count == 0) return; // no one to work: a joiner brings a new layout
+        topology!.Start(members);
+        step.ShardedOver(topology.Id, topology.Bounds);
+        scheduler.Begin(step.Items, step.Verified);
+        log?.Info("Step {Step}: reduce layout {Layout} over {Members} worker(s)", step.Step + 1, topology.Id, members.Count);
     }
 
     public void End() => Round = null;
@@ -58,7 +101,8 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     public DispatchOutcome Dispatch()
     {
         if (Round is not { } round) return default;
-        bool wasComplete = scheduler.AllComplete, exposed = false;
+        if (_relayout && round is StepAggregator sharded) Relayout(sharded);
+        bool wasComplete = scheduler.AllComplete && Settled(round), exposed = false;
         while (true)
         {
             foreach (var a in scheduler.Dispatch()) Send(registry.Find(a.Worker)!, round.Order(a.Items));
@@ -68,8 +112,11 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
             exposed |= liars.Count > 0;
             if (liars.Count == 0) break; // else their work is queued again
         }
-        return new DispatchOutcome(!wasComplete && scheduler.AllComplete, exposed);
+        return new DispatchOutcome(!wasComplete && scheduler.AllComplete && Settled(round), exposed);
     }
+
+    /// <summary>Every slice sum of a sharded step is in (a round that is not one needs none).</summary>
+    private static bool Settled(IWorkRound round) => round is not StepAggregator step || step.Settled;
 
     private void Send(RegisteredWorker worker, WorkOrder order)
     {
@@ -90,6 +137,12 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
             release(gradient);
             return new Delivery(false, Rejection.Stale("no round is running"));
         }
+        if (result.Kind == WorkKind.SliceSum) // a slice owner's sum: not an item of the schedule
+        {
+            var rejected = round.Addressed(result) ?? round.Accept(result, gradient, worker.Id, worker.Name);
+            release(gradient);
+            return rejected is null ? new Delivery(scheduler.AllComplete && Settled(round)) : new Delivery(false, rejected);
+        }
         var why = round.Addressed(result) ?? (scheduler.IsAssigned(result.Item, worker.Id) ? null
             : new Rejection(RejectionKind.Overtaken, $"{result.Kind} item {result.Item} is not assigned to {worker.Name}"));
         why ??= round.Accept(result, gradient, worker.Id, worker.Name);
@@ -98,7 +151,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         {
             scheduler.Complete(result.Item, worker.Id);
             bool exposed = Verify(round, result.Item);
-            return new Delivery(scheduler.AllComplete, Exposed: exposed);
+            return new Delivery(scheduler.AllComplete && Settled(round), Exposed: exposed);
         }
         if (why.Kind is RejectionKind.Stale or RejectionKind.Overtaken) return new Delivery(false, why);
         RegisteredWorker? redo = null;
@@ -130,6 +183,12 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     /// <summary>A deadline passed: the late items (with the names of the workers that held them) are queued again, or the round stalls.</summary>
     public (IReadOnlyList<(int Item, string Worker)> Late, bool Stalled) Deadline(bool countStalls)
     {
+        // every shard in but a slice sum missing: its owner is stuck, the step starts over under a new layout
+        if (Round is StepAggregator { Settled: false } && scheduler.AllComplete)
+        {
+            _relayout = true;
+            return ([], false);
+        }
         var outcome = scheduler.Deadline(countStalls);
         return (outcome.Late.Select(l => (l.Item, registry.Find(l.Worker)?.Name ?? $"#{l.Worker}")).ToList(), outcome.Stalled);
     }

@@ -12,6 +12,8 @@ namespace DistributedNN.Coordinator;
 /// total = ((G₀ + G₁) + G₂) + …, the same float additions as the single-process segmented backward pass, so the result is
 /// bit-identical whoever computed what. A verified shard (--verify-fraction) counts only when two opinions agree bit for
 /// bit, or when the coordinator's own computation (the trusted one) is there: whoever differs from it lied.
+/// In a sharded step (<see cref="ShardedOver"/>) the gradients go to the slice owners instead: a shard's result counts when
+/// it names the current layout, and the step's sum arrives slice by slice from the owners, already added in shard order.
 /// </summary>
 public sealed class StepAggregator : IWorkRound
 {
@@ -19,6 +21,18 @@ public sealed class StepAggregator : IWorkRound
     private readonly Shard[] _shards;
     private readonly int[] _layerWidths;
     private readonly List<(string Worker, double Ms)> _times = [];
+    private readonly float[]? _total;
+    private Sliced? _sliced;
+
+    /// <summary>A sharded step's layout and the slice sums in so far (written into the job's gradient buffer).</summary>
+    private sealed class Sliced(ushort layout, int[] bounds)
+    {
+        public readonly ushort Layout = layout;
+        public readonly int[] Bounds = bounds;
+        public readonly bool[] Got = new bool[bounds.Length - 1];
+        public int Count;
+        public int Slice(int offset) => Array.BinarySearch(Bounds, 0, Bounds.Length - 1, offset);
+    }
 
     private sealed class Shard
     {
@@ -31,9 +45,11 @@ public sealed class StepAggregator : IWorkRound
 
     /// <param name="layerWidths">the network's layer widths, to check the results' activity counts</param>
     /// <param name="verified">the shards to compute twice and compare (distinct, in range)</param>
+    /// <param name="total">where a sharded step's slice sums are put together (the job's gradient buffer)</param>
     public StepAggregator(Guid job, long step, long version, int epoch, int stepInEpoch, ReadOnlySpan<int> shardBounds, GradientBufferPool pool, int[] layerWidths,
-        IReadOnlyList<int>? verified = null)
+        IReadOnlyList<int>? verified = null, float[]? total = null)
     {
+        _total = total;
         (Job, Step, Version, Epoch, StepInEpoch, _pool, _layerWidths) = (job, step, version, epoch, stepInEpoch, pool, layerWidths);
         _shards = new Shard[shardBounds.Length - 1];
         for (int s = 0; s < _shards.Length; s++) _shards[s] = new Shard { ExpectedCount = shardBounds[s + 1] - shardBounds[s] };
@@ -52,8 +68,21 @@ public sealed class StepAggregator : IWorkRound
 
     public WorkOrder Order(int[] items) => new(WorkKind.Shards, Job, Step, Version, Epoch, StepInEpoch, items);
 
+    /// <summary>From now on the step is sharded over <paramref name="layout"/>: whatever came before it no longer counts.</summary>
+    public void ShardedOver(ushort layout, int[] bounds)
+    {
+        if (_total is null) throw new InvalidOperationException("a sharded step needs the buffer its sum is put together in");
+        Release();
+        _sliced = new Sliced(layout, bounds);
+    }
+
+    /// <summary>Every slice sum is in (always, for a step that is not sharded).</summary>
+    public bool Settled => _sliced is null || _sliced.Count == _sliced.Got.Length;
+
     public Rejection? Addressed(WorkResult r)
     {
+        if (r.Kind == WorkKind.SliceSum && _sliced is not null)
+            return r.Job != Job || r.Step != Step || r.Version != Version ? Rejection.Stale($"a slice sum for step {r.Step + 1} v{r.Version}, this is step {Step + 1} v{Version}") : null;
         if (r.Kind != WorkKind.Shards) return Rejection.Stale($"a {r.Kind} result during step {Step}");
         if (r.Job != Job) return Rejection.Stale($"result for job {r.Job}, this is job {Job}");
         if (r.Step != Step) return Rejection.Stale($"result for step {r.Step}, the current step is {Step}");
@@ -64,9 +93,10 @@ public sealed class StepAggregator : IWorkRound
 
     public Rejection? Accept(WorkResult r, float[]? gradient, int worker, string name)
     {
+        if (r.Kind == WorkKind.SliceSum) return AcceptSlice(r, gradient);
         if (Check(r, gradient) is { } why) return why;
         var s = _shards[r.Item];
-        var opinion = new ShardOpinion(worker, name, gradient!, r.Stats, r.Activity);
+        var opinion = new ShardOpinion(worker, name, gradient ?? [], r.Stats, r.Activity);
         s.Opinions.Add(opinion);
         if (!s.Verified) s.Kept = opinion;
         _times.Add((name, r.ComputeMilliseconds));
@@ -78,15 +108,35 @@ public sealed class StepAggregator : IWorkRound
         var s = _shards[r.Item];
         if (s.Truth is null && s.Opinions.Count >= (s.Verified ? 2 : 1)) return Rejection.Malformed($"shard {r.Item} of step {Step} was already delivered");
         if (r.Stats.Count != s.ExpectedCount) return Rejection.Malformed($"shard {r.Item} has {s.ExpectedCount} samples but the result counts {r.Stats.Count}");
-        if (r.GradientLength != _pool.Length || gradient?.Length != _pool.Length)
+        if (_sliced is not null)
+        {
+            if (r.Layout != _sliced.Layout) return Rejection.Stale($"shard {r.Item}'s gradient went to the owners of layout {r.Layout}, the step's is {_sliced.Layout}");
+            if (r.GradientLength != 0 || gradient is not null) return Rejection.Malformed($"shard {r.Item} came with a gradient in a sharded step");
+        }
+        else if (r.GradientLength != _pool.Length || gradient?.Length != _pool.Length)
             return Rejection.Malformed($"gradient of {(gradient is null ? r.GradientLength : gradient.Length)} values, the model has {_pool.Length}");
         if (!double.IsFinite(r.Stats.LossSum)) return new Rejection(RejectionKind.NonFinite, $"loss sum {r.Stats.LossSum} of shard {r.Item} is not finite");
-        if (!Elementwise.AllFinite(gradient)) return new Rejection(RejectionKind.NonFinite, $"gradient of shard {r.Item} holds NaN or infinity");
+        if (gradient is not null && !Elementwise.AllFinite(gradient)) return new Rejection(RejectionKind.NonFinite, $"gradient of shard {r.Item} holds NaN or infinity");
         if (r.Stats.Correct < 0 || r.Stats.Correct > r.Stats.Count) return Rejection.Malformed($"{r.Stats.Correct} correct of {r.Stats.Count}");
         if (r.Activity.Length != _layerWidths.Length) return Rejection.Malformed($"{r.Activity.Length} activity counts for {_layerWidths.Length} layers");
         for (int l = 0; l < r.Activity.Length; l++)
             if (r.Activity[l] < 0 || r.Activity[l] > (long)_layerWidths[l] * r.Stats.Count)
                 return Rejection.Malformed($"activity count {r.Activity[l]} of layer {l + 1} is out of range");
+        return null;
+    }
+
+    /// <summary>A slice owner's sum of the step over its slice (a pool buffer, its first values): copied into place.</summary>
+    private Rejection? AcceptSlice(WorkResult r, float[]? sum)
+    {
+        var sliced = _sliced!;
+        int slice = sliced.Slice(r.Item);
+        if (slice < 0 || sum is null || r.GradientLength != sliced.Bounds[slice + 1] - sliced.Bounds[slice])
+            return Rejection.Stale($"a slice sum of {r.GradientLength} values at {r.Item} is not a slice of layout {sliced.Layout}");
+        if (sliced.Got[slice]) return Rejection.Malformed($"the sum of slice {slice} of step {Step + 1} was already delivered");
+        if (r.Stats.Count != _shards.Sum(s => s.ExpectedCount)) return Rejection.Malformed($"slice {slice}'s sum counts {r.Stats.Count} samples");
+        sum.AsSpan(0, r.GradientLength).CopyTo(_total!.AsSpan(r.Item));
+        sliced.Got[slice] = true;
+        sliced.Count++;
         return null;
     }
 
@@ -148,7 +198,12 @@ public sealed class StepAggregator : IWorkRound
     {
         s.Opinions.Remove(opinion);
         if (ReferenceEquals(s.Kept, opinion)) s.Kept = null;
-        _pool.Return(opinion.Gradient);
+        Return(opinion.Gradient);
+    }
+
+    private void Return(float[]? gradient)
+    {
+        if (gradient is { Length: > 0 }) _pool.Return(gradient); // a sharded step's opinions hold none
     }
 
     // ---- the sum ----
@@ -156,7 +211,15 @@ public sealed class StepAggregator : IWorkRound
     /// <summary>Σ gradients in shard order into <paramref name="total"/>, and the shards' stats folded the same way (all shards settled).</summary>
     public BatchStats Sum(Span<float> total)
     {
-        if (_shards.Any(s => s.Kept is null)) throw new InvalidOperationException("the step is not complete");
+        if (_shards.Any(s => s.Kept is null) || !Settled) throw new InvalidOperationException("the step is not complete");
+        if (_sliced is not null)
+        {
+            // the owners added the gradients in shard order; the stats fold the same way
+            var stats = new BatchStats(0, 0, 0);
+            foreach (var s in _shards) stats += s.Kept!.Stats;
+            _total!.AsSpan().CopyTo(total);
+            return stats;
+        }
         return ShardSum.AddInOrder(_shards.Length, s => _shards[s].Kept!.Gradient, s => _shards[s].Kept!.Stats, total);
     }
 
@@ -175,8 +238,8 @@ public sealed class StepAggregator : IWorkRound
     {
         foreach (var s in _shards)
         {
-            foreach (var o in s.Opinions) _pool.Return(o.Gradient);
-            _pool.Return(s.Truth?.Gradient);
+            foreach (var o in s.Opinions) Return(o.Gradient);
+            Return(s.Truth?.Gradient);
             s.Opinions.Clear();
             s.Truth = s.Kept = null;
         }

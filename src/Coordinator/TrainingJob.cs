@@ -63,7 +63,7 @@ public sealed class TrainingJob
         State.BeginStep();
         State.Plan.ShardBounds(State.CurrentBatch.Length, _bounds);
         var verified = Verification?.Plan.Select(State.Steps, _bounds.Length - 1);
-        return new StepAggregator(Id, State.Steps, State.Version, State.Epoch, State.StepInEpoch, _bounds, Pool, _layerWidths, verified);
+        return new StepAggregator(Id, State.Steps, State.Version, State.Epoch, State.StepInEpoch, _bounds, Pool, _layerWidths, verified, _gradient);
     }
 
     /// <summary>

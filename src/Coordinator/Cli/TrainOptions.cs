@@ -40,6 +40,7 @@ internal sealed class TrainOptions
     private readonly Option<double> _stepTimeout = new("--step-timeout") { Description = "Distributed: seconds before a missing shard result is handed to another worker.", DefaultValueFactory = _ => 60 };
     private readonly Option<double> _startTimeout = new("--start-timeout") { Description = "Distributed: seconds to wait for --min-workers.", DefaultValueFactory = _ => 120 };
     private readonly Option<double> _workerWait = new("--worker-wait") { Description = "Distributed: seconds to wait for workers when none are left mid-run, before stopping.", DefaultValueFactory = _ => 120 };
+    private readonly Option<string> _topology = new("--topology") { Description = "Distributed: who sums the gradients: star (the coordinator: every gradient up its link, the weights down it to every worker) or sharded (each worker owns a slice of the parameters, sums and updates it, and sends it to the others: the coordinator's link carries one sum; tcp only). The same weights either way. auto is star for now.", DefaultValueFactory = _ => "auto" };
     private readonly Option<string> _transport = new("--transport") { Description = "Distributed: how weights and gradients travel: tcp (direct data-plane streams), shm (shared memory: workers on this machine only), akka (Akka.Remote chunks, a slower fallback), or auto: shm when every worker is in this process or spawned by it (no --tls-cert, fp32 formats), else tcp.", DefaultValueFactory = _ => "auto" };
     private readonly Option<string> _gradientFormat = new("--gradient-format") { Description = "Distributed: how shard gradients travel: fp32 (bit-identical to one process) or bf16 (half the bytes up, rounded to nearest even; weights stay fp32 and the sum is fp32).", DefaultValueFactory = _ => "fp32" };
     private readonly Option<string> _weightFormat = new("--weight-format") { Description = "Distributed: how the weights travel to the workers: fp32 or bf16 (half the bytes down; the workers compute with the rounded weights, the coordinator keeps and updates fp32 weights).", DefaultValueFactory = _ => "fp32" };
@@ -59,7 +60,7 @@ internal sealed class TrainOptions
     public void AddTo(Command command)
     {
         foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _metricsOut, _testFraction, _labelColumn,
-            _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
+            _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _topology, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
         command.Options.Add(_verifyFraction);
         _tls.AddTo(command);
@@ -104,6 +105,7 @@ internal sealed class TrainOptions
         StartTimeoutSeconds = parse.GetValue(_startTimeout),
         LogLevel = parse.GetValue(_logLevel)!,
         Transport = parse.GetValue(_transport)!,
+        Topology = parse.GetValue(_topology)!,
         GradientFormat = parse.GetValue(_gradientFormat)!,
         WeightFormat = parse.GetValue(_weightFormat)!,
         VerifyFraction = parse.GetValue(_verifyFraction),

@@ -56,6 +56,8 @@ public sealed record TrainRequest
     public string LogLevel { get; init; } = "warning";
     /// <summary>tcp, shm, akka or auto (<see cref="WireChoice.AutoTransport"/>).</summary>
     public string Transport { get; init; } = "auto";
+    /// <summary>star, sharded or auto (<see cref="WireChoice.For"/>).</summary>
+    public string Topology { get; init; } = "auto";
     public string GradientFormat { get; init; } = "fp32";
     public string WeightFormat { get; init; } = "fp32";
     /// <summary>The fraction of each step's shards computed twice and compared (<see cref="ShardVerification"/>).</summary>

@@ -137,6 +137,7 @@ internal static class TrainRun
             StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
             WorkerLogLevel = r.LogLevel,
             Transport = wire.Transport,
+            Topology = wire.Topology,
             GradientFormat = wire.GradientFormat,
             WeightFormat = wire.WeightFormat,
             VerifyFraction = r.VerifyFraction,
@@ -145,7 +146,7 @@ internal static class TrainRun
             PreviousEpochs = start.PreviousEpochs,
             OnStep = progress.Step,
         };
-        stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {wire.Transport.Name()}; {Protection(security)}");
+        stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {wire.Transport.Name()}{(wire.Topology == Topology.Sharded ? ", sharded" : "")}; {Protection(security)}");
         if (security.Mode == SecurityMode.Insecure) Serilog.Log.Warning(NodeSecurity.InsecureWarning);
         var state = start.ResumedState ?? new TrainingState(start.Spec, start.Parameters, start.Settings, start.Loaded.Train.Count);
         var outcome = progress.Run(() => DistributedTrainer.RunAsync(state, start.DataRequest, start.Loaded, options, progress.Epoch).GetAwaiter().GetResult());

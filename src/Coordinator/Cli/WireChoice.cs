@@ -3,7 +3,7 @@ using DistributedNN.Transport;
 namespace DistributedNN.Coordinator.Cli;
 
 /// <summary>How a run's tensors travel: the transport (--transport), and the formats of the shard gradients and of the weights.</summary>
-internal sealed record WireChoice(TransportKind Transport, WireFormat GradientFormat, WireFormat WeightFormat)
+internal sealed record WireChoice(TransportKind Transport, WireFormat GradientFormat, WireFormat WeightFormat, Topology Topology = Topology.Star)
 {
     /// <exception cref="UserErrorException">An unknown transport or format, or bf16 where no tcp data plane carries it.</exception>
     public static WireChoice For(TrainRequest r)
@@ -11,7 +11,20 @@ internal sealed record WireChoice(TransportKind Transport, WireFormat GradientFo
         var transport = r.Transport.Trim().ToLowerInvariant() == "auto" ? AutoTransport(r) : TransportKinds.Parse(r.Transport);
         var gradientFormat = Format(r, transport, r.GradientFormat, "--gradient-format");
         var weightFormat = Format(r, transport, r.WeightFormat, "--weight-format");
-        return new WireChoice(transport, gradientFormat, weightFormat);
+        return new WireChoice(transport, gradientFormat, weightFormat, TopologyFor(r, transport, gradientFormat));
+    }
+
+    /// <summary>--topology: sharded needs a tcp data plane between workers, fp32 gradient slices, and no --verify-fraction (whose checks need every gradient).</summary>
+    private static Topology TopologyFor(TrainRequest r, TransportKind transport, WireFormat gradients)
+    {
+        if (!TopologyNames.TryParse(r.Topology, out var topology))
+            throw new UserErrorException($"--topology must be star, sharded or auto (got '{r.Topology}')");
+        if (topology != Topology.Sharded) return Topology.Star;
+        if (!r.Distributed) throw new UserErrorException("--topology sharded applies to a distributed run: give --workers, --spawn-workers or --min-workers");
+        if (transport != TransportKind.Tcp) throw new UserErrorException($"--topology sharded needs --transport tcp (the workers exchange slices over it), not {transport.Name()}");
+        if (gradients != WireFormat.Fp32) throw new UserErrorException("--topology sharded sends fp32 gradient slices: leave --gradient-format at fp32");
+        if (r.VerifyFraction > 0) throw new UserErrorException("--verify-fraction needs every shard's gradient at the coordinator: use --topology star with it");
+        return Topology.Sharded;
     }
 
     /// <summary>

@@ -7,6 +7,8 @@ public enum WorkKind
     Shards = 1,
     /// <summary>Loss and accuracy of test-set chunks [c·chunk, (c+1)·chunk) (no gradient).</summary>
     Evaluation = 2,
+    /// <summary>A slice owner's gradient sum over its slice for a step (sharded topology; item: the slice's offset), followed by the sum.</summary>
+    SliceSum = 3,
 }
 
 /// <summary>

@@ -30,6 +30,12 @@ internal sealed class AkkaWorkerLink(IActorRef worker, IActorRef coordinator, Li
         _weightsSent = version;
     }
 
+    public void SendFrame(TensorHeader header, ReadOnlyMemory<float> payload) => throw new NotSupportedException(ShardedNeedsTcp);
+
+    public void WeightsHeld(long version) => throw new NotSupportedException(ShardedNeedsTcp);
+
+    private const string ShardedNeedsTcp = "the sharded topology needs the tcp transport";
+
     public string? SendOrder(WorkOrder order)
     {
         var (header, payload) = WorkFrames.Order(order);

@@ -18,19 +18,27 @@ public sealed class DataPlaneEndpoint : IAsyncDisposable
     private readonly Lock _gate = new();
     private TensorChannel? _latest;
     private ITensorSink? _sink;
+    private Func<TensorChannel, Task>? _peers;
 
     /// <param name="onProblem">told of failed handshakes, accept errors and a lost connection (for the log)</param>
     public DataPlaneEndpoint(IPAddress address, int port, ClusterTls? tls, Action<string> onProblem)
     {
         _onProblem = onProblem;
-        _listener = new TensorListener(address, port, OnAccepted, TensorChannelOptions.Default with { Tls = tls, AccessToken = AccessToken },
+        _listener = new TensorListener(address, port, OnAccepted, TensorChannelOptions.Default with { Tls = tls, AccessToken = AccessToken, PeerToken = PeerToken },
             e => onProblem(e.Message));
     }
 
     /// <summary>The credentials the listener requires; only the coordinator the worker registers with learns them.</summary>
     public byte[] AccessToken { get; } = TensorHandshake.NewToken();
 
+    /// <summary>What the other workers of a sharded job present (derived from <see cref="AccessToken"/>; the coordinator hands it to them).</summary>
+    public byte[] PeerToken => _peerToken ??= TensorHandshake.PeerToken(AccessToken);
+    private byte[]? _peerToken;
+
     public IPEndPoint LocalEndPoint => _listener.LocalEndPoint;
+
+    /// <summary>Who serves the connections other workers open (a sharded job's slice exchange); null refuses them.</summary>
+    public void AttachPeers(Func<TensorChannel, Task>? serve) => Volatile.Write(ref _peers, serve);
 
     /// <summary>The newest connection from a coordinator (what a link sends on), or null.</summary>
     public TensorChannel? Channel
@@ -46,6 +54,12 @@ public sealed class DataPlaneEndpoint : IAsyncDisposable
 
     private async Task OnAccepted(TensorChannel channel)
     {
+        if (channel.IsPeer)
+        {
+            if (Volatile.Read(ref _peers) is { } serve) await serve(channel).ConfigureAwait(false);
+            channel.Dispose();
+            return;
+        }
         TensorChannel? old;
         lock (_gate) (old, _latest) = (_latest, channel);
         old?.Dispose();
@@ -77,6 +91,7 @@ public sealed class DataPlaneEndpoint : IAsyncDisposable
         TensorChannel? latest;
         lock (_gate) (latest, _latest) = (_latest, null);
         Volatile.Write(ref _sink, null);
+        Volatile.Write(ref _peers, null);
         latest?.Dispose();
         await _listener.DisposeAsync().ConfigureAwait(false);
     }

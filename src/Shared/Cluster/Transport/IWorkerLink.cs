@@ -18,6 +18,12 @@ public interface IWorkerLink : IDisposable
     /// <summary>Completes once every weight transfer started so far has left the weights array (the optimizer may then rewrite it).</summary>
     Task Flushed { get; }
 
+    /// <summary>Sharded topology (tcp only): a frame of the job's reduce layout, sent in order with the weights and orders.</summary>
+    void SendFrame(TensorHeader header, ReadOnlyMemory<float> payload);
+
+    /// <summary>Sharded topology: the worker holds the weights of <paramref name="version"/> from the slice owners (<see cref="SendWeights"/> skips it).</summary>
+    void WeightsHeld(long version);
+
     /// <summary>A frame that reached the coordinator as an Akka message from this link's worker (the akka transport; others ignore it).</summary>
     void Receive(TensorChunk chunk);
 

@@ -16,7 +16,9 @@ internal sealed class ResultPairing(int parameterCount)
     {
         violation = _waiting is { } w ? $"a result for shard {w.Item} of step {w.Step} came without its gradient" : null;
         _waiting = null;
-        if (result.Kind != WorkKind.Shards || result.GradientLength != parameterCount) return true;
+        bool follows = result.Kind == WorkKind.Shards ? result.GradientLength == parameterCount
+            : result.Kind == WorkKind.SliceSum && result.GradientLength > 0 && result.GradientLength <= parameterCount; // a slice owner's sum
+        if (!follows) return true;
         _waiting = result;
         return false;
     }
@@ -26,7 +28,8 @@ internal sealed class ResultPairing(int parameterCount)
     {
         var w = _waiting;
         _waiting = null;
-        if (w is not null && w.Step == header.Step && w.Version == header.Version && w.Item == header.Shard)
+        if (w is not null && w.Step == header.Step && w.Version == header.Version && w.Item == header.Shard
+            && (header.Kind == TensorKind.SliceSum) == (w.Kind == WorkKind.SliceSum) && (w.Kind != WorkKind.SliceSum || header.Count == w.GradientLength))
         {
             violation = null;
             return w;

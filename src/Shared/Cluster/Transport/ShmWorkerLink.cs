@@ -50,6 +50,12 @@ internal sealed class ShmWorkerLink : IWorkerLink
         _weightsSent = version;
     }
 
+    public void SendFrame(TensorHeader header, ReadOnlyMemory<float> payload) => throw new NotSupportedException(ShardedNeedsTcp);
+
+    public void WeightsHeld(long version) => throw new NotSupportedException(ShardedNeedsTcp);
+
+    private const string ShardedNeedsTcp = "the sharded topology needs the tcp transport";
+
     public string? SendOrder(WorkOrder order)
     {
         Interlocked.Add(ref _unanswered, order.Items.Length); // before the worker can answer

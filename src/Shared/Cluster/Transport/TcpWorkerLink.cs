@@ -46,6 +46,10 @@ internal sealed class TcpWorkerLink : IWorkerLink, ITensorSink
         _weightsSent = version;
     }
 
+    public void SendFrame(TensorHeader header, ReadOnlyMemory<float> payload) => Track(_channel.SendAsync(header, payload));
+
+    public void WeightsHeld(long version) => _weightsSent = version;
+
     public string? SendOrder(WorkOrder order)
     {
         if (_channel.IsClosed) return "its data-plane connection is closed";
@@ -84,6 +88,7 @@ internal sealed class TcpWorkerLink : IWorkerLink, ITensorSink
         if (header.Job != _settings.Job) return false;
         if (header.Kind == TensorKind.Result && header.Count <= WorkFrames.ResultCount(_settings.Layers)) destination = new float[header.Count];
         else if (header.Kind == _settings.Gradients.GradientKind() && header.Count == _settings.ParameterCount) destination = _pool.Rent();
+        else if (header.Kind == TensorKind.SliceSum && header.Count > 0 && header.Count <= _settings.ParameterCount) destination = _pool.Rent().AsMemory(0, header.Count);
         return !destination.IsEmpty;
     }
 
@@ -91,10 +96,11 @@ internal sealed class TcpWorkerLink : IWorkerLink, ITensorSink
     {
         if (header.Kind == TensorKind.Result)
         {
-            if (WorkFrames.ReadResult(header, payload.Span, _settings.Layers) is not { } result)
+            if (WorkFrames.ReadResult(header, payload.Span, _settings.Layers) is not { } read)
                 _events.Violated(this, "an unreadable result frame");
             else
             {
+                var result = read with { Layout = header.Layout }; // the reduce layout a sharded shard's gradient went by
                 bool alone = _pairing.OnResult(result, out var violation);
                 if (violation is not null) _events.Violated(this, violation);
                 if (alone) _events.Delivered(this, result, null);

@@ -21,7 +21,7 @@ namespace DistributedNN.Transport;
 /// exception, the connection is closed: the byte stream may be mid-frame and cannot be trusted.
 /// </para>
 /// </summary>
-public sealed class TensorChannel : IAsyncDisposable, IDisposable
+public sealed partial class TensorChannel : IAsyncDisposable, IDisposable
 {
     /// <summary>The largest single socket call (payloads beyond 1 GiB go in several windows).</summary>
     private const int MaxWindowBytes = 1 << 30;

@@ -60,6 +60,12 @@ public sealed record TensorChannelOptions
     }
     private readonly byte[]? _accessToken;
 
+    /// <summary>
+    /// A listener's second credentials: those of the other workers of a sharded job (<see cref="TensorHandshake.PeerToken"/>);
+    /// a channel accepted with them is a peer's (<see cref="TensorChannel.IsPeer"/>).
+    /// </summary>
+    public byte[]? PeerToken { get; init; }
+
     /// <summary>How long the TLS and credentials handshake of a new connection may take. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

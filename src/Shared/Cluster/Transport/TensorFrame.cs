@@ -9,8 +9,8 @@ namespace DistributedNN.Transport;
 ///   offset size  field
 ///        0    4  magic          u32 = 0x544E4E44 (the bytes 'D','N','N','T')
 ///        4    1  version        u8  = 1 (<see cref="FormatVersion"/>)
-///        5    1  kind           u8  (<see cref="TensorKind"/>: 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16, 4 = WeightsBf16, 5 = Order, 6 = Result; others are rejected)
-///        6    2  reserved       u16 = 0 (anything else is rejected)
+///        5    1  kind           u8  (<see cref="TensorKind"/>: 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16, 4 = WeightsBf16, 5 = Order, 6 = Result, 7–12 the sharded topology's frames; others are rejected)
+///        6    2  layout         u16: the reduce layout of a sharded job's frame (kinds 6–12; 0 for the others, anything else is rejected)
 ///        8   16  job id         Guid, the 16 bytes of Guid.ToByteArray() / Guid.TryWriteBytes (.NET order)
 ///       24    8  step           i64
 ///       32    8  weight version i64
@@ -34,7 +34,10 @@ public static class TensorFrame
     public const byte FormatVersion = 1;
 
     /// <summary>Whether <paramref name="kind"/> is a kind this build knows.</summary>
-    public static bool IsKnownKind(TensorKind kind) => kind is >= TensorKind.Weights and <= TensorKind.Result;
+    public static bool IsKnownKind(TensorKind kind) => kind is >= TensorKind.Weights and <= TensorKind.SliceSum;
+
+    /// <summary>Whether frames of <paramref name="kind"/> may carry a reduce layout: the sharded topology's, and a result (whose gradient went by one).</summary>
+    public static bool CarriesLayout(TensorKind kind) => kind is >= TensorKind.Layout and <= TensorKind.SliceSum or TensorKind.Result;
 
     /// <summary>Writes the 48-byte header of <paramref name="header"/> into <paramref name="destination"/>.</summary>
     /// <exception cref="ArgumentException">The header is not valid (unknown kind, negative count, shard below −1) or the span is too short.</exception>
@@ -47,7 +50,7 @@ public static class TensorFrame
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
         destination[4] = FormatVersion;
         destination[5] = (byte)header.Kind;
-        BinaryPrimitives.WriteUInt16LittleEndian(destination[6..], 0);
+        BinaryPrimitives.WriteUInt16LittleEndian(destination[6..], header.Layout);
         if (!header.Job.TryWriteBytes(destination.Slice(8, 16)))
             throw new InvalidOperationException("could not write the job id"); // cannot happen: the slice has 16 bytes
         BinaryPrimitives.WriteInt64LittleEndian(destination[24..], header.Step);
@@ -80,10 +83,10 @@ public static class TensorFrame
             error = $"tensor frame format version {version} is not supported (this build reads version {FormatVersion})";
             return false;
         }
-        ushort reserved = BinaryPrimitives.ReadUInt16LittleEndian(source[6..]);
-        if (reserved != 0)
+        ushort layout = BinaryPrimitives.ReadUInt16LittleEndian(source[6..]);
+        if (layout != 0 && !CarriesLayout((TensorKind)source[5]))
         {
-            error = $"reserved header field is {reserved}, expected 0";
+            error = $"reserved header field is {layout}, expected 0";
             return false;
         }
         header = new TensorHeader(
@@ -92,7 +95,7 @@ public static class TensorFrame
             Version: BinaryPrimitives.ReadInt64LittleEndian(source[32..]),
             Kind: (TensorKind)source[5],
             Shard: BinaryPrimitives.ReadInt32LittleEndian(source[40..]),
-            Count: BinaryPrimitives.ReadInt32LittleEndian(source[44..]));
+            Count: BinaryPrimitives.ReadInt32LittleEndian(source[44..])) { Layout = layout };
         error = Validate(header, maxCount);
         if (error is null) return true;
         header = default;
@@ -108,11 +111,13 @@ public static class TensorFrame
     internal static string? Validate(in TensorHeader header, int maxCount)
     {
         if (!IsKnownKind(header.Kind))
-            return $"unknown tensor kind {(int)header.Kind} (expected 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16, 4 = WeightsBf16, 5 = Order or 6 = Result)";
+            return $"unknown tensor kind {(int)header.Kind} (expected 1 = Weights, 2 = ShardGradient, 3 = ShardGradientBf16, 4 = WeightsBf16, 5 = Order, 6 = Result, 7–12 the sharded topology's frames)";
         if (header.Count < 0)
             return $"negative float count {header.Count}";
         if (header.Count > maxCount)
             return $"a frame of {header.Count} floats exceeds the limit of {maxCount}";
+        if (header.Layout != 0 && !CarriesLayout(header.Kind))
+            return $"a {header.Kind} frame carries no layout";
         if (header.Shard < TensorHeader.NoShard)
             return $"invalid shard index {header.Shard} (-1 = none, otherwise >= 0)";
         return null;

@@ -35,6 +35,13 @@ public static class TensorHandshake
     /// <summary>A fresh random access token.</summary>
     public static byte[] NewToken() => RandomNumberGenerator.GetBytes(TokenSize);
 
+    /// <summary>
+    /// The token a worker's listener takes from the other workers of a sharded job: derived from its access token, so the
+    /// coordinator can hand it to them without handing out the access token (which alone opens the coordinator's link).
+    /// </summary>
+    public static byte[] PeerToken(ReadOnlySpan<byte> accessToken) =>
+        SHA256.HashData([.. "dnn-peer-token-v1"u8, .. accessToken]);
+
     /// <summary>Writes a hello carrying <paramref name="token"/> (zeros when null).</summary>
     public static byte[] Hello(ReadOnlySpan<byte> token)
     {
@@ -53,10 +60,11 @@ public static class TensorHandshake
         try
         {
             if (socket.RemoteEndPoint is not IPEndPoint remote) throw new IOException("the peer left before its connection was set up");
-            var stream = accepting
-                ? await AcceptAsync(socket, remote, options, ct).ConfigureAwait(false)
-                : await ConnectAsync(socket, remote, options, ct).ConfigureAwait(false);
-            return new TensorChannel(socket, stream, options);
+            bool peer = false;
+            Stream stream;
+            if (accepting) (stream, peer) = await AcceptAsync(socket, remote, options, ct).ConfigureAwait(false);
+            else stream = await ConnectAsync(socket, remote, options, ct).ConfigureAwait(false);
+            return new TensorChannel(socket, stream, options) { IsPeer = peer };
         }
         catch
         {
@@ -107,9 +115,9 @@ public static class TensorHandshake
         }
     }
 
-    /// <summary>The accepting side: TLS when configured, read the hello, check the token, reply.</summary>
+    /// <summary>The accepting side: TLS when configured, read the hello, check the token (or the peer token), reply.</summary>
     /// <exception cref="TensorAuthenticationException">The peer was refused (and told so when the protocol lets us).</exception>
-    internal static async Task<Stream> AcceptAsync(Socket socket, IPEndPoint remote, TensorChannelOptions options, CancellationToken ct)
+    internal static async Task<(Stream Stream, bool Peer)> AcceptAsync(Socket socket, IPEndPoint remote, TensorChannelOptions options, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.HandshakeTimeout);
@@ -135,13 +143,14 @@ public static class TensorHandshake
                 await ReplyAsync(stream, Malformed, timeout.Token).ConfigureAwait(false);
                 throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: not a data-plane hello (first bytes 0x{BinaryPrimitives.ReadUInt32LittleEndian(hello):X8})");
             }
-            if (options.AccessToken is { } token && !CryptographicOperations.FixedTimeEquals(token, hello.AsSpan(8, TokenSize)))
+            bool peer = options.PeerToken is { } peerToken && CryptographicOperations.FixedTimeEquals(peerToken, hello.AsSpan(8, TokenSize));
+            if (!peer && options.AccessToken is { } token && !CryptographicOperations.FixedTimeEquals(token, hello.AsSpan(8, TokenSize)))
             {
                 await ReplyAsync(stream, WrongCredentials, timeout.Token).ConfigureAwait(false);
                 throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: wrong credentials");
             }
             await ReplyAsync(stream, Accepted, timeout.Token).ConfigureAwait(false);
-            return stream;
+            return (stream, peer);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {

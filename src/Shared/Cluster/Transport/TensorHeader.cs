@@ -23,6 +23,24 @@ public enum TensorKind : byte
 
     /// <summary>One item's result (<see cref="Protocol.WorkResult"/>), worker → coordinator, before its gradient (<see cref="WorkFrames"/>).</summary>
     Result = 6,
+
+    /// <summary>A sharded job's reduce layout (<see cref="ReduceLayout"/>), coordinator → worker: who owns which slice from now on.</summary>
+    Layout = 7,
+
+    /// <summary>A slice owner's starting state, coordinator → owner: the slice's weights (shard field 0), velocity (1), second moment (2).</summary>
+    SliceState = 8,
+
+    /// <summary>One shard's gradient over the owner's slice, worker → owner, then the shard's sample count (its int bits) as the last value.</summary>
+    GradientSlice = 9,
+
+    /// <summary>The owner's slice of the new weights, owner → every worker (shard field: the slice's index).</summary>
+    WeightsSlice = 10,
+
+    /// <summary>Opens a worker's connection to a slice owner for a layout (shard field: the worker's index in it; no values).</summary>
+    PeerHello = 11,
+
+    /// <summary>A step's gradient sum over a slice, owner → coordinator, after its result (shard field: the slice's offset).</summary>
+    SliceSum = 12,
 }
 
 /// <summary>
@@ -36,6 +54,9 @@ public enum TensorKind : byte
 /// <param name="Count">The number of float32 values in the payload (≥ 0).</param>
 public readonly record struct TensorHeader(Guid Job, long Step, long Version, TensorKind Kind, int Shard, int Count)
 {
+    /// <summary>The reduce layout a sharded job's frame belongs to (the header's u16 at offset 6; 0 for every other frame).</summary>
+    public ushort Layout { get; init; }
+
     /// <summary>The <see cref="Shard"/> value meaning "no shard".</summary>
     public const int NoShard = -1;
 
@@ -46,11 +67,11 @@ public readonly record struct TensorHeader(Guid Job, long Step, long Version, Te
     public static int BytesPerValue(TensorKind kind) => IsBf16(kind) ? 2 : sizeof(float);
 
     /// <summary>Whether frames of <paramref name="kind"/> are a step's order or result rather than a tensor.</summary>
-    public static bool IsNotice(TensorKind kind) => kind is TensorKind.Order or TensorKind.Result;
+    public static bool IsNotice(TensorKind kind) => kind is TensorKind.Order or TensorKind.Result or TensorKind.Layout or TensorKind.PeerHello;
 
     /// <summary>Whether frames of <paramref name="kind"/> carry bfloat16 values.</summary>
     public static bool IsBf16(TensorKind kind) => kind is TensorKind.ShardGradientBf16 or TensorKind.WeightsBf16;
 
     public override string ToString() =>
-        $"{Kind} job {Job:N} step {Step} v{Version}{(Shard >= 0 ? $" shard {Shard}" : "")} ({Count} floats)";
+        $"{Kind} job {Job:N} step {Step} v{Version}{(Shard >= 0 ? $" shard {Shard}" : "")}{(Layout > 0 ? $" layout {Layout}" : "")} ({Count} floats)";
 }

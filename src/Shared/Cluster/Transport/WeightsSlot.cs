@@ -44,6 +44,22 @@ internal sealed class WeightsSlot(int length)
         }
     }
 
+    /// <summary>Forgets the weights held (a new reduce layout starts again from the coordinator's, which may be older).</summary>
+    public void Reset()
+    {
+        lock (_gate)
+        {
+            if (_weights is not null) _spares.Add(_weights);
+            (_weights, _version) = (null, -1);
+        }
+    }
+
+    /// <summary>The version held (−1: none).</summary>
+    public long Version
+    {
+        get { lock (_gate) return _version; }
+    }
+
     /// <summary>A buffer refused or abandoned before it was published.</summary>
     public void Return(float[] buffer)
     {
