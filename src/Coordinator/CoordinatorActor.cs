@@ -39,8 +39,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _s = settings;
         _job = settings.Job;
         var self = Self;
-        _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why)), _job.Verification, _log, // removed after this dispatch
-            settings.Wire.Topology == Topology.Sharded ? new ReduceTopology(_job.State, _job.Id) : null);
+        _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why)), _job.Verification, _log, _job.Reduction(settings.Wire)); // removed after this dispatch
         _transport = CoordinatorTransport.Create(settings.Wire.Transport, _job.Link(settings.Wire, settings.Policy.StepTimeout), _job.Pool, new LinkEvents(Self), Self);
         WaitingForWorkers();
     }

@@ -183,9 +183,18 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     /// <summary>A deadline passed: the late items (with the names of the workers that held them) are queued again, or the round stalls.</summary>
     public (IReadOnlyList<(int Item, string Worker)> Late, bool Stalled) Deadline(bool countStalls)
     {
-        // every shard in but a slice sum missing: its owner is stuck, the step starts over under a new layout
-        if (Round is StepAggregator { Settled: false } && scheduler.AllComplete)
+        // every shard in but a slice sum missing: its owner is stuck; the step starts over under a layout without it (it may come
+        // back at the next step, if it answers by then)
+        if (Round is StepAggregator { Settled: false } step && scheduler.AllComplete && topology is not null)
         {
+            var stuck = step.MissingSlices().Where(i => i < topology.Members.Count).Select(i => topology.Members[i]).ToList();
+            foreach (var owner in stuck.Where(o => scheduler.Contains(o.Id)))
+            {
+                scheduler.Remove(owner.Id);
+                _joining.Add(owner);
+            }
+            foreach (var o in stuck)
+                log?.Warning("The slice sum of step {Step} from {Worker} is late (nothing within the step timeout); the step starts again without it", step.Step + 1, o.Name);
             _relayout = true;
             return ([], false);
         }

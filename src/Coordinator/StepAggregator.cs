@@ -76,6 +76,9 @@ public sealed class StepAggregator : IWorkRound
         _sliced = new Sliced(layout, bounds);
     }
 
+    /// <summary>The slices whose sums have not come (none for a step that is not sharded).</summary>
+    public IEnumerable<int> MissingSlices() => _sliced is null ? [] : Enumerable.Range(0, _sliced.Got.Length).Where(i => !_sliced.Got[i]);
+
     /// <summary>Every slice sum is in (always, for a step that is not sharded).</summary>
     public bool Settled => _sliced is null || _sliced.Count == _sliced.Got.Length;
 

@@ -49,6 +49,9 @@ public sealed class TrainingJob
     public LinkSettings Link(WireSettings wire, TimeSpan? stepTimeout = null) => new(Id, State.Spec.ParameterCount, _layerWidths.Length,
         State.Settings.Shards, wire.Gradients, wire.Weights, wire.Tls, stepTimeout);
 
+    /// <summary>The sharded topology's layouts when the gradients are summed by slice owners on the workers; null for the star.</summary>
+    public ReduceTopology? Reduction(WireSettings wire) => wire.Topology == Topology.Sharded ? new ReduceTopology(State, Id) : null;
+
     /// <summary>The job as a worker must prepare for it, with its end of the link's files (shm).</summary>
     public StartJob StartJob(WireSettings wire, SharedFiles? files) => new(Id, State.Spec.ToDescription(), Data, State.Settings.BatchSize,
         State.Settings.Shards, State.Settings.Seed, State.Settings.Shuffle, LocalTrainer.EvaluationChunk, wire.Transport, wire.Gradients, wire.Weights, files);
