@@ -26,7 +26,8 @@ public readonly record struct DispatchOutcome(bool Complete, bool Exposed);
 public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler, Training.TrainingState state, Action<Transport.IWorkerLink, string> unreachable,
     ShardVerification? verification = null, ILoggingAdapter? log = null, ReduceTopology? topology = null)
 {
-    private readonly List<RegisteredWorker> _joining = new();
+    private readonly List<RegisteredWorker> _joining = new(); // ready, waiting for the next layout
+    private readonly List<RegisteredWorker> _benched = new(); // a stuck slice owner, out of the layout until the next step
     private bool _relayout; // the step in progress must start again under a new layout
 
     public IWorkRound? Round { get; private set; }
@@ -54,6 +55,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         if (!registry.Remove(actor, out var worker)) return null;
         scheduler.Remove(worker.Id);
         _joining.Remove(worker);
+        _benched.Remove(worker);
         // a member's gradient slices, or its slice, are lost with it: the step starts again without it
         _relayout |= topology is not null && Round is StepAggregator && topology.IsMember(worker);
         return worker;
@@ -63,8 +65,9 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     {
         Round = round;
         scheduler.Begin(round.Items, round.Verified);
-        foreach (var w in _joining) scheduler.Add(w.Id, w.Capacity);
+        foreach (var w in _joining.Concat(_benched)) scheduler.Add(w.Id, w.Capacity);
         _joining.Clear();
+        _benched.Clear();
         if (topology is null) return;
         if (round is StepAggregator step && (_relayout || !topology.Covers(Members()))) Relayout(step);
         else
@@ -191,7 +194,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
             foreach (var owner in stuck.Where(o => scheduler.Contains(o.Id)))
             {
                 scheduler.Remove(owner.Id);
-                _joining.Add(owner);
+                _benched.Add(owner);
             }
             foreach (var o in stuck)
                 log?.Warning("The slice sum of step {Step} from {Worker} is late (nothing within the step timeout); the step starts again without it", step.Step + 1, o.Name);

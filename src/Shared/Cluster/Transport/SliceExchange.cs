@@ -29,7 +29,6 @@ internal sealed class SliceExchange : IDisposable
     private float[][] _scratch = [];
     private int _stateFrames;
     private long _lastStep;
-    private Task _broadcast = Task.CompletedTask;
     private CancellationTokenSource _connecting = new();
 
     /// <param name="sendSum">sends a slice's result and its sum to the coordinator, the two frames together</param>
@@ -120,12 +119,38 @@ internal sealed class SliceExchange : IDisposable
             var header = new TensorHeader(_settings.Job, step, version, TensorKind.GradientSlice, shard, length + 1) { Layout = layout.Id };
             sends.Add(SendAsync(connecting, header, scratch[r], timeout));
         }
-        try { Task.WaitAll(sends.ToArray()); }
+        try
+        {
+            if (!Task.WaitAll(sends.ToArray(), timeout)) Abandon(layout, sends, owners, timeout);
+        }
         catch (AggregateException e)
         {
             _onProblem($"could not send shard {shard} of step {step + 1} to every slice owner: {e.InnerExceptions[0].Message}");
         }
         return layout.Id;
+    }
+
+    /// <summary>
+    /// Owners that took no slice within the timeout (frozen, cut off): their connections close — a half-sent frame must never
+    /// be completed from a buffer the next shard rewrites — and they get nothing more in this layout (the coordinator moves on).
+    /// </summary>
+    private void Abandon(ReduceLayout layout, List<Task> sends, Task<TensorChannel>?[] owners, TimeSpan timeout)
+    {
+        lock (_gate)
+        {
+            if (!ReferenceEquals(owners, _owners)) return; // a new layout closed them already
+            for (int r = 0, i = 0; r < owners.Length; r++)
+            {
+                if (owners[r] is not { } connecting) continue;
+                if (!sends[i++].IsCompleted)
+                {
+                    _onProblem($"the owner of slice {r} ({layout.Owners[r].Host}:{layout.Owners[r].Port}) took no gradient slice within {timeout.TotalSeconds:0} s: dropping its connection");
+                    connecting.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
+                    _owners[r] = null;
+                    _scratch[r] = GC.AllocateUninitializedArray<float>(layout.Length(r) + 1, pinned: true);
+                }
+            }
+        }
     }
 
     private static async Task SendAsync(Task<TensorChannel> connecting, TensorHeader header, float[] payload, TimeSpan timeout)
@@ -143,21 +168,22 @@ internal sealed class SliceExchange : IDisposable
         if (r.Offer(version, shard, part, samples)) TryApply();
     }
 
-    /// <summary>Under the gate: the step's update once its parts and the slice's state are in, then the new slice to everyone.</summary>
+    /// <summary>
+    /// Under the gate: the step's update once its parts and the slice's state are in, then the new slice to everyone. What
+    /// leaves is a copy (nothing waits for a slow or frozen member: its copy goes when it reads, or with its connection).
+    /// </summary>
     private void TryApply()
     {
         if (_reducer is not { AllIn: true } r || _stateFrames > 0 || _layout is not { } layout) return;
-        try { _broadcast.Wait(); } // the previous slice must have left before the update rewrites it
-        catch (AggregateException) { } // a member that could not take it: the coordinator handles its loss
         r.Apply();
         var header = new TensorHeader(_settings.Job, _lastStep, r.Version, TensorKind.WeightsSlice, layout.Self, r.Length) { Layout = layout.Id };
-        var sends = _members.Values.Select(m => m.SendAsync(header, r.Weights).AsTask()).ToList();
+        var weights = (float[])r.Weights.Clone();
+        var sends = _members.Values.Select(m => m.SendAsync(header, weights).AsTask()).ToList();
         Assemble(layout, layout.Self, r.Version, r.Weights);
         var sum = new WorkResult(WorkKind.SliceSum, _settings.Job, _lastStep, r.Version - 1, r.Offset, new Model.BatchStats(0, 0, r.LastSamples), 0, r.Length, []);
-        var weightsSent = Task.WhenAll(sends);
-        sends.Add(Task.Run(() => _sendSum(sum, r.Sum)));
-        _broadcast = Task.WhenAll(sends);
-        _ = weightsSent.ContinueWith(t => _onProblem($"a slice of weights v{r.Version} did not reach every worker: {t.Exception!.InnerExceptions[0].Message}"),
+        var sumCopy = (float[])r.Sum.Clone();
+        _ = Task.Run(() => _sendSum(sum, sumCopy));
+        _ = Task.WhenAll(sends).ContinueWith(t => _onProblem($"a slice of weights v{r.Version} did not reach every worker: {t.Exception!.InnerExceptions[0].Message}"),
             TaskContinuationOptions.OnlyOnFaulted);
     }
 
