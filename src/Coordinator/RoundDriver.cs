@@ -27,12 +27,15 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
 {
     public IWorkRound? Round { get; private set; }
     public WorkScheduler Scheduler => scheduler;
+    /// <summary>The workers whose nodes are cut off (the cluster's reachability events).</summary>
+    public WorkerReachability Reachability { get; } = new(registry, scheduler, log);
 
-    /// <summary>A registered worker ready for the job: the scheduler may give it work from now on.</summary>
+    /// <summary>A registered worker ready for the job: the scheduler may give it work from now on (once its node is reachable).</summary>
     public void Admit(RegisteredWorker worker)
     {
         registry.MarkReady(worker);
         scheduler.Add(worker.Id, worker.Capacity);
+        Reachability.Admitted(worker);
     }
 
     /// <summary>A worker gone: out of the registry (returned, null if it was not in it), its items back in the queue.</summary>
@@ -47,9 +50,15 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     {
         Round = round;
         scheduler.Begin(round.Items, round.Verified);
+        Reachability.BeginRound();
     }
 
-    public void End() => Round = null;
+    /// <summary>The round is over: a step's compute times from workers cut off during it are not counted (they may hold the stall).</summary>
+    public void End()
+    {
+        if (Round is StepAggregator step) step.Untime(Reachability.CutOffInRound);
+        Round = null;
+    }
 
     /// <summary>
     /// Queued items to healthy workers with room: each gets the weights it needs, then its order, on its link. A verified
