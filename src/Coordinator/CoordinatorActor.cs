@@ -14,8 +14,6 @@ namespace DistributedNN.Coordinator;
 /// </summary>
 public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 {
-    private sealed record LinkOpened(RegisteredWorker Worker, IWorkerLink Link);
-    private sealed record LinkFailed(IActorRef Worker, string Reason);
     private sealed record SendsFlushed(long Step);
     private sealed record RoundDeadline(int Round, bool CountStalls);
     private sealed class StartDeadline { public static readonly StartDeadline Instance = new(); }
@@ -41,6 +39,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         var self = Self;
         _rounds = new RoundDriver(_registry, new WorkScheduler(), _job.State, (link, why) => self.Tell(new LinkLost(link, why)), _job.Verification, _log, _job.Reduction(settings.Wire)); // removed after this dispatch
         _transport = CoordinatorTransport.Create(settings.Wire.Transport, _job.Link(settings.Wire, settings.Policy.StepTimeout), _job.Pool, new LinkEvents(Self), Self);
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.InitialStateAsEvents, // (the event stream drops a stopped subscriber)
+            typeof(Akka.Cluster.ClusterEvent.IReachabilityEvent), typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
         WaitingForWorkers();
     }
 
@@ -104,6 +104,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<WorkerLeaving>(l => { if (l.Job == _job.Id && !_job.State.Finished) RemoveWorker(Sender, "leaving"); }, _ => _registry.Find(Sender) is not null);
         Receive<IDnnMessage>(m => _ignored.Add(m, Sender)); // a worker's message from an actor that is not a registered worker
         Receive<Terminated>(t => RemoveWorker(t.ActorRef, "terminated"));
+        Receive<Akka.Cluster.ClusterEvent.IClusterDomainEvent>(e => { if (_rounds.Reachability.Apply(e)) Dispatch(lost: true); }); // a worker cut off or back
     }
 
     // ---- workers ----
@@ -159,14 +160,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Context.Unwatch(actor);
         if (worker.Link is not null) _transport.Close(worker.Link);
         _log.Warning("Worker {Worker} removed ({Why}); {Left} ready worker(s) left", worker.Name, why, _registry.ReadyCount);
-        if (Scheduler.AnyHealthy) Dispatch();
-        else if (_rounds.Round is not null) WaitForWorkers();
+        Dispatch(lost: true);
     }
 
     private void Quarantined(RegisteredWorker worker)
     {
         _log.Error("Worker {Worker} quarantined after {Count} bad results: it gets no more work", worker.Name, WorkScheduler.QuarantineAfter);
-        Dispatch(quarantined: true);
+        Dispatch(lost: true);
     }
 
     private void WaitForWorkers()
@@ -205,11 +205,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Dispatch();
     }
 
-    /// <summary>Items out (none if the round is <paramref name="complete"/>): the coordinator's own computations may complete it, a quarantine leave no healthy worker.</summary>
-    private void Dispatch(bool complete = false, bool quarantined = false)
+    /// <summary>Items out (none if the round is <paramref name="complete"/>): the coordinator's own computations may complete it; a <paramref name="lost"/> worker (removed, quarantined, cut off) or an exposed liar may leave no healthy one mid-round: then the wait for workers.</summary>
+    private void Dispatch(bool complete = false, bool lost = false)
     {
         var outcome = complete ? default : _rounds.Dispatch();
-        if ((quarantined || outcome.Exposed) && !Scheduler.AnyHealthy) WaitForWorkers();
+        if ((lost || outcome.Exposed) && !Scheduler.AnyHealthy && _rounds.Round is not null) WaitForWorkers();
         if (complete || outcome.Complete) _whenComplete();
     }
 

@@ -4,6 +4,12 @@ using DistributedNN.Transport;
 
 namespace DistributedNN.Coordinator;
 
+/// <summary>The link to a registered worker is open.</summary>
+internal sealed record LinkOpened(RegisteredWorker Worker, IWorkerLink Link);
+
+/// <summary>The link to a registered worker could not be opened.</summary>
+internal sealed record LinkFailed(IActorRef Worker, string Reason);
+
 /// <summary>A link's result reached the coordinator (its gradient, for shard work, in a pool buffer).</summary>
 internal sealed record LinkDelivered(IWorkerLink Link, WorkResult Result, float[]? Gradient);
 

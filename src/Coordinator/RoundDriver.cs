@@ -28,25 +28,31 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
 {
     private readonly List<RegisteredWorker> _joining = new(); // ready, waiting for the next layout
     private readonly List<RegisteredWorker> _benched = new(); // a stuck slice owner, out of the layout until the next step
-    private bool _relayout; // the step in progress must start again under a new layout
 
     public IWorkRound? Round { get; private set; }
     public WorkScheduler Scheduler => scheduler;
+    /// <summary>The workers whose nodes are cut off (the cluster's reachability events).</summary>
+    public WorkerReachability Reachability { get; } = new(registry, scheduler, log);
 
     /// <summary>
-    /// A registered worker ready for the job: the scheduler may give it work from now on — in a sharded step, from the next
-    /// step on (it is not in the step's layout), unless no one else can work.
+    /// A registered worker ready for the job: the scheduler may give it work from now on (once its node is reachable) — in a
+    /// sharded step, from the next step on (it is not in the step's layout), unless no one else can work.
     /// </summary>
     public void Admit(RegisteredWorker worker)
     {
         registry.MarkReady(worker);
-        if (topology is not null && Round is StepAggregator && scheduler.AnyHealthy && !_relayout)
+        if (topology is not null && Round is StepAggregator && scheduler.AnyHealthy)
         {
             _joining.Add(worker);
             return;
         }
+        Schedule(worker);
+    }
+
+    private void Schedule(RegisteredWorker worker)
+    {
         scheduler.Add(worker.Id, worker.Capacity);
-        _relayout |= topology is not null && Round is StepAggregator;
+        Reachability.Admitted(worker);
     }
 
     /// <summary>A worker gone: out of the registry (returned, null if it was not in it), its items back in the queue.</summary>
@@ -55,9 +61,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         if (!registry.Remove(actor, out var worker)) return null;
         scheduler.Remove(worker.Id);
         _joining.Remove(worker);
-        _benched.Remove(worker);
-        // a member's gradient slices, or its slice, are lost with it: the step starts again without it
-        _relayout |= topology is not null && Round is StepAggregator && topology.IsMember(worker);
+        _benched.Remove(worker); // a member's gradient slices, or its slice, are lost with it: Dispatch starts the step again without it
         return worker;
     }
 
@@ -65,11 +69,12 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     {
         Round = round;
         scheduler.Begin(round.Items, round.Verified);
-        foreach (var w in _joining.Concat(_benched)) scheduler.Add(w.Id, w.Capacity);
+        foreach (var w in _joining.Concat(_benched)) Schedule(w);
         _joining.Clear();
         _benched.Clear();
+        Reachability.BeginRound();
         if (topology is null) return;
-        if (round is StepAggregator step && (_relayout || !topology.Covers(Members()))) Relayout(step);
+        if (round is StepAggregator step && !topology.Covers(Members())) Relayout(step);
         else
         {
             topology.Held();
@@ -77,25 +82,30 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         }
     }
 
-    /// <summary>The workers that compute, in registration order: a sharded step's members.</summary>
-    private List<RegisteredWorker> Members() =>
-        registry.All.Where(w => w.Ready && scheduler.Contains(w.Id) && !scheduler.IsQuarantined(w.Id)).OrderBy(w => w.Id).ToList();
+    /// <summary>
+    /// The workers that compute, in registration order: a sharded step's members. Whenever they change — one gone, cut off,
+    /// quarantined, a slice owner stuck, one back or joining when no one else could work — the step starts over under a new layout.
+    /// </summary>
+    private List<RegisteredWorker> Members() => registry.All
+        .Where(w => w.Ready && scheduler.Contains(w.Id) && !scheduler.IsQuarantined(w.Id) && !scheduler.IsCutOff(w.Id)).OrderBy(w => w.Id).ToList();
 
     /// <summary>A new layout for the step, which starts over under it.</summary>
     private void Relayout(StepAggregator step)
     {
-        _relayout = false;
-        foreach (var w in _joining) scheduler.Add(w.Id, w.Capacity);
-        _joining.Clear();
         var members = Members();
-        if (members.Count == 0) return; // no one to work: a joiner brings a new layout
+        if (members.Count == 0) return; // no one to work: a worker back or joining brings a new layout
         topology!.Start(members);
         step.ShardedOver(topology.Id, topology.Bounds);
         scheduler.Begin(step.Items, step.Verified);
         log?.Info("Step {Step}: reduce layout {Layout} over {Members} worker(s)", step.Step + 1, topology.Id, members.Count);
     }
 
-    public void End() => Round = null;
+    /// <summary>The round is over: a step's compute times from workers cut off during it are not counted (they may hold the stall).</summary>
+    public void End()
+    {
+        if (Round is StepAggregator step) step.Untime(Reachability.CutOffInRound);
+        Round = null;
+    }
 
     /// <summary>
     /// Queued items to healthy workers with room: each gets the weights it needs, then its order, on its link. A verified
@@ -104,7 +114,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
     public DispatchOutcome Dispatch()
     {
         if (Round is not { } round) return default;
-        if (_relayout && round is StepAggregator sharded) Relayout(sharded);
+        if (topology is not null && round is StepAggregator sharded && !topology.Covers(Members())) Relayout(sharded);
         bool wasComplete = scheduler.AllComplete && Settled(round), exposed = false;
         while (true)
         {
@@ -198,8 +208,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
             }
             foreach (var o in stuck)
                 log?.Warning("The slice sum of step {Step} from {Worker} is late (nothing within the step timeout); the step starts again without it", step.Step + 1, o.Name);
-            _relayout = true;
-            return ([], false);
+            return ([], false); // Dispatch lays the step out again
         }
         var outcome = scheduler.Deadline(countStalls);
         return (outcome.Late.Select(l => (l.Item, registry.Find(l.Worker)?.Name ?? $"#{l.Worker}")).ToList(), outcome.Stalled);

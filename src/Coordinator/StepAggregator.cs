@@ -237,6 +237,9 @@ public sealed class StepAggregator : IWorkRound
     /// <summary>Each result a worker delivered in this step, with the compute milliseconds it reported.</summary>
     public IEnumerable<(string Worker, double Ms)> ShardTimes() => _times;
 
+    /// <summary>Forgets the compute times of <paramref name="workers"/>' results in this step.</summary>
+    public void Untime(IReadOnlyCollection<string> workers) => _times.RemoveAll(t => workers.Contains(t.Worker));
+
     public void Release()
     {
         foreach (var s in _shards)

@@ -16,7 +16,9 @@ public sealed record NonFiniteVerdict(bool Diverged, Assignment? Redo, int Repor
 /// can take it) until it delivers again; bad results count against a worker, and after <see cref="QuarantineAfter"/> it
 /// gets no more work; a NaN/∞ item is redone by another worker, and when two workers (or the only one, twice) agree the
 /// model has diverged. An item verified twice (--verify-fraction) has two slots, never given to the same worker: a slot
-/// no healthy worker may take is the coordinator's to compute (<see cref="TakeStranded"/>). Workers are plain ids: no
+/// no healthy worker may take is the coordinator's to compute (<see cref="TakeStranded"/>). A worker whose node is cut off
+/// (<see cref="CutOff"/>: the cluster marks it unreachable) loses its items at once and gets none until it is reachable
+/// again (<see cref="Reconnect"/>); meanwhile it is not healthy. Workers are plain ids: no
 /// actors, messages or clocks here (the coordinator actor owns the timers).
 /// </summary>
 public sealed class WorkScheduler
@@ -34,7 +36,8 @@ public sealed class WorkScheduler
     {
         public int Capacity { get; } = capacity;
         public int InFlight;
-        public bool Suspect, Quarantined;
+        public bool Suspect, Quarantined, CutOff;
+        public bool Healthy => !Quarantined && !CutOff;
         public int BadResults;
     }
 
@@ -68,7 +71,9 @@ public sealed class WorkScheduler
 
     public bool Contains(int worker) => _workers.ContainsKey(worker);
     public bool IsQuarantined(int worker) => _workers.TryGetValue(worker, out var w) && w.Quarantined;
-    public int HealthyCount => _workers.Values.Count(w => !w.Quarantined);
+    public bool IsCutOff(int worker) => _workers.TryGetValue(worker, out var w) && w.CutOff;
+    /// <summary>Workers that may be given work: neither quarantined nor cut off.</summary>
+    public int HealthyCount => _workers.Values.Count(w => w.Healthy);
     public bool AnyHealthy => HealthyCount > 0;
 
     // ---- a round ----
@@ -224,6 +229,26 @@ public sealed class WorkScheduler
     }
 
     /// <summary>
+    /// <paramref name="worker"/>'s node is unreachable: what it holds goes back in the queue (returned) — a partition's
+    /// stall is not waited out like a deadline — and it gets no work until <see cref="Reconnect"/>. Unlike a deadline this
+    /// does not make it a suspect: its node was cut off, not slow.
+    /// </summary>
+    public IReadOnlyList<int> CutOff(int worker)
+    {
+        if (!_workers.TryGetValue(worker, out var w) || w.CutOff) return [];
+        w.CutOff = true;
+        return Requeue(worker);
+    }
+
+    /// <summary>A cut-off worker's node is reachable again: it may be given work (true when it was cut off).</summary>
+    public bool Reconnect(int worker)
+    {
+        if (!_workers.TryGetValue(worker, out var w) || !w.CutOff) return false;
+        w.CutOff = false;
+        return true;
+    }
+
+    /// <summary>
     /// <paramref name="worker"/> reported NaN/∞ for <paramref name="item"/>: diverged when two workers agree (or the only healthy
     /// one reported it twice); otherwise, if the item is still this worker's, it goes to the healthy worker with the fewest items
     /// in flight that has not reported it and may take it (the same one when there is no other).
@@ -239,13 +264,13 @@ public sealed class WorkScheduler
         if (slot < 0) return new NonFiniteVerdict(false, null, reporters);
         _workers[worker].InFlight = Math.Max(0, _workers[worker].InFlight - 1);
         Unassign(slot);
-        int other = _order.Where(id => !_workers[id].Quarantined && !_nonFinite[item].Contains(id) && Eligible(slot, id))
+        int other = _order.Where(id => _workers[id].Healthy && !_nonFinite[item].Contains(id) && Eligible(slot, id))
             .OrderBy(id => _workers[id].InFlight).DefaultIfEmpty(worker).First();
         Assign(slot, other);
         return new NonFiniteVerdict(false, new Assignment(other, [item]), reporters);
     }
 
-    private List<int> Healthy() => _order.Where(id => !_workers[id].Quarantined).ToList();
+    private List<int> Healthy() => _order.Where(id => _workers[id].Healthy).ToList();
 
     /// <summary>No other slot of the slot's item was given to <paramref name="worker"/> (held or delivered).</summary>
     private bool Eligible(int slot, int worker) => _slots[_item[slot]].All(other => other == slot || _owner[other] != worker);

@@ -155,4 +155,55 @@ public sealed class WorkSchedulerTests
         Assert.Equal(2, s.Items);
         Assert.Equal([0], Given(s)[1]); // the capacity is free again
     }
+
+    [Fact]
+    public void A_cut_off_worker_loses_its_items_at_once_and_gets_none_until_it_is_reachable_again()
+    {
+        var s = With((1, 2), (2, 2));
+        s.Begin(6);
+        Given(s); // 1: 0, 2; 2: 1, 3
+        Assert.Equal([0, 2], s.CutOff(1));
+        Assert.True(s.IsCutOff(1));
+        Assert.Equal(1, s.HealthyCount);
+        Assert.Empty(s.CutOff(1)); // once
+        Assert.False(s.IsAssigned(0, 1)); // a late result from it is not its any more
+        s.Complete(1, 2);
+        s.Complete(3, 2);
+        Assert.Equal([4, 5], Given(s)[2]); // the queue to the other, its items last; none to it
+        Assert.Empty(s.Dispatch()); // its own two wait: the other is full, and it is cut off
+        Assert.True(s.Reconnect(1));
+        Assert.False(s.Reconnect(1));
+        Assert.Equal(2, s.HealthyCount);
+        Assert.Equal([0, 2], Given(s)[1]); // back: it takes work again, first in line (not a suspect: cut off, not slow)
+    }
+
+    [Fact]
+    public void While_the_only_worker_is_cut_off_nothing_is_given_out_and_deadlines_count_no_stall()
+    {
+        var s = With((1, 2));
+        s.Begin(2);
+        Given(s);
+        s.CutOff(1);
+        Assert.False(s.AnyHealthy);
+        Assert.Empty(s.Dispatch());
+        for (int i = 0; i < WorkScheduler.MaxStalledDeadlines + 1; i++)
+        {
+            var outcome = s.Deadline(countStalls: true); // the run waits for it (or a new worker), as for a lost one
+            Assert.False(outcome.Stalled);
+            Assert.Empty(outcome.Late);
+        }
+        s.Reconnect(1);
+        Assert.Equal([0, 1], Given(s)[1]);
+    }
+
+    [Fact]
+    public void A_cut_off_worker_is_not_given_a_NaN_redo()
+    {
+        var s = With((1, 1), (2, 1), (3, 1));
+        s.Begin(3);
+        Given(s); // 1: 0; 2: 1; 3: 2
+        s.CutOff(3);
+        var verdict = s.NonFinite(0, 1);
+        Assert.Equal(2, verdict.Redo!.Worker); // the reachable one, though worker 3 holds fewer items
+    }
 }

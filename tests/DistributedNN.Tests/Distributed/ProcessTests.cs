@@ -270,6 +270,50 @@ public sealed class ProcessTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("tcp")]
+    [InlineData("shm")]
+    public async Task A_frozen_worker_loses_its_shards_when_it_is_marked_unreachable_not_at_the_step_deadline(string transport)
+    {
+        // a step deadline of 60 s: the frozen worker (its node stops answering heartbeats) is marked unreachable about 5 s
+        // after the freeze (5.2–5.4 s on this 2-core machine), and its shards must move then — well before the deadline, and
+        // before the resolver downs it (about 8 s later; without the move the run waited for that removal, and this failed)
+        string[] training = ["--data", TestData.Csv, "--layers", "4,512,512,2", "--epochs", "150", "--batch", "16", "--shards", "4", "--lr", "0.01"];
+        int port = FreePort();
+        string metrics = _dir.File("metrics.json");
+        var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "2", "--port", port.ToString(), "--metrics-out", metrics,
+            "--step-timeout", "60", "--log-level", "warning", "--transport", transport]);
+        string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
+        var (frozen, _) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        var (alive, aOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
+        await WaitFor(cOut, "epoch 3/150", coordinator, "coordinator");
+        await WhileHeld(coordinator, () => Signal(frozen, "STOP"));
+        var sinceFreeze = Stopwatch.StartNew();
+        try
+        {
+            await WaitFor(cOut, " unreachable: its ", coordinator, "coordinator");
+            var unreachableAfter = sinceFreeze.Elapsed;
+            Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
+            Assert.Equal(0, await Exit(alive, aOut, "worker"));
+            string log = cOut.ToString();
+            // the step the frozen worker held went on at once: epochs were done after the unreachable line, before any
+            // removal of the frozen node (the resolver's downing, seconds later) and with no step deadline passing
+            var lines = log.Split('\n');
+            int unreachable = Array.FindIndex(lines, l => l.Contains(" unreachable: its "));
+            int removed = Array.FindIndex(lines, l => l.Contains("removed ("));
+            Assert.Matches(@"Worker 127\.0\.0\.1:\d+/worker unreachable: its [1-9]\d* items go to others", lines[unreachable]);
+            Assert.Contains(lines[(unreachable + 1)..(removed < 0 ? lines.Length : removed)], l => l.StartsWith("epoch "));
+            Assert.DoesNotContain("is late", log);
+            Assert.True(unreachableAfter < TimeSpan.FromSeconds(30), $"marked unreachable {unreachableAfter.TotalSeconds:F1} s after the freeze\n{log}");
+            Assert.Equal(150, lines.Count(l => l.StartsWith("epoch ")));
+            Assert.Equal(FaultFreeHash(training), Hash(metrics));
+        }
+        finally
+        {
+            frozen.Kill(); // a stopped process still dies of SIGKILL
+        }
+    }
+
     [Fact]
     public async Task A_worker_started_mid_run_takes_shards()
     {
