@@ -53,10 +53,31 @@ public sealed class CalibrationTests : IDisposable
         Assert.Equal((4, 31649.0, 0.3, 1_863_690L, 1.1e7), (run.Hosts, run.SamplesPerSecond, run.CpuQuota, run.Parameters!.Value, run.FlopsPerSample!.Value));
     }
 
+    [Fact]
+    public void A_line_of_the_testbeds_results_file_reads_as_a_run()
+    {
+        // the keys bench/emulated-cluster.sh --results appends (links and epochs shortened)
+        string path = _dir.File("results.jsonl");
+        File.WriteAllText(path, "{\"label\":\"main\",\"hosts\":8,\"cpu\":\"0.2\",\"coordinator_cpu\":\"0.2\",\"cfs_period_us\":10000,\"rate\":\"2gbit\"," +
+            "\"delay_ms\":0,\"loss_percent\":0,\"train_args\":\"--layers 784,256,128,10 --batch 1024 --shards 8 --topology sharded\"," +
+            "\"samples_per_second\":23600,\"epoch_samples_per_second\":[23500,23700],\"parameters\":235146,\"batch\":1024,\"shards\":8," +
+            "\"links\":[{\"host\":\"coordinator\",\"up_bytes_per_step\":7600000}],\"busiest_bytes_per_step\":15200000,\"scaling_efficiency\":null}\n" +
+            "{\"hosts\":1,\"cpu\":\"none\",\"rate\":\"500mbit\",\"delay_ms\":0.5,\"train_args\":\"\",\"samples_per_second\":7100}\n");
+        var runs = MeasuredRunFile.Read(path);
+        Assert.Equal(new MeasuredRun(1, 8, Topology.Sharded, 23600, 0.2, 2, 235_146, null, 1024, 8, 15_200_000), runs[0]);
+        Assert.Equal(new MeasuredRun(2, 1, Topology.Star, 7100, 1, 0.5, null, null, null, null, null, 0.5), runs[1]);
+        // the same network as the command's: its FLOPs; the added delay on top of the latency
+        var p = Calibration.Predict(runs[1], Mlp, Guess, Command);
+        var q = Calibration.Predict(runs[1] with { DelayMs = null }, Mlp, Guess, Command);
+        Assert.Equal(2 * 0.5e-3, p.CommunicationSeconds - q.CommunicationSeconds, 9); // one latency per phase
+        Assert.Equal(1024 * 1_408_512 / 100e9, Calibration.Predict(runs[0], Mlp, Guess, Command).ComputeSeconds * 0.2 * 8, 9);
+    }
+
     [Theory]
     [InlineData("hosts\ttopology\tsamples_per_s\n0\tstar\t100\n", "line 2: hosts is '0', not a whole number of at least 1")]
     [InlineData("hosts\ttopology\tsamples_per_s\n2\tring\t100\n", "line 2: topology is 'ring', not star or sharded")]
     [InlineData("hosts\ttopology\n2\tstar\n", "line 2: samples_per_s is missing")]
+    [InlineData("{\"hosts\": 2, \"samples_per_s\": 9, \"rate\": \"fast\"}\n", "line 1: rate is 'fast', not a rate like 2gbit")]
     [InlineData("hosts\ttopology\tsamples_per_s\n2\tstar\n", "line 2: 2 tab-separated values but the header names 3")]
     [InlineData("{\"hosts\": 2,\n", "line 1: not a JSON object")]
     [InlineData("# nothing\n", "no measured runs in it")]

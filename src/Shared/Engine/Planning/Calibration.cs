@@ -29,11 +29,13 @@ public static class Calibration
     /// <summary>The model's prediction for <paramref name="run"/>: its network, shape, quota and link, or the command's.</summary>
     public static StepPrediction Predict(MeasuredRun run, NetworkCost network, MachineFigures machine, StepShape command)
     {
-        var net = new NetworkCost(run.Parameters ?? network.Parameters, run.FlopsPerSample ?? (run.Parameters is null ? network.FlopsPerSample : 0));
+        long parameters = run.Parameters ?? network.Parameters;
+        var net = new NetworkCost(parameters, run.FlopsPerSample ?? (parameters == network.Parameters ? network.FlopsPerSample : 0));
         var host = machine with
         {
             CpuShare = run.CpuQuota,
             LinkBytesPerSecond = run.LinkGbit is { } g ? g * 1e9 / 8 : machine.LinkBytesPerSecond,
+            LatencySeconds = machine.LatencySeconds + (run.DelayMs ?? 0) * 1e-3,
             // a time per sample belongs to the command's network; another network's needs its FLOPs
             SampleSeconds = net == network ? machine.SampleSeconds : null,
         };
