@@ -10,11 +10,13 @@ internal static class PlanPlot
     public static void Save(string path, PlanRequest request, IReadOnlyList<PlanRow> rows)
     {
         var plot = new ScottPlot.Plot();
+        var palette = new ScottPlot.Palettes.Category10();
         foreach (var curve in rows.GroupBy(r => (r.LinkGbit, r.Prediction.Topology)))
         {
             var points = curve.OrderBy(r => r.Hosts).ToArray();
             var line = plot.Add.Scatter(points.Select(r => Math.Log2(r.Hosts)).ToArray(), points.Select(r => r.Prediction.SamplesPerSecond).ToArray());
             line.LegendText = $"{TopologyNames.Name(curve.Key.Topology)}, {curve.Key.LinkGbit:0.###} Gbit/s";
+            line.Color = palette.GetColor(request.LinkGbit.ToList().IndexOf(curve.Key.LinkGbit)); // one colour per link rate
             if (curve.Key.Topology == Topology.Star) line.LinePattern = ScottPlot.LinePattern.Dashed;
         }
         // compute alone, every host busy: the ceiling no topology passes
