@@ -19,6 +19,8 @@ internal static class PlanReport
             : $"{m.FlopsPerSecond / 1e9:0.##} GFLOP/s per host ({m.SecondsPerSample(n) * 1e6:0.###} µs per sample)";
         o.WriteLine(string.Create(Inv, $"inputs  batch {r.Shape.Batch} in {r.Shape.Shards} shards; {compute}; latency {m.LatencySeconds * 1e6:0.##} µs, " +
             $"{m.MessageSeconds * 1e6:0.##} µs per message; sum {m.SumSecondsPerParameter * 1e9:0.###} ns, optimizer {m.OptimizerSecondsPerParameter * 1e9:0.###} ns per parameter"));
+        double alone = new CostModel(n, m).AloneSamplesPerSecond(r.Shape.Batch);
+        o.WriteLine(string.Create(Inv, $"efficiency = samples/s / (hosts × one host training alone: {alone:N0} samples/s)"));
     }
 
     public static void Table(TextWriter o, IReadOnlyList<PlanRow> rows)

@@ -18,6 +18,7 @@ public sealed class PlanCommandTests : IDisposable
         Assert.True(exit == 0, err);
         Assert.Contains("network 784-256-128-10", output);
         Assert.Contains("235146 parameters), 1.409 MFLOP per sample", output);
+        Assert.Contains("efficiency = samples/s / (hosts × one host training alone: 79,205 samples/s)", output); // 1024 / (1024 × 1.4085 MFLOP / 113 GFLOP/s + 235,146 × 0.7 ns)
         Assert.Contains("link 10 Gbit/s", output);
         Assert.Contains("link 1 Gbit/s", output);
         var lines = File.ReadAllLines(csv);
