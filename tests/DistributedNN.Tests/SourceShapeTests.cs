@@ -84,7 +84,7 @@ public sealed class SourceShapeTests(ITestOutputHelper output)
             .Select(f => (f, CSharpSyntaxTree.ParseText(File.ReadAllText(Path.Combine(root, f)), options, f)));
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "DistributedNN.sln"))) return dir.FullName;

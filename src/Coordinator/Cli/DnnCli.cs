@@ -21,6 +21,7 @@ public static class DnnCli
         root.Subcommands.Add(PredictCommand.Create(stdout));
         root.Subcommands.Add(InspectCommand.Create(stdout));
         root.Subcommands.Add(CertCommand.Create(stdout));
+        root.Subcommands.Add(PlanCommand.Create(stdout));
         var worker = DistributedNN.Worker.WorkerCommand.Create();
         root.Subcommands.Add(worker);
 

@@ -11,6 +11,7 @@ public sealed class HelpTests
         { "export", ["<model>", "--format", "onnx", "dnn export"] },
         { "inspect", ["<model>", "dnn inspect"] },
         { "cert", ["--out", "--days", "dnn cert"] },
+        { "plan", ["--layers", "--model-spec", "--parameters", "--gflops", "--link-gbit", "--hosts", "--topology", "--calibrate", "--plot", "dnn plan"] },
         { "worker", ["--seed-nodes", "--cores", "--join-timeout", "--tls-cert", "dnn-worker --seed-nodes"] },
     };
 
@@ -30,7 +31,7 @@ public sealed class HelpTests
     {
         var (exit, output, _) = CliRunner.Run("--help");
         Assert.Equal(0, exit);
-        foreach (var command in new[] { "train", "evaluate", "predict", "export", "inspect", "cert", "worker" }) Assert.Contains(command, output);
+        foreach (var command in new[] { "train", "evaluate", "predict", "export", "inspect", "cert", "plan", "worker" }) Assert.Contains(command, output);
         (exit, _, var err) = CliRunner.Run("frobnicate");
         Assert.Equal(2, exit);
         Assert.StartsWith("error: ", err);

@@ -1,0 +1,34 @@
+namespace DistributedNN.Planning;
+
+/// <summary>
+/// The measured figures of one host and its link. Compute is either a sustained rate (<see cref="FlopsPerSecond"/>, for a
+/// network of known FLOPs) or a time per sample (<see cref="SampleSeconds"/>, which wins when set). <see cref="CpuShare"/> is
+/// the cores a host may use relative to the ones the CPU figures were measured on (a cgroup quota of an emulated host): every
+/// CPU cost — compute, per-message overhead, summing, the optimizer — is divided by it; bandwidth and latency are not.
+/// </summary>
+public sealed record MachineFigures(
+    double FlopsPerSecond,
+    double? SampleSeconds,
+    double LinkBytesPerSecond,
+    double LatencySeconds,
+    double MessageSeconds,
+    double SumSecondsPerParameter,
+    double OptimizerSecondsPerParameter,
+    double CpuShare = 1)
+{
+    /// <summary>One host's time for one training sample of <paramref name="network"/>.</summary>
+    public double SecondsPerSample(NetworkCost network)
+    {
+        if (SampleSeconds is { } s) return s / CpuShare;
+        if (network.FlopsPerSample <= 0)
+            throw new UserErrorException("the network's FLOPs per sample are unknown: give --flops-per-sample, or the time per sample with --sample-us");
+        return network.FlopsPerSample / FlopsPerSecond / CpuShare;
+    }
+
+    /// <summary>The CPU time of <paramref name="messages"/> messages' software overhead on one host.</summary>
+    public double MessageOverhead(int messages) => messages * MessageSeconds / CpuShare;
+
+    /// <summary>Summing <paramref name="shards"/> gradients of <paramref name="parameters"/> floats, then the optimizer over them.</summary>
+    public double ReduceSeconds(int shards, double parameters) =>
+        parameters * (shards * SumSecondsPerParameter + OptimizerSecondsPerParameter) / CpuShare;
+}
