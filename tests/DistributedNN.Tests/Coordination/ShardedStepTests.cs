@@ -146,4 +146,22 @@ public sealed class ShardedStepTests
         Assert.Equal(12, step.Sum(sum).Count);
         Assert.Equal(Enumerable.Range(0, P).Select(i => 6000f + i), sum);
     }
+
+    /// <summary>
+    /// docs/SECURITY.md promises every result is checked for finiteness, and in the star a NaN gradient is refused as
+    /// NonFinite (redone elsewhere; NaN twice stops the run as diverged). A sharded step's gradients never reach the
+    /// coordinator, so the slice sum is the one place it can check them. FAILS today: AcceptSlice copies a NaN sum in.
+    /// </summary>
+    [Fact]
+    public void A_slice_sum_holding_NaN_or_infinity_is_refused_as_non_finite()
+    {
+        var step = NewStep();
+        step.ShardedOver(5, Slices);
+        var poisoned = SumBuffer(32, 32, 5);
+        poisoned[7] = float.NaN;
+        Assert.Equal(RejectionKind.NonFinite, step.Accept(SliceSum(32, 32), poisoned, 1, "owner")?.Kind);
+        var infinite = SumBuffer(32, 32, 5);
+        infinite[31] = float.PositiveInfinity;
+        Assert.Equal(RejectionKind.NonFinite, step.Accept(SliceSum(32, 32), infinite, 1, "owner")?.Kind);
+    }
 }
