@@ -47,6 +47,46 @@ public sealed class LinkPartsTests
         Assert.Null(violation);
     }
 
+    private static WorkResult SliceSum(int offset, int count, long step = 3) =>
+        new(WorkKind.SliceSum, Job, step, step, offset, new BatchStats(1, 0, 4), 1, count, []);
+
+    private static TensorHeader SliceSumFrame(int offset, int count, long step = 3) => new(Job, step, step, TensorKind.SliceSum, offset, count) { Layout = 2 };
+
+    [Fact]
+    public void A_slice_sum_result_waits_for_its_slice_sum_frame_and_nothing_else()
+    {
+        var pairing = new ResultPairing(parameterCount: 10);
+        Assert.False(pairing.OnResult(SliceSum(offset: 4, count: 6), out var violation)); // held
+        Assert.Null(violation);
+        var paired = pairing.OnGradient(SliceSumFrame(4, 6), out violation);
+        Assert.Null(violation);
+        Assert.Equal((WorkKind.SliceSum, 4, 6), (paired!.Kind, paired.Item, paired.GradientLength));
+
+        // a frame of another count, offset, step or version
+        foreach (var frame in new[] { SliceSumFrame(4, 5), SliceSumFrame(4, 7), SliceSumFrame(0, 6), SliceSumFrame(4, 6, step: 4), SliceSumFrame(4, 6) with { Version = 2 } })
+        {
+            Assert.False(pairing.OnResult(SliceSum(4, 6), out _));
+            Assert.Null(pairing.OnGradient(frame, out violation));
+            Assert.Contains("without its result", violation);
+        }
+
+        // a shard's gradient frame after a slice sum's result, and a slice sum frame after a shard's result
+        Assert.False(pairing.OnResult(SliceSum(0, 10), out _));
+        Assert.Null(pairing.OnGradient(new TensorHeader(Job, 3, 3, TensorKind.ShardGradient, 0, 10), out violation));
+        Assert.NotNull(violation);
+        Assert.False(pairing.OnResult(Shard(0), out _));
+        Assert.Null(pairing.OnGradient(SliceSumFrame(0, 10), out violation));
+        Assert.NotNull(violation);
+
+        // a slice sum result that announces no slice of the model stands alone; one waiting breaks on the next result
+        Assert.True(pairing.OnResult(SliceSum(0, 0), out violation));
+        Assert.Null(violation);
+        Assert.True(pairing.OnResult(SliceSum(0, 11), out _));
+        Assert.False(pairing.OnResult(SliceSum(4, 6), out _));
+        pairing.OnResult(SliceSum(0, 4), out violation);
+        Assert.Contains("without its gradient", violation);
+    }
+
     [Fact]
     public void Weights_arriving_while_a_version_is_in_use_never_land_in_the_leased_buffer()
     {

@@ -62,4 +62,45 @@ public sealed class TensorFrameTests
         Assert.Throws<ArgumentException>(() => TensorFrame.WriteHeader(Header(TensorKind.Weights, -1), buffer));
         Assert.Throws<ArgumentException>(() => TensorFrame.WriteHeader(Header(TensorKind.Weights, 1), new byte[47]));
     }
+
+    [Theory]
+    [InlineData(TensorKind.Result)]
+    [InlineData(TensorKind.Layout)]
+    [InlineData(TensorKind.SliceState)]
+    [InlineData(TensorKind.GradientSlice)]
+    [InlineData(TensorKind.WeightsSlice)]
+    [InlineData(TensorKind.PeerHello)]
+    [InlineData(TensorKind.SliceSum)]
+    public void The_sharded_topologys_frames_carry_their_layout_at_offset_6(TensorKind kind)
+    {
+        foreach (ushort layout in new ushort[] { 0, 1, 0x0102, ushort.MaxValue })
+        {
+            var header = Header(kind, 12, shard: 4) with { Layout = layout };
+            var bytes = HeaderBytes(header);
+            Assert.Equal(layout, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(6)));
+            var read = TensorFrame.ReadHeader(bytes, maxCount: 12);
+            Assert.Equal(header, read);
+            Assert.Equal(layout, read.Layout);
+        }
+    }
+
+    [Theory]
+    [InlineData(TensorKind.Weights)]
+    [InlineData(TensorKind.ShardGradient)]
+    [InlineData(TensorKind.ShardGradientBf16)]
+    [InlineData(TensorKind.WeightsBf16)]
+    [InlineData(TensorKind.Order)]
+    public void The_star_frames_keep_offset_6_reserved_on_read_and_on_write(TensorKind kind)
+    {
+        foreach (ushort layout in new ushort[] { 1, 0x0100, ushort.MaxValue })
+        {
+            var bytes = HeaderBytes(Header(kind, 12));
+            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(6), layout);
+            Assert.False(TensorFrame.TryReadHeader(bytes, 12, out var header, out var error));
+            Assert.Equal(default, header);
+            Assert.Equal($"reserved header field is {layout}, expected 0", error);
+            var e = Assert.Throws<ArgumentException>(() => TensorFrame.WriteHeader(Header(kind, 12) with { Layout = layout }, new byte[TensorFrame.HeaderSize]));
+            Assert.Contains($"a {kind} frame carries no layout", e.Message);
+        }
+    }
 }
