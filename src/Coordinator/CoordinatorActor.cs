@@ -224,7 +224,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (delivery.Rejected is { } why) _log.Warning("Rejected a result from {Worker}: {Reason}", worker.Name, why.Reason);
         if (delivery.DivergedOn is { } workers)
         {
-            Fail(CoordinatorErrors.Diverged(_job.State, d.Result.Item, workers));
+            Fail(CoordinatorErrors.Diverged(_job.State, d.Result, workers));
             return;
         }
         if (delivery.Quarantined) Quarantined(worker);

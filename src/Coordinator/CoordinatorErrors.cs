@@ -13,8 +13,10 @@ internal static class CoordinatorErrors
         $"step {step + 1} made no progress in {WorkScheduler.MaxStalledDeadlines} × {policy.StepTimeout.TotalSeconds:F0} s: shard results are not arriving " +
         "(lost tensor transfers? with --transport akka, a message over akka.remote's maximum-frame-size is dropped)");
 
-    public static Training.TrainingDivergedException Diverged(Training.TrainingState state, int shard, int workers) => new(
-        $"training diverged at epoch {state.Epoch + 1}, step {state.StepInEpoch + 1}: shard {shard} gives a NaN or infinite loss/gradient on {workers} worker(s) (learning rate too high?)");
+    public static Training.TrainingDivergedException Diverged(Training.TrainingState state, Protocol.WorkResult result, int workers) => new(
+        $"training diverged at epoch {state.Epoch + 1}, step {state.StepInEpoch + 1}: " + (result.Kind == Protocol.WorkKind.SliceSum
+            ? $"the gradient sum of the slice at {result.Item} holds NaN or infinity (learning rate too high?)"
+            : $"shard {result.Item} gives a NaN or infinite loss/gradient on {workers} worker(s) (learning rate too high?)"));
 
     public static string DataDiffers(string theirs, string ours) =>
         $"its data set differs from the coordinator's (fingerprint {theirs[..Math.Min(12, theirs.Length)]}… vs {ours[..Math.Min(12, ours.Length)]}…): give every node the same --data";

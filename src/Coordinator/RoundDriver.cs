@@ -154,7 +154,8 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         {
             var rejected = round.Addressed(result) ?? round.Accept(result, gradient, worker.Id, worker.Name);
             release(gradient);
-            return rejected is null ? new Delivery(scheduler.AllComplete && Settled(round)) : new Delivery(false, rejected);
+            if (rejected is null) return new Delivery(scheduler.AllComplete && Settled(round));
+            return new Delivery(false, rejected, DivergedOn: rejected.Kind == RejectionKind.NonFinite ? 1 : null); // a sum is not redone: the step stops
         }
         var why = round.Addressed(result) ?? (scheduler.IsAssigned(result.Item, worker.Id) ? null
             : new Rejection(RejectionKind.Overtaken, $"{result.Kind} item {result.Item} is not assigned to {worker.Name}"));

@@ -137,6 +137,8 @@ public sealed class StepAggregator : IWorkRound
             return Rejection.Stale($"a slice sum of {r.GradientLength} values at {r.Item} is not a slice of layout {sliced.Layout}");
         if (sliced.Got[slice]) return Rejection.Malformed($"the sum of slice {slice} of step {Step + 1} was already delivered");
         if (r.Stats.Count != _shards.Sum(s => s.ExpectedCount)) return Rejection.Malformed($"slice {slice}'s sum counts {r.Stats.Count} samples");
+        // the workers send no gradient that is not finite (they report a loss that is not): this is a sum that overflowed, or a lie
+        if (!Elementwise.AllFinite(sum.AsSpan(0, r.GradientLength))) return new Rejection(RejectionKind.NonFinite, $"the sum of slice {slice} of step {Step} holds NaN or infinity");
         sum.AsSpan(0, r.GradientLength).CopyTo(_total!.AsSpan(r.Item));
         sliced.Got[slice] = true;
         sliced.Count++;
