@@ -1,6 +1,7 @@
 namespace DistributedNN.Tests.Cli;
 
 /// <summary>`train --topology`: a one-line error, before any data is read, where the sharded topology cannot work.</summary>
+[Trait(TestTiers.Category, TestTiers.Integration)] // the tier guard reads "--workers" in the data (refused before any node starts)
 public sealed class TopologyOptionTests
 {
     [Theory]
