@@ -1,3 +1,4 @@
+using DistributedNN.Planning;
 using DistributedNN.Security;
 using DistributedNN.Training;
 using DistributedNN.Transport;

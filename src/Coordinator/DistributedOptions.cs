@@ -1,4 +1,5 @@
 using DistributedNN.Hosting;
+using DistributedNN.Planning;
 using DistributedNN.Training;
 using DistributedNN.Transport;
 

@@ -1,6 +1,7 @@
 using Akka.Event;
 using DistributedNN.Data;
 using DistributedNN.Model;
+using DistributedNN.Planning;
 using DistributedNN.Protocol;
 using DistributedNN.Serialization;
 using DistributedNN.Training;

@@ -3,6 +3,7 @@ using DistributedNN.Data;
 using DistributedNN.Hosting;
 using DistributedNN.Logging;
 using DistributedNN.Model;
+using DistributedNN.Planning;
 using DistributedNN.Security;
 using DistributedNN.Serialization;
 using DistributedNN.Training;
@@ -126,6 +127,10 @@ internal static class TrainRun
     {
         LocalTrainer.CheckData(start.Spec, start.Loaded.Train);
         LocalTrainer.CheckData(start.Spec, start.Loaded.Data.Test);
+        // auto: the star for workers on this machine (no link to spare); the cost model's choice for workers on other hosts
+        int expected = r.MinWorkers ?? r.Workers + r.SpawnWorkers;
+        bool allLocal = expected <= r.Workers + r.SpawnWorkers;
+        var topology = wire.Topology ?? (allLocal ? Topology.Star : wire.Resolved(start.Spec, expected, start.Settings.Shards, start.Settings.BatchSize));
         var options = new DistributedOptions
         {
             InProcessWorkers = r.Workers,
@@ -137,7 +142,7 @@ internal static class TrainRun
             StartTimeout = TimeSpan.FromSeconds(r.StartTimeoutSeconds),
             WorkerLogLevel = r.LogLevel,
             Transport = wire.Transport,
-            Topology = wire.Topology,
+            Topology = topology,
             GradientFormat = wire.GradientFormat,
             WeightFormat = wire.WeightFormat,
             VerifyFraction = r.VerifyFraction,
@@ -146,7 +151,7 @@ internal static class TrainRun
             PreviousEpochs = start.PreviousEpochs,
             OnStep = progress.Step,
         };
-        stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {wire.Transport.Name()}{(wire.Topology == Topology.Sharded ? ", sharded" : "")}; {Protection(security)}");
+        stdout.WriteLine($"cluster {r.Mode}: {options.InProcessWorkers} in-process worker(s), {options.SpawnedWorkers} worker process(es), waiting for {options.MinWorkers}; tensors over {wire.Transport.Name()}{(topology == Topology.Sharded ? ", sharded" : "")}; {Protection(security)}");
         if (security.Mode == SecurityMode.Insecure) Serilog.Log.Warning(NodeSecurity.InsecureWarning);
         var state = start.ResumedState ?? new TrainingState(start.Spec, start.Parameters, start.Settings, start.Loaded.Train.Count);
         var outcome = progress.Run(() => DistributedTrainer.RunAsync(state, start.DataRequest, start.Loaded, options, progress.Epoch).GetAwaiter().GetResult());
