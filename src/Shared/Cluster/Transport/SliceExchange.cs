@@ -290,7 +290,10 @@ internal sealed class SliceExchange : IDisposable
     /// <summary>Under the gate: the buffer weights of <paramref name="version"/> are put together in (null: that version is old).</summary>
     private Assembly? AssemblyFor(long version)
     {
-        if (version <= _slot.Version) return null;
+        // the layout's weights come whole from the coordinator; owners send the versions after it, at most two ahead of what
+        // this worker holds (a slow link's slices, then the next ones): anything else is not put together
+        long held = Math.Max(_slot.Version, _layout!.Version);
+        if (version <= _slot.Version || version > held + 2) return null;
         if (!_assemblies.TryGetValue(version, out var a))
             _assemblies[version] = a = new Assembly(_slot.Rent(), new bool[_layout!.Slices]);
         return a;
