@@ -22,7 +22,8 @@
 #   --loss PERCENT          packets dropped at random on each host's link, each direction (default 0; needs nft)
 #   --baseline              first run the same training on 1 worker host (same quota and link), then print
 #                           the scaling efficiency = samples/s(H) / (H × samples/s(1))
-#   --partition-at SECONDS  cut a worker host's link this many seconds after its worker started, for good
+#   --partition-at SECONDS  cut a worker host's link this many seconds into the training (counted from the
+#                           coordinator's log line with every worker ready), for the rest of the run
 #   --partition-host I      the worker host to cut, 1..H (default 1; with --partition-at)
 #   --results FILE          append one JSON line per run to FILE (machine-readable: for a cost model)
 #   --keep DIR              keep every run's logs, metrics.json and run folder in DIR (default: removed)
@@ -65,7 +66,11 @@ while (($# > 0)); do
     --insecure) insecure=1; shift; continue ;;
     --) shift; train_args=("$@"); break ;;
   esac
-  (($# >= 2)) || fail_usage "$1 needs a value (see --help)"
+  case $1 in
+    --hosts | --cpu | --coordinator-cpu | --cfs-period-us | --rate | --delay | --loss | --partition-at | --partition-host | --results | --keep | --bin | --subnet | --run-timeout)
+      (($# >= 2)) || fail_usage "$1 needs a value (see --help)" ;;
+    *) fail_usage "unknown option $1 (dnn train options go after --; see --help)" ;;
+  esac
   case $1 in
     --hosts) hosts=$2 ;;
     --cpu) cpu=$2 ;;
@@ -81,7 +86,6 @@ while (($# > 0)); do
     --bin) bin=$2 ;;
     --subnet) subnet=$2 ;;
     --run-timeout) run_timeout=$2 ;;
-    *) fail_usage "unknown option $1 (dnn train options go after --; see --help)" ;;
   esac
   shift 2
 done
@@ -95,6 +99,12 @@ for pair in "--cpu:$cpu" "--coordinator-cpu:$coordinator_cpu"; do
     fail_usage "${pair%%:*} must be a number of cores above 0, e.g. 0.2, or none (got '$v')"
 done
 if ! [[ $period =~ ^[0-9]+$ ]] || ! ((period >= 1000 && period <= 1000000)); then fail_usage "--cfs-period-us must be from 1000 to 1000000 (got '$period')"; fi
+for pair in "--cpu:$cpu" "--coordinator-cpu:$coordinator_cpu"; do
+  v=${pair#*:}
+  if [[ $v != none && $(awk -v c="$v" -v p="$period" 'BEGIN { print (c * p >= 1000) }') != 1 ]]; then
+    fail_usage "${pair%%:*} $v in a $period us CFS period is a quota below the kernel's 1000 us: raise --cfs-period-us"
+  fi
+done
 [[ $rate == none || $rate =~ ^[0-9]+([.][0-9]+)?(bit|kbit|mbit|gbit)$ ]] || fail_usage "--rate must be a rate like 2gbit, 500mbit, or none (got '$rate')"
 [[ $delay =~ $number ]] || fail_usage "--delay must be milliseconds, e.g. 0.1 (got '$delay')"
 [[ $loss =~ $number && $(awk -v l="$loss" 'BEGIN { print (l <= 100) }') == 1 ]] || fail_usage "--loss must be a percentage from 0 to 100 (got '$loss')"
@@ -195,7 +205,8 @@ if [[ -z $bin ]]; then
   out=$("$dotnet" build src/Coordinator -c Release -nologo -v quiet 2>&1) || die "the build failed: $(echo "$out" | grep -m1 error || echo "$out" | tail -n 1)"
   bin=src/Coordinator/bin/Release/net10.0
 fi
-bin=$(cd "$bin" 2>/dev/null && pwd) || die "--bin folder $bin does not exist"
+[[ -d $bin ]] || die "--bin folder $bin does not exist"
+bin=$(cd "$bin" && pwd)
 [[ -f $bin/dnn.dll && -f $bin/dnn-worker.dll ]] || die "--bin folder $bin lacks dnn.dll or dnn-worker.dll"
 
 # ---- TLS: a pair for this run, in the private temp folder -------------------------------------------
@@ -325,7 +336,6 @@ set_quota() {
   local cg=$1 cores=$2 quota
   [[ $cores == none ]] && return
   quota=$(awk -v c="$cores" -v p="$period" 'BEGIN { printf "%d", c * p + 0.5 }')
-  ((quota >= 1000)) || die "a quota of $cores core(s) in a $period us period is $quota us, below the kernel's 1000 us: raise --cfs-period-us"
   if [[ $cgroup_version == v1 ]]; then
     make_or_die "the CFS period of $cg" sh -c "echo $period > '$cg/cpu.cfs_period_us'"
     make_or_die "the CFS quota of $cg" sh -c "echo $quota > '$cg/cpu.cfs_quota_us'"
@@ -398,7 +408,7 @@ wait_listening() { # the coordinator's port, in its namespace; it loads the data
 
 # shellcheck disable=SC2034 # before, after and worker_exits are read by report through namerefs
 run_training() {
-  local workers=$1 cut_at=$2 label=$3 dir coordinator rc i t before=() after=() worker_pids=() cut_time="" start_time
+  local workers=$1 cut_at=$2 label=$3 dir coordinator rc i t before=() after=() worker_pids=() cut_time=""
   dir=${keep:-$tmp}/$label
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -415,9 +425,11 @@ run_training() {
       --log-level warning "${tls[@]}" "${worker_data[@]}"
     worker_pids[i]=$!
   done
-  start_time=$(date +%s.%N)
   if [[ -n $cut_at ]]; then
     (
+      # the clock starts with the training: when the coordinator's run log has every worker ready
+      until grep -qsE "ready \($workers of at least|\"Ready\":$workers," "$dir/run/train.log" "$dir/run/train.jsonl"; do sleep 0.2; done
+      date +%s.%N >"$dir/started"
       sleep "$cut_at"
       ip -n "$sw_ns" link set "$(host_link "$partition_host")" down && date +%s.%N >"$dir/cut"
     ) &
@@ -431,7 +443,7 @@ run_training() {
     wait "$timer_pid" 2>/dev/null || true
     timer_pid=""
   fi
-  [[ -f $dir/cut ]] && cut_time=$(awk -v a="$(cat "$dir/cut")" -v b="$start_time" 'BEGIN { printf "%.1f", a - b }')
+  [[ -f $dir/cut ]] && cut_time=$(awk -v a="$(cat "$dir/cut")" -v b="$(cat "$dir/started")" 'BEGIN { printf "%.1f", a - b }')
   # after a finished job the workers leave by themselves; a cut-off one cannot, and is stopped
   for ((t = 0; t < 100; t++)); do
     local running=0
@@ -468,13 +480,18 @@ report() {
   local workers=$1 label=$2 dir=$3 cut_at=$4 cut_time=$5
   # shellcheck disable=SC2034 # exits is read by partition_report through a nameref
   local -n b=$6 a=$7 exits=$8
-  local m=$dir/metrics.json steps sps last i up down links="" busiest="" busiest_bytes=0 line
+  local m=$dir/metrics.json steps sps run_sps per_epoch i up down links="" busiest="" busiest_bytes=0 line
   steps=$(metric steps "$m")
-  sps=$(metric samples_per_second "$m")
-  last=$(grep -E '^      "samples_per_second": ' "$m" | tail -n 1 | sed -E 's/.*: ([^,]*),?$/\1/')
+  run_sps=$(metric samples_per_second "$m")
+  per_epoch=$(grep -E '^      "samples_per_second": ' "$m" | sed -E 's/.*: ([^,]*),?$/\1/' | paste -sd, -)
+  # the figure compared: the median epoch after the first (which carries the JIT and the connections' start)
+  sps=$(tr , '\n' <<<"$per_epoch" | awk '{ a[++n] = $1 } END {
+    s = n > 1 ? 2 : 1; m = n - s + 1; for (i = s; i <= n; i++) b[i - s + 1] = a[i]
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
+    printf "%.1f", m % 2 ? b[(m + 1) / 2] : (b[m / 2] + b[m / 2 + 1]) / 2 }')
   ((steps > 0)) || die "the $label run made no steps"
-  printf 'samples/s: %s over the run (last epoch %s); %s epoch(s), %s steps; weights_sha256 %s\n' \
-    "$(printf '%.0f' "$sps")" "$(printf '%.0f' "$last")" "$(metric epochs "$m")" "$steps" "$(metric weights_sha256 "$m")"
+  printf 'samples/s: %s (median epoch after the first; %s over the whole run); %s epoch(s), %s steps; weights_sha256 %s\n' \
+    "$(printf '%.0f' "$sps")" "$(printf '%.0f' "$run_sps")" "$(metric epochs "$m")" "$steps" "$(metric weights_sha256 "$m")"
   printf '  %-12s %14s %14s %14s\n' link "up B/step" "down B/step" "total B/step"
   for ((i = 0; i <= workers; i++)); do
     read -r u0 d0 <<<"${b[i]}"
@@ -498,7 +515,8 @@ report() {
     for arg in "${train_args[@]}"; do args+="${args:+ }$arg"; done
     line="{\"label\":\"$label\",\"hosts\":$workers,\"cpu\":$(json_str "$cpu"),\"coordinator_cpu\":$(json_str "$coordinator_cpu"),\"cfs_period_us\":$period"
     line+=",\"rate\":$(json_str "$rate"),\"delay_ms\":$delay,\"loss_percent\":$loss,\"train_args\":$(json_str "$args")"
-    line+=",\"samples_per_second\":$sps,\"last_epoch_samples_per_second\":$last,\"epochs\":$(metric epochs "$m"),\"steps\":$steps"
+    line+=",\"samples_per_second\":$sps,\"run_samples_per_second\":$run_sps,\"epoch_samples_per_second\":[$per_epoch]"
+    line+=",\"epochs\":$(metric epochs "$m"),\"steps\":$steps"
     line+=",\"parameters\":$(metric parameters "$m"),\"batch\":$(metric batch "$m"),\"shards\":$(metric shards "$m")"
     line+=",\"weights_sha256\":\"$(metric weights_sha256 "$m")\",\"links\":[$links],\"busiest_link\":$(json_str "$busiest")"
     line+=",\"busiest_bytes_per_step\":$busiest_bytes,\"baseline_samples_per_second\":${baseline_sps:-null},\"scaling_efficiency\":$efficiency,\"partition\":$partition}"
@@ -513,9 +531,9 @@ partition_report() {
     echo "partition: the run ended before host $partition_host's link was to be cut at $cut_at s: nothing was cut"
     return
   fi
-  echo "partition: host $partition_host's link ($(host_addr "$partition_host")) cut ${cut_time} s after the workers started; the run finished with the other host(s)"
+  echo "partition: host $partition_host's link ($(host_addr "$partition_host")) cut ${cut_time} s into the training; the run finished with the other host(s)"
   echo "  the coordinator's log about it:"
-  grep -E "$(host_addr "$partition_host" | sed 's/\./\\./g')|removed|nreachable|slow|stall|deadline" "$dir/coordinator.log" | head -n 12 | sed 's/^/    /' || echo "    (nothing)"
+  grep -E "$(host_addr "$partition_host" | sed 's/\./\\./g')|removed|nreachable|slow|stall|deadline" "$dir/coordinator.log" | head -n 12 | cut -c1-220 | sed "s/^/    /" || echo "    (nothing)"
   echo "  the cut-off worker: ${ex[$partition_host]}"
 }
 
