@@ -37,7 +37,8 @@
 # Time dilation: CPU and link rates are slowed by the same factor, so the ratio of compute to communication
 # is that of a faster cluster: 0.2 core and 2 Gbit/s per host emulate 1 core and 10 Gbit/s, five times
 # slower. Samples/s are the emulation's; scaling efficiencies and bytes per step carry over.
-# Bytes per step are each link's bytes over the whole run (joining, evaluation and heartbeats included)
+# samples/s: the median epoch after the first (which carries the JIT and the connections' start), the whole
+# run's figure beside it. Bytes per step: each link's bytes over the whole run (joining, evaluation, heartbeats)
 # divided by the run's steps; "up" is what the host sent, "down" what it received.
 # The coordinator's -- options pass through unchanged (e.g. --topology, once `dnn train` has it). The script
 # sets --min-workers, --host, --port, --public-host, --metrics-out, --out and the TLS options itself; the
