@@ -39,7 +39,8 @@
 # slower. Samples/s are the emulation's; scaling efficiencies and bytes per step carry over.
 # samples/s: the median epoch after the first (which carries the JIT and the connections' start), the whole
 # run's figure beside it. Bytes per step: each link's bytes over the whole run (joining, evaluation, heartbeats)
-# divided by the run's steps; "up" is what the host sent, "down" what it received.
+# divided by the run's steps; "up" is what the host sent, "down" what it received. CPU throttled: the share of
+# the host's CFS periods (those it had work in) that ran out of quota; near 100% the host was CPU-bound.
 # The coordinator's -- options pass through unchanged (e.g. --topology, once `dnn train` has it). The script
 # sets --min-workers, --host, --port, --public-host, --metrics-out, --out and the TLS options itself; the
 # workers get the coordinator's --data. DNN_* variables other than DNN_DATA and DNN_KERNEL are not passed on.
@@ -388,8 +389,16 @@ start_in_host() {
 }
 
 # ---- one run ------------------------------------------------------------------------------------------
-link_bytes() { # "up down" of host i's link: what the host sent (its switch end received) and received
-  ip netns exec "$sw_ns" sh -c "echo \$(cat /sys/class/net/$(host_link "$1")/statistics/rx_bytes) \$(cat /sys/class/net/$(host_link "$1")/statistics/tx_bytes)"
+link_bytes() { # "up down periods throttled" of host i: what the host sent (its switch end received) and received;
+  # its cgroup's CFS periods and how many of them ran out of quota (0 0 without a cgroup)
+  local cg periods=0 throttled=0
+  cg=$(host_cgroup "$1")
+  if [[ -n $cg ]]; then
+    periods=$(awk '$1 == "nr_periods" { print $2 }' "$cg/cpu.stat")
+    throttled=$(awk '$1 == "nr_throttled" { print $2 }' "$cg/cpu.stat")
+  fi
+  echo "$(ip netns exec "$sw_ns" cat "/sys/class/net/$(host_link "$1")/statistics/rx_bytes" \
+    "/sys/class/net/$(host_link "$1")/statistics/tx_bytes" | paste -sd ' ') $periods $throttled"
 }
 metric() { grep -m1 -E "^  \"$1\": " "$2" | sed -E 's/^  "[^"]+": "?([^",]*)"?,?$/\1/'; }
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
@@ -481,7 +490,7 @@ report() {
   local workers=$1 label=$2 dir=$3 cut_at=$4 cut_time=$5
   # shellcheck disable=SC2034 # exits is read by partition_report through a nameref
   local -n b=$6 a=$7 exits=$8
-  local m=$dir/metrics.json steps sps run_sps per_epoch i up down links="" busiest="" busiest_bytes=0 line
+  local m=$dir/metrics.json steps sps run_sps per_epoch i up down throttled links="" busiest="" busiest_bytes=0 line
   steps=$(metric steps "$m")
   run_sps=$(metric samples_per_second "$m")
   per_epoch=$(grep -E '^      "samples_per_second": ' "$m" | sed -E 's/.*: ([^,]*),?$/\1/' | paste -sd, -)
@@ -493,15 +502,17 @@ report() {
   ((steps > 0)) || die "the $label run made no steps"
   printf 'samples/s: %s (median epoch after the first; %s over the whole run); %s epoch(s), %s steps; weights_sha256 %s\n' \
     "$(printf '%.0f' "$sps")" "$(printf '%.0f' "$run_sps")" "$(metric epochs "$m")" "$steps" "$(metric weights_sha256 "$m")"
-  printf '  %-12s %14s %14s %14s\n' link "up B/step" "down B/step" "total B/step"
+  printf '  %-12s %14s %14s %14s %16s\n' link "up B/step" "down B/step" "total B/step" "CPU throttled"
   for ((i = 0; i <= workers; i++)); do
-    read -r u0 d0 <<<"${b[i]}"
-    read -r u1 d1 <<<"${a[i]}"
+    read -r u0 d0 p0 t0 <<<"${b[i]}"
+    read -r u1 d1 p1 t1 <<<"${a[i]}"
+    # the share of CFS periods in which the host used up its quota: near 100%, the host was CPU-bound
+    throttled=$(awk -v p=$((p1 - p0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", (p > 0 ? 100 * t / p : 0) }')
     up=$(((u1 - u0) / steps))
     down=$(((d1 - d0) / steps))
-    printf '  %-12s %14d %14d %14d\n' "$(host_name "$i")" "$up" "$down" $((up + down))
+    printf '  %-12s %14d %14d %14d %15s%%\n' "$(host_name "$i")" "$up" "$down" $((up + down)) "$throttled"
     if ((up + down > busiest_bytes)); then busiest_bytes=$((up + down)) busiest=$(host_name "$i"); fi
-    links+="${links:+,}{\"host\":$(json_str "$(host_name "$i")"),\"address\":\"$(host_addr "$i")\",\"up_bytes_per_step\":$up,\"down_bytes_per_step\":$down}"
+    links+="${links:+,}{\"host\":$(json_str "$(host_name "$i")"),\"address\":\"$(host_addr "$i")\",\"up_bytes_per_step\":$up,\"down_bytes_per_step\":$down,\"cpu_throttled_percent\":$throttled}"
   done
   echo "busiest link: $busiest, $busiest_bytes bytes per step"
   local partition=null
