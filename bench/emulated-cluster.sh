@@ -17,6 +17,10 @@
 #   --coordinator-cpu CORES the coordinator host's quota (default: --cpu)
 #   --cfs-period-us US      the CFS period of every quota (default 10000: a 10 ms period slows a process
 #                           evenly, where the kernel's 100 ms would run it at full speed, then stall it)
+#   --cpu-weight N          the CPU weight of this run's cgroup against the machine's other processes: cgroup v1
+#                           cpu.shares (2-262144; the kernel's default 1024) or v2 cpu.weight (1-10000; default
+#                           100). On a busy machine a high weight lets each host have its quota (quotas still cap
+#                           every host), e.g. 262144; the other processes then share what the hosts leave
 #   --rate RATE             each host's link rate, both directions, in tc units (default 2gbit; "none": unshaped)
 #   --delay MS              one-way delay added on each host's link in ms (default 0; needs the kernel's netem)
 #   --loss PERCENT          packets dropped at random on each host's link, each direction (default 0; needs nft)
@@ -58,7 +62,7 @@ fail_usage() {
   exit 2
 }
 
-hosts=2 cpu=0.2 coordinator_cpu="" period=10000 rate=2gbit delay=0 loss=0 baseline=0
+hosts=2 cpu=0.2 coordinator_cpu="" cpu_weight="" period=10000 rate=2gbit delay=0 loss=0 baseline=0
 partition_at="" partition_host=1 results="" keep="" bin="" subnet="" run_timeout=3600 insecure=0
 train_args=()
 while (($# > 0)); do
@@ -69,7 +73,7 @@ while (($# > 0)); do
     --) shift; train_args=("$@"); break ;;
   esac
   case $1 in
-    --hosts | --cpu | --coordinator-cpu | --cfs-period-us | --rate | --delay | --loss | --partition-at | --partition-host | --results | --keep | --bin | --subnet | --run-timeout)
+    --hosts | --cpu | --coordinator-cpu | --cpu-weight | --cfs-period-us | --rate | --delay | --loss | --partition-at | --partition-host | --results | --keep | --bin | --subnet | --run-timeout)
       (($# >= 2)) || fail_usage "$1 needs a value (see --help)" ;;
     *) fail_usage "unknown option $1 (dnn train options go after --; see --help)" ;;
   esac
@@ -77,6 +81,7 @@ while (($# > 0)); do
     --hosts) hosts=$2 ;;
     --cpu) cpu=$2 ;;
     --coordinator-cpu) coordinator_cpu=$2 ;;
+    --cpu-weight) cpu_weight=$2 ;;
     --cfs-period-us) period=$2 ;;
     --rate) rate=$2 ;;
     --delay) delay=$2 ;;
@@ -107,6 +112,9 @@ for pair in "--cpu:$cpu" "--coordinator-cpu:$coordinator_cpu"; do
     fail_usage "${pair%%:*} $v in a $period us CFS period is a quota below the kernel's 1000 us: raise --cfs-period-us"
   fi
 done
+if [[ -n $cpu_weight ]] && { ! [[ $cpu_weight =~ ^[0-9]+$ ]] || ((cpu_weight < 1 || cpu_weight > 262144)); }; then
+  fail_usage "--cpu-weight must be a whole number, 2-262144 on cgroup v1 or 1-10000 on v2 (got '$cpu_weight')"
+fi
 [[ $rate == none || $rate =~ ^[0-9]+([.][0-9]+)?(bit|kbit|mbit|gbit)$ ]] || fail_usage "--rate must be a rate like 2gbit, 500mbit, or none (got '$rate')"
 [[ $delay =~ $number ]] || fail_usage "--delay must be milliseconds, e.g. 0.1 (got '$delay')"
 [[ $loss =~ $number && $(awk -v l="$loss" 'BEGIN { print (l <= 100) }') == 1 ]] || fail_usage "--loss must be a percentage from 0 to 100 (got '$loss')"
@@ -367,13 +375,20 @@ make_cgroups() {
       die "cgroup v2: the cpu controller is not enabled for the children of /sys/fs/cgroup (its cgroup.subtree_control); this script changes only cgroups it made"
     make_or_die "the cpu controller in $cgroup_base" sh -c "echo +cpu > '$cgroup_base/cgroup.subtree_control'"
   fi
+  if [[ -n $cpu_weight ]]; then
+    if [[ $cgroup_version == v1 ]]; then
+      make_or_die "cpu.shares $cpu_weight of $cgroup_base (2-262144)" sh -c "echo $cpu_weight > '$cgroup_base/cpu.shares'"
+    else
+      make_or_die "cpu.weight $cpu_weight of $cgroup_base (1-10000)" sh -c "echo $cpu_weight > '$cgroup_base/cpu.weight'"
+    fi
+  fi
   for ((i = 0; i <= hosts; i++)); do
     cg=$(host_cgroup "$i")
     make_or_die "cgroup $cg" mkdir "$cg"
     made_cgroups+=("$cg")
     set_quota "$cg" "$(host_cpu "$i")"
   done
-  echo "cpu: cgroup $cgroup_version $cgroup_base, ${cpu} core per worker host, ${coordinator_cpu} for the coordinator, CFS period ${period} us" >&2
+  echo "cpu: cgroup $cgroup_version $cgroup_base, ${cpu} core per worker host, ${coordinator_cpu} for the coordinator, CFS period ${period} us${cpu_weight:+, weight $cpu_weight}" >&2
 }
 
 # Starts a command in host i: its cgroup first (the wrapper shell joins it, so everything it execs is in it),
@@ -525,7 +540,7 @@ report() {
     local efficiency=null args="" arg
     if [[ $label == main && $baseline == 1 ]]; then efficiency=$(awk -v h="$workers" -v s="$sps" -v b="$baseline_sps" 'BEGIN { printf "%.4f", s / (h * b) }'); fi
     for arg in "${train_args[@]}"; do args+="${args:+ }$arg"; done
-    line="{\"label\":\"$label\",\"hosts\":$workers,\"cpu\":$(json_str "$cpu"),\"coordinator_cpu\":$(json_str "$coordinator_cpu"),\"cfs_period_us\":$period"
+    line="{\"label\":\"$label\",\"hosts\":$workers,\"cpu\":$(json_str "$cpu"),\"coordinator_cpu\":$(json_str "$coordinator_cpu"),\"cfs_period_us\":$period,\"cpu_weight\":${cpu_weight:-null}"
     line+=",\"rate\":$(json_str "$rate"),\"delay_ms\":$delay,\"loss_percent\":$loss,\"train_args\":$(json_str "$args")"
     line+=",\"samples_per_second\":$sps,\"run_samples_per_second\":$run_sps,\"epoch_samples_per_second\":[$per_epoch]"
     line+=",\"epochs\":$(metric epochs "$m"),\"steps\":$steps"
