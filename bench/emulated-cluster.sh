@@ -558,7 +558,7 @@ partition_report() {
     echo "partition: the run ended before host $partition_host's link was to be cut at $cut_at s: nothing was cut"
     return
   fi
-  echo "partition: host $partition_host's link ($(host_addr "$partition_host")) cut ${cut_time} s into the training; the run finished with the other host(s)"
+  echo "partition: host $partition_host's link ($(host_addr "$partition_host")) cut ${cut_time} s into the training, at $(date -d "@$(cat "$dir/cut")" +%H:%M:%S.%3N); the run finished with the other host(s)"
   echo "  the coordinator's log about it:"
   grep -E "$(host_addr "$partition_host" | sed 's/\./\\./g')|removed|nreachable|slow|stall|deadline" "$dir/coordinator.log" | head -n 12 | cut -c1-220 | sed "s/^/    /" || echo "    (nothing)"
   echo "  the cut-off worker: ${ex[$partition_host]}"
