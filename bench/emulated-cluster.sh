@@ -197,6 +197,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# A process waited for is gone, and its pid may come back as someone else's: the teardown must not signal it.
+forget_pid() {
+  local pid kept=()
+  for pid in "${pids[@]}"; do [[ $pid == "$1" ]] || kept+=("$pid"); done
+  pids=("${kept[@]}")
+}
+
 # Runs a command that makes something; on failure, one line naming what could not be made, and exit.
 make_or_die() {
   local what=$1 out
@@ -424,6 +431,7 @@ wait_listening() { # the coordinator's port, in its namespace; it loads the data
     ip netns exec "$(host_ns 0)" ss -Hltn "sport = :4053" 2>/dev/null | grep -q . && return 0
     if ! kill -0 "$coordinator" 2>/dev/null; then
       wait "$coordinator" || true
+      forget_pid "$coordinator"
       die "the coordinator stopped before it listened: $(grep -m1 -E '^error|rror' "$log" || tail -n 1 "$log")"
     fi
     sleep 0.2
@@ -452,16 +460,25 @@ run_training() {
   done
   if [[ -n $cut_at ]]; then
     (
+      # stopped (the run ended first): its sleep goes with it
+      trap 'kill "${nap:-}" 2>/dev/null; exit 0' TERM
       # the clock starts with the training: when the coordinator's run log has every worker ready
-      until grep -qsE "ready \($workers of at least|\"Ready\":$workers," "$dir/run/train.log" "$dir/run/train.jsonl"; do sleep 0.2; done
+      until grep -qsE "ready \($workers of at least|\"Ready\":$workers," "$dir/run/train.log" "$dir/run/train.jsonl"; do
+        sleep 0.2 &
+        nap=$!
+        wait "$nap"
+      done
       date +%s.%N >"$dir/started"
-      sleep "$cut_at"
+      sleep "$cut_at" &
+      nap=$!
+      wait "$nap"
       ip -n "$sw_ns" link set "$(host_link "$partition_host")" down && date +%s.%N >"$dir/cut"
     ) &
     timer_pid=$!
   fi
   rc=0
   wait "$coordinator" || rc=$?
+  forget_pid "$coordinator"
   for ((i = 0; i <= workers; i++)); do after[i]=$(link_bytes "$i"); done
   if [[ -n $timer_pid ]]; then
     kill "$timer_pid" 2>/dev/null || true
@@ -484,6 +501,7 @@ run_training() {
     fi
     local wrc=0
     wait "${worker_pids[i]}" 2>/dev/null || wrc=$?
+    forget_pid "${worker_pids[i]}"
     worker_exits[i]=${worker_exits[i]:-exit $wrc}
   done
   if [[ -n $cut_at ]]; then ip -n "$sw_ns" link set "$(host_link "$partition_host")" up 2>/dev/null || true; fi
