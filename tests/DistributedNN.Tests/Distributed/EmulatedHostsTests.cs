@@ -55,15 +55,18 @@ public sealed class EmulatedHostsTests : IDisposable
         lock (output) return (_script.ExitCode, output.ToString(), _script.Id);
     }
 
-    [Fact]
-    public async Task Two_emulated_hosts_end_with_the_weights_of_one_process()
+    [Theory]
+    [InlineData("star")]
+    [InlineData("sharded")] // each host owns half the parameters: the workers exchange gradient and weight slices over the emulated links
+    public async Task Two_emulated_hosts_end_with_the_weights_of_one_process(string topology)
     {
-        // 15 steps an epoch (480 training rows, batch 32): 300 steps over the emulated links
-        string[] training = ["--data", TestData.Csv, "--layers", "4,32,2", "--epochs", "20", "--batch", "32", "--shards", "4",
+        // 15 steps an epoch (480 training rows, batch 32): 300 steps over the emulated links; 67,586 parameters, so that the
+        // tensors outweigh the framing, the orders and the heartbeats on every link
+        string[] training = ["--data", TestData.Csv, "--layers", "4,256,256,2", "--epochs", "20", "--batch", "32", "--shards", "4",
             "--lr", "0.02", "--seed", "7", "--optimizer", "sgd"];
         string results = _dir.File("results.jsonl");
         var (exit, output, pid) = await RunScript(["--hosts", "2", "--cpu", "0.5", "--rate", "1gbit", "--bin", AppContext.BaseDirectory,
-            "--results", results, "--", .. training]);
+            "--results", results, "--", .. training, "--topology", topology]);
         Assert.True(exit == 0, $"bench/emulated-cluster.sh failed (exit {exit}); it needs root, network namespaces, tc and a CPU cgroup, which CI has:\n{output}");
 
         using var run = JsonDocument.Parse(File.ReadAllLines(results).Single());
@@ -75,16 +78,26 @@ public sealed class EmulatedHostsTests : IDisposable
         using var alone = JsonDocument.Parse(File.ReadAllText(_dir.File("single.json")));
         Assert.Equal(alone.RootElement.GetProperty("weights_sha256").GetString(), r.GetProperty("weights_sha256").GetString());
 
-        // the tensors went over the emulated links: each step, a worker host gets the weights and sends two shard gradients
         long tensor = 4L * r.GetProperty("parameters").GetInt64();
         var links = r.GetProperty("links").EnumerateArray().ToList();
         Assert.Equal(["coordinator", "host 1", "host 2"], links.Select(l => l.GetProperty("host").GetString()));
-        foreach (var worker in links.Skip(1))
+        long Down(int i) => links[i].GetProperty("down_bytes_per_step").GetInt64();
+        long Up(int i) => links[i].GetProperty("up_bytes_per_step").GetInt64();
+        if (topology == "star")
         {
-            Assert.True(worker.GetProperty("down_bytes_per_step").GetInt64() >= tensor, worker.ToString());
-            Assert.True(worker.GetProperty("up_bytes_per_step").GetInt64() >= 2 * tensor, worker.ToString());
+            // each step a worker host gets the weights and sends two shard gradients, all through the coordinator's link
+            foreach (int w in new[] { 1, 2 }) Assert.True(Down(w) >= tensor && Up(w) >= 2 * tensor, links[w].ToString());
+            Assert.True(Down(0) >= 4 * tensor, links[0].ToString());
+            Assert.Equal("coordinator", r.GetProperty("busiest_link").GetString());
         }
-        Assert.Equal("coordinator", r.GetProperty("busiest_link").GetString());
+        else
+        {
+            // the coordinator gets one sum a step (not four gradients); a host sends the other's half of its two gradients,
+            // its half of the new weights and its half's sum
+            Assert.True(Down(0) >= tensor && Down(0) < 2 * tensor, links[0].ToString());
+            foreach (int w in new[] { 1, 2 }) Assert.True(Up(w) >= 3 * tensor / 2 && Down(w) >= tensor, links[w].ToString());
+            Assert.NotEqual("coordinator", r.GetProperty("busiest_link").GetString());
+        }
 
         // and nothing it made is left: namespaces, CPU cgroups
         Assert.Empty(Directory.Exists("/run/netns") ? Directory.GetFiles("/run/netns", $"dnn-{pid}-*") : []);

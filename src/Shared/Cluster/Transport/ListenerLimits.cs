@@ -12,16 +12,17 @@ public sealed record ListenerLimits
 {
     public static ListenerLimits Default { get; } = new();
 
-    private readonly int _maxHandshakes = 8, _maxConnections = 16, _reportsPerWindow = 10;
+    // a worker of a sharded job holds a connection from each other worker (up to 64 of them at once opening theirs) and the coordinator's
+    private readonly int _maxHandshakes = 32, _maxConnections = 80, _reportsPerWindow = 10;
 
-    /// <summary>Connections in their opening handshake at once. Default 8.</summary>
+    /// <summary>Connections in their opening handshake at once. Default 32.</summary>
     public int MaxHandshakes
     {
         get => _maxHandshakes;
         init => _maxHandshakes = Positive(value, nameof(MaxHandshakes));
     }
 
-    /// <summary>Connections held at once, in the handshake or accepted and not yet closed. Default 16.</summary>
+    /// <summary>Connections held at once, in the handshake or accepted and not yet closed. Default 80.</summary>
     public int MaxConnections
     {
         get => _maxConnections;

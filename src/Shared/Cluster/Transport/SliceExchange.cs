@@ -245,7 +245,20 @@ internal sealed class SliceExchange : IDisposable
         var address = IPAddress.TryParse(o.Host, out var ip) ? ip
             : (await Dns.GetHostAddressesAsync(o.Host, ct).ConfigureAwait(false)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
         var options = TensorChannelOptions.ForModel(_settings.ParameterCount + 1) with { Tls = _settings.Tls, AccessToken = o.PeerToken };
-        var channel = await TensorChannel.ConnectAsync(new IPEndPoint(address, o.Port), options, ct).ConfigureAwait(false);
+        TensorChannel channel;
+        for (int attempt = 1; ; attempt++)
+        {
+            // every worker connects to every owner at once when a layout starts: a listener busy with handshakes resets some
+            try
+            {
+                channel = await TensorChannel.ConnectAsync(new IPEndPoint(address, o.Port), options, ct).ConfigureAwait(false);
+                break;
+            }
+            catch (Exception e) when (attempt < 5 && e is IOException or System.Net.Sockets.SocketException or TensorAuthenticationException)
+            {
+                await Task.Delay(100 * attempt, ct).ConfigureAwait(false);
+            }
+        }
         await channel.SendAsync(new TensorHeader(_settings.Job, 0, layout.Version, TensorKind.PeerHello, layout.Self, 0) { Layout = layout.Id }, ReadOnlyMemory<float>.Empty, ct)
             .ConfigureAwait(false);
         _ = Task.Run(async () =>
