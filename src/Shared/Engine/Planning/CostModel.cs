@@ -13,8 +13,8 @@ namespace DistributedNN.Planning;
 /// - TCP slow start and congestion control: connections are long-lived and reused every step, so the window stays open;
 /// - straggling, uneven shard sizes (all shards count as ⌈B/K⌉) and the cost of smaller GEMMs on smaller shards: the time
 ///   per sample is one figure; measure it at the shard size of interest, or calibrate;
-/// - the coordinator's replica update in the sharded topology (P × the optimizer's cost): it runs while the next step
-///   computes, off the critical path, as long as it is shorter than the step.
+/// The sharded step also waits for the coordinator's replica update (the optimizer over all P, after the slice sums are in)
+/// before the next step's orders go out: it is counted with the reducers' sum and update.
 /// </summary>
 public sealed class CostModel(NetworkCost network, MachineFigures machine)
 {
@@ -30,7 +30,7 @@ public sealed class CostModel(NetworkCost network, MachineFigures machine)
         double compute = shape.SamplesOnBusiestHost * Machine.SecondsPerSample(Network);
         double reduce = topology == Topology.Star
             ? Machine.ReduceSeconds(shape.Shards, Network.Parameters)
-            : Machine.ReduceSeconds(shape.Shards, Math.Ceiling((double)Network.Parameters / shape.Hosts));
+            : Machine.ReduceSeconds(shape.Shards, Math.Ceiling((double)Network.Parameters / shape.Hosts)) + Machine.ReduceSeconds(0, Network.Parameters);
         int messages = gradients.Messages + weights.Messages;
         return new StepPrediction(topology, shape, compute, gradients.Seconds(Machine) + weights.Seconds(Machine), reduce,
             busiest.Link, busiest.Bytes, messages, Machine.MessageOverhead(messages));
