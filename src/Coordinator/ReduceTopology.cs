@@ -27,6 +27,9 @@ public sealed class ReduceTopology(TrainingState state, Guid job)
 
     public bool IsMember(RegisteredWorker worker) => Array.IndexOf(_members, worker) >= 0;
 
+    /// <summary>The worker id that owns each slice of the current layout.</summary>
+    public int[] Owners => _members.Select(m => m.Id).ToArray();
+
     /// <summary>Whether the current layout is over exactly these workers.</summary>
     public bool Covers(IReadOnlyCollection<RegisteredWorker> workers) => Id != 0 && workers.Count == _members.Length && workers.All(IsMember);
 

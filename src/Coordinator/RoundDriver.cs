@@ -78,7 +78,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         else
         {
             topology.Held();
-            if (round is StepAggregator same) same.ShardedOver(topology.Id, topology.Bounds);
+            if (round is StepAggregator same) same.ShardedOver(topology.Id, topology.Bounds, topology.Owners);
         }
     }
 
@@ -95,7 +95,7 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
         var members = Members();
         if (members.Count == 0) return; // no one to work: a worker back or joining brings a new layout
         topology!.Start(members);
-        step.ShardedOver(topology.Id, topology.Bounds);
+        step.ShardedOver(topology.Id, topology.Bounds, topology.Owners);
         scheduler.Begin(step.Items, step.Verified);
         log?.Info("Step {Step}: reduce layout {Layout} over {Members} worker(s)", step.Step + 1, topology.Id, members.Count);
     }

@@ -25,10 +25,11 @@ public sealed class StepAggregator : IWorkRound
     private Sliced? _sliced;
 
     /// <summary>A sharded step's layout and the slice sums in so far (written into the job's gradient buffer).</summary>
-    private sealed class Sliced(ushort layout, int[] bounds)
+    private sealed class Sliced(ushort layout, int[] bounds, int[]? owners)
     {
         public readonly ushort Layout = layout;
         public readonly int[] Bounds = bounds;
+        public readonly int[]? Owners = owners; // the worker that owns each slice (null: not checked)
         public readonly bool[] Got = new bool[bounds.Length - 1];
         public int Count;
         public int Slice(int offset) => Array.BinarySearch(Bounds, 0, Bounds.Length - 1, offset);
@@ -69,11 +70,12 @@ public sealed class StepAggregator : IWorkRound
     public WorkOrder Order(int[] items) => new(WorkKind.Shards, Job, Step, Version, Epoch, StepInEpoch, items);
 
     /// <summary>From now on the step is sharded over <paramref name="layout"/>: whatever came before it no longer counts.</summary>
-    public void ShardedOver(ushort layout, int[] bounds)
+    /// <param name="owners">the worker that owns each slice: a slice's sum counts only from it</param>
+    public void ShardedOver(ushort layout, int[] bounds, int[]? owners = null)
     {
         if (_total is null) throw new InvalidOperationException("a sharded step needs the buffer its sum is put together in");
         Release();
-        _sliced = new Sliced(layout, bounds);
+        _sliced = new Sliced(layout, bounds, owners);
     }
 
     /// <summary>The slices whose sums have not come (none for a step that is not sharded).</summary>
@@ -96,7 +98,7 @@ public sealed class StepAggregator : IWorkRound
 
     public Rejection? Accept(WorkResult r, float[]? gradient, int worker, string name)
     {
-        if (r.Kind == WorkKind.SliceSum) return AcceptSlice(r, gradient);
+        if (r.Kind == WorkKind.SliceSum) return AcceptSlice(r, gradient, worker);
         if (Check(r, gradient) is { } why) return why;
         var s = _shards[r.Item];
         var opinion = new ShardOpinion(worker, name, gradient ?? [], r.Stats, r.Activity);
@@ -129,12 +131,14 @@ public sealed class StepAggregator : IWorkRound
     }
 
     /// <summary>A slice owner's sum of the step over its slice (a pool buffer, its first values): copied into place.</summary>
-    private Rejection? AcceptSlice(WorkResult r, float[]? sum)
+    private Rejection? AcceptSlice(WorkResult r, float[]? sum, int worker)
     {
         var sliced = _sliced!;
         int slice = sliced.Slice(r.Item);
         if (slice < 0 || sum is null || r.GradientLength != sliced.Bounds[slice + 1] - sliced.Bounds[slice])
             return Rejection.Stale($"a slice sum of {r.GradientLength} values at {r.Item} is not a slice of layout {sliced.Layout}");
+        if (sliced.Owners is { } owners && owners[slice] != worker)
+            return Rejection.Stale($"the sum of slice {slice} counts only from its owner in layout {sliced.Layout}");
         if (sliced.Got[slice]) return Rejection.Malformed($"the sum of slice {slice} of step {Step + 1} was already delivered");
         if (r.Stats.Count != _shards.Sum(s => s.ExpectedCount)) return Rejection.Malformed($"slice {slice}'s sum counts {r.Stats.Count} samples");
         // the workers send no gradient that is not finite (they report a loss that is not): this is a sum that overflowed, or a lie

@@ -208,7 +208,7 @@ internal sealed class SliceExchange : IDisposable
             lock (exchange._gate)
             {
                 if (exchange._layout is not { } layout || header.Layout != layout.Id || header.Job != exchange._settings.Job) return false;
-                if (header.Kind == TensorKind.PeerHello && header.Count == 0 && header.Shard < layout.Slices && header.Shard != layout.Self)
+                if (header.Kind == TensorKind.PeerHello && header.Count == 0 && (uint)header.Shard < (uint)layout.Slices && header.Shard != layout.Self)
                 {
                     exchange.Welcome(header.Shard, channel);
                     return false;
