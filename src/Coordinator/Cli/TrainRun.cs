@@ -123,14 +123,19 @@ internal static class TrainRun
         return new RunResult(epochs, trainer.Steps, new RunFacts(r.Mode, 1, 0, 0, weightsHash, Health: progress.Warnings));
     }
 
+    /// <summary>--topology auto considers the sharded topology from this many workers on (docs/BENCHMARKS.md, the sharded topology on the testbed).</summary>
+    private const int AutoShardedFrom = 8;
+
     private static RunResult TrainOnCluster(TrainRequest r, TrainStart start, Checkpointer? checkpoints, WireChoice wire, NodeSecurity security, RunProgress progress, TextWriter stdout)
     {
         LocalTrainer.CheckData(start.Spec, start.Loaded.Train);
         LocalTrainer.CheckData(start.Spec, start.Loaded.Data.Test);
-        // auto: the star for workers on this machine (no link to spare); the cost model's choice for workers on other hosts
+        // auto: the star for workers on this machine (no link to spare) and for fewer than 8 (on the emulated testbed the star
+        // was as fast or faster at 2 and 4 hosts: docs/BENCHMARKS.md); from 8 workers on other hosts, the cost model's choice
         int expected = r.MinWorkers ?? r.Workers + r.SpawnWorkers;
         bool allLocal = expected <= r.Workers + r.SpawnWorkers;
-        var topology = wire.Topology ?? (allLocal ? Topology.Star : wire.Resolved(start.Spec, expected, start.Settings.Shards, start.Settings.BatchSize));
+        var topology = wire.Topology ?? (allLocal || expected < AutoShardedFrom ? Topology.Star
+            : wire.Resolved(start.Spec, expected, start.Settings.Shards, start.Settings.BatchSize));
         var options = new DistributedOptions
         {
             InProcessWorkers = r.Workers,

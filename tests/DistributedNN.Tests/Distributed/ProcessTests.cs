@@ -301,7 +301,8 @@ public sealed class ProcessTests : IDisposable
             var lines = log.Split('\n');
             int unreachable = Array.FindIndex(lines, l => l.Contains(" unreachable: its "));
             int removed = Array.FindIndex(lines, l => l.Contains("removed ("));
-            Assert.Matches(@"Worker 127\.0\.0\.1:\d+/worker unreachable: its [1-9]\d* items go to others", lines[unreachable]);
+            // it may hold no item at that moment (its last ones delivered just before the freeze): cut off all the same
+            Assert.Matches(@"Worker 127\.0\.0\.1:\d+/worker unreachable: its \d+ items go to others", lines[unreachable]);
             Assert.Contains(lines[(unreachable + 1)..(removed < 0 ? lines.Length : removed)], l => l.StartsWith("epoch "));
             Assert.DoesNotContain("is late", log);
             Assert.True(unreachableAfter < TimeSpan.FromSeconds(30), $"marked unreachable {unreachableAfter.TotalSeconds:F1} s after the freeze\n{log}");
