@@ -75,6 +75,7 @@ public sealed class StepAggregator : IWorkRound
     {
         if (_total is null) throw new InvalidOperationException("a sharded step needs the buffer its sum is put together in");
         Release();
+        _times.Clear(); // the results before it no longer count: neither do their times
         _sliced = new Sliced(layout, bounds, owners);
     }
 

@@ -315,8 +315,10 @@ public sealed class ProcessTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_worker_started_mid_run_takes_shards()
+    [Theory]
+    [InlineData("tcp")]
+    [InlineData("sharded")] // it joins at the next step, under a new layout that gives it a slice
+    public async Task A_worker_started_mid_run_takes_shards(string transport)
     {
         // the late worker's start and join take about 40% of the run after epoch 2 on an idle machine (epoch 61 of 150): 300 epochs for margin
         string[] training = ["--data", TestData.Csv, "--layers", "4,64,2", "--epochs", "300", "--batch", "8", "--shards", "4", "--lr", "0.01"];
@@ -324,7 +326,7 @@ public sealed class ProcessTests : IDisposable
         while (latePort == port) latePort = FreePort();
         string metrics = _dir.File("metrics.json"), run = _dir.File("run");
         var (coordinator, cOut) = Start("dnn.dll", ["train", .. training, "--min-workers", "1", "--port", port.ToString(), "--metrics-out", metrics, "--out", run,
-            "--log-level", "info"]);
+            "--log-level", "info", .. Wire(transport)]);
         string seed = $"akka.tcp://dnn@127.0.0.1:{port}";
         var (first, fOut) = Start("dnn-worker.dll", "--seed-nodes", seed, "--log-level", "error");
         await WaitFor(cOut, "epoch 2/300", coordinator, "coordinator");
@@ -348,6 +350,7 @@ public sealed class ProcessTests : IDisposable
         Assert.True(lateEpochs.Min() > 2, $"the late worker computed shards in epoch {lateEpochs.Min()}");
         Assert.Matches($@"Epoch \d+: worker 127\.0\.0\.1:{latePort}/worker computed [1-9]\d* shards", cOut.ToString()); // and the log says so
         Assert.Contains("ready (2 of at least 1)", cOut.ToString());
+        if (transport == "sharded") Assert.Matches(@"reduce layout \d+ over 2 worker\(s\)", cOut.ToString());
         Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }
 
