@@ -28,7 +28,7 @@ public sealed class ReduceTopology(TrainingState state, Guid job)
     public bool IsMember(RegisteredWorker worker) => Array.IndexOf(_members, worker) >= 0;
 
     /// <summary>The worker id that owns each slice of the current layout.</summary>
-    public int[] Owners => _members.Select(m => m.Id).ToArray();
+    public int[] Owners { get; private set; } = [];
 
     /// <summary>Whether the current layout is over exactly these workers.</summary>
     public bool Covers(IReadOnlyCollection<RegisteredWorker> workers) => Id != 0 && workers.Count == _members.Length && workers.All(IsMember);
@@ -38,6 +38,7 @@ public sealed class ReduceTopology(TrainingState state, Guid job)
     {
         Id = (ushort)(Id % ushort.MaxValue + 1);
         _members = members.ToArray();
+        Owners = _members.Select(m => m.Id).ToArray();
         Bounds = Cut(state.Spec.ParameterCount, _members.Length);
         var owners = _members.Select(m => new SliceOwner(m.Contact.DataPlaneHost, m.Contact.DataPlanePort, TensorHandshake.PeerToken(m.Contact.AccessToken))).ToArray();
         for (int i = 0; i < _members.Length; i++)

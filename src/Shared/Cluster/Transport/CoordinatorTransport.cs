@@ -79,12 +79,15 @@ public abstract class CoordinatorTransport : IDisposable
     protected virtual void DisposeShared() { }
 
     /// <summary>The worker's data-plane address: an IP address as is, a host name resolved (IPv4).</summary>
-    protected static async Task<IPEndPoint> ResolveAsync(WorkerContact worker, CancellationToken ct)
+    protected static Task<IPEndPoint> ResolveAsync(WorkerContact worker, CancellationToken ct) => ResolveAsync(worker.DataPlaneHost, worker.DataPlanePort, ct);
+
+    /// <summary>A data plane's address (a worker's, or a slice owner's for its peers): an IP address as is, a host name resolved (IPv4).</summary>
+    internal static async Task<IPEndPoint> ResolveAsync(string host, int port, CancellationToken ct)
     {
-        if (IPAddress.TryParse(worker.DataPlaneHost, out var address)) return new IPEndPoint(address, worker.DataPlanePort);
-        var addresses = await Dns.GetHostAddressesAsync(worker.DataPlaneHost, ct).ConfigureAwait(false);
+        if (IPAddress.TryParse(host, out var address)) return new IPEndPoint(address, port);
+        var addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
         var v4 = addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-            ?? throw new IOException($"the data-plane host '{worker.DataPlaneHost}' has no IPv4 address");
-        return new IPEndPoint(v4, worker.DataPlanePort);
+            ?? throw new IOException($"the data-plane host '{host}' has no IPv4 address");
+        return new IPEndPoint(v4, port);
     }
 }

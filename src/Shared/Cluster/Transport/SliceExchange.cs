@@ -1,5 +1,3 @@
-using System.Net;
-using System.Runtime.InteropServices;
 using DistributedNN.Protocol;
 using DistributedNN.Training;
 
@@ -242,8 +240,7 @@ internal sealed class SliceExchange : IDisposable
     private async Task<TensorChannel> ConnectAsync(ReduceLayout layout, int owner, CancellationToken ct)
     {
         var o = layout.Owners[owner];
-        var address = IPAddress.TryParse(o.Host, out var ip) ? ip
-            : (await Dns.GetHostAddressesAsync(o.Host, ct).ConfigureAwait(false)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
+        var endpoint = await CoordinatorTransport.ResolveAsync(o.Host, o.Port, ct).ConfigureAwait(false);
         var options = TensorChannelOptions.ForModel(_settings.ParameterCount + 1) with { Tls = _settings.Tls, AccessToken = o.PeerToken };
         TensorChannel channel;
         for (int attempt = 1; ; attempt++)
@@ -251,7 +248,7 @@ internal sealed class SliceExchange : IDisposable
             // every worker connects to every owner at once when a layout starts: a listener busy with handshakes resets some
             try
             {
-                channel = await TensorChannel.ConnectAsync(new IPEndPoint(address, o.Port), options, ct).ConfigureAwait(false);
+                channel = await TensorChannel.ConnectAsync(endpoint, options, ct).ConfigureAwait(false);
                 break;
             }
             catch (Exception e) when (attempt < 5 && e is IOException or System.Net.Sockets.SocketException or TensorAuthenticationException)
