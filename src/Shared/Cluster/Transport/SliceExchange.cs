@@ -65,6 +65,7 @@ internal sealed class SliceExchange : IDisposable
                 _scratch[r] = GC.AllocateUninitializedArray<float>(layout.Length(r) + 1, pinned: true);
                 _owners[r] = ConnectAsync(layout, r, _connecting.Token);
             }
+            Monitor.PulseAll(_gate); // members whose frames named this layout before it came (AwaitLayout)
         }
     }
 
@@ -205,7 +206,7 @@ internal sealed class SliceExchange : IDisposable
             destination = default;
             lock (exchange._gate)
             {
-                if (exchange._layout is not { } layout || header.Layout != layout.Id || header.Job != exchange._settings.Job) return false;
+                if (header.Job != exchange._settings.Job || exchange.AwaitLayout(header.Layout) is not { } layout) return false;
                 if (header.Kind == TensorKind.PeerHello && header.Count == 0 && (uint)header.Shard < (uint)layout.Slices && header.Shard != layout.Self)
                 {
                     exchange.Welcome(header.Shard, channel);
@@ -226,6 +227,38 @@ internal sealed class SliceExchange : IDisposable
             lock (exchange._gate) exchange.Offer(header.Layout, header.Step, header.Version, header.Shard, span[..^1], samples);
         }
     }
+
+    /// <summary>
+    /// Under the gate: the current layout if it is <paramref name="id"/>. The coordinator sends a new layout to every worker
+    /// at once, so a quick member's hello and first gradient slices can come before this worker has read it (a worker that
+    /// just joined, cold): frames naming a layout newer than this worker's wait for it a while rather than being dropped, or
+    /// this worker's slice would never have all its parts.
+    /// </summary>
+    private ReduceLayout? AwaitLayout(ushort id)
+    {
+        var until = DateTime.UtcNow + LayoutWait;
+        while (_layout?.Id != id && IsNewer(id, _layout?.Id) && DateTime.UtcNow < until)
+        {
+            FramesAwaitingLayout++;
+            Monitor.Wait(_gate, TimeSpan.FromMilliseconds(50));
+            FramesAwaitingLayout--;
+        }
+        return _layout?.Id == id ? _layout : null;
+    }
+
+    /// <summary>Member frames waiting for a layout this worker has not read yet (what the tests watch).</summary>
+    internal int FramesAwaitingLayout
+    {
+        get { lock (_gate) return _awaiting; }
+        private set => _awaiting = value;
+    }
+    private int _awaiting;
+
+    /// <summary>How long a member's frame naming a layout this worker has not read yet waits for it.</summary>
+    internal static readonly TimeSpan LayoutWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Whether layout <paramref name="id"/> comes after <paramref name="current"/> (ids count 1…65535 and wrap).</summary>
+    internal static bool IsNewer(ushort id, ushort? current) => id != 0 && (current is not { } c || (ushort)(id - c) is > 0 and < 32768);
 
     /// <summary>Under the gate: a member's connection for the current layout; it gets the slice's newest weights if it joined after they left.</summary>
     private void Welcome(int member, TensorChannel channel)
