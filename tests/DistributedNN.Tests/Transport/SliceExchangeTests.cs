@@ -12,7 +12,6 @@ namespace DistributedNN.Tests.Transport;
 /// just joined is cold): they must wait for it, not be dropped — dropped, the owner's slice never had all its parts and
 /// the step stalled for the whole step timeout (a CI failure of the mid-run joiner test).
 /// </summary>
-[Trait(TestTiers.Category, TestTiers.Integration)]
 public sealed class SliceExchangeTests
 {
     private const int Parameters = 32, Shards = 2;
@@ -20,6 +19,7 @@ public sealed class SliceExchangeTests
     private static readonly LinkSettings Settings = new(Job, Parameters, 1, Shards);
 
     [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
     public async Task Slices_that_come_before_the_owner_reads_the_layout_wait_for_it_and_are_summed()
     {
         var problems = new ConcurrentQueue<string>();
