@@ -23,18 +23,19 @@ internal sealed class PlanOptions
     private readonly Option<string> _linkGbit = new("--link-gbit") { Description = "Each host's link rate in Gbit/s, one direction (a list predicts each: 10,1).", DefaultValueFactory = _ => "10" };
     private readonly Option<double> _latencyUs = new("--latency-us") { Description = "One-way latency per message in µs (paid once per phase: a phase's messages are pipelined).", DefaultValueFactory = _ => 50 };
     private readonly Option<double> _messageUs = new("--message-us") { Description = "Software overhead per tensor message in µs (CPU time at its host; --calibrate fits it).", DefaultValueFactory = _ => 20 };
+    private readonly Option<double> _byteNs = new("--byte-ns") { Description = "CPU time per byte a host sends or receives, in ns at one core (network stack and TLS; --calibrate fits it).", DefaultValueFactory = _ => MachineFigures.DefaultByteSeconds * 1e9 };
     private readonly Option<double> _sumNs = new("--sum-ns-per-param") { Description = "Nanoseconds to add one gradient's parameter into the sum (measured here: 0.1–0.4).", DefaultValueFactory = _ => 0.3 };
     private readonly Option<double> _optimizerNs = new("--optimizer-ns-per-param") { Description = "Nanoseconds of the optimizer per parameter (measured here for Adam: 0.65).", DefaultValueFactory = _ => 0.7 };
     private readonly Option<string> _hosts = new("--hosts") { Description = "Worker host counts to predict.", DefaultValueFactory = _ => DefaultHosts };
     private readonly Option<string> _topology = new("--topology") { Description = "star, sharded, or both.", DefaultValueFactory = _ => "both" };
     private readonly Option<string?> _csv = new("--csv") { Description = "Also write the table to this CSV file." };
     private readonly Option<string?> _plot = new("--plot") { Description = "Draw samples/s against hosts, a curve per topology and link rate, into this PNG file." };
-    private readonly Option<string?> _calibrate = new("--calibrate") { Description = "Fit --gflops (per core) and --message-us to measured runs in this TSV or JSON-lines file (docs/BENCHMARKS.md, \"Cost model\"), print each run next to its prediction, then predict with the fitted figures." };
+    private readonly Option<string?> _calibrate = new("--calibrate") { Description = "Fit --gflops (per core), --message-us and --byte-ns to measured runs in this TSV or JSON-lines file (docs/BENCHMARKS.md, \"Cost model\"), print each run next to its prediction, then predict with the fitted figures." };
 
     public void AddTo(Command command)
     {
         foreach (var o in new Option[] { _layers, _modelSpec, _parameters, _flops, _batch, _shards, _gflops, _sampleUs, _linkGbit, _latencyUs,
-                     _messageUs, _sumNs, _optimizerNs, _hosts, _topology, _csv, _plot, _calibrate })
+                     _messageUs, _byteNs, _sumNs, _optimizerNs, _hosts, _topology, _csv, _plot, _calibrate })
             command.Options.Add(o);
     }
 
@@ -82,7 +83,8 @@ internal sealed class PlanOptions
         double? sample = sampleUs is { } us ? Positive("--sample-us", us) * 1e-6 : null;
         return new MachineFigures(rate * 1e9, sample, linkGbit * 1e9 / 8,
             NotNegative("--latency-us", parse.GetValue(_latencyUs)) * 1e-6, NotNegative("--message-us", parse.GetValue(_messageUs)) * 1e-6,
-            NotNegative("--sum-ns-per-param", parse.GetValue(_sumNs)) * 1e-9, NotNegative("--optimizer-ns-per-param", parse.GetValue(_optimizerNs)) * 1e-9);
+            NotNegative("--sum-ns-per-param", parse.GetValue(_sumNs)) * 1e-9, NotNegative("--optimizer-ns-per-param", parse.GetValue(_optimizerNs)) * 1e-9,
+            ByteSeconds: NotNegative("--byte-ns", parse.GetValue(_byteNs)) * 1e-9);
     }
 
     private static Topology[] Topologies(string text) => text.Trim().ToLowerInvariant() switch

@@ -18,7 +18,7 @@ internal static class PlanReport
         string compute = m.SampleSeconds is { } s ? $"{s * 1e6:0.###} µs per sample"
             : $"{m.FlopsPerSecond / 1e9:0.##} GFLOP/s per host ({m.SecondsPerSample(n) * 1e6:0.###} µs per sample)";
         o.WriteLine(string.Create(Inv, $"inputs  batch {r.Shape.Batch} in {r.Shape.Shards} shards; {compute}; latency {m.LatencySeconds * 1e6:0.##} µs, " +
-            $"{m.MessageSeconds * 1e6:0.##} µs per message; sum {m.SumSecondsPerParameter * 1e9:0.###} ns, optimizer {m.OptimizerSecondsPerParameter * 1e9:0.###} ns per parameter"));
+            $"{m.MessageSeconds * 1e6:0.##} µs per message, {m.ByteSeconds * 1e9:0.###} ns CPU per byte; sum {m.SumSecondsPerParameter * 1e9:0.###} ns, optimizer {m.OptimizerSecondsPerParameter * 1e9:0.###} ns per parameter"));
         double alone = new CostModel(n, m).AloneSamplesPerSecond(r.Shape.Batch);
         o.WriteLine(string.Create(Inv, $"efficiency = samples/s / (hosts × one host training alone: {alone:N0} samples/s)"));
     }
@@ -57,7 +57,7 @@ internal static class PlanReport
     {
         var f = result.Fitted;
         string compute = f.SampleSeconds is { } s ? $"--sample-us {s * 1e6:0.###}" : $"--gflops {f.FlopsPerSecond / 1e9:0.##}";
-        o.WriteLine(string.Create(Inv, $"calibration  {result.Runs.Count} runs from {path}: fitted {compute} (per core) --message-us {f.MessageSeconds * 1e6:0.##}"));
+        o.WriteLine(string.Create(Inv, $"calibration  {result.Runs.Count} runs from {path}: fitted {compute} (per core) --message-us {f.MessageSeconds * 1e6:0.##} --byte-ns {f.ByteSeconds * 1e9:0.###}"));
         o.WriteLine("line  hosts  topology  cpu   link Gbit/s  measured samples/s  predicted  error   measured MB/step  predicted MB/step");
         foreach (var c in result.Runs)
         {

@@ -16,7 +16,7 @@ public sealed class CalibrationTests : IDisposable
     [Fact]
     public void Runs_made_by_known_figures_give_those_figures_back()
     {
-        var truth = Guess with { FlopsPerSecond = 40e9, MessageSeconds = 150e-6 };
+        var truth = Guess with { FlopsPerSecond = 40e9, MessageSeconds = 150e-6, ByteSeconds = 2e-9 };
         var shapes = new (int Hosts, Topology Topology, double Quota, double Gbit)[]
         {
             (1, Topology.Star, 0.3, 3), (2, Topology.Star, 0.3, 3), (4, Topology.Star, 0.3, 3), (8, Topology.Star, 0.2, 2),
@@ -33,7 +33,25 @@ public sealed class CalibrationTests : IDisposable
 
         Assert.Equal(40e9, result.Fitted.FlopsPerSecond, 40e9 * 1e-6);
         Assert.Equal(150e-6, result.Fitted.MessageSeconds, 150e-6 * 1e-6);
+        Assert.Equal(2e-9, result.Fitted.ByteSeconds, 2e-9 * 1e-6);
         Assert.All(result.Runs, r => Assert.InRange(r.Error, -1e-6, 1e-6));
+    }
+
+    [Fact]
+    public void Runs_with_no_cost_per_byte_fit_none_and_one_run_keeps_the_overheads_it_was_given()
+    {
+        var truth = Guess with { FlopsPerSecond = 40e9, MessageSeconds = 150e-6 };
+        var runs = new[] { (1, Topology.Star), (2, Topology.Star), (8, Topology.Star), (2, Topology.Sharded), (8, Topology.Sharded) }.Select((s, i) =>
+        {
+            var run = new MeasuredRun(i + 2, s.Item1, s.Item2, 1, 0.2, 2, null, null, null, null, null);
+            return run with { SamplesPerSecond = Calibration.Predict(run, Mlp, truth, Command).SamplesPerSecond };
+        }).ToArray();
+        var fitted = Calibration.Fit(runs, Mlp, Guess with { ByteSeconds = 5e-9 }, Command).Fitted;
+        Assert.Equal(150e-6, fitted.MessageSeconds, 150e-6 * 1e-4);
+        Assert.InRange(fitted.ByteSeconds, 0, 1e-13);
+
+        var one = Calibration.Fit(runs[..1], Mlp, Guess with { ByteSeconds = 0.1e-9 }, Command).Fitted;
+        Assert.Equal((20e-6, 0.1e-9), (one.MessageSeconds, one.ByteSeconds)); // nothing to tell them from compute: kept
     }
 
     [Fact]

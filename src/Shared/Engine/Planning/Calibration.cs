@@ -1,15 +1,17 @@
 namespace DistributedNN.Planning;
 
 /// <summary>
-/// Fits the two figures that are hardest to measure apart — the compute rate and the per-message overhead — to measured
-/// runs, with the bandwidth, latency and summing costs taken as given, then predicts each run with the fitted figures.
+/// Fits the figures that are hardest to measure apart — the compute rate, the per-message overhead and the CPU cost per byte
+/// moved — to measured runs, with the bandwidth, latency and summing costs taken as given, then predicts each run with the
+/// fitted figures.
 /// </summary>
 public static class Calibration
 {
     /// <summary>
     /// Least squares on the relative error: each run's measured step time T (batch / samples_per_s) against the model's
-    /// x·compute + m·messages/quota + the rest, solved for the compute multiplier x and the overhead m (never below 0). The
-    /// busiest link of a phase depends on m, so the fit is repeated a few times from the figures it found.
+    /// x·compute + m·messages/quota + c·bytes/quota + the rest, solved for the compute multiplier x, the overhead per message m
+    /// and per byte c (neither below 0: a cost the runs do not show is left at 0 and the others refitted). The busiest link of
+    /// a phase depends on m and c, so the fit is repeated a few times from the figures it found.
     /// </summary>
     public static CalibrationResult Fit(IReadOnlyList<MeasuredRun> runs, NetworkCost network, MachineFigures initial, StepShape command)
     {
@@ -17,10 +19,10 @@ public static class Calibration
         for (int round = 0; round < 4; round++)
         {
             var parts = runs.Select(r => Parts(r, Predict(r, network, machine, command))).ToArray();
-            (double x, double m) = Solve(parts, machine.MessageSeconds);
+            (double x, double m, double c) = Solve(parts, machine.MessageSeconds, machine.ByteSeconds);
             if (!(x > 0) || !double.IsFinite(x))
                 throw new UserErrorException("--calibrate: the measured runs are faster than their communication alone predicts; check each run's link_gbit, parameters and --latency-us");
-            machine = machine with { FlopsPerSecond = machine.FlopsPerSecond / x, SampleSeconds = machine.SampleSeconds * x, MessageSeconds = m };
+            machine = machine with { FlopsPerSecond = machine.FlopsPerSecond / x, SampleSeconds = machine.SampleSeconds * x, MessageSeconds = m, ByteSeconds = c };
         }
         var predictions = runs.Select(r => new CalibratedRun(r, Predict(r, network, machine, command))).ToArray();
         return new CalibrationResult(machine, predictions);
@@ -45,25 +47,82 @@ public static class Calibration
         return new CostModel(net, host).Predict(run.Topology, shape);
     }
 
-    /// <summary>Per run, divided by its measured time T: compute, seconds per unit of m, and what is left to explain.</summary>
-    private static (double Compute, double PerOverhead, double Target) Parts(MeasuredRun run, StepPrediction p)
+    /// <summary>Per run, divided by its measured time T: compute, seconds per unit of m and of c, and what is left to explain.</summary>
+    private static double[] Parts(MeasuredRun run, StepPrediction p)
     {
         double t = p.Shape.Batch / run.SamplesPerSecond;
-        double rest = p.StepSeconds - p.ComputeSeconds - p.MessageSeconds;
-        return (p.ComputeSeconds / t, p.CriticalMessages / run.CpuQuota / t, (t - rest) / t);
+        double rest = p.StepSeconds - p.ComputeSeconds - p.MessageSeconds - p.ByteSeconds;
+        return [p.ComputeSeconds / t, p.CriticalMessages / run.CpuQuota / t, p.CriticalBytes / run.CpuQuota / t, (t - rest) / t];
     }
 
-    private static (double X, double M) Solve((double A, double B, double Y)[] rows, double currentM)
+    /// <summary>
+    /// Least squares for (x, m, c) with m, c ≥ 0: all three if the runs tell them apart, else (x, m) with c = 0, else (x, c)
+    /// with m = 0. A negative m or c is a cost the runs do not show (0); when no pair can be separated (one run, or runs that
+    /// cannot tell the costs apart) only x is fitted and m and c are kept.
+    /// </summary>
+    private static (double X, double M, double C) Solve(double[][] rows, double currentM, double currentC)
     {
-        double aa = 0, ab = 0, bb = 0, ay = 0, by = 0;
-        foreach (var (a, b, y) in rows) { aa += a * a; ab += a * b; bb += b * b; ay += a * y; by += b * y; }
-        double det = aa * bb - ab * ab;
-        if (rows.Length >= 2 && det > 1e-12 * aa * bb)
+        bool negative = false;
+        foreach (var free in new[] { new[] { 0, 1, 2 }, [0, 1], [0, 2] })
         {
-            double x = (ay * bb - by * ab) / det, m = (aa * by - ab * ay) / det;
-            if (m >= 0) return (x, m);
-            return (ay / aa, 0); // a negative overhead means none is visible: keep m = 0 and fit compute alone
+            if (rows.Length < free.Length || !LeastSquares(rows, free, [0, 0, 0], out var s)) continue;
+            if (s[1] >= 0 && s[2] >= 0) return (s[0], s[1], s[2]);
+            negative = true;
         }
-        return ((ay - currentM * ab) / aa, currentM); // one run, or no messages to tell m from compute: keep m
+        double[] keep = negative ? [0, 0, 0] : [0, currentM, currentC];
+        return LeastSquares(rows, [0], keep, out var only) ? (only[0], keep[1], keep[2]) : (double.NaN, currentM, currentC);
+    }
+
+    /// <summary>Solves rows·(x, m, c) ≈ y over the <paramref name="free"/> unknowns, the others at <paramref name="fixedValues"/>.</summary>
+    private static bool LeastSquares(double[][] rows, int[] free, double[] fixedValues, out double[] solution)
+    {
+        int n = free.Length;
+        var ata = new double[n, n];
+        var aty = new double[n];
+        foreach (var row in rows)
+        {
+            double y = row[3] - Enumerable.Range(0, 3).Where(j => !free.Contains(j)).Sum(j => row[j] * fixedValues[j]);
+            for (int i = 0; i < n; i++)
+            {
+                aty[i] += row[free[i]] * y;
+                for (int j = 0; j < n; j++) ata[i, j] += row[free[i]] * row[free[j]];
+            }
+        }
+        solution = (double[])fixedValues.Clone();
+        var x = Gauss(ata, aty);
+        if (x is null) return false;
+        for (int i = 0; i < n; i++) solution[free[i]] = x[i];
+        return true;
+    }
+
+    /// <summary>The normal equations by Gaussian elimination with partial pivoting (null: singular, the unknowns not separable).</summary>
+    private static double[]? Gauss(double[,] a, double[] b)
+    {
+        int n = b.Length;
+        var m = (double[,])a.Clone();
+        var v = (double[])b.Clone();
+        double scale = 0;
+        for (int i = 0; i < n; i++) scale = Math.Max(scale, Math.Abs(m[i, i]));
+        for (int col = 0; col < n; col++)
+        {
+            int pivot = Enumerable.Range(col, n - col).MaxBy(r => Math.Abs(m[r, col]));
+            if (!(Math.Abs(m[pivot, col]) > 1e-12 * scale)) return null;
+            for (int k = 0; k < n; k++) (m[col, k], m[pivot, k]) = (m[pivot, k], m[col, k]);
+            (v[col], v[pivot]) = (v[pivot], v[col]);
+            for (int r = col + 1; r < n; r++)
+            {
+                double f = m[r, col] / m[col, col];
+                for (int k = col; k < n; k++) m[r, k] -= f * m[col, k];
+                v[r] -= f * v[col];
+            }
+        }
+        var x = new double[n];
+        for (int r = n - 1; r >= 0; r--)
+        {
+            double s = v[r];
+            for (int k = r + 1; k < n; k++) s -= m[r, k] * x[k];
+            x[r] = s / m[r, r];
+        }
+        return x;
     }
 }

@@ -32,8 +32,9 @@ public sealed class CostModel(NetworkCost network, MachineFigures machine)
             ? Machine.ReduceSeconds(shape.Shards, Network.Parameters)
             : Machine.ReduceSeconds(shape.Shards, Math.Ceiling((double)Network.Parameters / shape.Hosts)) + Machine.ReduceSeconds(0, Network.Parameters);
         int messages = gradients.Messages + weights.Messages;
+        double bytes = gradients.Bytes + weights.Bytes;
         return new StepPrediction(topology, shape, compute, gradients.Seconds(Machine) + weights.Seconds(Machine), reduce,
-            busiest.Link, busiest.Bytes, messages, Machine.MessageOverhead(messages));
+            busiest.Link, busiest.Bytes, messages, Machine.MessageOverhead(messages), bytes, Machine.ByteCpu(bytes));
     }
 
     /// <summary>

@@ -13,9 +13,10 @@ public readonly record struct LinkPhase(double BytesOut, double BytesIn, int Mes
     public bool IsIdle => Messages == 0;
 
     /// <summary>
-    /// The phase's time on this link: the longer direction at the link rate, every message's overhead, and one one-way
-    /// latency (the messages of a phase are pipelined: they do not wait for each other's delivery).
+    /// The phase's time on this link: the longer direction at the link rate, every message's overhead, the CPU time of
+    /// every byte either way (network stack and TLS: on a host with a small CPU share it, not the link, holds the step),
+    /// and one one-way latency (the messages of a phase are pipelined: they do not wait for each other's delivery).
     /// </summary>
     public double Seconds(MachineFigures machine) => IsIdle ? 0 :
-        Math.Max(BytesOut, BytesIn) / machine.LinkBytesPerSecond + machine.MessageOverhead(Messages) + machine.LatencySeconds;
+        Math.Max(BytesOut, BytesIn) / machine.LinkBytesPerSecond + machine.MessageOverhead(Messages) + machine.ByteCpu(Bytes) + machine.LatencySeconds;
 }
