@@ -57,6 +57,29 @@ public sealed class SliceExchangeTests
         Assert.Empty(problems);
     }
 
+    [Fact]
+    [Trait(TestTiers.Category, TestTiers.Integration)]
+    public async Task A_frame_waiting_for_a_layout_lets_go_when_the_exchange_is_disposed()
+    {
+        await using var a = new DataPlaneEndpoint(IPAddress.Loopback, 0, null, _ => { });
+        await using var b = new DataPlaneEndpoint(IPAddress.Loopback, 0, null, _ => { });
+        using var exchangeA = new SliceExchange(Settings, new WeightsSlot(Parameters), _ => { }, (_, _) => { });
+        var exchangeB = new SliceExchange(Settings, new WeightsSlot(Parameters), _ => { }, (_, _) => { });
+        a.AttachPeers(exchangeA.ServeAsync);
+        b.AttachPeers(exchangeB.ServeAsync);
+        SliceOwner Owner(DataPlaneEndpoint e) => new("127.0.0.1", e.LocalEndPoint.Port, e.PeerToken);
+        exchangeA.OnLayout(new ReduceLayout(Job, 3, 0, 0, [0, 16, 32], [Owner(a), Owner(b)], new OptimizerSettings(OptimizerKind.Sgd, 0.5f), 0));
+        exchangeA.Scatter(0, 0, 0, 1, new float[Parameters], TimeSpan.FromSeconds(30));
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (exchangeB.FramesAwaitingLayout == 0 && DateTime.UtcNow < until) await Task.Delay(10);
+        Assert.True(exchangeB.FramesAwaitingLayout > 0);
+
+        var released = System.Diagnostics.Stopwatch.StartNew();
+        exchangeB.Dispose(); // the link closed: no layout will come
+        while (exchangeB.FramesAwaitingLayout > 0 && released.Elapsed < SliceExchange.LayoutWait) await Task.Delay(10);
+        Assert.True(released.Elapsed < SliceExchange.LayoutWait / 2, $"the waiting frame held on {released.Elapsed.TotalSeconds:F1} s after the dispose");
+    }
+
     [Theory]
     [InlineData(2, null, true)]
     [InlineData(0, null, false)] // no layout has id 0

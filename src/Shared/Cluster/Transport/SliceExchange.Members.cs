@@ -56,7 +56,7 @@ internal sealed partial class SliceExchange
     private ReduceLayout? AwaitLayout(ushort id)
     {
         var until = DateTime.UtcNow + LayoutWait;
-        while (_layout?.Id != id && IsNewer(id, _layout?.Id) && DateTime.UtcNow < until)
+        while (!_disposed && _layout?.Id != id && IsNewer(id, _layout?.Id) && DateTime.UtcNow < until)
         {
             FramesAwaitingLayout++;
             Monitor.Wait(_gate, TimeSpan.FromMilliseconds(50));

@@ -28,6 +28,7 @@ internal sealed partial class SliceExchange : IDisposable
     private int _stateFrames;
     private long _lastStep;
     private CancellationTokenSource _connecting = new();
+    private bool _disposed;
 
     /// <param name="sendSum">sends a slice's result and its sum to the coordinator, the two frames together</param>
     public SliceExchange(LinkSettings settings, WeightsSlot slot, Action<string> onProblem, Action<WorkResult, float[]> sendSum)
@@ -314,6 +315,8 @@ internal sealed partial class SliceExchange : IDisposable
         {
             CloseConnections();
             _layout = null;
+            _disposed = true;
+            Monitor.PulseAll(_gate); // member frames waiting for a layout: none will come
         }
     }
 }
