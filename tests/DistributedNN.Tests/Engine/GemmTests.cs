@@ -142,15 +142,29 @@ public sealed unsafe class GemmTests
         Assert.Equal(expected, c);
     }
 
-    [Fact]
-    public void Transpose_swaps_rows_and_columns()
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Transpose_swaps_rows_and_columns_whole_and_in_bands(KernelPath path)
     {
-        int rows = 19, cols = 35;
-        var src = Random(rows * cols, 11); var dst = new float[rows * cols];
-        fixed (float* ps = src, pd = dst) Gemm.Transpose(rows, cols, ps, pd);
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++)
-                Assert.Equal(src[i * cols + j], dst[j * rows + i]);
+        using var _ = KernelPathScope.Use(path);
+        // whole 8 × 8 blocks, edges of every width, and a team's bands (rows [from, to) only)
+        foreach (var (rows, cols) in new[] { (19, 35), (8, 8), (16, 24), (1, 9), (9, 1), (784, 256), (33, 7) })
+        {
+            var src = Random(rows * cols, (ulong)(rows * 100 + cols)); var dst = new float[rows * cols];
+            fixed (float* ps = src, pd = dst) Gemm.Transpose(rows, cols, ps, pd);
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                    Assert.Equal(src[i * cols + j], dst[j * rows + i]);
+
+            var banded = Enumerable.Repeat(float.NaN, rows * cols).ToArray();
+            int middle = rows / 3 + 1;
+            fixed (float* ps = src, pd = banded)
+            {
+                Gemm.Transpose(rows, cols, ps, pd, 0, middle);
+                Gemm.Transpose(rows, cols, ps, pd, middle, rows);
+            }
+            Assert.Equal(dst, banded);
+        }
     }
 }
 

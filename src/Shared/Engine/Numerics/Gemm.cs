@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace DistributedNN.Numerics;
 
@@ -308,11 +309,28 @@ public static unsafe class Gemm
     /// <summary>The rows [<paramref name="rowFrom"/>, <paramref name="rowTo"/>) of src into their columns of dst (a band, for a team).</summary>
     public static void Transpose(int rows, int cols, float* src, float* dst, int rowFrom, int rowTo)
     {
+        int i0 = rowFrom;
+        if (Kernels.Path != KernelPath.Scalar && System.Runtime.Intrinsics.X86.Avx.IsSupported)
+        {
+            // whole 8 × 8 blocks in registers (a copy: the bits are the source's), then the edges below
+            int cols8 = cols & ~7;
+            for (; i0 + 8 <= rowTo; i0 += 8)
+            {
+                for (int j0 = 0; j0 < cols8; j0 += 8) Transpose8x8(src + (long)i0 * cols + j0, cols, dst + (long)j0 * rows + i0, rows);
+                if (cols8 < cols) TransposeScalar(rows, cols, src, dst, i0, i0 + 8, cols8);
+            }
+        }
+        TransposeScalar(rows, cols, src, dst, i0, rowTo, 0);
+    }
+
+    // src[i, j] → dst[j, i] for rows [rowFrom, rowTo) and columns [colFrom, cols), in 16 × 16 blocks so both sides stay in cache.
+    private static void TransposeScalar(int rows, int cols, float* src, float* dst, int rowFrom, int rowTo, int colFrom)
+    {
         const int T = 16;
         for (int i0 = rowFrom; i0 < rowTo; i0 += T)
         {
             int i1 = System.Math.Min(rowTo, i0 + T);
-            for (int j0 = 0; j0 < cols; j0 += T)
+            for (int j0 = colFrom; j0 < cols; j0 += T)
             {
                 int j1 = System.Math.Min(cols, j0 + T);
                 for (int i = i0; i < i1; i++)
@@ -322,5 +340,29 @@ public static unsafe class Gemm
                 }
             }
         }
+    }
+
+    /// <summary>The 8 × 8 block at <paramref name="s"/> (rows <paramref name="ls"/> floats apart) transposed into <paramref name="d"/> (rows <paramref name="ld"/> apart).</summary>
+    private static void Transpose8x8(float* s, int ls, float* d, int ld)
+    {
+        // rows a…h; unpack pairs rows, shuffle makes quarter-columns, the 128-bit halves put each column together
+        Vector256<float> a = Vector256.Load(s), b = Vector256.Load(s + ls), c = Vector256.Load(s + 2L * ls), e = Vector256.Load(s + 3L * ls),
+            f = Vector256.Load(s + 4L * ls), g = Vector256.Load(s + 5L * ls), h = Vector256.Load(s + 6L * ls), k = Vector256.Load(s + 7L * ls);
+        var t0 = Avx.UnpackLow(a, b); var t1 = Avx.UnpackHigh(a, b);   // a0 b0 a1 b1 | a4 b4 a5 b5;  a2 b2 a3 b3 | a6 b6 a7 b7
+        var t2 = Avx.UnpackLow(c, e); var t3 = Avx.UnpackHigh(c, e);
+        var t4 = Avx.UnpackLow(f, g); var t5 = Avx.UnpackHigh(f, g);
+        var t6 = Avx.UnpackLow(h, k); var t7 = Avx.UnpackHigh(h, k);
+        var q0 = Avx.Shuffle(t0, t2, 0x44); var q1 = Avx.Shuffle(t0, t2, 0xEE); // a0 b0 c0 d0 | a4 b4 c4 d4;  column 1 | 5
+        var q2 = Avx.Shuffle(t1, t3, 0x44); var q3 = Avx.Shuffle(t1, t3, 0xEE);
+        var q4 = Avx.Shuffle(t4, t6, 0x44); var q5 = Avx.Shuffle(t4, t6, 0xEE);
+        var q6 = Avx.Shuffle(t5, t7, 0x44); var q7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(q0, q4, 0x20).Store(d);
+        Avx.Permute2x128(q1, q5, 0x20).Store(d + ld);
+        Avx.Permute2x128(q2, q6, 0x20).Store(d + 2L * ld);
+        Avx.Permute2x128(q3, q7, 0x20).Store(d + 3L * ld);
+        Avx.Permute2x128(q0, q4, 0x31).Store(d + 4L * ld);
+        Avx.Permute2x128(q1, q5, 0x31).Store(d + 5L * ld);
+        Avx.Permute2x128(q2, q6, 0x31).Store(d + 6L * ld);
+        Avx.Permute2x128(q3, q7, 0x31).Store(d + 7L * ld);
     }
 }
