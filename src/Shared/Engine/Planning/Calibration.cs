@@ -73,10 +73,16 @@ public static class Calibration
         return LeastSquares(rows, [0], keep, out var only) ? (only[0], keep[1], keep[2]) : (double.NaN, currentM, currentC);
     }
 
-    /// <summary>Solves rows·(x, m, c) ≈ y over the <paramref name="free"/> unknowns, the others at <paramref name="fixedValues"/>.</summary>
+    /// <summary>
+    /// Solves rows·(x, m, c) ≈ y over the <paramref name="free"/> unknowns, the others at <paramref name="fixedValues"/>. Each
+    /// column is scaled to unit length first: compute fractions, messages and bytes differ by eight orders of magnitude.
+    /// </summary>
     private static bool LeastSquares(double[][] rows, int[] free, double[] fixedValues, out double[] solution)
     {
         int n = free.Length;
+        solution = (double[])fixedValues.Clone();
+        var norm = free.Select(j => Math.Sqrt(rows.Sum(r => r[j] * r[j]))).ToArray();
+        if (norm.Any(v => !(v > 0) || !double.IsFinite(v))) return false; // a cost no run has: nothing to fit it from
         var ata = new double[n, n];
         var aty = new double[n];
         foreach (var row in rows)
@@ -84,14 +90,13 @@ public static class Calibration
             double y = row[3] - Enumerable.Range(0, 3).Where(j => !free.Contains(j)).Sum(j => row[j] * fixedValues[j]);
             for (int i = 0; i < n; i++)
             {
-                aty[i] += row[free[i]] * y;
-                for (int j = 0; j < n; j++) ata[i, j] += row[free[i]] * row[free[j]];
+                aty[i] += row[free[i]] / norm[i] * y;
+                for (int j = 0; j < n; j++) ata[i, j] += row[free[i]] / norm[i] * (row[free[j]] / norm[j]);
             }
         }
-        solution = (double[])fixedValues.Clone();
         var x = Gauss(ata, aty);
         if (x is null) return false;
-        for (int i = 0; i < n; i++) solution[free[i]] = x[i];
+        for (int i = 0; i < n; i++) solution[free[i]] = x[i] / norm[i];
         return true;
     }
 
@@ -101,12 +106,11 @@ public static class Calibration
         int n = b.Length;
         var m = (double[,])a.Clone();
         var v = (double[])b.Clone();
-        double scale = 0;
-        for (int i = 0; i < n; i++) scale = Math.Max(scale, Math.Abs(m[i, i]));
         for (int col = 0; col < n; col++)
         {
+            // the columns have unit length, so the diagonal starts at 1: a pivot near 0 means dependent columns
             int pivot = Enumerable.Range(col, n - col).MaxBy(r => Math.Abs(m[r, col]));
-            if (!(Math.Abs(m[pivot, col]) > 1e-12 * scale)) return null;
+            if (!(Math.Abs(m[pivot, col]) > 1e-9)) return null;
             for (int k = 0; k < n; k++) (m[col, k], m[pivot, k]) = (m[pivot, k], m[col, k]);
             (v[col], v[pivot]) = (v[pivot], v[col]);
             for (int r = col + 1; r < n; r++)
