@@ -173,8 +173,10 @@ public sealed class ProcessTests : IDisposable
         });
         Assert.True(await Exit(coordinator, cOut, "coordinator") == 0, $"coordinator failed:\n{cOut}");
         Assert.True(await Exit(survivor, sOut, "worker") == 0, $"surviving worker failed:\n{sOut}");
-        // the coordinator noticed: through the data plane ("data plane lost") or DeathWatch ("terminated"), whichever is first
-        Assert.True(cOut.ToString().Contains("removed"), $"the killed worker was never removed:\n{cOut}");
+        // the coordinator noticed: through the data plane ("data plane lost"), DeathWatch ("terminated") or the cluster marking
+        // it unreachable (its items go to the others at once; the removal, when the resolver downs it seconds later, may then
+        // come after the run's last epoch — shm has no socket whose loss would tell sooner)
+        Assert.Matches(@"removed|unreachable: its \d+ items go to others", cOut.ToString());
         Assert.Equal(150, cOut.ToString().Split('\n').Count(l => l.StartsWith("epoch ")));
         Assert.Equal(FaultFreeHash(training), Hash(metrics));
     }
