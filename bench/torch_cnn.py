@@ -10,20 +10,11 @@ Reshuffled every epoch, last partial batch kept. Only the training loop of each 
 the test accuracy printed per epoch is measured after the timer stops.
 Needs python3-torch with libopenblas0-openmp (see ../shared/peers/README.md).
 """
-import argparse, gzip, statistics, struct, time
+import argparse, statistics, time
 import numpy as np
 import torch
 from torch import nn
-
-D = "/usr/share/datasets/fashion-mnist"
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = struct.unpack(">I", data[:4])[0] & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from fashion_mnist import D, read_idx
 
 
 def images(name):

@@ -6,21 +6,12 @@ reshuffled every epoch with one permutation shared by every process. Each global
 rows [r*B/P, (r+1)*B/P) of it; DDP averages the gradients with an all-reduce (gloo over TCP on 127.0.0.1) during the
 backward pass. Prints one line per epoch (the global samples/s) and a final `RESULT ... median_samples_per_s=... test_acc=...`.
 """
-import argparse, gzip, os, socket, struct, time
+import argparse, os, socket, time
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
-D = "/usr/share/datasets/fashion-mnist"
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    nd = struct.unpack(">I", data[:4])[0] & 0xFF
-    dims = struct.unpack(">" + "I" * nd, data[4:4 + 4 * nd])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
+from fashion_mnist import D, read_idx
 
 
 def run(rank, a, port):
@@ -28,8 +19,8 @@ def run(rank, a, port):
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=a.procs)
     torch.manual_seed(a.seed)
-    xtr = torch.from_numpy(idx(f"{D}/train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
-    ytr = torch.from_numpy(idx(f"{D}/train-labels-idx1-ubyte.gz").astype(np.int64))
+    xtr = torch.from_numpy(read_idx(f"{D}/train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
+    ytr = torch.from_numpy(read_idx(f"{D}/train-labels-idx1-ubyte.gz").astype(np.int64))
     n = xtr.shape[0]
     model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     ddp = torch.nn.parallel.DistributedDataParallel(model)
@@ -52,8 +43,8 @@ def run(rank, a, port):
         if rank == 0:
             print(f"epoch {ep + 1}: {dt:.3f} s  {n / dt:.0f} samples/s", flush=True)
     if rank == 0:
-        xte = torch.from_numpy(idx(f"{D}/t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
-        yte = torch.from_numpy(idx(f"{D}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+        xte = torch.from_numpy(read_idx(f"{D}/t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
+        yte = torch.from_numpy(read_idx(f"{D}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
         with torch.no_grad():
             acc = (model(xte).argmax(1) == yte).float().mean().item()
         med = sorted(times)[len(times) // 2]
