@@ -53,8 +53,8 @@ public static class Activations
         {
             case Activation.Identity: Elementwise.AddInto(row, bias, n); break;
             case Activation.ReLU: BiasReLU(row, bias, n); break;
-            case Activation.Sigmoid: BiasSigmoid(row, bias, n); break;
-            case Activation.Tanh: BiasTanh(row, bias, n); break;
+            case Activation.Sigmoid: BiasLanes<Sigmoid8>(row, bias, n); break;
+            case Activation.Tanh: BiasLanes<Tanh8>(row, bias, n); break;
             case Activation.Softmax:
                 Elementwise.AddInto(row, bias, n);
                 SoftmaxInPlace(row, n);
@@ -113,24 +113,34 @@ public static class Activations
     // The vector Exp and MathF.Exp may differ in the last bit, so the tail goes through a
     // padded vector too: every element meets the same algorithm whatever the row length — and
     // whatever the kernel path: even the scalar path uses Vector256.Exp (in software where the CPU
-    // has no 256-bit vectors), so every path gives the same bits.
-    private static unsafe void BiasSigmoid(float* row, float* bias, int n)
+    // has no 256-bit vectors), so every path gives the same bits. Sigmoid and tanh both run this way.
+    private static unsafe void BiasLanes<TLanes>(float* row, float* bias, int n) where TLanes : ILanes8
     {
-        var one = Vector256.Create(1f);
         int j = 0;
-        for (; j + 8 <= n; j += 8)
-        {
-            var z = Vector256.Load(row + j) + Vector256.Load(bias + j);
-            (one / (one + Vector256.Exp(-z))).Store(row + j);
-        }
+        for (; j + 8 <= n; j += 8) TLanes.Apply(Vector256.Load(row + j) + Vector256.Load(bias + j)).Store(row + j);
         if (j < n)
         {
             float* tail = stackalloc float[8];
             for (int t = 0; t < 8; t++) tail[t] = j + t < n ? row[j + t] + bias[j + t] : 0f;
-            var z = Vector256.Load(tail);
-            (one / (one + Vector256.Exp(-z))).Store(tail);
+            TLanes.Apply(Vector256.Load(tail)).Store(tail);
             for (int t = 0; j + t < n; t++) row[j + t] = tail[t];
         }
+    }
+
+    /// <summary>An activation over 8 lanes, one algorithm on every kernel path (<see cref="BiasLanes{TLanes}"/>).</summary>
+    private interface ILanes8
+    {
+        static abstract Vector256<float> Apply(Vector256<float> z);
+    }
+
+    private readonly struct Sigmoid8 : ILanes8
+    {
+        public static Vector256<float> Apply(Vector256<float> z) => Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-z));
+    }
+
+    private readonly struct Tanh8 : ILanes8
+    {
+        public static Vector256<float> Apply(Vector256<float> z) => Tanh(z);
     }
 
     private static unsafe void ReLUBackward(float* a, float* g, int n)
@@ -163,26 +173,12 @@ public static class Activations
         for (; j < n; j++) g[j] *= a[j] * (1f - a[j]);
     }
 
-    // tanh like the sigmoid: 8 lanes of one algorithm on every path (the tail padded), so every path gives the same bits.
-    private static unsafe void BiasTanh(float* row, float* bias, int n)
-    {
-        int j = 0;
-        for (; j + 8 <= n; j += 8) Tanh8(Vector256.Load(row + j) + Vector256.Load(bias + j)).Store(row + j);
-        if (j < n)
-        {
-            float* tail = stackalloc float[8];
-            for (int t = 0; t < 8; t++) tail[t] = j + t < n ? row[j + t] + bias[j + t] : 0f;
-            Tanh8(Vector256.Load(tail)).Store(tail);
-            for (int t = 0; j + t < n; t++) row[j + t] = tail[t];
-        }
-    }
-
     /// <summary>
     /// tanh of 8 lanes: below |z| = 1/4 the odd Taylor series to z¹¹ (the next term is under 10⁻⁹ of the value there),
     /// above it (1 − e)/(1 + e) with e = exp(−2|z|), where 1 − e loses nothing (e ≤ 0.61); the sign put back. A few ulp
     /// from the exact value; ±∞ give ±1, NaN stays NaN.
     /// </summary>
-    private static Vector256<float> Tanh8(Vector256<float> z)
+    private static Vector256<float> Tanh(Vector256<float> z)
     {
         var signBit = Vector256.Create(-0f);
         var x = Vector256.AndNot(z, signBit);
