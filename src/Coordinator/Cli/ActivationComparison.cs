@@ -75,6 +75,8 @@ internal static class ActivationComparison
             throw new UserErrorException($"--compare-activations gives the hidden activations: drop --activation {r.Activation}");
         if (r.Distributed || r.Tls is not null)
             throw new UserErrorException("--compare-activations trains each activation in this process: drop --workers, --spawn-workers, --min-workers and --tls-cert");
+        if (r.Epochs == 0)
+            throw new UserErrorException("--compare-activations compares training runs: --epochs must be at least 1");
         if (r.ModelSpec is not null)
             throw new UserErrorException("--compare-activations swaps the hidden activation of a --layers stack; a --model-spec sets each layer's own");
         if (r.Resume is not null)

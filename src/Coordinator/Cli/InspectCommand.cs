@@ -37,10 +37,21 @@ public static class InspectCommand
                     layer.Activation.Name(), weights, layer.HasParameters ? $"{layer.BiasCount}" : "-", layer.ParameterCount));
             }
             stdout.WriteLine(string.Format(inv, "parameters  {0:N0} ({1:N0} bytes as float32)", spec.ParameterCount, spec.ParameterCount * 4L));
+            stdout.WriteLine($"input       {Describe(trained.Input)}");
+            if (trained.Input?.Classes is { } classes) stdout.WriteLine($"classes     {string.Join(", ", classes)}");
             if (trained.Notes.Length > 0) stdout.WriteLine($"notes       {trained.Notes}");
             stdout.WriteLine($"sha256      {TrainingState.HashWeights(trained.Parameters)} (of the weights)");
             return DnnCli.Ok;
         });
         return command;
     }
+
+    /// <summary>What the model does to a raw sample, in words.</summary>
+    internal static string Describe(Data.InputTransform? input) => input switch
+    {
+        null => "as given (no input transform kept: a model file from before version 3)",
+        { Standardises: true } t => $"{(t.Scale == 1f ? "" : $"divided by {t.Scale.ToString(CultureInfo.InvariantCulture)}, then ")}standardised per feature (the training rows' mean and standard deviation of {t.Mean!.Count} features)",
+        { Scale: 1f } => "as given",
+        var t => $"divided by {t.Scale.ToString(CultureInfo.InvariantCulture)} (image pixels 0–255 to [0, 1])",
+    };
 }

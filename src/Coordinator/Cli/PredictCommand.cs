@@ -12,83 +12,119 @@ public static class PredictCommand
 {
     private static readonly string[] ImageExtensions = [".png", ".pgm", ".pnm", ".ppm", ".jpg", ".jpeg", ".bmp", ".gif", ".tga"];
 
-    /// <summary>Fashion-MNIST's class names (labels 0–9), for --labels fashion-mnist.</summary>
-    public static readonly string[] FashionMnistClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
-
     public static Command Create(TextWriter stdout)
     {
         var model = new Argument<string>("model") { Description = "A model file (or its JSON export)." };
-        var inputs = new Argument<string[]>("inputs") { Description = "Images (PNG, PGM, JPEG, BMP: grayscale, one pixel per input, scaled to [0, 1] as the IDX files are) or one data set (IDX folder or CSV, as for train: its test samples).", Arity = ArgumentArity.OneOrMore };
-        var labels = new Option<string?>("--labels") { Description = "Class names: fashion-mnist, or a comma-separated list (label 0 first)." };
+        var inputs = new Argument<string[]>("inputs") { Description = "Images (PNG, PGM, JPEG, BMP: grayscale, one pixel per input), a CSV file of rows to classify (features only, or with a label column), or an IDX folder (its test samples). The model's own input transform is applied: give raw values.", Arity = ArgumentArity.OneOrMore };
+        var labels = new Option<string?>("--labels") { Description = "Class names: fashion-mnist, or a comma-separated list (label 0 first). Default: the model's own, else the label numbers." };
+        var labelColumn = new Option<string>("--label-column") { Description = "For a CSV file with one column more than the model's inputs: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
         var top = new Option<int>("--top") { Description = "Probabilities shown per sample.", DefaultValueFactory = _ => 3 };
-        var limit = new Option<int>("--limit") { Description = "For a data set: samples to classify (from the first).", DefaultValueFactory = _ => 20 };
+        var format = new Option<string>("--format") { Description = "text (each sample's best classes), or csv (every output at full precision: sample, predicted, true label, one column per class).", DefaultValueFactory = _ => "text" };
+        var limit = new Option<int?>("--limit") { Description = "Samples to classify, from the first (default: every row of a CSV file, 20 of a data set)." };
         var command = new Command("predict", "Classify inputs with a saved model: prints each one's predicted label and its top probabilities.\n\nExamples:\n" +
-            "  dnn predict model.dnn shoe.png --labels fashion-mnist\n  dnn predict model.dnn /usr/share/datasets/fashion-mnist --limit 10");
+            "  dnn predict model.dnn shoe.png --labels fashion-mnist\n  dnn predict model.dnn rows.csv\n  dnn predict model.dnn /usr/share/datasets/fashion-mnist --limit 10");
         command.Arguments.Add(model);
         command.Arguments.Add(inputs);
-        foreach (var o in new Option[] { labels, top, limit }) command.Options.Add(o);
+        foreach (var o in new Option[] { labels, labelColumn, top, limit, format }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var trained = ModelLoader.Load(parse.GetValue(model)!);
             var spec = trained.Spec;
-            string[] names = ParseLabels(parse.GetValue(labels), spec.OutputSize);
-            int topK = parse.GetValue(top), max = parse.GetValue(limit);
+            string[] names = ClassNames.ForDisplay(parse.GetValue(labels), trained, "--labels");
+            int topK = parse.GetValue(top);
+            int? max = parse.GetValue(limit);
             if (topK < 1) throw new UserErrorException($"--top must be at least 1 (got {topK})");
             if (max < 1) throw new UserErrorException($"--limit must be at least 1 (got {max})");
-            string[] items = parse.GetValue(inputs)!;
-            var rows = new List<(string Name, float[] X, int? Truth)>();
-            bool images = items.All(i => ImageExtensions.Contains(Path.GetExtension(i).ToLowerInvariant()));
-            if (images)
-                foreach (var item in items) rows.Add((item, LoadImage(item, spec.InputSize), null));
-            else if (items.Length == 1)
-            {
-                var test = DataSource.Load(items[0]).Test;
-                if (test.FeatureCount != spec.InputSize)
-                    throw new UserErrorException($"the model takes {spec.InputSize} inputs but {test.Name} has {test.FeatureCount} features");
-                for (int i = 0; i < System.Math.Min(max, test.Count); i++) rows.Add(($"{test.Name}[{i}]", test.Sample(i).ToArray(), test.Labels[i]));
-            }
-            else throw new UserErrorException("give image files (.png, .pgm, .jpg, .bmp, …) or one data set (an IDX folder or a CSV file)");
+            string how = parse.GetValue(format)!;
+            if (how is not ("text" or "csv")) throw new UserErrorException($"--format must be text or csv (got '{how}')");
+            var column = LabelColumn.Parse(parse.GetValue(labelColumn)!);
+            var rows = Rows(trained, parse.GetValue(inputs)!, column, max);
 
             var backprop = new Backprop(spec, 1);
             var inv = CultureInfo.InvariantCulture;
             int correct = 0, known = 0;
+            if (how == "csv") stdout.WriteLine("sample,predicted,true," + string.Join(",", (spec.OutputSize == 1 ? ["p(1)"] : names).Select(Csv)));
             foreach (var (name, x, truth) in rows)
             {
                 var output = backprop.Forward(trained.Parameters, x, 1).ToArray();
                 int best = Predict(output);
+                if (how == "csv")
+                {
+                    stdout.WriteLine($"{Csv(name)},{Csv(names[best])},{(truth is { } tl ? Csv(tl < names.Length ? names[tl] : tl.ToString(inv)) : "")}," +
+                        string.Join(",", output.Select(v => v.ToString("R", inv))));
+                    continue;
+                }
                 var ranked = Enumerable.Range(0, output.Length).OrderByDescending(k => output[k]).Take(topK);
                 string shown = spec.OutputSize == 1
                     ? string.Format(inv, "p(1)={0:F4}", output[0])
                     : string.Join("  ", ranked.Select(k => string.Format(inv, "{0} {1:F4}", names[k], output[k])));
                 string label = names[best];
-                string check = truth is { } t ? $"  (true: {names[System.Math.Min(t, names.Length - 1)]}{(t == best ? "" : ", wrong")})" : "";
+                string check = truth is { } t ? $"  (true: {(t < names.Length ? names[t] : t.ToString(inv))}{(t == best ? "" : ", wrong")})" : "";
                 if (truth is { } tt) { known++; if (tt == best) correct++; }
                 stdout.WriteLine($"{name}: {label}  [{shown}]{check}");
             }
-            if (known > 0) stdout.WriteLine(string.Format(inv, "{0} of {1} right ({2:P1})", correct, known, (double)correct / known));
+            if (known > 0 && how == "text") stdout.WriteLine(string.Format(inv, "{0} of {1} right ({2:P1})", correct, known, (double)correct / known));
             return DnnCli.Ok;
         });
         return command;
     }
 
+    /// <summary>The samples to classify as the network's inputs, each with its name and its label where known.</summary>
+    private static List<(string Name, float[] X, int? Truth)> Rows(TrainedModel trained, string[] items, LabelColumn column, int? max)
+    {
+        var spec = trained.Spec;
+        var rows = new List<(string Name, float[] X, int? Truth)>();
+        if (items.All(i => ImageExtensions.Contains(Path.GetExtension(i).ToLowerInvariant())))
+        {
+            foreach (var item in items.Take(max ?? int.MaxValue))
+            {
+                var pixels = LoadImage(item, spec.InputSize);
+                rows.Add((item, trained.Input is { } input ? input.Apply(pixels, InputTransform.Pixels) : pixels, null));
+            }
+            return rows;
+        }
+        if (items.Length != 1) throw new UserErrorException("give image files (.png, .pgm, .jpg, .bmp, …), one CSV file or one data set (an IDX folder)");
+        bool csvFile = File.Exists(items[0]);
+        Dataset data;
+        bool labelled = true;
+        InputTransform applied;
+        if (csvFile)
+        {
+            if (trained.Input is null)
+                throw new UserErrorException($"{items[0]}: the model keeps no input transform (written before model format version 3), so its rows cannot be scaled as in training; retrain it, or give a data set");
+            (data, labelled) = CsvRows(items[0], spec.InputSize, column);
+            applied = InputTransform.Identity;
+        }
+        else
+        {
+            // an old model (no transform of its own) gets the data set's, as before
+            var sets = DataSource.Load(items[0], new DataSourceOptions { Standardise = trained.Input is null, Csv = new CsvOptions { LabelColumn = column } });
+            (data, applied) = (sets.Test, sets.Transform);
+        }
+        if (data.FeatureCount != spec.InputSize)
+            throw new UserErrorException($"the model takes {spec.InputSize} inputs but {data.Name} has {data.FeatureCount} features");
+        if (trained.Input is { } transform) data = transform.Apply(data, applied);
+        for (int i = 0; i < System.Math.Min(max ?? (csvFile ? int.MaxValue : 20), data.Count); i++)
+            rows.Add(($"{data.Name}[{i}]", data.Sample(i).ToArray(), labelled ? data.Labels[i] : null));
+        return rows;
+    }
+
+    /// <summary>A CSV file's rows: features only when a row has as many columns as the model has inputs, with a label
+    /// column (<paramref name="column"/>) when it has one more.</summary>
+    private static (Dataset Data, bool Labelled) CsvRows(string path, int inputs, LabelColumn column)
+    {
+        var rows = CsvReader.Read(path, new CsvOptions { Unlabelled = true });
+        if (rows.FeatureCount == inputs) return (rows, false);
+        if (rows.FeatureCount == inputs + 1) return (CsvReader.Read(path, new CsvOptions { LabelColumn = column }), true);
+        throw new UserErrorException($"{path}: rows of {rows.FeatureCount} columns, but the model takes {inputs} inputs (give {inputs} feature columns, or {inputs + 1} with a label)");
+    }
+
+    private static string Csv(string field) => field.IndexOfAny([',', '"', '\n', '\r']) < 0 ? field : $"\"{field.Replace("\"", "\"\"")}\"";
+
     /// <summary>The engine's own decision (as in evaluate): the largest output, or output ≥ 0.5 for one output.</summary>
     private static unsafe int Predict(float[] output)
     {
         fixed (float* o = output) return Losses.Predict(o, output.Length);
-    }
-
-    private static string[] ParseLabels(string? text, int outputs)
-    {
-        int classes = outputs == 1 ? 2 : outputs;
-        if (text is null) return Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        if (text.Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase))
-        {
-            if (classes != 10) throw new UserErrorException($"--labels fashion-mnist names 10 classes but the model has {classes}");
-            return FashionMnistClasses;
-        }
-        var names = text.Split(',', StringSplitOptions.TrimEntries);
-        if (names.Length != classes) throw new UserErrorException($"--labels gives {names.Length} names but the model has {classes} classes");
-        return names;
     }
 
     /// <summary>An image as grayscale pixels / 255 (row-major), checked against the model's input count.</summary>

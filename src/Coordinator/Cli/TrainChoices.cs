@@ -44,7 +44,8 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
     private static void CheckNumbers(TrainRequest r)
     {
         if (r.Batch <= 0) throw new UserErrorException($"--batch must be at least 1 (got {r.Batch})");
-        if (r.Epochs <= 0) throw new UserErrorException($"--epochs must be at least 1 (got {r.Epochs})");
+        if (r.Epochs < 0) throw new UserErrorException($"--epochs must be zero or more (got {r.Epochs}; 0 saves the initialised model)");
+        if (r.Epochs == 0 && r.Resume is not null) throw new UserErrorException("--epochs 0 saves an initialised model; a resumed run takes its epochs from the checkpoint");
         if (r.Seed < 0) throw new UserErrorException($"--seed must be zero or positive (got {r.Seed})");
         if (r.TrainLimit is <= 0) throw new UserErrorException($"--train-limit must be at least 1 (got {r.TrainLimit})");
         if (!(r.TestFraction > 0 && r.TestFraction < 1)) throw new UserErrorException($"--test-fraction must be between 0 and 1 (got {r.TestFraction})");

@@ -19,7 +19,7 @@ internal sealed class TrainOptions
     private readonly Option<float> _momentum = new("--momentum") { Description = "Momentum μ for momentum/nesterov.", DefaultValueFactory = _ => 0.9f };
     private readonly Option<float> _weightDecay = new("--weight-decay") { Description = "L2 weight decay λ (decoupled for adamw).", DefaultValueFactory = _ => 0f };
     private readonly Option<int> _batch = new("--batch") { Description = "Mini-batch size (global).", DefaultValueFactory = _ => 64 };
-    private readonly Option<int> _epochs = new("--epochs") { Description = "Passes over the training set.", DefaultValueFactory = _ => 5 };
+    private readonly Option<int> _epochs = new("--epochs") { Description = "Passes over the training set (0: save the initialised model, untrained).", DefaultValueFactory = _ => 5 };
     private readonly Option<long> _seed = new("--seed") { Description = "Seed of the initial weights and the data order.", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _shards = new("--shards") { Description = "Shards per mini-batch (fixed boundaries; part of the run's mathematics, like the batch size). Default: 4, or the batch size if smaller." };
     private readonly Option<bool> _noShuffle = new("--no-shuffle") { Description = "Keep the data set's order in every epoch." };
@@ -27,6 +27,7 @@ internal sealed class TrainOptions
     private readonly Option<string?> _init = new("--init") { Description = "Start from these weights: a model file (.dnn) or a JSON export of the same shape." };
     private readonly Option<string> _initScheme = new("--init-scheme") { Description = "Random initialisation: auto (He for ReLU layers, Xavier otherwise), xavier, he, pytorch.", DefaultValueFactory = _ => "auto" };
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file." };
+    private readonly Option<string?> _classNames = new("--class-names") { Description = "Class names the model keeps (predict shows them): fashion-mnist, or a comma-separated list, label 0 first." };
     private readonly Option<string?> _metricsOut = new("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
     private readonly Option<double> _testFraction = new("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
     private readonly Option<string> _labelColumn = new("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
@@ -59,7 +60,7 @@ internal sealed class TrainOptions
     /// <summary>Adds every option, and --config, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _metricsOut, _testFraction, _labelColumn,
+        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn,
             _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _topology, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
         command.Options.Add(_verifyFraction);
@@ -91,6 +92,7 @@ internal sealed class TrainOptions
         Init = parse.GetValue(_init),
         InitScheme = parse.GetValue(_initScheme)!,
         Save = parse.GetValue(_save),
+        ClassNames = parse.GetValue(_classNames),
         MetricsOut = parse.GetValue(_metricsOut),
         TestFraction = parse.GetValue(_testFraction),
         LabelColumn = parse.GetValue(_labelColumn)!,

@@ -1,5 +1,7 @@
 using System.Globalization;
+using DistributedNN.Data;
 using DistributedNN.Logging;
+using DistributedNN.Model;
 using DistributedNN.Serialization;
 using DistributedNN.Training;
 using Serilog.Events;
@@ -41,14 +43,15 @@ internal sealed class TrainOutputs(TrainRequest request, string runDir, bool jso
     }
 
     /// <summary>Writes the trained model, the run folder and the summary, and says where they are.</summary>
-    public void Finish(TrainStart start, RunResult result, RunProgress progress, TextWriter stdout, TextWriter stderr)
+    /// <param name="input">what the model does to a raw sample: the data's transform and the class names</param>
+    public void Finish(TrainStart start, InputTransform input, RunResult result, RunProgress progress, TextWriter stdout, TextWriter stderr)
     {
         var (r, settings, results, facts) = (request, start.Settings, result.Epochs, result.Facts);
         stdout.WriteLine($"weights sha256 {facts.WeightsSha256}");
         if (facts.Verification is { } v)
             stdout.WriteLine($"verify  {v.ShardsVerified} shards computed twice and compared, {v.Mismatches} mismatches{(v.Quarantined.Count > 0 ? "; quarantined " + string.Join(", ", v.Quarantined) : "")}");
         var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
-        var trainedModel = new TrainedModel(start.Spec, start.Parameters, notes);
+        var trainedModel = new TrainedModel(start.Spec, start.Parameters, notes, input);
         if (r.Save is not null)
         {
             ModelFile.Save(r.Save, trainedModel);
@@ -71,6 +74,26 @@ internal sealed class TrainOutputs(TrainRequest request, string runDir, bool jso
             RunMetrics.Write(r.MetricsOut, start.Spec, settings, results, result.Steps, facts);
             stdout.WriteLine($"metrics {r.MetricsOut}");
         }
+    }
+
+    /// <summary>--epochs 0: the initialised model, measured on the test set, into --save and the run folder; nothing trained.</summary>
+    public void FinishUntrained(TrainStart start, InputTransform input, TextWriter stdout)
+    {
+        var test = start.Loaded.Data.Test;
+        LocalTrainer.CheckData(start.Spec, test);
+        var stats = LocalTrainer.Evaluate(new Backprop(start.Spec, LocalTrainer.EvaluationChunk), start.Parameters, test);
+        var inv = CultureInfo.InvariantCulture;
+        stdout.WriteLine(string.Format(inv, "epoch 0 (initialised, not trained)  test_loss {0:F4}  test_acc {1:P2}", stats.LossSum / stats.Count, (double)stats.Correct / stats.Count));
+        stdout.WriteLine($"weights sha256 {TrainingState.HashWeights(start.Parameters)}");
+        var notes = $"initialised by dnn train --epochs 0: seed {start.Settings.Seed}, not trained";
+        var model = new TrainedModel(start.Spec, start.Parameters, notes, input);
+        if (request.Save is not null)
+        {
+            ModelFile.Save(request.Save, model);
+            stdout.WriteLine($"saved   {request.Save}");
+        }
+        ModelFile.Save(Path.Combine(RunDir, "model.dnn"), model);
+        stdout.WriteLine($"run     {RunDir} (model.dnn, {(jsonLog ? RunFolder.JsonLog : RunFolder.TextLog)})");
     }
 
     /// <exception cref="UserErrorException"><paramref name="path"/> is a folder, or no file can be written there.</exception>

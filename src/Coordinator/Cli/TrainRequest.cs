@@ -27,6 +27,7 @@ public sealed record TrainRequest
     public string? Init { get; init; }
     public string InitScheme { get; init; } = "auto";
     public string? Save { get; init; }
+    public string? ClassNames { get; init; }
     public string? MetricsOut { get; init; }
     public double TestFraction { get; init; } = DataSource.DefaultTestFraction;
     public string LabelColumn { get; init; } = "last";

@@ -33,11 +33,19 @@ internal static class TrainRun
         settings = resumed?.Settings ?? settings;
         TrainedModel? initial = r.Init is null || resumed is not null ? null : ModelLoader.Load(r.Init);
         var spec = TrainNetwork.Choose(r, choices, resumed, initial);
+        var classNames = ClassNames.Parse(r.ClassNames, spec, "--class-names");
         var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit);
         var loaded = LoadData(dataRequest);
         var (parameters, resumedState) = InitialWeights(r, choices.Scheme, spec, loaded, resumed, initial);
         var start = new TrainStart(spec, settings, dataRequest, loaded, parameters, resumedState, resumed?.Epochs);
         Announce(start, initial is null ? null : r.Init, stdout);
+        var input = loaded.Data.Transform.WithClasses(classNames);
+        if (settings.Epochs == 0)
+        {
+            outputs.FinishUntrained(start, input, stdout);
+            trained = (spec, []);
+            return DnnCli.Ok;
+        }
         var checkpoints = Checkpoints(r, loaded.Fingerprint, checkpointKey);
 
         // Train in this process or on the cluster, then leave the model, the run folder and the summary.
@@ -45,7 +53,7 @@ internal static class TrainRun
         var result = r.Distributed
             ? TrainOnCluster(r, start, checkpoints, wire, security!, progress, stdout)
             : TrainInThisProcess(r, start, checkpoints, progress);
-        outputs.Finish(start, result, progress, stdout, stderr);
+        outputs.Finish(start, input, result, progress, stdout, stderr);
         trained = (spec, result.Epochs);
         return DnnCli.Ok;
     }

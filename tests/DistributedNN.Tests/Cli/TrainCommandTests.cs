@@ -26,7 +26,7 @@ public sealed class TrainCommandTests : IDisposable
     [Theory]
     [InlineData(new[] { "--lr", "-1" }, "error: --lr must be a positive number (got -1)")]
     [InlineData(new[] { "--batch", "0" }, "error: --batch must be at least 1 (got 0)")]
-    [InlineData(new[] { "--epochs", "0" }, "error: --epochs must be at least 1 (got 0)")]
+    [InlineData(new[] { "--epochs", "-1" }, "error: --epochs must be zero or more (got -1; 0 saves the initialised model)")]
     [InlineData(new[] { "--layers", "784,abc,10" }, "error: --layers '784,abc,10': 'abc' is not a positive layer size (write sizes like 784,256,128,10)")]
     [InlineData(new[] { "--layers", "784" }, "error: --layers '784' needs at least an input and an output size, e.g. 784,10")]
     [InlineData(new[] { "--activation", "swish" }, "error: --activation 'swish' is not one of relu, sigmoid, tanh, identity")]

@@ -67,7 +67,7 @@ public sealed class ModelFileTests : IDisposable
         bytes[8] = 7; // the u32 version after the magic
         File.WriteAllBytes(path, bytes);
         var e = Assert.Throws<DataFormatException>(() => ModelFile.Load(path));
-        Assert.Equal($"{path}: model format version 7 is not supported (this build reads versions 1 and 2)", e.Message);
+        Assert.Equal($"{path}: model format version 7 is not supported (this build reads versions 1 to 3)", e.Message);
     }
 
     [Fact]

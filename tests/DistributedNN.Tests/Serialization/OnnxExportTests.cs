@@ -121,7 +121,10 @@ public sealed class OnnxExportTests : IDisposable
         const int rows = 200;
         var input = data.Test.Features.AsSpan(0, rows * data.Test.FeatureCount).ToArray();
         var expected = RunEngine(trained, input, rows);
-        var actual = RunOnnx(File.ReadAllBytes(onnx), input, rows, trained.Spec.InputSize, trained.Spec.OutputSize);
+        // the exported model takes the pixels as they are stored, bytes 0–255, and scales them itself
+        Assert.Equal(255f, trained.Input?.Scale);
+        var pixels = input.Select(v => MathF.Round(v * 255f)).ToArray();
+        var actual = RunOnnx(File.ReadAllBytes(onnx), pixels, rows, trained.Spec.InputSize, trained.Spec.OutputSize);
         Assert.True(expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max() <= 1e-5f);
         int agree = 0;
         for (int r = 0; r < rows; r++)

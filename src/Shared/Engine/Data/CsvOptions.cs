@@ -6,6 +6,9 @@ public sealed record CsvOptions
     /// <summary>Which column holds the class label; the last column unless set.</summary>
     public LabelColumn LabelColumn { get; init; } = LabelColumn.Last;
 
+    /// <summary>Every column is a feature (rows to classify): the data set's labels are all 0, one class.</summary>
+    public bool Unlabelled { get; init; }
+
     /// <summary>
     /// Whether the first non-blank row is a header. <c>null</c> (the default) detects it: the row is a
     /// header if any of its fields is not a number.

@@ -57,7 +57,7 @@ public static class CsvReader
             throw new DataFormatException($"{path}: empty file");
         if (rows.Count == 0)
             throw new DataFormatException($"{path}: no data rows, only a header on line {layout.FirstLine}");
-        return rows.ToDataset(Path.GetFileNameWithoutExtension(path), layout.ColumnCount - 1);
+        return rows.ToDataset(Path.GetFileNameWithoutExtension(path), layout.LabelIndex < 0 ? layout.ColumnCount : layout.ColumnCount - 1);
     }
 
     private static StreamReader OpenText(string path)
@@ -85,6 +85,8 @@ public static class CsvReader
         {
             char separator = options.Separator ?? DetectSeparator(line);
             int columnCount = CountFields(line, separator);
+            if (options.Unlabelled)
+                return new Layout(separator, columnCount, -1, options.HasHeader ?? !AllFieldsAreNumbers(line, separator), lineNumber);
             if (columnCount < 2)
                 throw new DataFormatException($"{path} line {lineNumber}: found 1 column but a row needs at least one feature and a label (separate columns with ',', ';' or tab)");
             int labelIndex = options.LabelColumn.IndexIn(columnCount);
@@ -134,6 +136,7 @@ public static class CsvReader
                 rows.AddFeature(ParseFeature(path, lineNumber, column, field));
             column++;
         }
+        if (layout.LabelIndex < 0) rows.AddLabel(0);
     }
 
     private static float ParseFeature(string path, int lineNumber, int column, ReadOnlySpan<char> field)

@@ -82,10 +82,10 @@ public static class DataSource
         if (File.Exists(path))
         {
             RejectNonCsvFile(location);
-            return LoadCsv(path, options.TestFraction, options.SplitSeed, options.Csv);
+            return LoadCsv(path, options.TestFraction, options.SplitSeed, options.Csv, options.Standardise);
         }
         if (TrySplitPair(location, out var trainPath, out var testPath))
-            return LoadCsvPair(trainPath, testPath, options.Csv);
+            return LoadCsvPair(trainPath, testPath, options.Csv, options.Standardise);
         throw new UserErrorException($"{location.Describe()}: no such file or directory");
     }
 
@@ -104,25 +104,25 @@ public static class DataSource
         var test = IdxReader.LoadPair(found[2]!, found[3]!, $"{setName} test");
         if (train.FeatureCount != test.FeatureCount)
             throw new DataFormatException($"training images in {found[0]} have {train.FeatureCount} pixels but test images in {found[2]} have {test.FeatureCount}");
-        return WithCommonClassCount(train, test, directory);
+        return WithCommonClassCount(train, test, directory, InputTransform.Pixels);
     }
 
-    /// <summary>Loads one CSV file, splits it into training and test rows, and standardises both with the training statistics.</summary>
-    public static TrainTestData LoadCsv(string path, double testFraction, int seed, CsvOptions? csv = null)
+    /// <summary>Loads one CSV file, splits it into training and test rows, and standardises both with the training statistics (unless told not to).</summary>
+    public static TrainTestData LoadCsv(string path, double testFraction, int seed, CsvOptions? csv = null, bool standardise = true)
     {
         var all = CsvReader.Read(path, csv);
         var (train, test) = DatasetSplitter.Split(all, testFraction, seed);
-        return Standardise(train, test, path);
+        return Standardise(train, test, path, standardise);
     }
 
-    /// <summary>Loads separate training and test CSV files and standardises both with the training statistics.</summary>
-    public static TrainTestData LoadCsvPair(string trainPath, string testPath, CsvOptions? csv = null)
+    /// <summary>Loads separate training and test CSV files and standardises both with the training statistics (unless told not to).</summary>
+    public static TrainTestData LoadCsvPair(string trainPath, string testPath, CsvOptions? csv = null, bool standardise = true)
     {
         var train = Rename(CsvReader.Read(trainPath, csv), " train");
         var test = Rename(CsvReader.Read(testPath, csv), " test");
         if (train.FeatureCount != test.FeatureCount)
             throw new DataFormatException($"training file {trainPath} has {train.FeatureCount} feature columns but test file {testPath} has {test.FeatureCount}");
-        return Standardise(train, test, $"{trainPath},{testPath}");
+        return Standardise(train, test, $"{trainPath},{testPath}", standardise);
     }
 
     private static string? FindIdxFile(string directory, string name)
@@ -170,17 +170,18 @@ public static class DataSource
         return true;
     }
 
-    private static TrainTestData Standardise(Dataset train, Dataset test, string source)
+    private static TrainTestData Standardise(Dataset train, Dataset test, string source, bool standardise)
     {
+        if (!standardise) return WithCommonClassCount(train, test, source, InputTransform.Identity);
         var normalizer = Normalizer.Fit(train);
-        return WithCommonClassCount(normalizer.Apply(train), normalizer.Apply(test), source);
+        return WithCommonClassCount(normalizer.Apply(train), normalizer.Apply(test), source, InputTransform.Standardising(normalizer));
     }
 
     // A model has one output per class, so both sets must agree even if the test set lacks the top class.
-    private static TrainTestData WithCommonClassCount(Dataset train, Dataset test, string source)
+    private static TrainTestData WithCommonClassCount(Dataset train, Dataset test, string source, InputTransform input)
     {
         int classCount = System.Math.Max(train.ClassCount, test.ClassCount);
-        return new TrainTestData(WithClassCount(train, classCount), WithClassCount(test, classCount), source);
+        return new TrainTestData(WithClassCount(train, classCount), WithClassCount(test, classCount), source, input);
     }
 
     private static Dataset WithClassCount(Dataset data, int classCount) => data.ClassCount == classCount

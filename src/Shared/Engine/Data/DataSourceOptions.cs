@@ -11,6 +11,10 @@ public sealed record DataSourceOptions
 
     public CsvOptions Csv { get; init; } = new();
 
+    /// <summary>Whether CSV features are standardised with the training rows' statistics (training); off where a
+    /// model brings its own (<see cref="InputTransform"/>: evaluate, predict).</summary>
+    public bool Standardise { get; init; } = true;
+
     /// <summary>Looks up an environment variable; replaceable so that tests need not touch the process environment.</summary>
     public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using DistributedNN.Data;
 using DistributedNN.Model;
 
 namespace DistributedNN.Serialization;
@@ -19,6 +20,9 @@ namespace DistributedNN.Serialization;
 /// Version 2 holds a graph network (a model spec): after the version, i32 specLength and the spec's canonical JSON
 /// (UTF-8, <see cref="ModelSpec.ToJson"/>) take the place of loss, input size and layers; the rest is as in version 1.
 /// Plain stacks are still written as version 1.
+/// Version 3 holds a model that knows what it does to a raw sample (<see cref="InputTransform"/>): after the version,
+/// i32 specLength and the spec's canonical JSON (any network, plain stacks too), then i32 inputLength and the
+/// transform's JSON; the rest is as in version 1. Models without one are written as before.
 /// Written atomically: a temp file in the same folder, flushed, then renamed over the target.
 /// </summary>
 public static class ModelFile
@@ -26,11 +30,11 @@ public static class ModelFile
     public static ReadOnlySpan<byte> Magic => "DNNMODEL"u8;
     public const uint Version = 1;
     public const uint GraphVersion = 2;
+    public const uint InputVersion = 3;
     private const int HashLength = 32;
 
     public static void Save(string path, TrainedModel model)
     {
-        model.Validate();
         var bytes = Encode(model);
         AtomicFile.Write(path, bytes);
     }
@@ -39,13 +43,20 @@ public static class ModelFile
     {
         // floats are written as the machine holds them; every platform .NET runs on here is little-endian
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("model files are little-endian");
+        model.Validate();
         var spec = model.Spec;
         var notes = Encoding.UTF8.GetBytes(model.Notes);
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(Magic);
-            if (spec.IsPlainStack)
+            if (model.Input is { } input)
+            {
+                w.Write(InputVersion);
+                WriteText(w, ModelSpec.ToJson(spec));
+                WriteText(w, input.ToJson());
+            }
+            else if (spec.IsPlainStack)
             {
                 w.Write(Version);
                 w.Write((byte)spec.Loss);
@@ -60,9 +71,7 @@ public static class ModelFile
             else
             {
                 w.Write(GraphVersion);
-                var json = Encoding.UTF8.GetBytes(ModelSpec.ToJson(spec));
-                w.Write(json.Length);
-                w.Write(json);
+                WriteText(w, ModelSpec.ToJson(spec));
             }
             w.Write(notes.Length);
             w.Write(notes);
@@ -71,6 +80,13 @@ public static class ModelFile
         }
         ms.Write(SHA256.HashData(ms.GetBuffer().AsSpan(0, (int)ms.Length)));
         return ms.ToArray();
+    }
+
+    private static void WriteText(BinaryWriter w, string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        w.Write(bytes.Length);
+        w.Write(bytes);
     }
 
     public static TrainedModel Load(string path)
@@ -92,8 +108,8 @@ public static class ModelFile
         var r = new SpanReader(bytes, name);
         r.Skip(Magic.Length);
         uint version = r.UInt32();
-        if (version != Version && version != GraphVersion)
-            throw new DataFormatException($"{name}: model format version {version} is not supported (this build reads versions {Version} and {GraphVersion})");
+        if (version is not (Version or GraphVersion or InputVersion))
+            throw new DataFormatException($"{name}: model format version {version} is not supported (this build reads versions {Version} to {InputVersion})");
         if (bytes.Length < Magic.Length + 4 + HashLength || !SHA256.HashData(bytes[..^HashLength]).AsSpan().SequenceEqual(bytes[^HashLength..]))
             throw new DataFormatException($"{name}: the model file is truncated or corrupt (checksum mismatch)");
 
@@ -101,12 +117,16 @@ public static class ModelFile
         r = new SpanReader(bytes[..^HashLength], name);
         r.Skip(Magic.Length + 4);
         NetworkSpec spec;
-        if (version == GraphVersion)
+        InputTransform? input = null;
+        if (version != Version)
         {
-            int length = r.Int32();
-            if (length <= 0 || length > r.Remaining) throw new DataFormatException($"{name}: invalid model header (a model spec of {length} bytes)");
-            try { spec = ModelSpec.Parse(Encoding.UTF8.GetString(r.Bytes(length)), "model spec"); }
+            try { spec = ModelSpec.Parse(ReadText(ref r, name, "a model spec"), "model spec"); }
             catch (UserErrorException e) { throw new DataFormatException($"{name}: invalid architecture: {e.Message}"); }
+            if (version == InputVersion)
+            {
+                input = InputTransform.Parse(ReadText(ref r, name, "an input transform"), name);
+                input.Check(spec.InputSize, TrainedModel.ClassCount(spec), name);
+            }
         }
         else spec = ReadLayers(ref r, name);
         string notes = Encoding.UTF8.GetString(r.Bytes(r.Int32()));
@@ -115,7 +135,14 @@ public static class ModelFile
             throw new DataFormatException($"{name}: the architecture needs {spec.ParameterCount} parameters but the file holds {r.Remaining / 4}");
         var parameters = new float[count];
         r.Bytes(count * 4).CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(parameters.AsSpan()));
-        return new TrainedModel(spec, parameters, notes);
+        return new TrainedModel(spec, parameters, notes, input);
+    }
+
+    private static string ReadText(ref SpanReader r, string name, string what)
+    {
+        int length = r.Int32();
+        if (length <= 0 || length > r.Remaining) throw new DataFormatException($"{name}: invalid model header ({what} of {length} bytes)");
+        return Encoding.UTF8.GetString(r.Bytes(length));
     }
 
     private static NetworkSpec ReadLayers(ref SpanReader r, string name)

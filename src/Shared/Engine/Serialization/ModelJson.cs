@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DistributedNN.Data;
 using DistributedNN.Model;
 
 namespace DistributedNN.Serialization;
@@ -14,7 +15,9 @@ namespace DistributedNN.Serialization;
 /// Numbers are written in the shortest form that reads back as the same float.
 /// A graph network (a model spec) adds <c>"spec"</c>, the model spec itself, and its layers carry
 /// <c>"weight"</c> nested as the tensor's shape (convolution: [filters][channels][k][k], nn.Conv2d's) and
-/// <c>"bias"</c> only when they have parameters.
+/// <c>"bias"</c> only when they have parameters. A model that knows what it does to a raw sample adds <c>"input"</c>
+/// (<see cref="InputTransform"/>): <c>{"scale": 255}</c> for images, <c>{"scale": 1, "mean": [...], "std": [...]}</c>
+/// for standardised CSV features, and <c>"classes"</c> where the class names are known.
 /// </summary>
 public static class ModelJson
 {
@@ -39,6 +42,11 @@ public static class ModelJson
         w.WriteString("loss", spec.Loss.Name());
         w.WriteNumber("inputs", spec.InputSize);
         w.WriteNumber("parameters", spec.ParameterCount);
+        if (model.Input is { } input)
+        {
+            w.WritePropertyName("input");
+            input.Write(w);
+        }
         if (!spec.IsPlainStack)
         {
             WriteGraph(w, model);
@@ -167,52 +175,60 @@ public static class ModelJson
             if (root.ValueKind != JsonValueKind.Object) throw Bad(name, "the top level is not an object");
             if (root.TryGetProperty("version", out var ver) && ver.GetInt32() != Version)
                 throw Bad(name, $"model JSON version {ver.GetInt32()} is not supported (this build reads version {Version})");
-            if (root.TryGetProperty("spec", out var specEl)) return ParseGraph(root, specEl, name);
-            var loss = LossKind.CrossEntropy;
-            if (root.TryGetProperty("loss", out var lossEl) && !Losses.TryParse(lossEl.GetString(), out loss))
-                throw Bad(name, $"unknown loss '{lossEl.GetString()}'");
-            if (!root.TryGetProperty("layers", out var layersEl) || layersEl.ValueKind != JsonValueKind.Array || layersEl.GetArrayLength() == 0)
-                throw Bad(name, "no \"layers\" array");
-
-            var layers = new List<LayerSpec>();
-            var weights = new List<float[][]>();
-            var biases = new List<float[]>();
-            int index = 0;
-            foreach (var layerEl in layersEl.EnumerateArray())
-            {
-                index++;
-                if (!layerEl.TryGetProperty("weight", out var wEl) || wEl.ValueKind != JsonValueKind.Array || wEl.GetArrayLength() == 0)
-                    throw Bad(name, $"layer {index} has no \"weight\" matrix");
-                var rows = wEl.EnumerateArray().Select(r => ReadVector(r, name, $"layer {index} weight")).ToArray();
-                int inputs = rows[0].Length;
-                if (inputs == 0 || rows.Any(r => r.Length != inputs)) throw Bad(name, $"layer {index} weight rows differ in length");
-                if (!layerEl.TryGetProperty("bias", out var bEl)) throw Bad(name, $"layer {index} has no \"bias\" vector");
-                var bias = ReadVector(bEl, name, $"layer {index} bias");
-                if (bias.Length != rows.Length) throw Bad(name, $"layer {index} has {rows.Length} weight rows but {bias.Length} biases");
-                var act = index == layersEl.GetArrayLength() && loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.ReLU;
-                if (layerEl.TryGetProperty("activation", out var actEl) && !Activations.TryParse(actEl.GetString(), out act))
-                    throw Bad(name, $"layer {index} has unknown activation '{actEl.GetString()}'");
-                if (layers.Count > 0 && layers[^1].Outputs != inputs)
-                    throw Bad(name, $"layer {index} takes {inputs} inputs but layer {index - 1} gives {layers[^1].Outputs}");
-                layers.Add(new LayerSpec(inputs, rows.Length, act));
-                weights.Add(rows);
-                biases.Add(bias);
-            }
-            NetworkSpec spec;
-            try { spec = new NetworkSpec(layers, loss); }
-            catch (UserErrorException e) { throw Bad(name, e.Message); }
-            var parameters = new float[spec.ParameterCount];
-            for (int l = 0; l < layers.Count; l++)
-            {
-                for (int o = 0; o < layers[l].Outputs; o++)
-                    weights[l][o].CopyTo(parameters.AsSpan(spec.WeightOffset(l) + o * layers[l].Inputs));
-                biases[l].CopyTo(parameters.AsSpan(spec.BiasOffset(l)));
-            }
-            return new TrainedModel(spec, parameters);
+            var model = root.TryGetProperty("spec", out var specEl) ? ParseGraph(root, specEl, name) : ParseStack(root, name);
+            if (!root.TryGetProperty("input", out var inputEl)) return model;
+            var input = InputTransform.Parse(inputEl, name);
+            input.Check(model.Spec.InputSize, TrainedModel.ClassCount(model.Spec), name);
+            return model with { Input = input };
         }
         catch (JsonException e) { throw Bad(name, $"not valid JSON ({e.Message.Split('\n')[0]})"); }
         catch (InvalidOperationException e) { throw Bad(name, $"unexpected JSON value ({e.Message.Split('\n')[0]})"); }
         catch (FormatException e) { throw Bad(name, $"unexpected JSON value ({e.Message.Split('\n')[0]})"); }
+    }
+
+    private static TrainedModel ParseStack(JsonElement root, string name)
+    {
+        var loss = LossKind.CrossEntropy;
+        if (root.TryGetProperty("loss", out var lossEl) && !Losses.TryParse(lossEl.GetString(), out loss))
+            throw Bad(name, $"unknown loss '{lossEl.GetString()}'");
+        if (!root.TryGetProperty("layers", out var layersEl) || layersEl.ValueKind != JsonValueKind.Array || layersEl.GetArrayLength() == 0)
+            throw Bad(name, "no \"layers\" array");
+
+        var layers = new List<LayerSpec>();
+        var weights = new List<float[][]>();
+        var biases = new List<float[]>();
+        int index = 0;
+        foreach (var layerEl in layersEl.EnumerateArray())
+        {
+            index++;
+            if (!layerEl.TryGetProperty("weight", out var wEl) || wEl.ValueKind != JsonValueKind.Array || wEl.GetArrayLength() == 0)
+                throw Bad(name, $"layer {index} has no \"weight\" matrix");
+            var rows = wEl.EnumerateArray().Select(r => ReadVector(r, name, $"layer {index} weight")).ToArray();
+            int inputs = rows[0].Length;
+            if (inputs == 0 || rows.Any(r => r.Length != inputs)) throw Bad(name, $"layer {index} weight rows differ in length");
+            if (!layerEl.TryGetProperty("bias", out var bEl)) throw Bad(name, $"layer {index} has no \"bias\" vector");
+            var bias = ReadVector(bEl, name, $"layer {index} bias");
+            if (bias.Length != rows.Length) throw Bad(name, $"layer {index} has {rows.Length} weight rows but {bias.Length} biases");
+            var act = index == layersEl.GetArrayLength() && loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.ReLU;
+            if (layerEl.TryGetProperty("activation", out var actEl) && !Activations.TryParse(actEl.GetString(), out act))
+                throw Bad(name, $"layer {index} has unknown activation '{actEl.GetString()}'");
+            if (layers.Count > 0 && layers[^1].Outputs != inputs)
+                throw Bad(name, $"layer {index} takes {inputs} inputs but layer {index - 1} gives {layers[^1].Outputs}");
+            layers.Add(new LayerSpec(inputs, rows.Length, act));
+            weights.Add(rows);
+            biases.Add(bias);
+        }
+        NetworkSpec spec;
+        try { spec = new NetworkSpec(layers, loss); }
+        catch (UserErrorException e) { throw Bad(name, e.Message); }
+        var parameters = new float[spec.ParameterCount];
+        for (int l = 0; l < layers.Count; l++)
+        {
+            for (int o = 0; o < layers[l].Outputs; o++)
+                weights[l][o].CopyTo(parameters.AsSpan(spec.WeightOffset(l) + o * layers[l].Inputs));
+            biases[l].CopyTo(parameters.AsSpan(spec.BiasOffset(l)));
+        }
+        return new TrainedModel(spec, parameters);
     }
 
     private static float[] ReadVector(JsonElement el, string name, string what)

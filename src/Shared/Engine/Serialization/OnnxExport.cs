@@ -13,7 +13,9 @@ namespace DistributedNN.Serialization;
 /// A graph network (a model spec) keeps the same input and output: a Reshape to N×C×H×W where a convolution or
 /// pooling reads, <c>Conv</c> (weights [filters × channels × k × k], pads and strides), <c>MaxPool</c> /
 /// <c>AveragePool</c>, <c>Flatten</c> before a dense layer, <c>Sum</c> (add), <c>Concat</c> (axis 1), dropout left
-/// out (inference).
+/// out (inference). A model that knows its input transform (<see cref="TrainedModel.Input"/>) takes raw values: the
+/// transform comes first as nodes (<c>Div</c> by the pixel scale; <c>Sub</c> and <c>Mul</c> of standardised features,
+/// in double between two <c>Cast</c>s, as the engine computes them).
 /// <para>
 /// Written with a small protobuf encoder of the few ONNX messages needed (ModelProto, GraphProto,
 /// NodeProto, AttributeProto, TensorProto with raw little-endian data, ValueInfoProto), field
@@ -28,6 +30,7 @@ public static class OnnxExport
     private const int IntAttribute = 2;    // AttributeProto.AttributeType.INT
     private const int IntsAttribute = 7;   // AttributeProto.AttributeType.INTS
     private const int Int64Type = 7;       // TensorProto.DataType.INT64
+    private const int DoubleType = 11;     // TensorProto.DataType.DOUBLE
 
     public static void Save(string path, TrainedModel model) => AtomicFile.Write(path, ToBytes(model));
 
@@ -41,7 +44,7 @@ public static class OnnxExport
             WriteGraph(graph, model);
             return Finish(graph, model);
         }
-        string current = "input";
+        string current = Preprocess(graph, model);
         for (int l = 0; l < spec.Layers.Count; l++)
         {
             var layer = spec.Layers[l];
@@ -95,13 +98,13 @@ public static class OnnxExport
 
     private static void WriteGraph(Proto graph, TrainedModel model)
     {
-        var writer = new GraphWriter(model);
+        var writer = new GraphWriter(model, Preprocess(graph, model));
         for (int l = 0; l < model.Spec.Layers.Count; l++) writer.Layer(l);
         writer.WriteTo(graph);
     }
 
     /// <summary>The nodes and initializers of a graph network, layer by layer; every value is N×size (2-D) or N×C×H×W (4-D).</summary>
-    private sealed class GraphWriter(TrainedModel model)
+    private sealed class GraphWriter(TrainedModel model, string input)
     {
         private readonly NetworkSpec _spec = model.Spec;
         private readonly List<Proto> _nodes = [], _initializers = [];
@@ -152,7 +155,7 @@ public static class OnnxExport
         // a value in the rank a reader needs: Reshape to N×C×H×W, or Flatten to N×size
         private string As(int from, bool want4D)
         {
-            string name = from < 0 ? "input" : _names[from];
+            string name = from < 0 ? input : _names[from];
             var shape = from < 0 ? _spec.InputShape : _spec.Layers[from].OutShape;
             if (Is4D(from) == want4D) return name;
             string to = $"{name}.{(want4D ? "nchw" : "flat")}{++_reshapes}";
@@ -205,6 +208,43 @@ public static class OnnxExport
             _nodes.Add(layer.Kind == LayerKind.Add ? Node("Sum", $"{id}.add", inputs, $"{id}.z") : Node("Concat", $"{id}.concat", inputs, $"{id}.z", IntAttr("axis", 1)));
             return ($"{id}.z", out4D);
         }
+    }
+
+    /// <summary>
+    /// The model's input transform as the graph's first nodes, the engine's arithmetic step for step: <c>Div</c> by the
+    /// scale in float, then (standardised features) <c>Cast</c> to double, <c>Sub</c> the means, <c>Mul</c> by 1/std (1
+    /// for a constant feature), <c>Cast</c> back to float. Returns the value the network reads.
+    /// </summary>
+    private static string Preprocess(Proto graph, TrainedModel model)
+    {
+        string current = "input";
+        if (model.Input is not { } input) return current;
+        if (input.Scale != 1f)
+        {
+            graph.Message(5, Tensor("input.scale", [1], [input.Scale]));
+            graph.Message(1, Node("Div", "input.div", [current, "input.scale"], "input.scaled"));
+            current = "input.scaled";
+        }
+        if (input.Mean is { } mean)
+        {
+            var std = input.StandardDeviation!;
+            graph.Message(5, DoubleTensor("input.mean", [.. mean]));
+            graph.Message(5, DoubleTensor("input.inverse_std", [.. std.Select(s => s > 0 ? 1.0 / s : 1.0)]));
+            graph.Message(1, Node("Cast", "input.to_double", [current], "input.double", IntAttr("to", DoubleType)));
+            graph.Message(1, Node("Sub", "input.sub", ["input.double", "input.mean"], "input.centred"));
+            graph.Message(1, Node("Mul", "input.mul", ["input.centred", "input.inverse_std"], "input.standardised"));
+            graph.Message(1, Node("Cast", "input.to_float", ["input.standardised"], "input.features", IntAttr("to", FloatType)));
+            current = "input.features";
+        }
+        return current;
+    }
+
+    private static Proto DoubleTensor(string name, double[] values)
+    {
+        var tensor = new Proto().Int(1, values.Length).Int(2, DoubleType).String(8, name);
+        var raw = new byte[values.Length * 8];
+        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(raw.AsSpan(i * 8), values[i]);
+        return tensor.Bytes(9, raw);
     }
 
     private static string? ActivationOp(Activation activation) => activation switch

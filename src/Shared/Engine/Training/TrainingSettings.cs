@@ -5,7 +5,7 @@ public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulo
 {
     public void Validate()
     {
-        if (Epochs <= 0) throw new UserErrorException($"--epochs must be at least 1 (got {Epochs})");
+        if (Epochs < 0) throw new UserErrorException($"--epochs must be zero or more (got {Epochs})");
         if (BatchSize <= 0) throw new UserErrorException($"--batch must be at least 1 (got {BatchSize})");
         if (Shards <= 0) throw new UserErrorException($"--shards must be at least 1 (got {Shards})");
         if (Shards > BatchSize) throw new UserErrorException($"--shards ({Shards}) cannot exceed --batch ({BatchSize})");
