@@ -8,7 +8,7 @@ namespace DistributedNN.Coordinator.Cli;
 /// that needs no data has passed: a bad value must stop the run before it spends seconds loading the data.
 /// </summary>
 /// <param name="Output">the output layer's activation: --output, else softmax for cross-entropy and sigmoid otherwise</param>
-internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation Output, OptimizerKind Optimizer, InitScheme Scheme)
+internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation Output, OptimizerKind Optimizer, InitScheme Scheme, ScheduleKind Schedule)
 {
     /// <exception cref="UserErrorException">An unknown name, a number out of range, or options that exclude each other.</exception>
     public static TrainChoices Check(TrainRequest r)
@@ -24,19 +24,26 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
             throw new UserErrorException($"--optimizer '{r.Optimizer}' is not one of sgd, momentum, nesterov, adam, adamw");
         if (!Initializer.TryParse(r.InitScheme, out var scheme))
             throw new UserErrorException($"--init-scheme '{r.InitScheme}' is not one of auto, xavier, he, pytorch");
+        if (!LearningRateSchedule.TryParse(r.LrSchedule, out var schedule))
+            throw new UserErrorException($"--lr-schedule '{r.LrSchedule}' is not one of constant, step, cosine, one-cycle");
+        if (r.WeightDecayOn is not ("all" or "weights"))
+            throw new UserErrorException($"--weight-decay-on '{r.WeightDecayOn}' is not one of all, weights");
         CheckNumbers(r);
         CheckCombinations(r);
-        return new TrainChoices(hidden, loss, output, kind, scheme);
+        return new TrainChoices(hidden, loss, output, kind, scheme, schedule);
     }
 
     /// <summary>The optimizer's settings (its default learning rate unless --lr is given) and the run's, checked.</summary>
     public TrainingSettings Settings(TrainRequest r)
     {
         float lrValue = r.LearningRate ?? (Optimizer is OptimizerKind.Adam or OptimizerKind.AdamW ? 0.001f : 0.05f);
-        var optimizer = new OptimizerSettings(Optimizer, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay);
+        var schedule = Schedule == ScheduleKind.Constant && r.WarmupSteps == 0 ? null
+            : new LearningRateSchedule(Schedule, r.WarmupSteps, r.LrStepEpochs, r.LrGamma, r.LrMin);
+        var optimizer = new OptimizerSettings(Optimizer, lrValue, Momentum: r.Momentum, WeightDecay: r.WeightDecay, Schedule: schedule,
+            DecayBiases: r.WeightDecayOn == "all");
         optimizer.Validate();
         int shards = r.Shards ?? System.Math.Min(4, r.Batch);
-        var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer);
+        var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer, r.ClipNorm);
         settings.Validate();
         return settings;
     }
@@ -71,6 +78,8 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
             throw new UserErrorException("--verify-fraction checks the workers' results: give --workers, --spawn-workers or --min-workers too");
         if (r.Tls is not null && !r.Distributed)
             throw new UserErrorException("--tls-cert secures a cluster: give --workers, --spawn-workers or --min-workers too");
+        if (r.ClipNorm > 0 && r.Topology.Trim().Equals("sharded", StringComparison.OrdinalIgnoreCase))
+            throw new UserErrorException("--clip-norm needs the whole gradient's norm before any update, which the sharded topology's slice owners do not have: use --topology star (or auto)");
         if (r.Insecure && !r.Distributed)
             throw new UserErrorException("--insecure applies to a cluster: give --workers, --spawn-workers or --min-workers too");
     }

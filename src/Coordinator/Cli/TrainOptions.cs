@@ -18,6 +18,13 @@ internal sealed class TrainOptions
     private readonly Option<float?> _lr = new("--lr") { Description = "Learning rate η (default: 0.05 for sgd/momentum/nesterov, 0.001 for adam/adamw)." };
     private readonly Option<float> _momentum = new("--momentum") { Description = "Momentum μ for momentum/nesterov.", DefaultValueFactory = _ => 0.9f };
     private readonly Option<float> _weightDecay = new("--weight-decay") { Description = "L2 weight decay λ (decoupled for adamw).", DefaultValueFactory = _ => 0f };
+    private readonly Option<string> _weightDecayOn = new("--weight-decay-on") { Description = "Which parameters --weight-decay acts on: all (torch.optim's default) or weights (none on biases).", DefaultValueFactory = _ => "all" };
+    private readonly Option<string> _lrSchedule = new("--lr-schedule") { Description = "The learning rate over the run: constant, step (×--lr-gamma every --lr-step-epochs), cosine (down to --lr-min by the last step), one-cycle (from lr/25 up to --lr in the first 30% of the steps, then down to lr/25/10⁴). Per step; as torch.optim.lr_scheduler.", DefaultValueFactory = _ => "constant" };
+    private readonly Option<int> _warmupSteps = new("--warmup-steps") { Description = "Linear warm-up: the first N steps' rate rises as lr·(t+1)/N, then the schedule runs over the rest.", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _lrStepEpochs = new("--lr-step-epochs") { Description = "With --lr-schedule step: epochs between decays.", DefaultValueFactory = _ => 0 };
+    private readonly Option<float> _lrGamma = new("--lr-gamma") { Description = "With --lr-schedule step: the factor of each decay.", DefaultValueFactory = _ => 0.1f };
+    private readonly Option<float> _lrMin = new("--lr-min") { Description = "With --lr-schedule cosine: the rate at the end.", DefaultValueFactory = _ => 0f };
+    private readonly Option<float> _clipNorm = new("--clip-norm") { Description = "Clip each step's gradient (the batch mean) to this global L2 norm, as torch.nn.utils.clip_grad_norm_ (0: none).", DefaultValueFactory = _ => 0f };
     private readonly Option<int> _batch = new("--batch") { Description = "Mini-batch size (global).", DefaultValueFactory = _ => 64 };
     private readonly Option<int> _epochs = new("--epochs") { Description = "Passes over the training set (0: save the initialised model, untrained).", DefaultValueFactory = _ => 5 };
     private readonly Option<long> _seed = new("--seed") { Description = "Seed of the initial weights and the data order.", DefaultValueFactory = _ => 1 };
@@ -60,7 +67,7 @@ internal sealed class TrainOptions
     /// <summary>Adds every option, and --config, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn,
+        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _weightDecayOn, _lrSchedule, _warmupSteps, _lrStepEpochs, _lrGamma, _lrMin, _clipNorm, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn,
             _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _topology, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
         command.Options.Add(_verifyFraction);
@@ -70,7 +77,7 @@ internal sealed class TrainOptions
         command.Options.Add(ConfigArguments.Option());
     }
 
-    public TrainRequest Read(ParseResult parse) => new()
+    public TrainRequest Read(ParseResult parse) => WithRecipe(parse, new()
     {
         Data = parse.GetValue(_data),
         Layers = parse.GetValue(_layers),
@@ -123,5 +130,17 @@ internal sealed class TrainOptions
         LogFormat = parse.GetValue(_logFormat)!,
         CompareActivations = parse.GetValue(_compareActivations),
         ActivationGiven = parse.GetResult(_activation) is { Implicit: false },
+    });
+
+    /// <summary>The schedule, clipping and weight-decay group options.</summary>
+    private TrainRequest WithRecipe(ParseResult parse, TrainRequest request) => request with
+    {
+        WeightDecayOn = parse.GetValue(_weightDecayOn)!,
+        LrSchedule = parse.GetValue(_lrSchedule)!,
+        WarmupSteps = parse.GetValue(_warmupSteps),
+        LrStepEpochs = parse.GetValue(_lrStepEpochs),
+        LrGamma = parse.GetValue(_lrGamma),
+        LrMin = parse.GetValue(_lrMin),
+        ClipNorm = parse.GetValue(_clipNorm),
     };
 }

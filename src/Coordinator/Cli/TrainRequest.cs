@@ -18,6 +18,13 @@ public sealed record TrainRequest
     public float? LearningRate { get; init; }
     public float Momentum { get; init; } = 0.9f;
     public float WeightDecay { get; init; }
+    public string WeightDecayOn { get; init; } = "all";
+    public string LrSchedule { get; init; } = "constant";
+    public int WarmupSteps { get; init; }
+    public int LrStepEpochs { get; init; }
+    public float LrGamma { get; init; } = 0.1f;
+    public float LrMin { get; init; }
+    public float ClipNorm { get; init; }
     public int Batch { get; init; } = 64;
     public int Epochs { get; init; } = 5;
     public long Seed { get; init; } = 1;

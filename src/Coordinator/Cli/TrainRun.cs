@@ -100,7 +100,19 @@ internal static class TrainRun
         var (data, train, settings) = (start.Loaded.Data, start.Loaded.Train, start.Settings);
         stdout.WriteLine($"data    {data.Source}: {train.Count} training, {data.Test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes");
         stdout.WriteLine($"network {start.Spec}");
-        stdout.WriteLine($"train   {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize} in {settings.Shards} shards, {settings.Epochs} epochs, seed {settings.Seed}{(initFrom is null ? "" : $", init from {initFrom}")}");
+        stdout.WriteLine($"train   {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}{Recipe(settings)}, batch {settings.BatchSize} in {settings.Shards} shards, {settings.Epochs} epochs, seed {settings.Seed}{(initFrom is null ? "" : $", init from {initFrom}")}");
+    }
+
+    /// <summary>The schedule, clipping and weight-decay group of a run, as its start line says them ("" for none).</summary>
+    private static string Recipe(TrainingSettings settings)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var parts = new List<string>();
+        if (settings.Optimizer.Schedule is { } s)
+            parts.Add((s.Kind == ScheduleKind.Constant ? "constant" : LearningRateSchedule.Name(s.Kind)) + (s.WarmupSteps > 0 ? $" after {s.WarmupSteps} warm-up steps" : ""));
+        if (settings.Optimizer.WeightDecay > 0) parts.Add($"weight decay {settings.Optimizer.WeightDecay.ToString(inv)} on {(settings.Optimizer.DecayBiases ? "all parameters" : "weights only")}");
+        if (settings.ClipNorm > 0) parts.Add($"gradients clipped to norm {settings.ClipNorm.ToString(inv)}");
+        return parts.Count == 0 ? "" : $" ({string.Join(", ", parts)})";
     }
 
     /// <summary>
@@ -142,7 +154,8 @@ internal static class TrainRun
         // was as fast or faster at 2 and 4 hosts: docs/BENCHMARKS.md); from 8 workers on other hosts, the cost model's choice
         int expected = r.MinWorkers ?? r.Workers + r.SpawnWorkers;
         bool allLocal = expected <= r.Workers + r.SpawnWorkers;
-        var topology = wire.Topology ?? (allLocal || expected < AutoShardedFrom ? Topology.Star
+        // clipping needs the whole gradient's norm before the update: only the star has it in one place
+        var topology = wire.Topology ?? (allLocal || expected < AutoShardedFrom || start.Settings.ClipNorm > 0 ? Topology.Star
             : wire.Resolved(start.Spec, expected, start.Settings.Shards, start.Settings.BatchSize));
         var options = new DistributedOptions
         {

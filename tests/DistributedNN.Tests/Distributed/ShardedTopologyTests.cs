@@ -60,6 +60,19 @@ public sealed class ShardedTopologyTests : IDisposable
     }
 
     [Fact]
+    public void A_schedule_and_weight_decay_on_weights_only_give_the_single_process_weights_sharded_and_clipping_on_the_star()
+    {
+        // the owners compute each step's rate from the schedule in the layout, and keep the decay off the biases in their slices
+        string[] recipe = [.. Dense, "--optimizer", "adamw", "--lr", "0.004", "--weight-decay", "0.1", "--weight-decay-on", "weights",
+            "--lr-schedule", "cosine", "--warmup-steps", "7", "--seed", "4"];
+        var (single, _, _) = Train("recipe-single", 50, recipe);
+        Assert.NotEqual(Train("recipe-constant", 50, [.. Dense, "--optimizer", "adamw", "--lr", "0.004", "--weight-decay", "0.1", "--seed", "4"]).Hash, single);
+        Assert.Equal(single, Train("recipe-sharded-3", 50, [.. recipe, .. Sharded(3)]).Hash);
+        string[] clipped = [.. recipe, "--clip-norm", "0.5"];
+        Assert.Equal(Train("clip-single", 50, clipped).Hash, Train("clip-star-2", 50, [.. clipped, "--workers", "2", "--transport", "tcp"]).Hash);
+    }
+
+    [Fact]
     public void A_convolutional_network_trains_to_the_same_weights_sharded()
     {
         string spec = _dir.File("net.json");

@@ -20,6 +20,8 @@ public sealed record ReduceLayout(Guid Job, ushort Id, long Version, int Self, i
     /// <summary>The most slice owners of a layout.</summary>
     public const int MaxOwners = 1024;
     private const int MaxHostBytes = 255;
+    /// <summary>The most [start, end) ranges without weight decay (one per layer's biases).</summary>
+    public const int MaxRanges = 100_000;
 
     public int Slices => Owners.Length;
     public int Offset(int slice) => Bounds[slice];
@@ -46,6 +48,18 @@ public sealed record ReduceLayout(Guid Job, ushort Id, long Version, int Self, i
         w.Write((int)Optimizer.Kind);
         foreach (float f in (float[])[Optimizer.LearningRate, Optimizer.Momentum, Optimizer.WeightDecay, Optimizer.Beta1, Optimizer.Beta2, Optimizer.Epsilon]) w.Write(f);
         w.Write(OptimizerSteps);
+        var schedule = Optimizer.Schedule ?? new LearningRateSchedule();
+        w.Write((int)schedule.Kind);
+        w.Write(schedule.WarmupSteps);
+        w.Write(schedule.StepEpochs);
+        w.Write(schedule.Gamma);
+        w.Write(schedule.MinLearningRate);
+        w.Write(schedule.StepsPerEpoch);
+        w.Write(schedule.TotalSteps);
+        w.Write(Optimizer.DecayBiases);
+        var noDecay = Optimizer.NoDecay ?? [];
+        w.Write(noDecay.Length);
+        foreach (int v in noDecay) w.Write(v);
         return bytes.ToArray();
     }
 
@@ -75,8 +89,16 @@ public sealed record ReduceLayout(Guid Job, ushort Id, long Version, int Self, i
         var kind = (OptimizerKind)r.Int();
         var (lr, momentum, decay, beta1, beta2, epsilon) = (r.Float(), r.Float(), r.Float(), r.Float(), r.Float(), r.Float());
         long steps = r.Long();
-        if (!r.Ok || !Enum.IsDefined(kind) || version < 0 || steps < 0) return null;
-        var optimizer = new OptimizerSettings(kind, lr, momentum, decay, beta1, beta2, epsilon);
+        var scheduleKind = (ScheduleKind)r.Int();
+        var (warmup, stepEpochs, gamma, minRate, perEpoch, total) = (r.Int(), r.Int(), r.Float(), r.Float(), r.Long(), r.Long());
+        bool decayBiases = r.Byte() != 0;
+        int ranges = r.Int();
+        if (!r.Ok || ranges < 0 || ranges > 2 * MaxRanges || ranges % 2 != 0) return null;
+        var noDecay = new int[ranges];
+        for (int i = 0; i < ranges; i++) noDecay[i] = r.Int();
+        if (!r.Ok || !Enum.IsDefined(kind) || !Enum.IsDefined(scheduleKind) || version < 0 || steps < 0) return null;
+        var schedule = scheduleKind == ScheduleKind.Constant && warmup == 0 ? null : new LearningRateSchedule(scheduleKind, warmup, stepEpochs, gamma, minRate, perEpoch, total);
+        var optimizer = new OptimizerSettings(kind, lr, momentum, decay, beta1, beta2, epsilon, schedule, decayBiases, decayBiases ? null : noDecay);
         try { optimizer.Validate(); }
         catch (UserErrorException) { return null; }
         return new ReduceLayout(job, id, version, self, bounds, list, optimizer, steps);
@@ -106,5 +128,6 @@ public sealed record ReduceLayout(Guid Job, ushort Id, long Version, int Self, i
         public int Int() => BinaryPrimitives.ReadInt32LittleEndian(Bytes(4));
         public long Long() => BinaryPrimitives.ReadInt64LittleEndian(Bytes(8));
         public float Float() => BinaryPrimitives.ReadSingleLittleEndian(Bytes(4));
+        public byte Byte() => Bytes(1)[0];
     }
 }

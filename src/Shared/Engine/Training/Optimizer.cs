@@ -12,17 +12,30 @@ namespace DistributedNN.Training;
 /// </summary>
 public sealed class Optimizer
 {
-    public Optimizer(OptimizerSettings settings, int parameterCount)
+    /// <param name="origin">where in the flat parameter vector this optimizer's first value sits (a slice owner's
+    /// offset), for the parameters without weight decay (<see cref="OptimizerSettings.NoDecay"/>)</param>
+    public Optimizer(OptimizerSettings settings, int parameterCount, int origin = 0)
     {
         settings.Validate();
         Settings = settings;
+        var local = new List<(int, int)>();
+        for (int i = 0; settings.NoDecay is { } r && i < r.Length; i += 2)
+        {
+            int start = System.Math.Max(r[i], origin) - origin, end = System.Math.Min(r[i + 1], origin + parameterCount) - origin;
+            if (end > start) local.Add((start, end));
+        }
+        _noDecay = [.. local];
         bool needsFirst = settings.Kind is not OptimizerKind.Sgd;
         bool needsSecond = settings.Kind is OptimizerKind.Adam or OptimizerKind.AdamW;
         Velocity = needsFirst ? new float[parameterCount] : [];
         SecondMoment = needsSecond ? new float[parameterCount] : [];
     }
 
+    private readonly (int Start, int End)[] _noDecay; // local [start, end) ranges without weight decay, in order
+
     public OptimizerSettings Settings { get; }
+    /// <summary>The learning rate of the last update (the schedule's, at its step).</summary>
+    public float LastLearningRate => Settings.RateAt(System.Math.Max(0, Steps - 1));
     /// <summary>Momentum buffer v (SGD variants) or first moment m (Adam).</summary>
     public float[] Velocity { get; }
     /// <summary>Adam's second moment v.</summary>
@@ -64,14 +77,35 @@ public sealed class Optimizer
     /// <summary>Parameters updated per pass, whose ‖Δθ‖² and ‖θ‖² are summed as <see cref="Elementwise.SumOfSquares"/> sums a block.</summary>
     private const int Block = Elementwise.Block;
 
-    private unsafe Energy Update(Span<float> weights, ReadOnlySpan<float> gradientSum, float scale, int offset, int length)
+    /// <summary>[offset, offset + length) updated, cut where weight decay stops or starts (the parameters without it).</summary>
+    private Energy Update(Span<float> weights, ReadOnlySpan<float> gradientSum, float scale, int offset, int length)
+    {
+        var step = ThisStep(scale);
+        if (_noDecay.Length == 0 || Settings.WeightDecay == 0) return Update(weights, gradientSum, step, offset, offset + length);
+        var bare = step;
+        (bare.WeightDecay, bare.Shrink) = (0f, 1f);
+        var total = default(Energy);
+        int at = offset, end = offset + length;
+        foreach (var (start, stop) in _noDecay)
+        {
+            if (stop <= at) continue;
+            if (start >= end) break;
+            if (start > at) total += Update(weights, gradientSum, step, at, start);
+            int to = System.Math.Min(stop, end);
+            total += Update(weights, gradientSum, bare, System.Math.Max(start, at), to);
+            at = to;
+        }
+        if (at < end) total += Update(weights, gradientSum, step, at, end);
+        return total;
+    }
+
+    private unsafe Energy Update(Span<float> weights, ReadOnlySpan<float> gradientSum, UpdateBlock step, int from, int to)
     {
         var total = default(Energy);
-        var step = ThisStep(scale);
         fixed (float* w = weights, g = gradientSum, first = Velocity, second = SecondMoment)
-            for (int start = offset; start < offset + length; start += Block)
+            for (int start = from; start < to; start += Block)
             {
-                step.N = System.Math.Min(Block, offset + length - start);
+                step.N = System.Math.Min(Block, to - start);
                 step.W = w + start;
                 step.G = g + start;
                 step.M = first + start; // unused (and null) for the rules without these buffers
@@ -91,11 +125,12 @@ public sealed class Optimizer
     {
         var s = Settings;
         bool decoupled = s.Kind == OptimizerKind.AdamW;
+        float rate = s.RateAt(Steps - 1);
         return new UpdateBlock
         {
-            Scale = scale, LearningRate = s.LearningRate, Momentum = s.Momentum, Nesterov = s.Kind == OptimizerKind.Nesterov, First = Steps == 1,
+            Scale = scale, LearningRate = rate, Momentum = s.Momentum, Nesterov = s.Kind == OptimizerKind.Nesterov, First = Steps == 1,
             // SGD and momentum add λw to g; Adam too (L2), AdamW instead shrinks w by (1 − ηλ) (decoupled)
-            WeightDecay = decoupled ? 0f : s.WeightDecay, Shrink = decoupled ? 1f - s.LearningRate * s.WeightDecay : 1f,
+            WeightDecay = decoupled ? 0f : s.WeightDecay, Shrink = decoupled ? 1f - rate * s.WeightDecay : 1f,
             Beta1 = s.Beta1, Beta2 = s.Beta2, Epsilon = s.Epsilon,
             Correction1 = 1f / (1f - MathF.Pow(s.Beta1, Steps)), Correction2 = 1f / (1f - MathF.Pow(s.Beta2, Steps)),
         };

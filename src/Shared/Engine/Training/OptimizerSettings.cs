@@ -3,6 +3,11 @@ namespace DistributedNN.Training;
 public enum OptimizerKind { Sgd, Momentum, Nesterov, Adam, AdamW }
 
 /// <summary>Hyper-parameters of an optimizer; the meaning of each matches torch.optim.</summary>
+/// <param name="Schedule">the learning rate of each step (null: <paramref name="LearningRate"/> throughout)</param>
+/// <param name="DecayBiases">weight decay on every parameter (torch.optim's default), or on weights only: none on
+/// biases (a parameter group without decay)</param>
+/// <param name="NoDecay">the parameters without decay, [start, end) pairs of the flat vector: what
+/// <see cref="Resolve"/> derives from the network; null before</param>
 public sealed record OptimizerSettings(
     OptimizerKind Kind,
     float LearningRate,
@@ -10,8 +15,29 @@ public sealed record OptimizerSettings(
     float WeightDecay = 0f,
     float Beta1 = 0.9f,
     float Beta2 = 0.999f,
-    float Epsilon = 1e-8f)
+    float Epsilon = 1e-8f,
+    LearningRateSchedule? Schedule = null,
+    bool DecayBiases = true,
+    int[]? NoDecay = null)
 {
+    /// <summary>These settings for a run: the schedule's step counts and the parameters without decay filled in.</summary>
+    public OptimizerSettings Resolve(Model.NetworkSpec spec, long stepsPerEpoch, int epochs)
+    {
+        int[]? noDecay = null;
+        if (!DecayBiases)
+        {
+            var ranges = new List<int>();
+            for (int l = 0; l < spec.Layers.Count; l++)
+                if (spec.Layers[l].HasParameters && spec.Layers[l].BiasCount > 0)
+                    ranges.AddRange([spec.BiasOffset(l), spec.BiasOffset(l) + spec.Layers[l].BiasCount]);
+            noDecay = [.. ranges];
+        }
+        return this with { Schedule = Schedule?.Resolve(stepsPerEpoch, epochs), NoDecay = noDecay };
+    }
+
+    /// <summary>The learning rate of the optimizer's step <paramref name="t"/> (0-based).</summary>
+    public float RateAt(long t) => Schedule?.LearningRate(LearningRate, t) ?? LearningRate;
+
     public static bool TryParseKind(string? text, out OptimizerKind kind)
     {
         switch (text?.Trim().ToLowerInvariant())
@@ -35,5 +61,8 @@ public sealed record OptimizerSettings(
         if (!(WeightDecay >= 0) || float.IsInfinity(WeightDecay)) throw new UserErrorException($"--weight-decay must be zero or positive (got {WeightDecay})");
         if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new UserErrorException("Adam's betas must be in [0, 1)");
         if (!(Epsilon > 0)) throw new UserErrorException($"Adam's epsilon must be positive (got {Epsilon})");
+        Schedule?.Validate(LearningRate);
+        if (NoDecay is { } r && (r.Length % 2 != 0 || r.Where((v, i) => v < 0 || (i > 0 && v < r[i - 1])).Any()))
+            throw new UserErrorException("the parameters without weight decay must be ordered [start, end) pairs");
     }
 }

@@ -26,7 +26,7 @@ public sealed class SliceReducer
     {
         if (length <= 0 || offset < 0 || shards <= 0) throw new ArgumentOutOfRangeException(nameof(length), "a slice needs a length, an offset and shards");
         (Offset, Length, _shards, Version) = (offset, length, shards, version);
-        Optimizer = new Optimizer(settings, length) { Steps = optimizerSteps };
+        Optimizer = new Optimizer(settings, length, origin: offset) { Steps = optimizerSteps };
         Weights = GC.AllocateUninitializedArray<float>(length, pinned: true);
         Sum = GC.AllocateUninitializedArray<float>(length, pinned: true);
         _waiting = new float[]?[shards];

@@ -1,7 +1,9 @@
 namespace DistributedNN.Training;
 
 /// <summary>Settings of a training run (the parts that define its mathematics).</summary>
-public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulong Seed, bool Shuffle, OptimizerSettings Optimizer)
+/// <param name="ClipNorm">clip each step's gradient (the batch mean) to this global L2 norm, as torch.nn.utils.clip_grad_norm_
+/// (0: no clipping)</param>
+public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulong Seed, bool Shuffle, OptimizerSettings Optimizer, float ClipNorm = 0f)
 {
     public void Validate()
     {
@@ -9,6 +11,7 @@ public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulo
         if (BatchSize <= 0) throw new UserErrorException($"--batch must be at least 1 (got {BatchSize})");
         if (Shards <= 0) throw new UserErrorException($"--shards must be at least 1 (got {Shards})");
         if (Shards > BatchSize) throw new UserErrorException($"--shards ({Shards}) cannot exceed --batch ({BatchSize})");
+        if (!(ClipNorm >= 0) || float.IsInfinity(ClipNorm)) throw new UserErrorException($"--clip-norm must be a positive number, or 0 for none (got {ClipNorm})");
         Optimizer.Validate();
     }
 }

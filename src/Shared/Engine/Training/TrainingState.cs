@@ -26,8 +26,8 @@ public sealed class TrainingState
         Spec = spec;
         Settings = settings;
         Parameters = parameters;
-        Optimizer = new Optimizer(settings.Optimizer, spec.ParameterCount);
         Plan = new DataPlan(trainCount, settings.BatchSize, settings.Shards, settings.Seed, settings.Shuffle);
+        Optimizer = new Optimizer(settings.Optimizer.Resolve(spec, Plan.StepsPerEpoch, settings.Epochs), spec.ParameterCount);
         _norms = new double[spec.Layers.Count];
         _normSums = new double[spec.Layers.Count];
         _ratios = new double[spec.Layers.Count];
@@ -75,6 +75,7 @@ public sealed class TrainingState
             throw new TrainingDivergedException($"training diverged at epoch {Epoch + 1}, step {StepInEpoch + 1}: the loss is {stats.LossSum} (learning rate too high?)");
         float scale = 1f / stats.Count;
         GradientNorms.Compute(Spec, gradientSum, scale, _norms);
+        scale *= ClipFactor();
         Optimizer.Step(Parameters, gradientSum, scale, Spec, _ratios);
         for (int l = 0; l < _norms.Length; l++)
         {
@@ -92,6 +93,17 @@ public sealed class TrainingState
         if (StepInEpoch < Plan.StepsPerEpoch) return false;
         _epochClock.Stop();
         return true;
+    }
+
+    /// <summary>torch's clip_grad_norm_: max_norm / (‖g‖ + 10⁻⁶) when the step's global norm (the layers' norms, the
+    /// pre-clip figures the step reports) exceeds it, else 1.</summary>
+    private float ClipFactor()
+    {
+        if (Settings.ClipNorm <= 0) return 1f;
+        double squares = 0;
+        foreach (double n in _norms) squares += n * n;
+        double coefficient = Settings.ClipNorm / (System.Math.Sqrt(squares) + 1e-6);
+        return coefficient < 1 ? (float)coefficient : 1f;
     }
 
     /// <summary>Closes the epoch with its test-set result and moves to the next.</summary>
