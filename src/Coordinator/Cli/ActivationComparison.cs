@@ -58,7 +58,7 @@ internal static class ActivationComparison
         foreach (string part in text.Split(',', StringSplitOptions.TrimEntries))
         {
             if (!Activations.TryParse(part, out var a) || a == Activation.Softmax)
-                throw new UserErrorException($"--compare-activations '{text}': '{part}' is not one of relu, sigmoid, tanh, identity");
+                throw new UserErrorException($"--compare-activations '{text}': '{part}' is not one of {Activations.HiddenNames}");
             if (activations.Contains(a))
                 throw new UserErrorException($"--compare-activations '{text}': {a.Name()} is given twice");
             activations.Add(a);

@@ -14,7 +14,7 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
     public static TrainChoices Check(TrainRequest r)
     {
         if (!Activations.TryParse(r.Activation, out var hidden) || hidden == Activation.Softmax)
-            throw new UserErrorException($"--activation '{r.Activation}' is not one of relu, sigmoid, tanh, identity");
+            throw new UserErrorException($"--activation '{r.Activation}' is not one of {Activations.HiddenNames}");
         if (!Losses.TryParse(r.Loss, out var loss))
             throw new UserErrorException($"--loss '{r.Loss}' is not one of ce, sse, mse");
         var output = loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.Sigmoid;

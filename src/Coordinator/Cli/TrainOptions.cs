@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DistributedNN.Configuration;
 using DistributedNN.Data;
+using DistributedNN.Model;
 using DistributedNN.Security;
 
 namespace DistributedNN.Coordinator.Cli;
@@ -11,7 +12,7 @@ internal sealed class TrainOptions
     private readonly Option<string?> _data = new("--data") { Description = "Data set: a folder with the four IDX files (MNIST/Fashion-MNIST, raw or .gz), a CSV file, or TRAIN.csv,TEST.csv. Default: $DNN_DATA, then /usr/share/datasets/fashion-mnist." };
     private readonly Option<string?> _modelSpec = new("--model-spec") { Description = "The network from a JSON or YAML model spec (convolution, pooling, dropout, skip connections; docs/MODEL_SPEC.md) instead of --layers/--activation/--output/--loss." };
     private readonly Option<string?> _layers = new("--layers") { Description = $"Layer sizes from input to output, e.g. {TrainCommand.DefaultLayers} (the default; with --init, the init file's)." };
-    private readonly Option<string> _activation = new("--activation") { Description = "Hidden activation: relu, sigmoid, tanh, identity.", DefaultValueFactory = _ => "relu" };
+    private readonly Option<string> _activation = new("--activation") { Description = $"Hidden activation: {Activations.HiddenNames}.", DefaultValueFactory = _ => "relu" };
     private readonly Option<string?> _output = new("--output") { Description = "Output activation: softmax (default for cross-entropy), sigmoid (default for sse/mse), identity, tanh, relu." };
     private readonly Option<string> _loss = new("--loss") { Description = "Loss: ce (softmax cross-entropy), sse (½·Σ(t−a)², the tutorial's), mse. Averaged over the batch.", DefaultValueFactory = _ => "ce" };
     private readonly Option<string> _optimizer = new("--optimizer") { Description = "sgd, momentum, nesterov, adam, adamw.", DefaultValueFactory = _ => "adam" };

@@ -82,9 +82,9 @@ public sealed class CompareActivationsTests : IDisposable
     {
         { ["--compare-activations", "sigmoid,relu", "--activation", "tanh"], "error: --compare-activations gives the hidden activations: drop --activation tanh" },
         { ["--compare-activations", "relu"], "error: --compare-activations 'relu' needs at least two activations to compare, e.g. sigmoid,relu" },
-        { ["--compare-activations", "sigmoid,swish"], "error: --compare-activations 'sigmoid,swish': 'swish' is not one of relu, sigmoid, tanh, identity" },
-        { ["--compare-activations", "relu,softmax"], "error: --compare-activations 'relu,softmax': 'softmax' is not one of relu, sigmoid, tanh, identity" },
-        { ["--compare-activations", "sigmoid,"], "error: --compare-activations 'sigmoid,': '' is not one of relu, sigmoid, tanh, identity" },
+        { ["--compare-activations", "sigmoid,mish"], "error: --compare-activations 'sigmoid,mish': 'mish' is not one of relu, sigmoid, tanh, identity, leaky-relu, elu, gelu, silu" },
+        { ["--compare-activations", "relu,softmax"], "error: --compare-activations 'relu,softmax': 'softmax' is not one of relu, sigmoid, tanh, identity, leaky-relu, elu, gelu, silu" },
+        { ["--compare-activations", "sigmoid,"], "error: --compare-activations 'sigmoid,': '' is not one of relu, sigmoid, tanh, identity, leaky-relu, elu, gelu, silu" },
         { ["--compare-activations", "relu,sigmoid,relu"], "error: --compare-activations 'relu,sigmoid,relu': relu is given twice" },
         { ["--compare-activations", "sigmoid,logistic"], "error: --compare-activations 'sigmoid,logistic': sigmoid is given twice" },
         { ["--compare-activations", "sigmoid,relu", "--workers", "2"], "error: --compare-activations trains each activation in this process: drop --workers, --spawn-workers, --min-workers and --tls-cert" },

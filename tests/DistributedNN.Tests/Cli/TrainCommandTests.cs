@@ -29,7 +29,7 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData(new[] { "--epochs", "-1" }, "error: --epochs must be zero or more (got -1; 0 saves the initialised model)")]
     [InlineData(new[] { "--layers", "784,abc,10" }, "error: --layers '784,abc,10': 'abc' is not a positive layer size (write sizes like 784,256,128,10)")]
     [InlineData(new[] { "--layers", "784" }, "error: --layers '784' needs at least an input and an output size, e.g. 784,10")]
-    [InlineData(new[] { "--activation", "swish" }, "error: --activation 'swish' is not one of relu, sigmoid, tanh, identity")]
+    [InlineData(new[] { "--activation", "mish" }, "error: --activation 'mish' is not one of relu, sigmoid, tanh, identity, leaky-relu, elu, gelu, silu")]
     [InlineData(new[] { "--loss", "hinge" }, "error: --loss 'hinge' is not one of ce, sse, mse")]
     [InlineData(new[] { "--optimizer", "lbfgs" }, "error: --optimizer 'lbfgs' is not one of sgd, momentum, nesterov, adam, adamw")]
     [InlineData(new[] { "--loss", "ce", "--output", "sigmoid" }, "error: cross-entropy loss needs a softmax output layer, not sigmoid")]

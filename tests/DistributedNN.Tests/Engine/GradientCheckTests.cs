@@ -8,7 +8,7 @@ public sealed class GradientCheckTests
     public static TheoryData<Activation, Activation, LossKind> Combinations()
     {
         var data = new TheoryData<Activation, Activation, LossKind>();
-        Activation[] hidden = [Activation.Sigmoid, Activation.ReLU, Activation.Tanh, Activation.Identity];
+        Activation[] hidden = [Activation.Sigmoid, Activation.ReLU, Activation.Tanh, Activation.Identity, Activation.LeakyReLU, Activation.ELU, Activation.GELU, Activation.SiLU];
         (Activation, LossKind)[] outputs =
         [
             (Activation.Softmax, LossKind.CrossEntropy),
@@ -22,6 +22,9 @@ public sealed class GradientCheckTests
         foreach (var h in hidden)
             foreach (var (o, loss) in outputs)
                 data.Add(h, o, loss);
+        // the smooth ones as outputs too (regression)
+        foreach (var o in new[] { Activation.LeakyReLU, Activation.ELU, Activation.GELU, Activation.SiLU })
+            data.Add(Activation.Tanh, o, LossKind.MeanSquaredError);
         return data;
     }
 

@@ -72,7 +72,7 @@ public sealed class ModelSpecTests
         { """{ "input": [0, 3], "layers": [ { "type": "dense", "units": 2 } ] }""", "is not a shape" },
         { """{ "layers": [ { "type": "dense", "units": 2 } ] }""", "\"input\" is missing" },
         { """{ "input": 8, "layers": [ { "type": "dense", "units": 4, "activation": "softmax" }, { "type": "dense", "units": 2 } ] }""", "softmax is an output activation" },
-        { """{ "input": 8, "loss": "sse", "layers": [ { "type": "dense", "units": 2, "activation": "swish" } ] }""", "activation 'swish'" },
+        { """{ "input": 8, "loss": "sse", "layers": [ { "type": "dense", "units": 2, "activation": "mish" } ] }""", "activation 'mish'" },
         { """{ "input": 8, "layers": [ { "type": "dense", "units": 2 } """, "not valid JSON" },
     };
 

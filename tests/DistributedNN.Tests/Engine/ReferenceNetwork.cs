@@ -42,6 +42,11 @@ internal static class ReferenceNetwork
             case Activation.Sigmoid: for (int i = 0; i < z.Length; i++) a[i] = 1 / (1 + Math.Exp(-z[i])); break;
             case Activation.ReLU: for (int i = 0; i < z.Length; i++) a[i] = Math.Max(0, z[i]); break;
             case Activation.Tanh: for (int i = 0; i < z.Length; i++) a[i] = Math.Tanh(z[i]); break;
+            case Activation.LeakyReLU: for (int i = 0; i < z.Length; i++) a[i] = z[i] > 0 ? z[i] : 0.01 * z[i]; break;
+            case Activation.ELU: for (int i = 0; i < z.Length; i++) a[i] = z[i] > 0 ? z[i] : Math.Exp(z[i]) - 1; break;
+            // erf from the engine, itself checked against PyTorch's values (ActivationReferenceTests)
+            case Activation.GELU: for (int i = 0; i < z.Length; i++) a[i] = 0.5 * z[i] * (1 + SmoothActivations.Erf(z[i] / Math.Sqrt(2))); break;
+            case Activation.SiLU: for (int i = 0; i < z.Length; i++) a[i] = z[i] / (1 + Math.Exp(-z[i])); break;
             case Activation.Softmax:
                 double max = z.Max(), sum = 0;
                 for (int i = 0; i < z.Length; i++) sum += a[i] = Math.Exp(z[i] - max);

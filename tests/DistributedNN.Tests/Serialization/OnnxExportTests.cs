@@ -38,6 +38,10 @@ public sealed class OnnxExportTests : IDisposable
         { "5,7,3", "sigmoid", "sigmoid" },
         { "4,9,9,2", "tanh", "identity" },
         { "3,1", "identity", "sigmoid" },
+        { "6,9,4", "gelu", "identity" },
+        { "6,9,4", "silu", "softmax" },
+        { "5,7,3", "leaky-relu", "elu" },
+        { "5,8,2", "elu", "gelu" },
     };
 
     [Theory]
@@ -85,6 +89,13 @@ public sealed class OnnxExportTests : IDisposable
              { "type": "concat", "from": ["res", "c1"], "name": "cat" }, { "type": "maxpool", "size": 2, "stride": 1 },
              { "type": "dense", "units": 8, "name": "h" }, { "type": "dense", "units": 8, "activation": "identity", "name": "r" },
              { "type": "add", "from": ["h", "r"] }, { "type": "dense", "units": 3, "activation": "sigmoid" } ], "loss": "sse" }
+        """,
+        // today's activations inside a graph: GELU and SiLU on convolutions (4-D values), LeakyReLU and ELU on dense layers
+        """
+        { "input": [1, 6, 6], "layers": [ { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "gelu" },
+             { "type": "conv", "filters": 2, "kernel": 3, "activation": "silu" }, { "type": "flatten" },
+             { "type": "dense", "units": 7, "activation": "leaky-relu" }, { "type": "dense", "units": 5, "activation": "elu" },
+             { "type": "dense", "units": 3 } ] }
         """,
     };
 

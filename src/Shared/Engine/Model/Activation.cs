@@ -16,6 +16,14 @@ public enum Activation
     Tanh,
     /// <summary>a_j = e^{z_j} / Σ_k e^{z_k} over a row; output layer only.</summary>
     Softmax,
+    /// <summary>a = z for z &gt; 0, else 0.01·z (torch.nn.LeakyReLU).</summary>
+    LeakyReLU,
+    /// <summary>a = z for z &gt; 0, else e^z − 1 (torch.nn.ELU, α = 1); a' = a + 1 below 0.</summary>
+    ELU,
+    /// <summary>a = z·Φ(z) = 0.5·z·(1 + erf(z/√2)) (torch.nn.GELU, exact).</summary>
+    GELU,
+    /// <summary>a = z·σ(z) (torch.nn.SiLU, "swish").</summary>
+    SiLU,
 }
 
 public static class Activations
@@ -27,6 +35,10 @@ public static class Activations
         Activation.ReLU => "relu",
         Activation.Tanh => "tanh",
         Activation.Softmax => "softmax",
+        Activation.LeakyReLU => "leaky-relu",
+        Activation.ELU => "elu",
+        Activation.GELU => "gelu",
+        Activation.SiLU => "silu",
         _ => throw new ArgumentOutOfRangeException(nameof(a)),
     };
 
@@ -39,6 +51,10 @@ public static class Activations
             case "relu": activation = Activation.ReLU; return true;
             case "tanh": activation = Activation.Tanh; return true;
             case "softmax": activation = Activation.Softmax; return true;
+            case "leaky-relu" or "leakyrelu" or "leaky_relu": activation = Activation.LeakyReLU; return true;
+            case "elu": activation = Activation.ELU; return true;
+            case "gelu": activation = Activation.GELU; return true;
+            case "silu" or "swish": activation = Activation.SiLU; return true;
             default: activation = default; return false;
         }
     }
@@ -59,7 +75,7 @@ public static class Activations
                 Elementwise.AddInto(row, bias, n);
                 SoftmaxInPlace(row, n);
                 break;
-            default: throw new ArgumentOutOfRangeException(nameof(act));
+            default: SmoothActivations.ForwardRow(act, row, bias, n); break;
         }
     }
 
@@ -67,7 +83,8 @@ public static class Activations
     /// δ = g ⊙ a'(z), written over g, for element-wise activations, with a' expressed through the
     /// stored output a (so z need not be kept). Softmax is handled by <see cref="SoftmaxBackwardRow"/>.
     /// </summary>
-    public static unsafe void BackwardRow(Activation act, float* a, float* g, int n)
+    /// <param name="z">the row's inputs z + b, for the activations whose a' needs them (<see cref="NeedsZ"/>); else unused</param>
+    public static unsafe void BackwardRow(Activation act, float* a, float* g, int n, float* z = null)
     {
         switch (act)
         {
@@ -76,9 +93,15 @@ public static class Activations
             case Activation.Sigmoid: SigmoidBackward(a, g, n); break;
             case Activation.Tanh: TanhBackward(a, g, n); break;
             case Activation.Softmax: SoftmaxBackwardRow(a, g, n); break;
-            default: throw new ArgumentOutOfRangeException(nameof(act));
+            default: SmoothActivations.BackwardRow(act, a, z, g, n); break;
         }
     }
+
+    /// <summary>Whether a' needs z as well as a (GELU, SiLU: not monotonic): their layers keep z.</summary>
+    public static bool NeedsZ(this Activation a) => SmoothActivations.NeedsZ(a);
+
+    /// <summary>The names --activation and model specs take, in help order.</summary>
+    public const string HiddenNames = "relu, sigmoid, tanh, identity, leaky-relu, elu, gelu, silu";
 
     /// <summary>δ_j = s_j (g_j − Σ_k g_k s_k): the softmax Jacobian applied to g (no fusion with a loss).</summary>
     public static unsafe void SoftmaxBackwardRow(float* s, float* g, int n)

@@ -40,7 +40,7 @@ public static class Initializer
             var w = parameters.Slice(spec.WeightOffset(l), layer.WeightCount);
             var b = parameters.Slice(spec.BiasOffset(l), layer.BiasCount);
             var effective = scheme == InitScheme.Auto
-                ? (layer.Activation == Activation.ReLU ? InitScheme.He : InitScheme.Xavier)
+                ? (layer.Activation is Activation.ReLU or Activation.LeakyReLU or Activation.ELU or Activation.GELU or Activation.SiLU ? InitScheme.He : InitScheme.Xavier)
                 : scheme;
             switch (effective)
             {

@@ -71,7 +71,7 @@ public static class Losses
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(loss));
         }
-        Activations.BackwardRow(output, a, delta, n);
+        Activations.BackwardRow(output, a, delta, n, z);
         return e;
     }
 

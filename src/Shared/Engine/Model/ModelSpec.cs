@@ -114,7 +114,7 @@ public static class ModelSpec
             ? (last ? (loss == LossKind.CrossEntropy ? Activation.Softmax : Activation.Identity) : Activation.ReLU)
             : Activation.Identity;
         if (o["activation"] is { } actNode && !Activations.TryParse(Text(actNode, "activation"), out activation))
-            throw new FormatException($"{where}: activation '{Text(actNode, "activation")}' is not one of relu, sigmoid, tanh, identity, softmax");
+            throw new FormatException($"{where}: activation '{Text(actNode, "activation")}' is not one of {Activations.HiddenNames}, softmax");
         return activation;
     }
 

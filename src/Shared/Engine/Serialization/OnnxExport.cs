@@ -27,6 +27,7 @@ public static class OnnxExport
     public const int Opset = 13;
     private const long IrVersion = 8;
     private const int FloatType = 1;       // TensorProto.DataType.FLOAT
+    private const int FloatAttribute = 1;  // AttributeProto.AttributeType.FLOAT
     private const int IntAttribute = 2;    // AttributeProto.AttributeType.INT
     private const int IntsAttribute = 7;   // AttributeProto.AttributeType.INTS
     private const int Int64Type = 7;       // TensorProto.DataType.INT64
@@ -50,25 +51,11 @@ public static class OnnxExport
             var layer = spec.Layers[l];
             string w = $"layer{l + 1}.weight", b = $"layer{l + 1}.bias", z = $"layer{l + 1}.z";
             bool last = l == spec.Layers.Count - 1;
-            string activation = layer.Activation switch
-            {
-                Activation.Identity => "",
-                Activation.ReLU => "Relu",
-                Activation.Sigmoid => "Sigmoid",
-                Activation.Tanh => "Tanh",
-                Activation.Softmax => "Softmax",
-                _ => throw new ArgumentOutOfRangeException(nameof(model), $"activation {layer.Activation} has no ONNX operator here"),
-            };
-            string gemmOut = activation.Length == 0 ? (last ? "output" : z) : z;
+            bool identity = layer.Activation == Activation.Identity;
+            string gemmOut = identity && last ? "output" : z;
             graph.Message(1, Node("Gemm", $"layer{l + 1}.gemm", [current, w, b], gemmOut, new Proto().String(1, "transB").Int(3, 1).Int(20, IntAttribute)));
-            if (activation.Length > 0)
-            {
-                string actOut = last ? "output" : $"layer{l + 1}.a";
-                var attribute = activation == "Softmax" ? new Proto().String(1, "axis").Int(3, 1).Int(20, IntAttribute) : null;
-                graph.Message(1, Node(activation, $"layer{l + 1}.{activation.ToLowerInvariant()}", [gemmOut], actOut, attribute));
-                current = actOut;
-            }
-            else current = gemmOut;
+            current = identity ? gemmOut : ActivationNodes(layer.Activation, gemmOut, last ? "output" : $"layer{l + 1}.a", $"layer{l + 1}",
+                node => graph.Message(1, node), tensor => graph.Message(5, tensor));
         }
         graph.String(2, "distributednn");
         for (int l = 0; l < spec.Layers.Count; l++)
@@ -134,12 +121,8 @@ public static class OnnxExport
                 _names[l] = As(l, false); // softmax runs over the whole row, as the engine's
                 _fourD[l] = false;
             }
-            if (ActivationOp(layer.Activation) is { } op)
-            {
-                string a = $"{id}.a";
-                _nodes.Add(Node(op, $"{id}.{op.ToLowerInvariant()}", [_names[l]], a, op == "Softmax" ? IntAttr("axis", 1) : null));
-                _names[l] = a;
-            }
+            if (layer.Activation != Activation.Identity)
+                _names[l] = ActivationNodes(layer.Activation, _names[l], $"{id}.a", id, _nodes.Add, _initializers.Add);
         }
 
         public void WriteTo(Proto graph)
@@ -247,15 +230,45 @@ public static class OnnxExport
         return tensor.Bytes(9, raw);
     }
 
-    private static string? ActivationOp(Activation activation) => activation switch
+    /// <summary>
+    /// The nodes of <paramref name="activation"/> from <paramref name="z"/> to <paramref name="a"/> (not identity): one
+    /// operator (Relu, Sigmoid, Tanh, Softmax over axis 1, LeakyRelu α 0.01, Elu α 1), or GELU as 0.5·z·(1 + Erf(z/√2))
+    /// and SiLU as z·Sigmoid(z), their constants initializers named after <paramref name="id"/>. Returns <paramref name="a"/>.
+    /// </summary>
+    private static string ActivationNodes(Activation activation, string z, string a, string id, Action<Proto> node, Action<Proto> initializer)
     {
-        Activation.Identity => null,
-        Activation.ReLU => "Relu",
-        Activation.Sigmoid => "Sigmoid",
-        Activation.Tanh => "Tanh",
-        Activation.Softmax => "Softmax",
-        _ => throw new ArgumentOutOfRangeException(nameof(activation), $"activation {activation} has no ONNX operator here"),
-    };
+        switch (activation)
+        {
+            case Activation.GELU:
+                initializer(Tensor($"{id}.sqrt2", [1], [MathF.Sqrt(2f)]));
+                initializer(Tensor($"{id}.one", [1], [1f]));
+                initializer(Tensor($"{id}.half", [1], [0.5f]));
+                node(Node("Div", $"{id}.gelu.div", [z, $"{id}.sqrt2"], $"{id}.gelu.scaled"));
+                node(Node("Erf", $"{id}.gelu.erf", [$"{id}.gelu.scaled"], $"{id}.gelu.erf"));
+                node(Node("Add", $"{id}.gelu.add", [$"{id}.gelu.erf", $"{id}.one"], $"{id}.gelu.cdf2"));
+                node(Node("Mul", $"{id}.gelu.mul", [z, $"{id}.gelu.cdf2"], $"{id}.gelu.twice"));
+                node(Node("Mul", $"{id}.gelu", [$"{id}.gelu.twice", $"{id}.half"], a));
+                return a;
+            case Activation.SiLU:
+                node(Node("Sigmoid", $"{id}.silu.sigmoid", [z], $"{id}.silu.s"));
+                node(Node("Mul", $"{id}.silu", [z, $"{id}.silu.s"], a));
+                return a;
+        }
+        var (op, attribute) = activation switch
+        {
+            Activation.ReLU => ("Relu", null),
+            Activation.Sigmoid => ("Sigmoid", null),
+            Activation.Tanh => ("Tanh", null),
+            Activation.Softmax => ("Softmax", IntAttr("axis", 1)),
+            Activation.LeakyReLU => ("LeakyRelu", FloatAttr("alpha", 0.01f)),
+            Activation.ELU => ("Elu", FloatAttr("alpha", 1f)),
+            _ => throw new ArgumentOutOfRangeException(nameof(activation), $"activation {activation} has no ONNX operator here"),
+        };
+        node(Node(op, $"{id}.{op.ToLowerInvariant()}", [z], a, attribute));
+        return a;
+    }
+
+    private static Proto FloatAttr(string name, float value) => new Proto().String(1, name).Float(2, value).Int(20, FloatAttribute);
 
     private static Proto IntAttr(string name, long value) => new Proto().String(1, name).Int(3, value).Int(20, IntAttribute);
 
@@ -317,6 +330,15 @@ public static class OnnxExport
         }
 
         public Proto String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
+
+        public Proto Float(int field, float value)
+        {
+            Tag(field, 5); // 32-bit
+            Span<byte> bytes = stackalloc byte[4];
+            BinaryPrimitives.WriteSingleLittleEndian(bytes, value);
+            _bytes.Write(bytes);
+            return this;
+        }
 
         public Proto Bytes(int field, ReadOnlySpan<byte> value)
         {

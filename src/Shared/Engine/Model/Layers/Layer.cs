@@ -27,7 +27,7 @@ internal abstract unsafe class Layer
         Output = output;
         Delta = delta;
         _z = [];
-        if (index == network.Layers.Count - 1)
+        if (index == network.Layers.Count - 1 || Spec.Activation.NeedsZ())
         {
             _z = Pinned.Floats((long)maxRows * Outputs, out var z);
             Z = z;
@@ -59,7 +59,7 @@ internal abstract unsafe class Layer
     public float* Output { get; }
     /// <summary>dE/dA, then δ, [MaxRows × Outputs].</summary>
     public float* Delta { get; }
-    /// <summary>The output layer's z + b [MaxRows × Outputs], kept for the loss (null for the others).</summary>
+    /// <summary>z + b [MaxRows × Outputs], kept for the loss (the output layer) or for a' (GELU, SiLU); null for the others.</summary>
     public float* Z { get; }
     protected int WeightOffset { get; }
     protected int BiasOffset { get; }
@@ -82,7 +82,8 @@ internal abstract unsafe class Layer
     {
         if (!_reached) throw new InvalidOperationException($"{Spec.Describe()}: no gradient reached it"); // the spec's checks rule this out
         if (Spec.Activation == Activation.Identity) return;
-        for (int r = 0; r < pass.Rows; r++) Activations.BackwardRow(Spec.Activation, Output + (long)r * Outputs, Delta + (long)r * Outputs, Outputs);
+        for (int r = 0; r < pass.Rows; r++)
+            Activations.BackwardRow(Spec.Activation, Output + (long)r * Outputs, Delta + (long)r * Outputs, Outputs, Z is null ? null : Z + (long)r * Outputs);
     }
 
     /// <summary>Source <paramref name="k"/>'s output [rows × its size]: a layer's A, or the network's input.</summary>
