@@ -43,8 +43,21 @@ public sealed class GraphNetworkTests
             { "type": "dense", "units": 4 } ] }
         """;
 
+    private const string Norms = """
+        { "input": [2, 4, 3], "layers": [
+            { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "identity", "name": "c" },
+            { "type": "layernorm", "activation": "gelu", "name": "n1" },
+            { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "silu" },
+            { "type": "add", "from": ["n1", "layer3"] },
+            { "type": "globalavgpool" },
+            { "type": "dense", "units": 5, "activation": "identity" },
+            { "type": "layernorm", "activation": "elu" },
+            { "type": "dense", "units": 3 } ] }
+        """;
+
     public static TheoryData<string, string> Networks() => new()
     {
+        { "norms and global pooling", Norms },
         { "branching", Branching },
         { "residual MLP", ResidualMlp },
         { "small CNN", SmallCnn },
@@ -203,6 +216,13 @@ internal static class ReferenceGraph
     public static double[] Outputs(NetworkSpec spec, double[] w, float[] input, int rows, double[]?[] masks) =>
         Enumerable.Range(0, rows).SelectMany(r => Sample(spec, w, input, r, masks).A).ToArray();
 
+    private static double[] LayerNorm(double[] x, double[] p)
+    {
+        int n = x.Length;
+        double mean = x.Average(), variance = x.Sum(v => (v - mean) * (v - mean)) / n, deviation = Math.Sqrt(variance + 1e-5);
+        return Enumerable.Range(0, n).Select(j => p[j] * (x[j] - mean) / deviation + p[n + j]).ToArray();
+    }
+
     private static (double[] Z, double[] A) Sample(NetworkSpec spec, double[] w, float[] input, int r, double[]?[] masks)
     {
         var x = Enumerable.Range(0, spec.InputSize).Select(i => (double)input[r * spec.InputSize + i]).ToArray();
@@ -223,6 +243,9 @@ internal static class ReferenceGraph
                 LayerKind.Dropout => src[0].Select((v, i) => v * masks[l]![r * layer.Outputs + i]).ToArray(),
                 LayerKind.Add => Enumerable.Range(0, layer.Outputs).Select(i => src.Sum(s => s[i])).ToArray(),
                 LayerKind.Concat => src.SelectMany(s => s).ToArray(),
+                LayerKind.LayerNorm => LayerNorm(src[0], p),
+                LayerKind.GlobalAvgPool => Enumerable.Range(0, layer.Outputs)
+                    .Select(ch => src[0].Skip(ch * layer.InShape.Height * layer.InShape.Width).Take(layer.InShape.Height * layer.InShape.Width).Average()).ToArray(),
                 _ => throw new ArgumentOutOfRangeException(),
             };
             outs[l] = ReferenceNetwork.Activate(layer.Activation, z);

@@ -90,6 +90,12 @@ public sealed class OnnxExportTests : IDisposable
              { "type": "dense", "units": 8, "name": "h" }, { "type": "dense", "units": 8, "activation": "identity", "name": "r" },
              { "type": "add", "from": ["h", "r"] }, { "type": "dense", "units": 3, "activation": "sigmoid" } ], "loss": "sse" }
         """,
+        // layer normalisation on 4-D and flat values, global average pooling
+        """
+        { "input": [2, 4, 3], "layers": [ { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "identity" },
+             { "type": "layernorm", "activation": "gelu" }, { "type": "globalavgpool" }, { "type": "dense", "units": 5, "activation": "identity" },
+             { "type": "layernorm" }, { "type": "dense", "units": 3 } ] }
+        """,
         // today's activations inside a graph: GELU and SiLU on convolutions (4-D values), LeakyReLU and ELU on dense layers
         """
         { "input": [1, 6, 6], "layers": [ { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "gelu" },
@@ -106,6 +112,7 @@ public sealed class OnnxExportTests : IDisposable
         var spec = ModelSpec.Parse(json, "spec");
         var parameters = new float[spec.ParameterCount];
         Initializer.Initialize(spec, parameters, InitScheme.PyTorch, 3);
+        for (int i = 0; i < parameters.Length; i++) parameters[i] += 0.1f * MathF.Sin(i); // no layer left at its identity start (LayerNorm's γ = 1, β = 0)
         var model = new TrainedModel(spec, parameters, "onnx graph test");
         const int rows = 19;
         var rng = new Rng(6);

@@ -39,6 +39,12 @@ public static class Initializer
             var rng = Rng.For(seed, stream: 1, index: (ulong)l);
             var w = parameters.Slice(spec.WeightOffset(l), layer.WeightCount);
             var b = parameters.Slice(spec.BiasOffset(l), layer.BiasCount);
+            if (layer.Kind == LayerKind.LayerNorm)
+            {
+                w.Fill(1f); // γ = 1, β = 0: the identity, as torch.nn.LayerNorm starts
+                b.Clear();
+                continue;
+            }
             var effective = scheme == InitScheme.Auto
                 ? (layer.Activation is Activation.ReLU or Activation.LeakyReLU or Activation.ELU or Activation.GELU or Activation.SiLU ? InitScheme.He : InitScheme.Xavier)
                 : scheme;

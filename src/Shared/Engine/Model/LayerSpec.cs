@@ -1,7 +1,7 @@
 namespace DistributedNN.Model;
 
 /// <summary>What a layer computes. Dense and convolution layers have parameters; the others do not.</summary>
-public enum LayerKind : byte { Dense, Conv, MaxPool, AvgPool, Flatten, Dropout, Add, Concat }
+public enum LayerKind : byte { Dense, Conv, MaxPool, AvgPool, Flatten, Dropout, Add, Concat, LayerNorm, GlobalAvgPool }
 
 /// <summary>
 /// One layer (a node of the network's graph). Dense: z = W·a_prev + b with W [Outputs × Inputs], then a = act(z).
@@ -34,10 +34,11 @@ public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
     {
         LayerKind.Dense => Inputs * Outputs,
         LayerKind.Conv => OutShape.Channels * InShape.Channels * Kernel * Kernel,
+        LayerKind.LayerNorm => Inputs, // γ
         _ => 0,
     };
     /// <summary>Weights, then one bias per output unit (dense) or per filter (convolution).</summary>
-    public int BiasCount => Kind switch { LayerKind.Dense => Outputs, LayerKind.Conv => OutShape.Channels, _ => 0 };
+    public int BiasCount => Kind switch { LayerKind.Dense => Outputs, LayerKind.Conv => OutShape.Channels, LayerKind.LayerNorm => Inputs, _ => 0 };
     public int ParameterCount => WeightCount + BiasCount;
     public bool HasParameters => ParameterCount > 0;
     /// <summary>Inputs and outputs each weight connects (convolution: per kernel position), for the initialisers.</summary>
@@ -56,6 +57,8 @@ public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
         LayerKind.Dropout => "dropout",
         LayerKind.Add => "add",
         LayerKind.Concat => "concat",
+        LayerKind.LayerNorm => "layernorm",
+        LayerKind.GlobalAvgPool => "globalavgpool",
         _ => throw new ArgumentOutOfRangeException(nameof(Kind)),
     };
 

@@ -99,9 +99,11 @@ public static class ModelSpec
             "conv" or "conv2d" => Conv(entry),
             "maxpool" or "avgpool" => Pool(entry),
             "flatten" => Flatten(entry),
+            "layernorm" => LayerNorm(entry),
+            "globalavgpool" => GlobalAvgPool(entry),
             "dropout" => Dropout(entry),
             "add" or "concat" => Join(entry),
-            _ => throw new FormatException($"{where}: unknown type '{type}' (dense, conv, maxpool, avgpool, flatten, dropout, add, concat)"),
+            _ => throw new FormatException($"{where}: unknown type '{type}' (dense, conv, maxpool, avgpool, globalavgpool, flatten, dropout, add, concat, layernorm)"),
         };
         if (from.Length == 1 && type is not ("add" or "concat") && from[0] == i - 1) from = []; // the layer before: the default
         return layer with { From = from, Name = name };
@@ -158,6 +160,21 @@ public static class ModelSpec
     {
         CheckKeys(e.O, ["type", "name", "from"], e.Where);
         return new LayerSpec(e.X.Size, e.X.Size, Activation.Identity) { Kind = LayerKind.Flatten, InShapeOrNull = e.X };
+    }
+
+    // torch.nn.LayerNorm over the whole of each sample (its every channel and position), γ and β of that shape
+    private static LayerSpec LayerNorm(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from", "activation"], e.Where);
+        return new LayerSpec(e.X.Size, e.X.Size, e.Activation) { Kind = LayerKind.LayerNorm, InShapeOrNull = e.X, OutShapeOrNull = e.X };
+    }
+
+    // torch.nn.AdaptiveAvgPool2d(1): each channel's mean, C×1×1
+    private static LayerSpec GlobalAvgPool(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from"], e.Where);
+        var pooled = new TensorShape(e.X.Channels, 1, 1);
+        return new LayerSpec(e.X.Size, pooled.Size, Activation.Identity) { Kind = LayerKind.GlobalAvgPool, InShapeOrNull = e.X, OutShapeOrNull = pooled };
     }
 
     private static LayerSpec Dropout(Entry e)
@@ -286,7 +303,7 @@ public static class ModelSpec
                 case LayerKind.MaxPool or LayerKind.AvgPool: o["size"] = layer.Kernel; o["stride"] = layer.Stride; break;
                 case LayerKind.Dropout: o["rate"] = layer.Rate; break;
             }
-            if (layer.Kind is LayerKind.Dense or LayerKind.Conv or LayerKind.Add or LayerKind.Concat) o["activation"] = layer.Activation.Name();
+            if (layer.Kind is LayerKind.Dense or LayerKind.Conv or LayerKind.Add or LayerKind.Concat or LayerKind.LayerNorm) o["activation"] = layer.Activation.Name();
             layers.Add(o);
         }
         var s = spec.InputShape;

@@ -111,6 +111,10 @@ public sealed class NetworkSpec
                 return new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
             case LayerKind.Flatten:
                 return TensorShape.Flat(x.Size);
+            case LayerKind.LayerNorm:
+                return x;
+            case LayerKind.GlobalAvgPool:
+                return new TensorShape(x.Channels, 1, 1);
             case LayerKind.Dropout:
                 if (!(layer.Rate >= 0 && layer.Rate < 1)) throw new UserErrorException($"{name}: the rate {layer.Rate} is not in [0, 1)");
                 return x;

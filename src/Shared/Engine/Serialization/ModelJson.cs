@@ -92,9 +92,12 @@ public static class ModelJson
             w.WriteString("type", layer.KindName);
             if (layer.HasParameters)
             {
-                int[] shape = layer.Kind == LayerKind.Conv
-                    ? [layer.OutShape.Channels, layer.InShape.Channels, layer.Kernel, layer.Kernel]
-                    : [layer.Outputs, layer.Inputs];
+                int[] shape = layer.Kind switch
+                {
+                    LayerKind.Conv => [layer.OutShape.Channels, layer.InShape.Channels, layer.Kernel, layer.Kernel],
+                    LayerKind.LayerNorm => [layer.Inputs], // γ
+                    _ => [layer.Outputs, layer.Inputs],
+                };
                 w.WritePropertyName("weight");
                 WriteNested(w, model.Parameters.AsSpan(spec.WeightOffset(l), layer.WeightCount), shape);
                 w.WriteStartArray("bias");

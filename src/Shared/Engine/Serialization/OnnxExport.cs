@@ -112,6 +112,8 @@ public static class OnnxExport
                 LayerKind.Flatten => (As(from[0], false), false), // only the rank changes
                 LayerKind.Dropout => (As(from[0], Is4D(from[0])), Is4D(from[0])), // nothing at inference
                 LayerKind.Add or LayerKind.Concat => Join(layer, id, from),
+                LayerKind.LayerNorm => LayerNorm(l, id, from[0]),
+                LayerKind.GlobalAvgPool => (Node4D("GlobalAveragePool", $"{id}.pool", As(from[0], true), $"{id}.z"), true),
                 _ => throw new ArgumentOutOfRangeException(nameof(l), $"layer kind {layer.Kind} has no ONNX operator here"),
             };
             _names[l] = z;
@@ -182,6 +184,36 @@ public static class OnnxExport
             _nodes.Add(Node(layer.Kind == LayerKind.MaxPool ? "MaxPool" : "AveragePool", $"{id}.pool", [As(from, true)], $"{id}.z",
                 IntsAttr("kernel_shape", layer.Kernel, layer.Kernel), IntsAttr("strides", layer.Stride, layer.Stride)));
             return ($"{id}.z", true);
+        }
+
+        private string Node4D(string op, string name, string input, string output)
+        {
+            _nodes.Add(Node(op, name, [input], output));
+            return output;
+        }
+
+        // y = γ ⊙ (x − μ)/√(σ² + ε) + β over each sample's every value: ReduceMean, Sub, Mul, ReduceMean, Add, Sqrt, Div, Mul, Add
+        private (string, bool) LayerNorm(int l, string id, int from)
+        {
+            var layer = _spec.Layers[l];
+            bool fourD = Is4D(from);
+            string x = As(from, fourD);
+            var s = layer.InShape;
+            long[] shape = fourD ? [s.Channels, s.Height, s.Width] : [layer.Inputs];
+            _initializers.Add(Tensor($"{id}.weight", shape, model.Parameters.AsSpan(_spec.WeightOffset(l), layer.WeightCount)));
+            _initializers.Add(Tensor($"{id}.bias", shape, model.Parameters.AsSpan(_spec.BiasOffset(l), layer.BiasCount)));
+            _initializers.Add(Tensor($"{id}.epsilon", [1], [(float)Model.Layers.LayerNormLayer.Epsilon]));
+            var axes = fourD ? IntsAttr("axes", 1, 2, 3) : IntsAttr("axes", 1);
+            _nodes.Add(Node("ReduceMean", $"{id}.mean", [x], $"{id}.mean", axes, IntAttr("keepdims", 1)));
+            _nodes.Add(Node("Sub", $"{id}.centre", [x, $"{id}.mean"], $"{id}.centred"));
+            _nodes.Add(Node("Mul", $"{id}.square", [$"{id}.centred", $"{id}.centred"], $"{id}.squares"));
+            _nodes.Add(Node("ReduceMean", $"{id}.variance", [$"{id}.squares"], $"{id}.variance", axes, IntAttr("keepdims", 1)));
+            _nodes.Add(Node("Add", $"{id}.add_epsilon", [$"{id}.variance", $"{id}.epsilon"], $"{id}.variance_eps"));
+            _nodes.Add(Node("Sqrt", $"{id}.sqrt", [$"{id}.variance_eps"], $"{id}.deviation"));
+            _nodes.Add(Node("Div", $"{id}.normalise", [$"{id}.centred", $"{id}.deviation"], $"{id}.normalised"));
+            _nodes.Add(Node("Mul", $"{id}.scale", [$"{id}.normalised", $"{id}.weight"], $"{id}.scaled"));
+            _nodes.Add(Node("Add", $"{id}.shift", [$"{id}.scaled", $"{id}.bias"], $"{id}.z"));
+            return ($"{id}.z", fourD);
         }
 
         private (string, bool) Join(LayerSpec layer, string id, int[] from)

@@ -48,6 +48,8 @@ internal abstract unsafe class Layer
             LayerKind.Dropout => new DropoutLayer(network, index, sources, maxRows),
             LayerKind.Add => new AddLayer(network, index, sources, maxRows),
             LayerKind.Concat => new ConcatLayer(network, index, sources, maxRows),
+            LayerKind.LayerNorm => new LayerNormLayer(network, index, sources, maxRows),
+            LayerKind.GlobalAvgPool => new GlobalAvgPoolLayer(network, index, sources, maxRows),
             _ => throw new ArgumentOutOfRangeException(nameof(index), $"layer {index + 1}: unknown kind {spec.Kind}"),
         };
     }
