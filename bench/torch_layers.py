@@ -17,7 +17,7 @@ def values(n, seed, scale=1.0):
     return [scale * math.sin(seed * 1.3 + i * 0.77) + 0.1 * math.cos(i * seed) for i in range(n)]
 
 
-def case(name, spec, modules, input_shape, rows, labels):
+def case(name, spec, modules, input_shape, rows, labels, running=None):
     params = []
     for m in modules:
         for p in m.parameters():
@@ -30,9 +30,23 @@ def case(name, spec, modules, input_shape, rows, labels):
     z = net(x)
     loss = torch.nn.functional.cross_entropy(z, torch.tensor(labels), reduction="sum")
     loss.backward()
-    return {"name": name, "spec": spec, "input": [float(v) for v in x.flatten()], "labels": labels, "rows": rows,
-            "parameters": [float(v) for p in params for v in p.detach().flatten()],
-            "loss": float(loss), "gradient": [float(v) for p in params for v in p.grad.flatten()]}
+    out = {"name": name, "spec": spec, "input": [float(v) for v in x.flatten()], "labels": labels, "rows": rows,
+           "parameters": [float(v) for p in params for v in p.detach().flatten()],
+           "loss": float(loss), "gradient": [float(v) for p in params for v in p.grad.flatten()]}
+    norms = [m for m in modules if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        # training mode moved the running statistics: r = 0.9·r0 + 0.1·(batch mean, unbiased batch variance)
+        out["batch_mean"] = [float(v) for m in norms for v in (m.running_mean - 0.9 * 0) / 0.1]
+        out["batch_var"] = [float(v) for m in norms for v in (m.running_var - 0.9 * 1) / 0.1]
+        # evaluation with given running statistics: the network's outputs
+        for k, m in enumerate(norms):
+            m.running_mean.copy_(torch.tensor(values(m.num_features, 7 + k, 0.3)))
+            m.running_var.copy_(torch.tensor([1.2 + 0.5 * math.sin(i + k) for i in range(m.num_features)]))
+        net.eval()
+        with torch.no_grad():
+            out["eval_running"] = [[float(v) for v in m.running_mean] + [float(v) for v in m.running_var] for m in norms]
+            out["eval_output"] = [float(v) for v in torch.softmax(net(x), dim=1).flatten()]
+    return out
 
 
 cases = [
@@ -49,5 +63,13 @@ cases = [
                                                        {"type": "globalavgpool"}, {"type": "dense", "units": 4, "activation": "elu"}, {"type": "dense", "units": 3}]},
          [torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.LeakyReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 4), torch.nn.ELU(),
           torch.nn.Linear(4, 3)], [2, 5, 4], 3, [2, 2, 0]),
+    case("batch normalisation of a convolution's channels (one shard: the whole batch)",
+         {"input": [1, 4, 4], "loss": "ce", "layers": [{"type": "conv", "filters": 2, "kernel": 3, "padding": 1, "activation": "identity"},
+                                                       {"type": "batchnorm", "activation": "relu"}, {"type": "flatten"}, {"type": "dense", "units": 3}]},
+         [torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.BatchNorm2d(2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32, 3)], [1, 4, 4], 5, [1, 0, 2, 2, 1]),
+    case("batch normalisation of dense features",
+         {"input": 6, "loss": "ce", "layers": [{"type": "dense", "units": 4, "activation": "identity"}, {"type": "batchnorm", "activation": "tanh"},
+                                                {"type": "dense", "units": 3}]},
+         [torch.nn.Linear(6, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(), torch.nn.Linear(4, 3)], [6], 6, [0, 1, 2, 2, 1, 0]),
 ]
 print(json.dumps({"torch": torch.__version__, "cases": cases}, indent=1))

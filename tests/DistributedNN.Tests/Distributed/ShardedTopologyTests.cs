@@ -89,4 +89,24 @@ public sealed class ShardedTopologyTests : IDisposable
         var (single, _, _) = Train("cnn-single", 10, net);
         Assert.Equal(single, Train("cnn-sharded-2", 10, [.. net, .. Sharded(2)]).Hash);
     }
+
+    [Fact]
+    public void Batch_normalisation_trains_to_the_same_weights_on_workers_star_and_sharded()
+    {
+        // statistics per shard: the same on any worker; the running averages move with each step's sum, in every topology
+        string spec = _dir.File("bn.json");
+        File.WriteAllText(spec, """
+            { "input": [1, 28, 28], "layers": [
+                { "type": "conv", "filters": 4, "kernel": 5, "stride": 2, "padding": 1, "activation": "identity" },
+                { "type": "batchnorm", "activation": "relu" },
+                { "type": "globalavgpool" },
+                { "type": "dense", "units": 16, "activation": "identity" },
+                { "type": "layernorm", "activation": "gelu" },
+                { "type": "dense", "units": 10 } ] }
+            """);
+        string[] net = ["--train-limit", "640", "--model-spec", spec, "--optimizer", "adamw", "--weight-decay", "0.01", "--weight-decay-on", "weights"];
+        var (single, _, _) = Train("bn-single", 10, net);
+        Assert.Equal(single, Train("bn-star-2", 10, [.. net, "--workers", "2", "--transport", "tcp"]).Hash);
+        Assert.Equal(single, Train("bn-sharded-3", 10, [.. net, .. Sharded(3)]).Hash);
+    }
 }

@@ -96,6 +96,12 @@ public sealed class OnnxExportTests : IDisposable
              { "type": "layernorm", "activation": "gelu" }, { "type": "globalavgpool" }, { "type": "dense", "units": 5, "activation": "identity" },
              { "type": "layernorm" }, { "type": "dense", "units": 3 } ] }
         """,
+        // batch normalisation (inference: the running statistics) on channels and on flat features
+        """
+        { "input": [2, 5, 4], "layers": [ { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "identity" },
+             { "type": "batchnorm", "activation": "relu" }, { "type": "flatten" }, { "type": "dense", "units": 6, "activation": "identity" },
+             { "type": "batchnorm", "activation": "silu" }, { "type": "dense", "units": 3 } ] }
+        """,
         // today's activations inside a graph: GELU and SiLU on convolutions (4-D values), LeakyReLU and ELU on dense layers
         """
         { "input": [1, 6, 6], "layers": [ { "type": "conv", "filters": 3, "kernel": 3, "padding": 1, "activation": "gelu" },

@@ -57,9 +57,11 @@ public sealed record ReduceLayout(Guid Job, ushort Id, long Version, int Self, i
         w.Write(schedule.StepsPerEpoch);
         w.Write(schedule.TotalSteps);
         w.Write(Optimizer.DecayBiases);
-        var noDecay = Optimizer.NoDecay ?? [];
-        w.Write(noDecay.Length);
-        foreach (int v in noDecay) w.Write(v);
+        foreach (var ranges in new[] { Optimizer.NoDecay ?? [], Optimizer.Averaged ?? [] })
+        {
+            w.Write(ranges.Length);
+            foreach (int v in ranges) w.Write(v);
+        }
         return bytes.ToArray();
     }
 
@@ -92,16 +94,24 @@ public sealed record ReduceLayout(Guid Job, ushort Id, long Version, int Self, i
         var scheduleKind = (ScheduleKind)r.Int();
         var (warmup, stepEpochs, gamma, minRate, perEpoch, total) = (r.Int(), r.Int(), r.Float(), r.Float(), r.Long(), r.Long());
         bool decayBiases = r.Byte() != 0;
-        int ranges = r.Int();
-        if (!r.Ok || ranges < 0 || ranges > 2 * MaxRanges || ranges % 2 != 0) return null;
-        var noDecay = new int[ranges];
-        for (int i = 0; i < ranges; i++) noDecay[i] = r.Int();
+        var noDecay = Ranges(ref r);
+        var averaged = Ranges(ref r);
+        if (noDecay is null || averaged is null) return null;
         if (!r.Ok || !Enum.IsDefined(kind) || !Enum.IsDefined(scheduleKind) || version < 0 || steps < 0) return null;
         var schedule = scheduleKind == ScheduleKind.Constant && warmup == 0 ? null : new LearningRateSchedule(scheduleKind, warmup, stepEpochs, gamma, minRate, perEpoch, total);
-        var optimizer = new OptimizerSettings(kind, lr, momentum, decay, beta1, beta2, epsilon, schedule, decayBiases, decayBiases ? null : noDecay);
+        var optimizer = new OptimizerSettings(kind, lr, momentum, decay, beta1, beta2, epsilon, schedule, decayBiases, decayBiases ? null : noDecay, averaged.Length > 0 ? averaged : null);
         try { optimizer.Validate(); }
         catch (UserErrorException) { return null; }
         return new ReduceLayout(job, id, version, self, bounds, list, optimizer, steps);
+    }
+
+    private static int[]? Ranges(ref Reader r)
+    {
+        int count = r.Int();
+        if (!r.Ok || count < 0 || count > 2 * MaxRanges || count % 2 != 0) return null;
+        var ranges = new int[count];
+        for (int i = 0; i < count; i++) ranges[i] = r.Int();
+        return r.Ok ? ranges : null;
     }
 
     /// <summary>Reads values while the bytes last; <see cref="Ok"/> turns false for good once a read would pass the end.</summary>

@@ -39,10 +39,13 @@ public static class Initializer
             var rng = Rng.For(seed, stream: 1, index: (ulong)l);
             var w = parameters.Slice(spec.WeightOffset(l), layer.WeightCount);
             var b = parameters.Slice(spec.BiasOffset(l), layer.BiasCount);
-            if (layer.Kind == LayerKind.LayerNorm)
+            if (layer.Kind is LayerKind.LayerNorm or LayerKind.BatchNorm)
             {
-                w.Fill(1f); // γ = 1, β = 0: the identity, as torch.nn.LayerNorm starts
+                w.Fill(1f); // γ = 1, β = 0: the identity, as torch.nn.LayerNorm and BatchNorm start
                 b.Clear();
+                int channels = layer.StatCount / 2; // batch normalisation's running mean 0, running variance 1
+                parameters.Slice(spec.StatOffset(l), channels).Clear();
+                parameters.Slice(spec.StatOffset(l) + channels, channels).Fill(1f);
                 continue;
             }
             var effective = scheme == InitScheme.Auto

@@ -1,7 +1,7 @@
 namespace DistributedNN.Model;
 
 /// <summary>What a layer computes. Dense and convolution layers have parameters; the others do not.</summary>
-public enum LayerKind : byte { Dense, Conv, MaxPool, AvgPool, Flatten, Dropout, Add, Concat, LayerNorm, GlobalAvgPool }
+public enum LayerKind : byte { Dense, Conv, MaxPool, AvgPool, Flatten, Dropout, Add, Concat, LayerNorm, GlobalAvgPool, BatchNorm }
 
 /// <summary>
 /// One layer (a node of the network's graph). Dense: z = W·a_prev + b with W [Outputs × Inputs], then a = act(z).
@@ -35,11 +35,19 @@ public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
         LayerKind.Dense => Inputs * Outputs,
         LayerKind.Conv => OutShape.Channels * InShape.Channels * Kernel * Kernel,
         LayerKind.LayerNorm => Inputs, // γ
+        LayerKind.BatchNorm => InShape.Channels, // γ, one per channel (a flat input: per feature)
         _ => 0,
     };
     /// <summary>Weights, then one bias per output unit (dense) or per filter (convolution).</summary>
-    public int BiasCount => Kind switch { LayerKind.Dense => Outputs, LayerKind.Conv => OutShape.Channels, LayerKind.LayerNorm => Inputs, _ => 0 };
-    public int ParameterCount => WeightCount + BiasCount;
+    public int BiasCount => Kind switch
+    {
+        LayerKind.Dense => Outputs, LayerKind.Conv => OutShape.Channels, LayerKind.LayerNorm => Inputs, LayerKind.BatchNorm => InShape.Channels, _ => 0,
+    };
+    /// <summary>Statistics kept beside the parameters but not trained by gradients: batch normalisation's running mean,
+    /// then running variance, one per channel (see <see cref="Layers.BatchNormLayer"/>).</summary>
+    public int StatCount => Kind == LayerKind.BatchNorm ? 2 * InShape.Channels : 0;
+    /// <summary>Everything the layer keeps in the flat vector: weights, biases, statistics.</summary>
+    public int ParameterCount => WeightCount + BiasCount + StatCount;
     public bool HasParameters => ParameterCount > 0;
     /// <summary>Inputs and outputs each weight connects (convolution: per kernel position), for the initialisers.</summary>
     public int FanIn => Kind == LayerKind.Conv ? InShape.Channels * Kernel * Kernel : Inputs;
@@ -59,6 +67,7 @@ public sealed record LayerSpec(int Inputs, int Outputs, Activation Activation)
         LayerKind.Concat => "concat",
         LayerKind.LayerNorm => "layernorm",
         LayerKind.GlobalAvgPool => "globalavgpool",
+        LayerKind.BatchNorm => "batchnorm",
         _ => throw new ArgumentOutOfRangeException(nameof(Kind)),
     };
 

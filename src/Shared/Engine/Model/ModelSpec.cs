@@ -100,10 +100,11 @@ public static class ModelSpec
             "maxpool" or "avgpool" => Pool(entry),
             "flatten" => Flatten(entry),
             "layernorm" => LayerNorm(entry),
+            "batchnorm" => BatchNorm(entry),
             "globalavgpool" => GlobalAvgPool(entry),
             "dropout" => Dropout(entry),
             "add" or "concat" => Join(entry),
-            _ => throw new FormatException($"{where}: unknown type '{type}' (dense, conv, maxpool, avgpool, globalavgpool, flatten, dropout, add, concat, layernorm)"),
+            _ => throw new FormatException($"{where}: unknown type '{type}' (dense, conv, maxpool, avgpool, globalavgpool, flatten, dropout, add, concat, layernorm, batchnorm)"),
         };
         if (from.Length == 1 && type is not ("add" or "concat") && from[0] == i - 1) from = []; // the layer before: the default
         return layer with { From = from, Name = name };
@@ -167,6 +168,13 @@ public static class ModelSpec
     {
         CheckKeys(e.O, ["type", "name", "from", "activation"], e.Where);
         return new LayerSpec(e.X.Size, e.X.Size, e.Activation) { Kind = LayerKind.LayerNorm, InShapeOrNull = e.X, OutShapeOrNull = e.X };
+    }
+
+    // torch.nn.BatchNorm2d over each channel (BatchNorm1d over each feature of a flat input), statistics per shard
+    private static LayerSpec BatchNorm(Entry e)
+    {
+        CheckKeys(e.O, ["type", "name", "from", "activation"], e.Where);
+        return new LayerSpec(e.X.Size, e.X.Size, e.Activation) { Kind = LayerKind.BatchNorm, InShapeOrNull = e.X, OutShapeOrNull = e.X };
     }
 
     // torch.nn.AdaptiveAvgPool2d(1): each channel's mean, C×1×1
@@ -303,7 +311,7 @@ public static class ModelSpec
                 case LayerKind.MaxPool or LayerKind.AvgPool: o["size"] = layer.Kernel; o["stride"] = layer.Stride; break;
                 case LayerKind.Dropout: o["rate"] = layer.Rate; break;
             }
-            if (layer.Kind is LayerKind.Dense or LayerKind.Conv or LayerKind.Add or LayerKind.Concat or LayerKind.LayerNorm) o["activation"] = layer.Activation.Name();
+            if (layer.Kind is LayerKind.Dense or LayerKind.Conv or LayerKind.Add or LayerKind.Concat or LayerKind.LayerNorm or LayerKind.BatchNorm) o["activation"] = layer.Activation.Name();
             layers.Add(o);
         }
         var s = spec.InputShape;

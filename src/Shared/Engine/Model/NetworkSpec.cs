@@ -111,7 +111,7 @@ public sealed class NetworkSpec
                 return new TensorShape(pool.Channels, pool.OutHeight, pool.OutWidth);
             case LayerKind.Flatten:
                 return TensorShape.Flat(x.Size);
-            case LayerKind.LayerNorm:
+            case LayerKind.LayerNorm or LayerKind.BatchNorm:
                 return x;
             case LayerKind.GlobalAvgPool:
                 return new TensorShape(x.Channels, 1, 1);
@@ -156,8 +156,12 @@ public sealed class NetworkSpec
 
     public int WeightOffset(int layer) => _offsets[layer];
     public int BiasOffset(int layer) => _offsets[layer] + Layers[layer].WeightCount;
-    /// <summary>The span of layer <paramref name="layer"/>'s parameters (W then b) in the flat vector.</summary>
+    /// <summary>Where layer <paramref name="layer"/>'s statistics start (batch normalisation's running mean and variance).</summary>
+    public int StatOffset(int layer) => BiasOffset(layer) + Layers[layer].BiasCount;
+    /// <summary>The span of layer <paramref name="layer"/>'s parameters (W, b and statistics) in the flat vector.</summary>
     public (int Offset, int Length) LayerRange(int layer) => (_offsets[layer], Layers[layer].ParameterCount);
+    /// <summary>The span of what gradients train in layer <paramref name="layer"/>: W then b, the statistics left out.</summary>
+    public (int Offset, int Length) TrainedRange(int layer) => (_offsets[layer], Layers[layer].WeightCount + Layers[layer].BiasCount);
 
     public string Describe() => IsPlainStack
         ? string.Join("-", Layers.Select(l => l.Inputs).Append(OutputSize)) +

@@ -95,7 +95,7 @@ public static class ModelJson
                 int[] shape = layer.Kind switch
                 {
                     LayerKind.Conv => [layer.OutShape.Channels, layer.InShape.Channels, layer.Kernel, layer.Kernel],
-                    LayerKind.LayerNorm => [layer.Inputs], // γ
+                    LayerKind.LayerNorm or LayerKind.BatchNorm => [layer.WeightCount], // γ
                     _ => [layer.Outputs, layer.Inputs],
                 };
                 w.WritePropertyName("weight");
@@ -103,11 +103,23 @@ public static class ModelJson
                 w.WriteStartArray("bias");
                 foreach (float v in model.Parameters.AsSpan(spec.BiasOffset(l), layer.BiasCount)) w.WriteNumberValue(v);
                 w.WriteEndArray();
+                for (int k = 0; layer.StatCount > 0 && k < StatNames.Length; k++)
+                    WriteStat(w, k, model.Parameters.AsSpan(spec.StatOffset(l) + k * layer.StatCount / 2, layer.StatCount / 2));
             }
             w.WriteEndObject();
         }
         w.WriteEndArray();
         w.WriteEndObject();
+    }
+
+    private static readonly string[] StatNames = ["running_mean", "running_var"];
+
+    // batch normalisation's running statistics, named as in torch's state_dict
+    private static void WriteStat(Utf8JsonWriter w, int k, ReadOnlySpan<float> values)
+    {
+        w.WriteStartArray(StatNames[k]);
+        foreach (float v in values) w.WriteNumberValue(v);
+        w.WriteEndArray();
     }
 
     private static void WriteNested(Utf8JsonWriter w, ReadOnlySpan<float> values, ReadOnlySpan<int> shape)
@@ -146,6 +158,13 @@ public static class ModelJson
                     throw Bad(name, $"layer {l + 1} ({layer.KindName}) holds {weights.Count} weights and {bias.Length} biases; the spec needs {layer.WeightCount} and {layer.BiasCount}");
                 weights.CopyTo(parameters, spec.WeightOffset(l));
                 bias.CopyTo(parameters, spec.BiasOffset(l));
+                for (int k = 0; layer.StatCount > 0 && k < StatNames.Length; k++)
+                {
+                    if (!layerEl.TryGetProperty(StatNames[k], out var statEl)) throw Bad(name, $"layer {l + 1} ({layer.KindName}) has no \"{StatNames[k]}\"");
+                    var stat = ReadVector(statEl, name, $"layer {l + 1} {StatNames[k]}");
+                    if (stat.Length != layer.StatCount / 2) throw Bad(name, $"layer {l + 1} ({layer.KindName}) holds {stat.Length} values of {StatNames[k]}; the spec needs {layer.StatCount / 2}");
+                    stat.CopyTo(parameters, spec.StatOffset(l) + k * layer.StatCount / 2);
+                }
             }
             l++;
         }

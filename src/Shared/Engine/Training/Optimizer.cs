@@ -18,13 +18,8 @@ public sealed class Optimizer
     {
         settings.Validate();
         Settings = settings;
-        var local = new List<(int, int)>();
-        for (int i = 0; settings.NoDecay is { } r && i < r.Length; i += 2)
-        {
-            int start = System.Math.Max(r[i], origin) - origin, end = System.Math.Min(r[i + 1], origin + parameterCount) - origin;
-            if (end > start) local.Add((start, end));
-        }
-        _noDecay = [.. local];
+        _noDecay = Local(settings.NoDecay, origin, parameterCount);
+        _averaged = Local(settings.Averaged, origin, parameterCount);
         bool needsFirst = settings.Kind is not OptimizerKind.Sgd;
         bool needsSecond = settings.Kind is OptimizerKind.Adam or OptimizerKind.AdamW;
         Velocity = needsFirst ? new float[parameterCount] : [];
@@ -32,6 +27,19 @@ public sealed class Optimizer
     }
 
     private readonly (int Start, int End)[] _noDecay; // local [start, end) ranges without weight decay, in order
+    private readonly (int Start, int End)[] _averaged; // local [start, end) ranges of running statistics, in order
+
+    // the [start, end) pairs of the flat vector that fall in this optimizer's [origin, origin + count), made local
+    private static (int, int)[] Local(int[]? pairs, int origin, int count)
+    {
+        var local = new List<(int, int)>();
+        for (int i = 0; pairs is not null && i < pairs.Length; i += 2)
+        {
+            int start = System.Math.Max(pairs[i], origin) - origin, end = System.Math.Min(pairs[i + 1], origin + count) - origin;
+            if (end > start) local.Add((start, end));
+        }
+        return [.. local];
+    }
 
     public OptimizerSettings Settings { get; }
     /// <summary>The learning rate of the last update (the schedule's, at its step).</summary>
@@ -50,22 +58,45 @@ public sealed class Optimizer
     /// One update; with <paramref name="layers"/>, also each layer's update-to-weight ratio ‖Δθ_l‖ / ‖θ_l‖ (after the
     /// update) into <paramref name="updateRatios"/>, measured in the same pass.
     /// </summary>
-    public void Step(Span<float> weights, ReadOnlySpan<float> gradientSum, float gradientScale, Model.NetworkSpec? layers, Span<double> updateRatios)
+    /// <param name="averageScale">what turns the running statistics' sums into the batch's values (1/batch; unclipped:
+    /// <paramref name="gradientScale"/> when not given)</param>
+    public void Step(Span<float> weights, ReadOnlySpan<float> gradientSum, float gradientScale, Model.NetworkSpec? layers, Span<double> updateRatios, float? averageScale = null)
     {
         if (weights.Length != gradientSum.Length) throw new ArgumentException("weights and gradient differ in length");
         Steps++;
+        float average = averageScale ?? gradientScale;
         if (layers is null)
         {
-            Update(weights, gradientSum, gradientScale, 0, weights.Length);
+            UpdateRange(weights, gradientSum, gradientScale, average, 0, weights.Length);
             return;
         }
         if (layers.ParameterCount != weights.Length || updateRatios.Length != layers.Layers.Count) throw new ArgumentException("one ratio per layer of this network");
         for (int l = 0; l < layers.Layers.Count; l++)
         {
             var (offset, length) = layers.LayerRange(l);
-            var e = Update(weights, gradientSum, gradientScale, offset, length);
+            var e = UpdateRange(weights, gradientSum, gradientScale, average, offset, offset + length);
             updateRatios[l] = e.Weight > 0 ? System.Math.Sqrt(e.Update / e.Weight) : 0;
         }
+    }
+
+    /// <summary>[from, to): the running statistics by their average (left out of the energy), the rest by the rule.</summary>
+    private Energy UpdateRange(Span<float> weights, ReadOnlySpan<float> gradientSum, float scale, float averageScale, int from, int to)
+    {
+        var total = default(Energy);
+        int at = from;
+        foreach (var (start, stop) in _averaged)
+        {
+            if (stop <= at) continue;
+            if (start >= to) break;
+            if (start > at) total += Update(weights, gradientSum, scale, at, start - at);
+            int end = System.Math.Min(stop, to);
+            // torch's running statistics: r ← (1 − m)·r + m·(the batch's value)
+            const float m = OptimizerSettings.AverageMomentum;
+            for (int i = System.Math.Max(start, at); i < end; i++) weights[i] = (1f - m) * weights[i] + m * (averageScale * gradientSum[i]);
+            at = end;
+        }
+        if (at < to) total += Update(weights, gradientSum, scale, at, to - at);
+        return total;
     }
 
     /// <summary>Σ (w_new − w_old)² and Σ w_new² over a stretch of parameters.</summary>

@@ -8,6 +8,9 @@ public enum OptimizerKind { Sgd, Momentum, Nesterov, Adam, AdamW }
 /// biases (a parameter group without decay)</param>
 /// <param name="NoDecay">the parameters without decay, [start, end) pairs of the flat vector: what
 /// <see cref="Resolve"/> derives from the network; null before</param>
+/// <param name="Averaged">the statistics moved by an exponential average of their "gradient" (the batch's value)
+/// instead of a gradient step — batch normalisation's running mean and variance — [start, end) pairs; from
+/// <see cref="Resolve"/></param>
 public sealed record OptimizerSettings(
     OptimizerKind Kind,
     float LearningRate,
@@ -18,21 +21,32 @@ public sealed record OptimizerSettings(
     float Epsilon = 1e-8f,
     LearningRateSchedule? Schedule = null,
     bool DecayBiases = true,
-    int[]? NoDecay = null)
+    int[]? NoDecay = null,
+    int[]? Averaged = null)
 {
+    /// <summary>The factor of the running statistics' average (torch's BatchNorm momentum).</summary>
+    public const float AverageMomentum = 0.1f;
+
     /// <summary>These settings for a run: the schedule's step counts and the parameters without decay filled in.</summary>
     public OptimizerSettings Resolve(Model.NetworkSpec spec, long stepsPerEpoch, int epochs)
     {
         int[]? noDecay = null;
         if (!DecayBiases)
         {
+            // no decay on biases, nor on normalisation layers' γ and β
             var ranges = new List<int>();
             for (int l = 0; l < spec.Layers.Count; l++)
-                if (spec.Layers[l].HasParameters && spec.Layers[l].BiasCount > 0)
-                    ranges.AddRange([spec.BiasOffset(l), spec.BiasOffset(l) + spec.Layers[l].BiasCount]);
+            {
+                var layer = spec.Layers[l];
+                if (layer.Kind is Model.LayerKind.LayerNorm or Model.LayerKind.BatchNorm) ranges.AddRange([spec.WeightOffset(l), spec.StatOffset(l)]);
+                else if (layer.BiasCount > 0) ranges.AddRange([spec.BiasOffset(l), spec.BiasOffset(l) + layer.BiasCount]);
+            }
             noDecay = [.. ranges];
         }
-        return this with { Schedule = Schedule?.Resolve(stepsPerEpoch, epochs), NoDecay = noDecay };
+        var averaged = new List<int>();
+        for (int l = 0; l < spec.Layers.Count; l++)
+            if (spec.Layers[l].StatCount > 0) averaged.AddRange([spec.StatOffset(l), spec.StatOffset(l) + spec.Layers[l].StatCount]);
+        return this with { Schedule = Schedule?.Resolve(stepsPerEpoch, epochs), NoDecay = noDecay, Averaged = averaged.Count > 0 ? [.. averaged] : null };
     }
 
     /// <summary>The learning rate of the optimizer's step <paramref name="t"/> (0-based).</summary>
@@ -62,7 +76,8 @@ public sealed record OptimizerSettings(
         if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new UserErrorException("Adam's betas must be in [0, 1)");
         if (!(Epsilon > 0)) throw new UserErrorException($"Adam's epsilon must be positive (got {Epsilon})");
         Schedule?.Validate(LearningRate);
-        if (NoDecay is { } r && (r.Length % 2 != 0 || r.Where((v, i) => v < 0 || (i > 0 && v < r[i - 1])).Any()))
-            throw new UserErrorException("the parameters without weight decay must be ordered [start, end) pairs");
+        foreach (var r in new[] { NoDecay, Averaged })
+            if (r is not null && (r.Length % 2 != 0 || r.Where((v, i) => v < 0 || (i > 0 && v < r[i - 1])).Any()))
+                throw new UserErrorException("parameter ranges must be ordered [start, end) pairs");
     }
 }

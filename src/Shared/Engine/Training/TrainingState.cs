@@ -75,8 +75,7 @@ public sealed class TrainingState
             throw new TrainingDivergedException($"training diverged at epoch {Epoch + 1}, step {StepInEpoch + 1}: the loss is {stats.LossSum} (learning rate too high?)");
         float scale = 1f / stats.Count;
         GradientNorms.Compute(Spec, gradientSum, scale, _norms);
-        scale *= ClipFactor();
-        Optimizer.Step(Parameters, gradientSum, scale, Spec, _ratios);
+        Optimizer.Step(Parameters, gradientSum, scale * ClipFactor(), Spec, _ratios, averageScale: scale);
         for (int l = 0; l < _norms.Length; l++)
         {
             var layer = Spec.Layers[l];

@@ -49,6 +49,7 @@ internal abstract unsafe class Layer
             LayerKind.Add => new AddLayer(network, index, sources, maxRows),
             LayerKind.Concat => new ConcatLayer(network, index, sources, maxRows),
             LayerKind.LayerNorm => new LayerNormLayer(network, index, sources, maxRows),
+            LayerKind.BatchNorm => new BatchNormLayer(network, index, sources, maxRows),
             LayerKind.GlobalAvgPool => new GlobalAvgPoolLayer(network, index, sources, maxRows),
             _ => throw new ArgumentOutOfRangeException(nameof(index), $"layer {index + 1}: unknown kind {spec.Kind}"),
         };
