@@ -43,7 +43,8 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
             DecayBiases: r.WeightDecayOn == "all");
         optimizer.Validate();
         int shards = r.Shards ?? System.Math.Min(4, r.Batch);
-        var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer, r.ClipNorm);
+        var augment = r.RandomCrop == 0 && !r.RandomFlip ? null : new Augmentation(r.RandomCrop, r.RandomFlip);
+        var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer, r.ClipNorm, augment);
         settings.Validate();
         return settings;
     }

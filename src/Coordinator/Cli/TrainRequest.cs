@@ -25,6 +25,8 @@ public sealed record TrainRequest
     public float LrGamma { get; init; } = 0.1f;
     public float LrMin { get; init; }
     public float ClipNorm { get; init; }
+    public int RandomCrop { get; init; }
+    public bool RandomFlip { get; init; }
     public int Batch { get; init; } = 64;
     public int Epochs { get; init; } = 5;
     public long Seed { get; init; } = 1;

@@ -34,6 +34,7 @@ internal static class TrainRun
         TrainedModel? initial = r.Init is null || resumed is not null ? null : ModelLoader.Load(r.Init);
         var spec = TrainNetwork.Choose(r, choices, resumed, initial);
         var classNames = ClassNames.Parse(r.ClassNames, spec, "--class-names");
+        settings.Augmentation.Validate(spec.InputShape);
         var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit);
         var loaded = LoadData(dataRequest);
         var (parameters, resumedState) = InitialWeights(r, choices.Scheme, spec, loaded, resumed, initial);
@@ -112,6 +113,7 @@ internal static class TrainRun
             parts.Add((s.Kind == ScheduleKind.Constant ? "constant" : LearningRateSchedule.Name(s.Kind)) + (s.WarmupSteps > 0 ? $" after {s.WarmupSteps} warm-up steps" : ""));
         if (settings.Optimizer.WeightDecay > 0) parts.Add($"weight decay {settings.Optimizer.WeightDecay.ToString(inv)} on {(settings.Optimizer.DecayBiases ? "all parameters" : "weights only")}");
         if (settings.ClipNorm > 0) parts.Add($"gradients clipped to norm {settings.ClipNorm.ToString(inv)}");
+        if (settings.Augment is { IsNone: false } a) parts.Add($"augmented:{(a.Pad > 0 ? $" random crop ±{a.Pad}" : "")}{(a.Flip ? " random flip" : "")}");
         return parts.Count == 0 ? "" : $" ({string.Join(", ", parts)})";
     }
 

@@ -91,7 +91,7 @@ public sealed class ShardedTopologyTests : IDisposable
     }
 
     [Fact]
-    public void Batch_normalisation_trains_to_the_same_weights_on_workers_star_and_sharded()
+    public void Batch_normalisation_and_augmentation_train_to_the_same_weights_on_workers_star_and_sharded()
     {
         // statistics per shard: the same on any worker; the running averages move with each step's sum, in every topology
         string spec = _dir.File("bn.json");
@@ -104,7 +104,8 @@ public sealed class ShardedTopologyTests : IDisposable
                 { "type": "layernorm", "activation": "gelu" },
                 { "type": "dense", "units": 10 } ] }
             """);
-        string[] net = ["--train-limit", "640", "--model-spec", spec, "--optimizer", "adamw", "--weight-decay", "0.01", "--weight-decay-on", "weights"];
+        string[] net = ["--train-limit", "640", "--model-spec", spec, "--optimizer", "adamw", "--weight-decay", "0.01", "--weight-decay-on", "weights",
+            "--random-crop", "2", "--random-flip"]; // the workers crop and flip the pixels one process would
         var (single, _, _) = Train("bn-single", 10, net);
         Assert.Equal(single, Train("bn-star-2", 10, [.. net, "--workers", "2", "--transport", "tcp"]).Hash);
         Assert.Equal(single, Train("bn-sharded-3", 10, [.. net, .. Sharded(3)]).Hash);

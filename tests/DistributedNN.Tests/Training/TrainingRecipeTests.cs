@@ -88,4 +88,24 @@ public sealed class TrainingRecipeTests : IDisposable
         Assert.StartsWith(expected, err.Trim());
         Assert.Single(err.Trim().Split('\n'));
     }
+
+    [Fact]
+    public void Augmented_training_resumes_to_the_uninterrupted_weights_and_differs_from_plain()
+    {
+        string spec = _dir.File("cnn.json");
+        File.WriteAllText(spec, """
+            { "input": [1, 28, 28], "layers": [ { "type": "conv", "filters": 3, "kernel": 5, "stride": 3, "activation": "identity" },
+                { "type": "batchnorm", "activation": "relu" }, { "type": "globalavgpool" }, { "type": "dense", "units": 10 } ] }
+            """);
+        string[] run = ["--model-spec", spec, "--train-limit", "256", "--epochs", "2", "--batch", "32", "--lr", "0.01", "--lr-schedule", "cosine"];
+        string[] augmented = [.. run, "--random-crop", "3", "--random-flip"];
+        string ckpt = _dir.File("ckpt");
+        string whole = Train("augmented", [.. augmented, "--checkpoint-dir", ckpt, "--checkpoint-every", "5"]);
+        Assert.NotEqual(Train("plain", run), whole);
+        var files = Checkpointer.Existing(ckpt).ToList();
+        File.Delete(files[0]);
+        var (exit, output, err) = CliRunner.Run(["train", "--train-limit", "256", "--resume", ckpt, "--metrics-out", _dir.File("resumed.json"), "--out", _dir.File("resumed")]);
+        Assert.True(exit == 0, err + output);
+        Assert.Equal(whole, Hash(_dir.File("resumed.json")));
+    }
 }

@@ -79,9 +79,10 @@ public sealed class LocalTrainer
         {
             state.BeginStep();
             var batch = state.CurrentBatch;
+            var augment = state.Settings.Augmentation;
             for (int r = 0; r < batch.Length; r++)
             {
-                train.Sample(batch[r]).CopyTo(_input.AsSpan(r * features, features));
+                augment.Apply(train.Sample(batch[r]), _spec.InputShape, state.Plan.Seed, state.Epoch, batch[r], _input.AsSpan(r * features, features));
                 _labels[r] = train.Labels[batch[r]];
             }
             state.Plan.ShardBounds(batch.Length, _bounds);

@@ -18,9 +18,12 @@ public sealed class ShardComputer
     private readonly int[] _labels;
     private readonly int[] _bounds;
     private readonly int[] _activity;
+    private readonly Augmentation _augment;
 
-    public ShardComputer(NetworkSpec spec, Dataset train, Dataset test, int batchSize, int shards, ulong seed, bool shuffle)
+    /// <param name="augment">random crops and flips of the training images (null: none)</param>
+    public ShardComputer(NetworkSpec spec, Dataset train, Dataset test, int batchSize, int shards, ulong seed, bool shuffle, Augmentation? augment = null)
     {
+        _augment = augment ?? new Augmentation();
         LocalTrainer.CheckData(spec, train);
         LocalTrainer.CheckData(spec, test);
         Spec = spec;
@@ -66,7 +69,7 @@ public sealed class ShardComputer
         for (int r = 0; r < count; r++)
         {
             int sample = batch[start + r];
-            _train.Sample(sample).CopyTo(_input.AsSpan(r * f, f));
+            _augment.Apply(_train.Sample(sample), Spec.InputShape, Plan.Seed, epoch, sample, _input.AsSpan(r * f, f));
             _labels[r] = _train.Labels[sample];
         }
         var stats = _backprop.Gradient(weights, _input, _labels, count, gradient, weightsVersion, new DropoutKey(Plan.Seed, epoch, stepInEpoch, shard));

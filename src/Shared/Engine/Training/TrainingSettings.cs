@@ -3,8 +3,13 @@ namespace DistributedNN.Training;
 /// <summary>Settings of a training run (the parts that define its mathematics).</summary>
 /// <param name="ClipNorm">clip each step's gradient (the batch mean) to this global L2 norm, as torch.nn.utils.clip_grad_norm_
 /// (0: no clipping)</param>
-public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulong Seed, bool Shuffle, OptimizerSettings Optimizer, float ClipNorm = 0f)
+/// <param name="Augment">random crops and flips of the training images (null: none)</param>
+public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulong Seed, bool Shuffle, OptimizerSettings Optimizer, float ClipNorm = 0f,
+    Augmentation? Augment = null)
 {
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Augmentation Augmentation => Augment ?? new Augmentation();
+
     public void Validate()
     {
         if (Epochs < 0) throw new UserErrorException($"--epochs must be zero or more (got {Epochs})");
