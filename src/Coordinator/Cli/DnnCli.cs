@@ -30,7 +30,7 @@ public static class DnnCli
             try
             {
                 args = args[0] == train.Name
-                    ? [train.Name, .. ConfigArguments.Expand(args[1..], train)]
+                    ? [train.Name, .. WithSpecTraining(ConfigArguments.Expand(args[1..], train), train)]
                     : [worker.Name, .. DistributedNN.Worker.WorkerCommand.ExpandConfig(args[1..], worker)];
             }
             catch (UserErrorException e)
@@ -60,5 +60,18 @@ public static class DnnCli
             stderr.WriteLine("error: out of memory: use a smaller --batch, a smaller network or --train-limit");
             return InputError;
         }
+    }
+
+    /// <summary>The --model-spec file's "training" section, the weakest source of `dnn train`'s settings (the recipe).</summary>
+    private static string[] WithSpecTraining(string[] args, Command train)
+    {
+        string? path = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--model-spec" && i + 1 < args.Length) path = args[i + 1];
+            else if (args[i].StartsWith("--model-spec=", StringComparison.Ordinal)) path = args[i]["--model-spec=".Length..];
+        }
+        if (path is null || DistributedNN.Model.ModelSpec.TrainingSection(path) is not { } training) return args;
+        return ConfigArguments.AddDefaults(args, train, training, $"--model-spec {path} (\"training\")");
     }
 }

@@ -16,6 +16,8 @@ public sealed class Conv2DTests
         new ConvShape(2, 9, 8, 3, 3, 2, Stride: 2, Padding: 0),
         new ConvShape(3, 7, 7, 5, 5, 5, Stride: 2, Padding: 2),
         new ConvShape(1, 1, 33, 2, 1, 7, Stride: 1, Padding: 0),
+        new ConvShape(1, 4, 4, 2, 6, 6, Stride: 1, Padding: 1), // kernel columns that lie wholly in the padding
+        new ConvShape(2, 8, 7, 3, 4, 4, Stride: 3, Padding: 2),
     };
 
     private static double[] Random(int n, int seed)

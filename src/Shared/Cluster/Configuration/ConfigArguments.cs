@@ -71,11 +71,32 @@ public static class ConfigArguments
         using var document = Read(configPath);
         if (document.RootElement.ValueKind != JsonValueKind.Object)
             throw new UserErrorException($"--config {configPath}: the file must hold one JSON object of settings, e.g. {{\"epochs\": 10}}");
-        foreach (var property in document.RootElement.EnumerateObject())
+        AddSettings(result, options, given, document.RootElement, $"--config {configPath}", configPath, commandName);
+    }
+
+    /// <summary>
+    /// <paramref name="args"/> (after the command's name, already expanded) with <paramref name="settings"/> — a JSON
+    /// object of option names and values, the weakest source (a model spec's "training" section) — added for the options
+    /// nothing else gives.
+    /// </summary>
+    public static string[] AddDefaults(IReadOnlyList<string> args, Command command, string settings, string source)
+    {
+        var options = command.Options.Where(o => o.Name.StartsWith("--", StringComparison.Ordinal) && o.Name != ConfigOption)
+            .ToDictionary(o => o.Name[2..], o => o, StringComparer.Ordinal);
+        var result = args.ToList();
+        var given = new HashSet<string>(result.Where(a => a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.Split('=')[0][2..]), StringComparer.Ordinal);
+        using var document = JsonDocument.Parse(settings);
+        AddSettings(result, options, given, document.RootElement, source, source, command.Name);
+        return [.. result];
+    }
+
+    private static void AddSettings(List<string> result, Dictionary<string, Option> options, HashSet<string> given, JsonElement root, string where, string configPath, string commandName)
+    {
+        foreach (var property in root.EnumerateObject())
         {
             string key = property.Name.StartsWith("--", StringComparison.Ordinal) ? property.Name[2..] : property.Name;
             if (!options.TryGetValue(key, out var option))
-                throw new UserErrorException($"--config {configPath}: unknown key '{property.Name}' (the keys are the option names of '{commandName}', e.g. {string.Join(", ", options.Keys.Take(4))})");
+                throw new UserErrorException($"{where}: unknown key '{property.Name}' (the keys are the option names of '{commandName}', e.g. {string.Join(", ", options.Keys.Take(4))})");
             if (given.Contains(key)) continue;
             string value = property.Value.ValueKind switch
             {
@@ -84,7 +105,7 @@ public static class ConfigArguments
                 JsonValueKind.True => "true",
                 JsonValueKind.False => "false",
                 JsonValueKind.Null => "",
-                _ => throw new UserErrorException($"--config {configPath}: '{property.Name}' must be a string, number or true/false"),
+                _ => throw new UserErrorException($"{where}: '{property.Name}' must be a string, number or true/false"),
             };
             if (value.Length == 0) continue;
             Add(result, option, key, value, $"'{property.Name}' in {configPath}");

@@ -167,20 +167,28 @@ public sealed unsafe class Conv2D
                             continue;
                         }
                         float* pixels = x + (c * s.Height + iy) * s.Width;
-                        if (s.Stride == 1 && kx - s.Padding >= 0 && ow - 1 + kx - s.Padding < s.Width)
+                        // the outputs whose input column ox·S + kx − P falls inside the row: [first, last); the rest read padding
+                        int shift = kx - s.Padding;
+                        int first = shift >= 0 ? 0 : System.Math.Min(ow, (-shift + s.Stride - 1) / s.Stride);
+                        int last = shift > s.Width - 1 ? first : System.Math.Max(first, System.Math.Min(ow, (s.Width - 1 - shift) / s.Stride + 1));
+                        if (gather)
                         {
-                            // the whole output row reads one contiguous run of input pixels
-                            float* run = pixels + kx - s.Padding;
-                            if (gather) new ReadOnlySpan<float>(run, ow).CopyTo(new Span<float>(patch, ow));
-                            else Elementwise.AddInto(run, patch, ow);
+                            new Span<float>(patch, first).Clear();
+                            new Span<float>(patch + last, ow - last).Clear();
+                        }
+                        if (s.Stride == 1)
+                        {
+                            // a contiguous run of input pixels
+                            float* run = pixels + first + shift;
+                            if (gather) new ReadOnlySpan<float>(run, last - first).CopyTo(new Span<float>(patch + first, last - first));
+                            else Elementwise.AddInto(run, patch + first, last - first);
                             continue;
                         }
-                        for (int ox = 0; ox < ow; ox++)
+                        for (int ox = first; ox < last; ox++)
                         {
-                            int ix = ox * s.Stride + kx - s.Padding;
-                            bool inside = ix >= 0 && ix < s.Width;
-                            if (gather) patch[ox] = inside ? pixels[ix] : 0f;
-                            else if (inside) pixels[ix] += patch[ox];
+                            int ix = ox * s.Stride + shift;
+                            if (gather) patch[ox] = pixels[ix];
+                            else pixels[ix] += patch[ox];
                         }
                     }
                 }

@@ -19,7 +19,7 @@ namespace DistributedNN.Model;
 /// </summary>
 public static class ModelSpec
 {
-    private static readonly string[] RootKeys = ["input", "loss", "layers"];
+    private static readonly string[] RootKeys = ["input", "loss", "layers", "training"];
 
     /// <summary>Reads a spec file (JSON, or YAML by extension .yaml/.yml or by content).</summary>
     public static NetworkSpec Load(string path)
@@ -33,6 +33,25 @@ public static class ModelSpec
         bool yaml = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
             || !text.TrimStart().StartsWith('{');
         return Parse(text, path, yaml);
+    }
+
+    /// <summary>
+    /// The spec file's <c>"training"</c> section as JSON text (null: none): the `dnn train` options the recipe comes with,
+    /// keys as in a --config file; the command line, DNN_* variables and --config override it.
+    /// </summary>
+    public static string? TrainingSection(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; } // the spec's own reading says it
+        bool yaml = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
+            || !text.TrimStart().StartsWith('{');
+        JsonNode? root;
+        try { root = yaml ? FromYaml(text) : JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        catch (Exception e) when (e is JsonException or YamlDotNet.Core.YamlException) { return null; }
+        if (root is not JsonObject o || o["training"] is not { } training) return null;
+        if (training is not JsonObject) throw new UserErrorException($"--model-spec {path}: \"training\" must be an object of dnn train options, e.g. {{\"epochs\": 15}}");
+        return training.ToJsonString();
     }
 
     public static NetworkSpec Parse(string text, string source, bool yaml = false)
