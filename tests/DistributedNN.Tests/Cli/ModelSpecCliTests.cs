@@ -87,4 +87,35 @@ public sealed class ModelSpecCliTests : IDisposable
             Assert.DoesNotContain("epoch 1/", output);
         }
     }
+
+    [Fact]
+    public void A_specs_training_section_is_the_recipe_and_the_command_line_overrides_it()
+    {
+        string spec = Spec("recipe.yaml", SmallCnn + """
+
+            training:
+              epochs: 2
+              batch: 40
+              optimizer: sgd
+              lr: 0.05
+              lr-schedule: cosine
+              random-flip: true
+              class-names: fashion-mnist
+            """);
+        var (exit, output, err) = CliRunner.Run("train", "--model-spec", spec, "--train-limit", "400", "--save", _dir.File("r.dnn"), "--out", _dir.File("r1"));
+        Assert.True(exit == 0, err);
+        Assert.Contains("train   sgd lr 0.05 (cosine, augmented: random flip), batch 40 in 4 shards, 2 epochs", output);
+        Assert.Contains("epoch 2/2", output);
+        (exit, var inspected, _) = CliRunner.Run("inspect", _dir.File("r.dnn"));
+        Assert.Contains("classes     T-shirt/top", inspected);
+        // the command line is stronger
+        (exit, output, err) = CliRunner.Run("train", "--model-spec", spec, "--train-limit", "400", "--epochs", "1", "--lr", "0.02", "--out", _dir.File("r2"));
+        Assert.True(exit == 0, err);
+        Assert.Contains("train   sgd lr 0.02 (cosine, augmented: random flip), batch 40 in 4 shards, 1 epochs", output);
+        // a key that is no option is a one-line error naming the file
+        string bad = Spec("bad.json", """{ "input": 784, "layers": [ { "type": "dense", "units": 10 } ], "training": { "epoch": 3 } }""");
+        (exit, _, err) = CliRunner.Run("train", "--model-spec", bad);
+        Assert.Equal(1, exit);
+        Assert.StartsWith($"error: --model-spec {bad} (\"training\"): unknown key 'epoch'", err.Trim());
+    }
 }
