@@ -33,6 +33,7 @@ public static class EvaluateCommand
                 TestFraction = fraction,
                 Csv = new CsvOptions { LabelColumn = LabelColumn.Parse(parse.GetValue(labelColumn)!) },
                 Standardise = trained.Input is null,
+                ImageSize = trained.Spec.InputShape.IsFlat ? null : $"{trained.Spec.InputShape.Width}x{trained.Spec.InputShape.Height}",
             });
             if (sets.Test.FeatureCount != trained.Spec.InputSize)
                 throw new UserErrorException($"the model takes {trained.Spec.InputSize} inputs but {sets.Test.Name} has {sets.Test.FeatureCount} features");

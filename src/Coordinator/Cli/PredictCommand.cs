@@ -98,7 +98,11 @@ public static class PredictCommand
         else
         {
             // an old model (no transform of its own) gets the data set's, as before
-            var sets = DataSource.Load(items[0], new DataSourceOptions { Standardise = trained.Input is null, Csv = new CsvOptions { LabelColumn = column } });
+            var shape = spec.InputShape;
+            var sets = DataSource.Load(items[0], new DataSourceOptions
+            {
+                Standardise = trained.Input is null, Csv = new CsvOptions { LabelColumn = column }, ImageSize = shape.IsFlat ? null : $"{shape.Width}x{shape.Height}",
+            });
             (data, applied) = (sets.Test, sets.Transform);
         }
         if (data.FeatureCount != spec.InputSize)

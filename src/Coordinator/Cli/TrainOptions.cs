@@ -40,6 +40,7 @@ internal sealed class TrainOptions
     private readonly Option<string?> _classNames = new("--class-names") { Description = "Class names the model keeps (predict shows them): fashion-mnist, or a comma-separated list, label 0 first." };
     private readonly Option<string?> _metricsOut = new("--metrics-out") { Description = "Write a JSON summary of the run to this file." };
     private readonly Option<double> _testFraction = new("--test-fraction") { Description = "For a single CSV file: the fraction held out as the test set.", DefaultValueFactory = _ => DataSource.DefaultTestFraction };
+    private readonly Option<string?> _imageSize = new("--image-size") { Description = "For an image folder (DIR/train/<class>/*.png, DIR/test/<class>/…): resize every image to W×H, e.g. 32x32 (default: a model spec's input, else the first training image's size)." };
     private readonly Option<string> _labelColumn = new("--label-column") { Description = "For CSV: the label column: first, last or a 1-based number.", DefaultValueFactory = _ => "last" };
     private readonly Option<int> _threads = new("--threads") { Description = "Single-process: run the matrix products on this many threads (the same weights, bit for bit, for any number).", DefaultValueFactory = _ => 1 };
     private readonly Option<int> _workers = new("--workers") { Description = "Distributed: host this many worker actors in this process.", DefaultValueFactory = _ => 0 };
@@ -70,7 +71,7 @@ internal sealed class TrainOptions
     /// <summary>Adds every option, and --config, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _weightDecayOn, _lrSchedule, _warmupSteps, _lrStepEpochs, _lrGamma, _lrMin, _clipNorm, _randomCrop, _randomFlip, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn,
+        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _weightDecayOn, _lrSchedule, _warmupSteps, _lrStepEpochs, _lrGamma, _lrMin, _clipNorm, _randomCrop, _randomFlip, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn, _imageSize,
             _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _topology, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
         command.Options.Add(_verifyFraction);
@@ -106,6 +107,7 @@ internal sealed class TrainOptions
         MetricsOut = parse.GetValue(_metricsOut),
         TestFraction = parse.GetValue(_testFraction),
         LabelColumn = parse.GetValue(_labelColumn)!,
+        ImageSize = parse.GetValue(_imageSize),
         Threads = parse.GetValue(_threads),
         Workers = parse.GetValue(_workers),
         SpawnWorkers = parse.GetValue(_spawnWorkers),

@@ -40,6 +40,7 @@ public sealed record TrainRequest
     public string? MetricsOut { get; init; }
     public double TestFraction { get; init; } = DataSource.DefaultTestFraction;
     public string LabelColumn { get; init; } = "last";
+    public string? ImageSize { get; init; }
     public int Threads { get; init; } = 1;
     /// <summary>Mutual TLS on both planes of a distributed run (null: plain TCP).</summary>
     public DistributedNN.Security.TlsFiles? Tls { get; init; }

@@ -35,12 +35,16 @@ internal static class TrainRun
         var spec = TrainNetwork.Choose(r, choices, resumed, initial);
         var classNames = ClassNames.Parse(r.ClassNames, spec, "--class-names");
         settings.Augmentation.Validate(spec.InputShape);
-        var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit);
+        // an image folder's images are resized to --image-size, else to the network's input (a model spec's [C, H, W])
+        var input0 = spec.InputShape;
+        var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit,
+            r.ImageSize ?? (input0.IsFlat ? null : $"{input0.Width}x{input0.Height}"));
+        if (r.ImageSize is not null) ImageFolder.ParseSize(r.ImageSize);
         var loaded = LoadData(dataRequest);
         var (parameters, resumedState) = InitialWeights(r, choices.Scheme, spec, loaded, resumed, initial);
         var start = new TrainStart(spec, settings, dataRequest, loaded, parameters, resumedState, resumed?.Epochs);
         Announce(start, initial is null ? null : r.Init, stdout);
-        var input = loaded.Data.Transform.WithClasses(classNames);
+        var input = loaded.Data.Transform.WithClasses(classNames ?? loaded.Data.Transform.Classes);
         if (settings.Epochs == 0)
         {
             outputs.FinishUntrained(start, input, stdout);

@@ -16,13 +16,14 @@ public static class DataCache
     public static Entry Load(DataRequest request, string? pathOverride = null)
     {
         string? path = pathOverride ?? request.Path;
-        string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}";
+        string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}|{request.ImageSize}";
         var lazy = Loaded.GetOrAdd(key, _ => new Lazy<Entry>(() =>
         {
             var data = DataSource.Load(path, new DataSourceOptions
             {
                 TestFraction = request.TestFraction,
                 Csv = new CsvOptions { LabelColumn = LabelColumn.Parse(request.LabelColumn) },
+                ImageSize = request.ImageSize,
             });
             var train = request.TrainLimit is int n ? data.Train.Take(n) : data.Train;
             return new Entry(data, train, ShardComputer.Fingerprint(train, data.Test));

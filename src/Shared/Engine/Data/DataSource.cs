@@ -78,7 +78,7 @@ public static class DataSource
         options ??= new DataSourceOptions();
         var path = location.Path;
         if (Directory.Exists(path))
-            return LoadIdxDirectory(path);
+            return ImageFolder.Is(path) ? ImageFolder.Load(path, options.ImageSize) : LoadIdxDirectory(path);
         if (File.Exists(path))
         {
             RejectNonCsvFile(location);

@@ -15,6 +15,9 @@ public sealed record DataSourceOptions
     /// model brings its own (<see cref="InputTransform"/>: evaluate, predict).</summary>
     public bool Standardise { get; init; } = true;
 
+    /// <summary>An image folder's size, "W×H" or one number (null: the first training image's).</summary>
+    public string? ImageSize { get; init; }
+
     /// <summary>Looks up an environment variable; replaceable so that tests need not touch the process environment.</summary>
     public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
 
