@@ -17,7 +17,7 @@ def values(n, seed, scale=1.0):
     return [scale * math.sin(seed * 1.3 + i * 0.77) + 0.1 * math.cos(i * seed) for i in range(n)]
 
 
-def case(name, spec, modules, input_shape, rows, labels, running=None):
+def case(name, spec, modules, input_shape, rows, labels, running=None, smoothing=0.0):
     params = []
     for m in modules:
         for p in m.parameters():
@@ -28,9 +28,9 @@ def case(name, spec, modules, input_shape, rows, labels, running=None):
     x = torch.tensor(values(rows * math.prod(input_shape), 1), dtype=torch.float32).reshape([rows] + input_shape)
     net = torch.nn.Sequential(*modules)
     z = net(x)
-    loss = torch.nn.functional.cross_entropy(z, torch.tensor(labels), reduction="sum")
+    loss = torch.nn.functional.cross_entropy(z, torch.tensor(labels), reduction="sum", label_smoothing=smoothing)
     loss.backward()
-    out = {"name": name, "spec": spec, "input": [float(v) for v in x.flatten()], "labels": labels, "rows": rows,
+    out = {"name": name, "spec": spec, "smoothing": smoothing, "input": [float(v) for v in x.flatten()], "labels": labels, "rows": rows,
            "parameters": [float(v) for p in params for v in p.detach().flatten()],
            "loss": float(loss), "gradient": [float(v) for p in params for v in p.grad.flatten()]}
     norms = [m for m in modules if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -67,6 +67,9 @@ cases = [
          {"input": [1, 4, 4], "loss": "ce", "layers": [{"type": "conv", "filters": 2, "kernel": 3, "padding": 1, "activation": "identity"},
                                                        {"type": "batchnorm", "activation": "relu"}, {"type": "flatten"}, {"type": "dense", "units": 3}]},
          [torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.BatchNorm2d(2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32, 3)], [1, 4, 4], 5, [1, 0, 2, 2, 1]),
+    case("label smoothing 0.1 on a LeakyReLU network",
+         {"input": 6, "loss": "ce", "layers": [{"type": "dense", "units": 5, "activation": "leaky-relu"}, {"type": "dense", "units": 4}]},
+         [torch.nn.Linear(6, 5), torch.nn.LeakyReLU(), torch.nn.Linear(5, 4)], [6], 5, [0, 3, 1, 2, 3], smoothing=0.1),
     case("batch normalisation of dense features",
          {"input": 6, "loss": "ce", "layers": [{"type": "dense", "units": 4, "activation": "identity"}, {"type": "batchnorm", "activation": "tanh"},
                                                 {"type": "dense", "units": 3}]},

@@ -35,7 +35,7 @@ public sealed class ShardVerification(VerificationPlan plan, ShardReferee refere
     {
         if (!(fraction > 0)) return null;
         var s = state.Settings;
-        var computer = new ShardComputer(state.Spec, train, test, s.BatchSize, s.Shards, s.Seed, s.Shuffle, s.Augment);
+        var computer = new ShardComputer(state.Spec, train, test, s.BatchSize, s.Shards, s.Seed, s.Shuffle, s.Augment, s.LabelSmoothing);
         return new ShardVerification(new VerificationPlan(fraction, s.Seed, key ?? VerificationPlan.NewKey()), new ShardReferee(computer, weights, gradients));
     }
 

@@ -56,7 +56,7 @@ public sealed class TrainingJob
     /// <summary>The job as a worker must prepare for it, with its end of the link's files (shm).</summary>
     public StartJob StartJob(WireSettings wire, SharedFiles? files) => new(Id, State.Spec.ToDescription(), Data, State.Settings.BatchSize,
         State.Settings.Shards, State.Settings.Seed, State.Settings.Shuffle, LocalTrainer.EvaluationChunk, wire.Transport, wire.Gradients, wire.Weights, files,
-        State.Settings.Augmentation.Pad, State.Settings.Augmentation.Flip);
+        State.Settings.Augmentation.Pad, State.Settings.Augmentation.Flip, State.Settings.LabelSmoothing);
 
     /// <summary>Why a worker whose data has <paramref name="fingerprint"/> cannot take part, or null.</summary>
     public string? Refusal(WorkerReady ready) => ProtocolLimits.Refusal(ready)

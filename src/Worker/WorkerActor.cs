@@ -149,7 +149,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             var data = DataCache.Load(job.Data, DataRoot.PathFor(job.Data.Path, _settings.DataPathOverride));
             int lanes = Math.Clamp(_settings.Cores, 1, job.Shards);
             var computers = Enumerable.Range(0, lanes)
-                .Select(_ => new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle, job.Augmentation)).ToArray();
+                .Select(_ => new ShardComputer(spec, data.Train, data.Data.Test, job.BatchSize, job.Shards, job.Seed, job.Shuffle, job.Augmentation, (float)job.LabelSmoothing)).ToArray();
             var settings = new LinkSettings(job.Job, spec.ParameterCount, spec.Layers.Count, job.Shards, job.GradientFormat, job.WeightFormat, _settings.Tls);
             var self = Self;
             _link = WorkerLinks.Open(job, settings, lanes, _endpoint!, Sender, Self, problem => self.Tell(new LinkProblem(problem)));

@@ -27,6 +27,7 @@ internal sealed class TrainOptions
     private readonly Option<float> _lrMin = new("--lr-min") { Description = "With --lr-schedule cosine: the rate at the end.", DefaultValueFactory = _ => 0f };
     private readonly Option<int> _randomCrop = new("--random-crop") { Description = "Augment the training images: shift each by up to N pixels each way, zeros coming in (torchvision's RandomCrop with padding N); drawn from the seed, the epoch and the sample, so every worker sees the same pixels.", DefaultValueFactory = _ => 0 };
     private readonly Option<bool> _randomFlip = new("--random-flip") { Description = "Augment the training images: mirror each left–right with probability ½ (drawn like --random-crop)." };
+    private readonly Option<float> _labelSmoothing = new("--label-smoothing") { Description = "Cross-entropy against (1 − ε)·one-hot + ε/classes in training (torch's label_smoothing); the test loss stays the plain one.", DefaultValueFactory = _ => 0f };
     private readonly Option<float> _clipNorm = new("--clip-norm") { Description = "Clip each step's gradient (the batch mean) to this global L2 norm, as torch.nn.utils.clip_grad_norm_ (0: none).", DefaultValueFactory = _ => 0f };
     private readonly Option<int> _batch = new("--batch") { Description = "Mini-batch size (global).", DefaultValueFactory = _ => 64 };
     private readonly Option<int> _epochs = new("--epochs") { Description = "Passes over the training set (0: save the initialised model, untrained).", DefaultValueFactory = _ => 5 };
@@ -71,7 +72,7 @@ internal sealed class TrainOptions
     /// <summary>Adds every option, and --config, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _weightDecayOn, _lrSchedule, _warmupSteps, _lrStepEpochs, _lrGamma, _lrMin, _clipNorm, _randomCrop, _randomFlip, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn, _imageSize,
+        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _weightDecayOn, _lrSchedule, _warmupSteps, _lrStepEpochs, _lrGamma, _lrMin, _clipNorm, _labelSmoothing, _randomCrop, _randomFlip, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn, _imageSize,
             _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _topology, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
         command.Options.Add(_verifyFraction);
@@ -149,5 +150,6 @@ internal sealed class TrainOptions
         ClipNorm = parse.GetValue(_clipNorm),
         RandomCrop = parse.GetValue(_randomCrop),
         RandomFlip = parse.GetValue(_randomFlip),
+        LabelSmoothing = parse.GetValue(_labelSmoothing),
     };
 }

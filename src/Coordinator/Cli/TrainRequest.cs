@@ -27,6 +27,7 @@ public sealed record TrainRequest
     public float ClipNorm { get; init; }
     public int RandomCrop { get; init; }
     public bool RandomFlip { get; init; }
+    public float LabelSmoothing { get; init; }
     public int Batch { get; init; } = 64;
     public int Epochs { get; init; } = 5;
     public long Seed { get; init; } = 1;

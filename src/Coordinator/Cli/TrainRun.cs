@@ -35,6 +35,8 @@ internal static class TrainRun
         var spec = TrainNetwork.Choose(r, choices, resumed, initial);
         var classNames = ClassNames.Parse(r.ClassNames, spec, "--class-names");
         settings.Augmentation.Validate(spec.InputShape);
+        if (settings.LabelSmoothing > 0 && spec.Loss != LossKind.CrossEntropy)
+            throw new UserErrorException($"--label-smoothing smooths cross-entropy's targets; the network's loss is {spec.Loss.Name()}");
         // an image folder's images are resized to --image-size, else to the network's input (a model spec's [C, H, W])
         var input0 = spec.InputShape;
         var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit,
@@ -116,6 +118,7 @@ internal static class TrainRun
         if (settings.Optimizer.Schedule is { } s)
             parts.Add((s.Kind == ScheduleKind.Constant ? "constant" : LearningRateSchedule.Name(s.Kind)) + (s.WarmupSteps > 0 ? $" after {s.WarmupSteps} warm-up steps" : ""));
         if (settings.Optimizer.WeightDecay > 0) parts.Add($"weight decay {settings.Optimizer.WeightDecay.ToString(inv)} on {(settings.Optimizer.DecayBiases ? "all parameters" : "weights only")}");
+        if (settings.LabelSmoothing > 0) parts.Add($"label smoothing {settings.LabelSmoothing.ToString(inv)}");
         if (settings.ClipNorm > 0) parts.Add($"gradients clipped to norm {settings.ClipNorm.ToString(inv)}");
         if (settings.Augment is { IsNone: false } a) parts.Add($"augmented:{(a.Pad > 0 ? $" random crop ±{a.Pad}" : "")}{(a.Flip ? " random flip" : "")}");
         return parts.Count == 0 ? "" : $" ({string.Join(", ", parts)})";

@@ -63,7 +63,8 @@ public sealed class LayerReferenceTests
         var input = Floats(c.GetProperty("input"));
         var labels = c.GetProperty("labels").EnumerateArray().Select(v => v.GetInt32()).ToArray();
         var gradient = new float[parameters.Length];
-        var stats = new Backprop(spec, rows).Gradient(parameters, input, labels, rows, gradient); // one shard: torch's whole batch
+        float smoothing = c.GetProperty("smoothing").GetSingle();
+        var stats = new Backprop(spec, rows, smoothing).Gradient(parameters, input, labels, rows, gradient); // one shard: torch's whole batch
         double loss = c.GetProperty("loss").GetDouble();
         Assert.True(Math.Abs(stats.LossSum - loss) <= 1e-5 * Math.Abs(loss), $"loss {stats.LossSum} against torch's {loss}");
         Close(Floats(c.GetProperty("gradient")), Trained(spec, gradient), $"{name}: parameter");

@@ -45,7 +45,7 @@ public sealed class TrainingRecipeTests : IDisposable
     {
         string data = Data();
         string[] run = ["--data", data, "--layers", "3,10,2", "--epochs", "4", "--batch", "16", "--optimizer", "adamw", "--lr", "0.02",
-            "--weight-decay", "0.05", "--weight-decay-on", "weights", "--clip-norm", "0.3", "--lr-schedule", schedule,
+            "--weight-decay", "0.05", "--weight-decay-on", "weights", "--clip-norm", "0.3", "--lr-schedule", schedule, "--label-smoothing", "0.1",
             .. schedule switch { "cosine" => new[] { "--warmup-steps", "5", "--lr-min", "0.001" }, "step" => ["--lr-step-epochs", "1", "--lr-gamma", "0.5"], _ => [] }];
         string ckpt = _dir.File("ckpt");
         string whole = Train("whole", [.. run, "--checkpoint-dir", ckpt, "--checkpoint-every", "9"]);
@@ -69,6 +69,7 @@ public sealed class TrainingRecipeTests : IDisposable
             Train("warm-up", [.. run, "--warmup-steps", "3"]),
             Train("clip", [.. run, "--clip-norm", "0.05"]),
             Train("weights-only", [.. run, "--weight-decay-on", "weights"]),
+            Train("smoothed", [.. run, "--label-smoothing", "0.2"]),
         };
         Assert.Equal(hashes.Length, hashes.Distinct().Count());
     }
@@ -80,6 +81,8 @@ public sealed class TrainingRecipeTests : IDisposable
     [InlineData(new[] { "--lr-schedule", "cosine", "--lr", "0.01", "--lr-min", "0.1" }, "error: --lr-min must be at least 0 and below --lr (got 0.1)")]
     [InlineData(new[] { "--clip-norm", "-1" }, "error: --clip-norm must be a positive number, or 0 for none (got -1)")]
     [InlineData(new[] { "--weight-decay-on", "biases" }, "error: --weight-decay-on 'biases' is not one of all, weights")]
+    [InlineData(new[] { "--label-smoothing", "1" }, "error: --label-smoothing must be in [0, 1) (got 1)")]
+    [InlineData(new[] { "--label-smoothing", "0.1", "--loss", "mse", "--output", "sigmoid" }, "error: --label-smoothing smooths cross-entropy's targets; the network's loss is mse")]
     [InlineData(new[] { "--clip-norm", "1", "--topology", "sharded" }, "error: --clip-norm needs the whole gradient's norm before any update")]
     public void A_bad_recipe_is_a_one_line_error(string[] args, string expected)
     {

@@ -23,7 +23,7 @@ public sealed record RegisterWorker(IActorRef Worker, string DataPlaneHost, int 
 public sealed record StartJob(
     Guid Job, NetworkDescription Network, DataRequest Data, int BatchSize, int Shards, ulong Seed, bool Shuffle,
     int EvaluationChunk, TransportKind Transport, WireFormat GradientFormat = WireFormat.Fp32, WireFormat WeightFormat = WireFormat.Fp32,
-    SharedFiles? SharedFiles = null, int AugmentPad = 0, bool AugmentFlip = false) : IDnnMessage
+    SharedFiles? SharedFiles = null, int AugmentPad = 0, bool AugmentFlip = false, double LabelSmoothing = 0) : IDnnMessage
 {
     /// <summary>The training images' random crops and flips (<see cref="Training.Augmentation"/>).</summary>
     public Training.Augmentation Augmentation => new(AugmentPad, AugmentFlip);

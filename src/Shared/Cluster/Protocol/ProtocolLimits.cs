@@ -70,6 +70,7 @@ public static class ProtocolLimits
         return job.BatchSize is < 1 or > MaxBatchSize ? $"batch size {job.BatchSize} is outside 1..{MaxBatchSize}"
             : job.Shards < 1 || job.Shards > Math.Min(MaxShards, job.BatchSize) ? $"shard count {job.Shards} is outside 1..{Math.Min(MaxShards, job.BatchSize)} (at most {MaxShards} and the batch size)"
             : job.EvaluationChunk is < 1 or > MaxEvaluationChunk ? $"evaluation chunk {job.EvaluationChunk} is outside 1..{MaxEvaluationChunk}"
+            : !(job.LabelSmoothing >= 0 && job.LabelSmoothing < 1) ? $"label smoothing {job.LabelSmoothing} is outside [0, 1)"
             : job.AugmentPad is < 0 or > Training.Augmentation.MaxPad ? $"random crop padding {job.AugmentPad} is outside 0..{Training.Augmentation.MaxPad}"
             : n.Sizes.Length > MaxLayers + 1 || n.Activations.Length > MaxLayers ? $"the network has more than {MaxLayers} layers"
             : Array.FindIndex(n.Sizes, s => s is < 1 or > MaxLayerWidth) is int bad and >= 0 ? $"layer size {n.Sizes[bad]} is outside 1..{MaxLayerWidth}"

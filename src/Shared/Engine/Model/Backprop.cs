@@ -25,12 +25,15 @@ public sealed unsafe class Backprop
     private readonly ShardLanes? _lanes; // a graph's shards side by side when the team has several threads
     private bool _lastOnLanes;
 
-    public Backprop(NetworkSpec spec, int maxRows)
+    /// <param name="labelSmoothing">ε of cross-entropy's smoothed targets in training, (1 − ε)·one-hot + ε/K (torch's
+    /// label_smoothing); evaluation's loss is the plain one</param>
+    public Backprop(NetworkSpec spec, int maxRows, float labelSmoothing = 0f)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRows);
+        if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new ArgumentOutOfRangeException(nameof(labelSmoothing));
         _spec = spec;
         MaxRows = maxRows;
-        _network = new Network(spec, maxRows);
+        _network = new Network(spec, maxRows) { LabelSmoothing = labelSmoothing };
         // with several threads a dense stack splits each product over them; a graph (convolutions, pooling: sample by
         // sample) runs its shards side by side instead — the two ways tuned before the engines became one
         _lanes = spec.IsPlainStack ? null : new ShardLanes(_network);

@@ -40,11 +40,23 @@ public static class Losses
     /// layer written into <paramref name="delta"/>. <paramref name="a"/> is the output after the
     /// activation, <paramref name="z"/> before it (cross-entropy reads z for a stable log-sum-exp).
     /// </summary>
-    public static unsafe double SampleLossAndDelta(LossKind loss, Activation output, float* z, float* a, int label, float* delta, int n)
+    /// <param name="smoothing">cross-entropy's label smoothing ε: targets (1 − ε)·one-hot + ε/n</param>
+    public static unsafe double SampleLossAndDelta(LossKind loss, Activation output, float* z, float* a, int label, float* delta, int n, float smoothing = 0f)
     {
         double e = 0;
         switch (loss)
         {
+            case LossKind.CrossEntropy when smoothing > 0:
+                // E = logΣe^{z} − Σ t_k z_k;  dE/dz_k = a_k − t_k
+                float share = smoothing / n;
+                double dot = 0;
+                for (int k = 0; k < n; k++)
+                {
+                    delta[k] = a[k] - share;
+                    dot += z[k];
+                }
+                delta[label] -= 1f - smoothing;
+                return LogSumExp(z, n) - (1.0 - smoothing) * z[label] - smoothing * dot / n;
             case LossKind.CrossEntropy:
                 // softmax + cross-entropy fused: dE/dz_k = a_k − t_k; E = logΣe^{z} − z_t.
                 for (int k = 0; k < n; k++) delta[k] = a[k];

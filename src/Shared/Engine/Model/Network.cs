@@ -24,6 +24,9 @@ internal sealed unsafe class Network
     private nint _preparedFrom; // the weights the layers were prepared for, by address and version
     private long _preparedVersion = -1;
 
+    /// <summary>ε of the training loss's smoothed targets (cross-entropy only); 0: one-hot.</summary>
+    public float LabelSmoothing { get; init; }
+
     public Network(NetworkSpec spec, int maxRows)
     {
         _spec = spec;
@@ -134,7 +137,7 @@ internal sealed unsafe class Network
                 int label = labels[r];
                 if (!Losses.IsValidLabel(label, n)) throw new UserErrorException($"label {label} does not fit the network's {n} output(s)");
                 long at = (long)r * n;
-                loss += Losses.SampleLossAndDelta(_spec.Loss, output.Spec.Activation, output.Z + at, output.Output + at, label, output.Delta + at, n);
+                loss += Losses.SampleLossAndDelta(_spec.Loss, output.Spec.Activation, output.Z + at, output.Output + at, label, output.Delta + at, n, LabelSmoothing);
                 if (Losses.Predict(output.Output + at, n) == label) correct++;
             }
             total += new BatchStats(loss, correct, shards[s + 1] - shards[s]);

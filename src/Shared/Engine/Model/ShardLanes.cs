@@ -54,7 +54,7 @@ internal sealed unsafe class ShardLanes(Network network)
             _laneActivity = new int[lanes][];
             for (int t = 0; t < lanes; t++)
             {
-                _lanes[t] = t == 0 ? network : new Network(network.Spec, network.MaxRows);
+                _lanes[t] = t == 0 ? network : new Network(network.Spec, network.MaxRows) { LabelSmoothing = network.LabelSmoothing };
                 _laneActivity[t] = new int[network.Spec.Layers.Count];
             }
             _laneWork = LaneWork;

@@ -32,7 +32,7 @@ public sealed class LocalTrainer
         _spec = spec;
         _settings = settings;
         Parameters = parameters;
-        _backprop = new Backprop(spec, settings.BatchSize);
+        _backprop = new Backprop(spec, settings.BatchSize, settings.LabelSmoothing);
         _gradient = new float[spec.ParameterCount];
         _input = GC.AllocateArray<float>(settings.BatchSize * spec.InputSize, pinned: true);
         _labels = new int[settings.BatchSize];

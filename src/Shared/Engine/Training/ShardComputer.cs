@@ -21,7 +21,9 @@ public sealed class ShardComputer
     private readonly Augmentation _augment;
 
     /// <param name="augment">random crops and flips of the training images (null: none)</param>
-    public ShardComputer(NetworkSpec spec, Dataset train, Dataset test, int batchSize, int shards, ulong seed, bool shuffle, Augmentation? augment = null)
+    /// <param name="labelSmoothing">the training loss's label smoothing (<see cref="TrainingSettings.LabelSmoothing"/>)</param>
+    public ShardComputer(NetworkSpec spec, Dataset train, Dataset test, int batchSize, int shards, ulong seed, bool shuffle, Augmentation? augment = null,
+        float labelSmoothing = 0f)
     {
         _augment = augment ?? new Augmentation();
         LocalTrainer.CheckData(spec, train);
@@ -31,7 +33,7 @@ public sealed class ShardComputer
         _test = test;
         Plan = new DataPlan(train.Count, batchSize, shards, seed, shuffle);
         int maxShard = (batchSize + shards - 1) / shards;
-        _backprop = new Backprop(spec, maxShard);
+        _backprop = new Backprop(spec, maxShard, labelSmoothing);
         _input = GC.AllocateArray<float>(maxShard * spec.InputSize, pinned: true);
         _labels = new int[maxShard];
         _bounds = new int[shards + 1];

@@ -4,8 +4,9 @@ namespace DistributedNN.Training;
 /// <param name="ClipNorm">clip each step's gradient (the batch mean) to this global L2 norm, as torch.nn.utils.clip_grad_norm_
 /// (0: no clipping)</param>
 /// <param name="Augment">random crops and flips of the training images (null: none)</param>
+/// <param name="LabelSmoothing">cross-entropy's targets (1 − ε)·one-hot + ε/K in training (torch's label_smoothing)</param>
 public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulong Seed, bool Shuffle, OptimizerSettings Optimizer, float ClipNorm = 0f,
-    Augmentation? Augment = null)
+    Augmentation? Augment = null, float LabelSmoothing = 0f)
 {
     [System.Text.Json.Serialization.JsonIgnore]
     public Augmentation Augmentation => Augment ?? new Augmentation();
@@ -16,6 +17,7 @@ public sealed record TrainingSettings(int Epochs, int BatchSize, int Shards, ulo
         if (BatchSize <= 0) throw new UserErrorException($"--batch must be at least 1 (got {BatchSize})");
         if (Shards <= 0) throw new UserErrorException($"--shards must be at least 1 (got {Shards})");
         if (Shards > BatchSize) throw new UserErrorException($"--shards ({Shards}) cannot exceed --batch ({BatchSize})");
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new UserErrorException($"--label-smoothing must be in [0, 1) (got {LabelSmoothing})");
         if (!(ClipNorm >= 0) || float.IsInfinity(ClipNorm)) throw new UserErrorException($"--clip-norm must be a positive number, or 0 for none (got {ClipNorm})");
         Optimizer.Validate();
     }
