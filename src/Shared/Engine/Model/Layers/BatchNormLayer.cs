@@ -17,7 +17,6 @@ namespace DistributedNN.Model.Layers;
 internal sealed unsafe class BatchNormLayer : Layer
 {
     public const double Epsilon = 1e-5;
-    public const float Momentum = 0.1f;
     private readonly int _channels, _area;
     private readonly float[] _normalizedHeld, _partHeld; // x̂ [rows × n]; one shard's sums [2C]
     private readonly float* _normalized, _part;
