@@ -78,7 +78,7 @@ public static class PredictCommand
         {
             foreach (var item in items.Take(max ?? int.MaxValue))
             {
-                var pixels = LoadImage(item, spec.InputSize);
+                var pixels = LoadImage(item, spec.InputShape);
                 rows.Add((item, trained.Input is { } input ? input.Apply(pixels, InputTransform.Pixels) : pixels, null));
             }
             return rows;
@@ -132,15 +132,25 @@ public static class PredictCommand
     }
 
     /// <summary>An image as grayscale pixels / 255 (row-major), checked against the model's input count.</summary>
-    internal static float[] LoadImage(string path, int inputs)
+    /// <remarks>A model with an image input (a model spec's [C, H, W]) takes any image: decoded with its channels and
+    /// resized to its size, as an image folder's are; a flat input takes a grayscale image of exactly its size.</remarks>
+    internal static float[] LoadImage(string path, TensorShape shape)
     {
         if (!File.Exists(path)) throw new UserErrorException($"{path} does not exist");
-        int width, height;
+        int inputs = shape.Size, width, height;
         float[] gray;
         try
         {
             byte[] bytes = File.ReadAllBytes(path);
-            if (bytes.Length >= 2 && bytes[0] == (byte)'P' && bytes[1] is (byte)'2' or (byte)'5')
+            bool pgm = bytes.Length >= 2 && bytes[0] == (byte)'P' && bytes[1] is (byte)'2' or (byte)'5';
+            if (!shape.IsFlat && shape.Channels is 1 or 3 && !pgm)
+            {
+                var decoded = ImageResult.FromMemory(bytes, shape.Channels == 3 ? ColorComponents.RedGreenBlue : ColorComponents.Grey);
+                var resized = new float[inputs];
+                ImageFolder.Resize(decoded.Data, decoded.Width, decoded.Height, shape.Channels, shape.Width, shape.Height, resized);
+                return resized;
+            }
+            if (pgm)
                 (width, height, gray) = ReadPgm(bytes);
             else
             {

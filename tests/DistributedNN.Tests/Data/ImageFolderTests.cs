@@ -65,6 +65,17 @@ public sealed class ImageFolderTests : IDisposable
         // the third channel is the first's negative, at half the size too (bilinear of 255 − g is 255 − bilinear of g, to rounding)
         var s = data.Train.Sample(0).ToArray();
         for (int p = 0; p < 196; p++) Assert.InRange(s[p] + s[392 + p], 1f - 1.5f / 255, 1f + 1.5f / 255);
+
+        // a colour model at 14×14 (its spec's input) trains on the folder and predicts one of its 28×28 PNGs, resized the same way
+        string spec = _dir.File("colour.json");
+        File.WriteAllText(spec, """{ "input": [3, 14, 14], "layers": [ { "type": "conv", "filters": 2, "kernel": 3 }, { "type": "globalavgpool" }, { "type": "dense", "units": 10 } ] }""");
+        string model = _dir.File("colour.dnn");
+        var (exit, _, err) = CliRunner.Run("train", "--data", root, "--model-spec", spec, "--epochs", "1", "--batch", "8", "--save", model, "--out", _dir.File("r"));
+        Assert.True(exit == 0, err);
+        string png = Directory.GetFiles(Path.Combine(root, "train"), "*.png", SearchOption.AllDirectories)[0];
+        (exit, var predicted, err) = CliRunner.Run("predict", model, png, "--top", "1");
+        Assert.True(exit == 0, err);
+        Assert.StartsWith($"{png}: ", predicted);
     }
 
     [Fact]

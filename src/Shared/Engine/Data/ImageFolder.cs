@@ -109,7 +109,7 @@ public static class ImageFolder
     }
 
     /// <summary>Interleaved bytes (H × W × C) to channel-major floats (C × H' × W') / 255, bilinear over pixel centres when the size differs.</summary>
-    internal static void Resize(byte[] source, int sw, int sh, int channels, int width, int height, Span<float> into)
+    public static void Resize(byte[] source, int sw, int sh, int channels, int width, int height, Span<float> into)
     {
         for (int c = 0; c < channels; c++)
             for (int y = 0; y < height; y++)
