@@ -20,7 +20,7 @@ public sealed record ReduceLayout(Guid Job, ushort Id, long Version, int Self, i
     /// <summary>The most slice owners of a layout.</summary>
     public const int MaxOwners = 1024;
     private const int MaxHostBytes = 255;
-    /// <summary>The most [start, end) ranges without weight decay (one per layer's biases).</summary>
+    /// <summary>The most [start, end) ranges in each of the optimizer's lists (without weight decay; running statistics): a few per layer.</summary>
     public const int MaxRanges = 100_000;
 
     public int Slices => Owners.Length;

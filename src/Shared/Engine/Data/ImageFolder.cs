@@ -40,11 +40,11 @@ public static class ImageFolder
         return new TrainTestData(trainSet, testSet, directory, InputTransform.Pixels.WithClasses(classes));
     }
 
-    /// <summary>The channel count, height and width the folder's images load as (for a model spec's input).</summary>
+    /// <summary>An --image-size: "W×H", "WxH" or one number for a square.</summary>
     public static (int Width, int Height) ParseSize(string size)
     {
         var parts = size.ToLowerInvariant().Split('x', '×');
-        bool ok = parts.Length is 1 or 2 & parts.All(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v is >= 1 and <= 4096);
+        bool ok = (parts.Length is 1 or 2) && parts.All(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v is >= 1 and <= 4096);
         if (!ok) throw new UserErrorException($"--image-size '{size}' must be a width×height such as 28x28, or one number for a square (1 to 4096)");
         int w = int.Parse(parts[0], CultureInfo.InvariantCulture);
         return (w, parts.Length == 2 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : w);
