@@ -105,7 +105,8 @@ public sealed class ControlPlaneSerializerSpecs : TestKit
         Assert.Contains("JobDone.Outcome is missing", Refusal(Message<JobDone>(Zeros(16), Int(-1))));
         var job = Hyperion.ToBinary(new StartJob(Guid.Empty, new NetworkDescription([1, 2], ["relu"], "mse"), new DataRequest(null, 0.5, "last", null),
             1, 1, 1, true, 1, TransportKind.Tcp));
-        int transport = job.Length - 4 - 4 - 4 - 1; // then the two formats and SharedFiles' presence byte
+        // after the transport: the two formats, SharedFiles' presence byte, AugmentPad, AugmentFlip and LabelSmoothing
+        int transport = job.Length - 4 - (4 + 4 + 1 + 4 + 1 + 8);
         job[transport] = 9;
         Assert.Contains("StartJob.Transport is 9, not a TransportKind", Refusal(job));
         Assert.Contains("a string that is not UTF-8", Refusal(Message<JobDone>(Zeros(16), Int(2), [0xc3, 0x28])));
