@@ -40,22 +40,4 @@ internal sealed unsafe class DenseLayer : Layer
         pass.Gemm.MatMul(pass.Rows, Inputs, Outputs, Delta, Outputs, 1, pass.Parameters + WeightOffset, Inputs, dx, Inputs, accumulate: false);
         Deliver(0, dx, (long)pass.Rows * Inputs);
     }
-
-    /// <summary>Shard s's Σ_rows δ [n], from zero.</summary>
-    private readonly ref struct ShardColumnSums(float* delta, int n, ReadOnlySpan<int> shards) : ShardOrder.IShards
-    {
-        private readonly ReadOnlySpan<int> _shards = shards;
-
-        public int Count => _shards.Length - 1;
-
-        public ReadOnlySpan<float> Part(int shard, Span<float> scratch)
-        {
-            int from = _shards[shard], to = _shards[shard + 1];
-            if (from == to) return default;
-            scratch.Clear();
-            fixed (float* sum = scratch)
-                for (int r = from; r < to; r++) Elementwise.AddInto(sum, delta + (long)r * n, n);
-            return scratch;
-        }
-    }
 }

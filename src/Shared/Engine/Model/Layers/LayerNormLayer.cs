@@ -49,7 +49,7 @@ internal sealed unsafe class LayerNormLayer : Layer
         // dγ = Σ_rows δ ⊙ x̂,  dβ = Σ_rows δ   [n], each shard from zero, added in shard order
         var gammaParts = new ShardProducts(Delta, _normalized, n, pass.Shards);
         ShardOrder.Sum(ref gammaParts, new Span<float>(pass.Gradient + WeightOffset, n), new Span<float>(_part, n));
-        var betaParts = new ShardProducts(Delta, null, n, pass.Shards);
+        var betaParts = new ShardColumnSums(Delta, n, pass.Shards);
         ShardOrder.Sum(ref betaParts, new Span<float>(pass.Gradient + BiasOffset, n), new Span<float>(_part, n));
         if (!SourceIsLayer()) return;
         // dE/dx = (1/σ̂)·(g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)) per row, g = δ ⊙ γ
@@ -71,7 +71,7 @@ internal sealed unsafe class LayerNormLayer : Layer
         Deliver(0, dx, (long)pass.Rows * n);
     }
 
-    /// <summary>Shard s's Σ_rows δ ⊙ x̂ (or Σ_rows δ without x̂) [n], from zero in row order.</summary>
+    /// <summary>Shard s's Σ_rows δ ⊙ x̂ [n], from zero in row order.</summary>
     private readonly ref struct ShardProducts(float* delta, float* normalized, int n, ReadOnlySpan<int> shards) : ShardOrder.IShards
     {
         private readonly ReadOnlySpan<int> _shards = shards;
@@ -85,7 +85,7 @@ internal sealed unsafe class LayerNormLayer : Layer
             scratch.Clear();
             for (int r = from; r < to; r++)
                 for (int j = 0; j < n; j++)
-                    scratch[j] += normalized is null ? delta[(long)r * n + j] : delta[(long)r * n + j] * normalized[(long)r * n + j];
+                    scratch[j] += delta[(long)r * n + j] * normalized[(long)r * n + j];
             return scratch;
         }
     }
