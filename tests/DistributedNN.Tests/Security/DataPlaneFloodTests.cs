@@ -38,8 +38,11 @@ public sealed class DataPlaneFloodTests
             for (int i = 0; i < 4; i++)
             {
                 var client = new TcpClient();
+                // timed from before the connect: the listener may accept it (and start its deadline) before this await
+                // resumes, which on a loaded machine can be seconds later
+                var since = Stopwatch.StartNew();
                 await client.ConnectAsync(listener.LocalEndPoint).WaitAsync(WaitLimit);
-                silent.Add((client, Stopwatch.StartNew(), ClosedAsync(client)));
+                silent.Add((client, since, ClosedAsync(client)));
             }
             await Until(() => listener.HandshakesInProgress == 4);
 
