@@ -109,7 +109,7 @@ public static class PredictCommand
             throw new UserErrorException($"the model takes {spec.InputSize} inputs but {data.Name} has {data.FeatureCount} features");
         if (trained.Input is { } transform) data = transform.Apply(data, applied);
         for (int i = 0; i < System.Math.Min(max ?? (csvFile ? int.MaxValue : 20), data.Count); i++)
-            rows.Add(($"{data.Name}[{i}]", data.Sample(i).ToArray(), labelled ? data.Labels[i] : null));
+            rows.Add(($"{data.Name}[{i}]", data.Sample(i), labelled ? data.Labels[i] : null));
         return rows;
     }
 
@@ -146,9 +146,11 @@ public static class PredictCommand
             if (!shape.IsFlat && shape.Channels is 1 or 3 && !pgm)
             {
                 var decoded = ImageResult.FromMemory(bytes, shape.Channels == 3 ? ColorComponents.RedGreenBlue : ColorComponents.Grey);
-                var resized = new float[inputs];
+                var resized = new byte[inputs];
                 ImageFolder.Resize(decoded.Data, decoded.Width, decoded.Height, shape.Channels, shape.Width, shape.Height, resized);
-                return resized;
+                var pixels = new float[inputs];
+                SampleRows.Scale(resized, pixels);
+                return pixels;
             }
             if (pgm)
                 (width, height, gray) = ReadPgm(bytes);

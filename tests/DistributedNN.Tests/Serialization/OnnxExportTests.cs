@@ -143,7 +143,8 @@ public sealed class OnnxExportTests : IDisposable
         var trained = ModelLoader.Load(model);
         var data = DistributedNN.Data.DataSource.Load(null);
         const int rows = 200;
-        var input = data.Test.Features.AsSpan(0, rows * data.Test.FeatureCount).ToArray();
+        var input = new float[rows * data.Test.FeatureCount];
+        data.Test.CopyRows(0, rows, input);
         var expected = RunEngine(trained, input, rows);
         // the exported model takes the pixels as they are stored, bytes 0–255, and scales them itself
         Assert.Equal(255f, trained.Input?.Scale);

@@ -92,16 +92,10 @@ public static class DataSource
     /// <summary>Loads the four IDX files of an MNIST-style directory (see the class remarks).</summary>
     public static TrainTestData LoadIdxDirectory(string directory)
     {
-        var found = IdxFiles.Select(name => FindIdxFile(directory, name)).ToArray();
-        var missing = IdxFiles.Where((_, i) => found[i] is null).Select(name => $"{name}[.gz]").ToArray();
-        if (missing.Length > 0)
-            throw new DataFormatException(
-                $"data directory {directory} has no {string.Join(", no ", missing)} " +
-                $"(it needs {string.Join(", ", IdxFiles)}, each raw or gzip-compressed with a .gz suffix)");
-
+        var found = IdxFilesIn(directory);
         string setName = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
-        var train = IdxReader.LoadPair(found[0]!, found[1]!, $"{setName} train");
-        var test = IdxReader.LoadPair(found[2]!, found[3]!, $"{setName} test");
+        var train = IdxReader.LoadPair(found[0], found[1], $"{setName} train");
+        var test = IdxReader.LoadPair(found[2], found[3], $"{setName} test");
         if (train.FeatureCount != test.FeatureCount)
             throw new DataFormatException($"training images in {found[0]} have {train.FeatureCount} pixels but test images in {found[2]} have {test.FeatureCount}");
         return WithCommonClassCount(train, test, directory, InputTransform.Pixels);
@@ -124,6 +118,22 @@ public static class DataSource
             throw new DataFormatException($"training file {trainPath} has {train.FeatureCount} feature columns but test file {testPath} has {test.FeatureCount}");
         return Standardise(train, test, $"{trainPath},{testPath}", standardise);
     }
+
+    /// <summary>The four IDX files of a directory, in the order train images, train labels, test images, test labels.</summary>
+    /// <exception cref="DataFormatException">One is missing.</exception>
+    internal static string[] IdxFilesIn(string directory)
+    {
+        var found = IdxFiles.Select(name => FindIdxFile(directory, name)).ToArray();
+        var missing = IdxFiles.Where((_, i) => found[i] is null).Select(name => $"{name}[.gz]").ToArray();
+        if (missing.Length > 0)
+            throw new DataFormatException(
+                $"data directory {directory} has no {string.Join(", no ", missing)} " +
+                $"(it needs {string.Join(", ", IdxFiles)}, each raw or gzip-compressed with a .gz suffix)");
+        return found!;
+    }
+
+    /// <summary>Whether a path names two CSV files, <c>TRAIN.csv,TEST.csv</c> (see <see cref="LoadFrom"/>), and which.</summary>
+    internal static bool IsPair(DataLocation location, out string trainPath, out string testPath) => TrySplitPair(location, out trainPath, out testPath);
 
     private static string? FindIdxFile(string directory, string name)
     {
@@ -184,10 +194,7 @@ public static class DataSource
         return new TrainTestData(WithClassCount(train, classCount), WithClassCount(test, classCount), source, input);
     }
 
-    private static Dataset WithClassCount(Dataset data, int classCount) => data.ClassCount == classCount
-        ? data
-        : new Dataset(data.Name, data.Features, data.Labels, data.FeatureCount, classCount);
+    private static Dataset WithClassCount(Dataset data, int classCount) => data.ClassCount == classCount ? data : data.With(classCount: classCount);
 
-    private static Dataset Rename(Dataset data, string suffix) =>
-        new(data.Name + suffix, data.Features, data.Labels, data.FeatureCount, data.ClassCount);
+    private static Dataset Rename(Dataset data, string suffix) => data.With(name: data.Name + suffix);
 }

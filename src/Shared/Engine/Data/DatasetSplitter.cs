@@ -34,7 +34,7 @@ public static class DatasetSplitter
         var labels = new int[indices.Length];
         for (int i = 0; i < indices.Length; i++)
         {
-            data.Sample(indices[i]).CopyTo(features.AsSpan(i * width, width));
+            data.CopySample(indices[i], features.AsSpan(i * width, width));
             labels[i] = data.Labels[indices[i]];
         }
         return new Dataset(name, features, labels, width, data.ClassCount);

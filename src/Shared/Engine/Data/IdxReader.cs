@@ -35,9 +35,26 @@ public static class IdxReader
         float[] pixels = [];
         var dims = ReadFile(path, IdxKind.Images,
             size => pixels = new float[size],
-            (chunk, offset) => ScalePixels(chunk, pixels.AsSpan(offset, chunk.Length)));
+            (chunk, offset) => ScalePixels(chunk, pixels.AsSpan((int)offset, chunk.Length)));
         return (pixels, dims[0], dims[1], dims[2]);
     }
+
+    /// <summary>Reads an images file (3 dimensions: count, rows, cols) as its bytes, image-major.</summary>
+    public static (byte[] Pixels, int Count, int Rows, int Cols) ReadImageBytes(string path)
+    {
+        byte[] pixels = [];
+        var dims = ReadFile(path, IdxKind.Images,
+            size => pixels = GC.AllocateUninitializedArray<byte>((int)size),
+            (chunk, offset) => chunk.CopyTo(pixels.AsSpan((int)offset)));
+        return (pixels, dims[0], dims[1], dims[2]);
+    }
+
+    /// <summary>
+    /// Streams an images file's pixels, any size (none of it held at once): <paramref name="onShape"/> gets (count, rows,
+    /// cols) once the header is read, then <paramref name="onChunk"/> the bytes in order.
+    /// </summary>
+    internal static void StreamImages(string path, Action<int, int, int> onShape, Action<ReadOnlySpan<byte>> onChunk) =>
+        ReadFile(path, IdxKind.Images, _ => { }, (chunk, _) => onChunk(chunk), inMemory: false, onDims: d => onShape(d[0], d[1], d[2]));
 
     /// <summary>Reads a labels file (1 dimension: count).</summary>
     public static byte[] ReadLabels(string path)
@@ -45,7 +62,7 @@ public static class IdxReader
         byte[] labels = [];
         ReadFile(path, IdxKind.Labels,
             size => labels = new byte[size],
-            (chunk, offset) => chunk.CopyTo(labels.AsSpan(offset)));
+            (chunk, offset) => chunk.CopyTo(labels.AsSpan((int)offset)));
         return labels;
     }
 
@@ -59,12 +76,19 @@ public static class IdxReader
     {
         // Labels first: the file is tiny, so a mismatched pair fails before decoding 47 MB of pixels.
         var labels = ReadLabels(labelsPath);
-        var (pixels, count, rows, cols) = ReadImages(imagesPath);
+        var (pixels, count, rows, cols) = ReadImageBytes(imagesPath);
         if (count != labels.Length)
             throw new DataFormatException($"images file {imagesPath} holds {count} images but labels file {labelsPath} holds {labels.Length} labels");
         if (count == 0)
             throw new DataFormatException($"images file {imagesPath} holds no images");
 
+        var (intLabels, classes) = Labels(labels);
+        return new Dataset(name, SampleRows.Of(pixels, rows * cols), intLabels, classes);
+    }
+
+    /// <summary>The labels as ints, and the class count they imply (the largest + 1).</summary>
+    internal static (int[] Labels, int Classes) Labels(byte[] labels)
+    {
         var intLabels = new int[labels.Length];
         int maxLabel = 0;
         for (int i = 0; i < labels.Length; i++)
@@ -72,7 +96,7 @@ public static class IdxReader
             intLabels[i] = labels[i];
             maxLabel = System.Math.Max(maxLabel, labels[i]);
         }
-        return new Dataset(name, pixels, intLabels, rows * cols, maxLabel + 1);
+        return (intLabels, maxLabel + 1);
     }
 
     /// <summary>True if the file starts like an IDX file or a gzip stream (used to give a better error than "not a number" when such a file is passed as CSV).</summary>
@@ -95,15 +119,17 @@ public static class IdxReader
     private static uint ExpectedMagic(IdxKind kind) => (uint)(UnsignedByteType << 8 | DimensionCount(kind));
 
     /// <summary>Receives the data block in order: <paramref name="offset"/> is the position of the chunk's first byte in the block.</summary>
-    private delegate void ChunkHandler(ReadOnlySpan<byte> chunk, int offset);
+    private delegate void ChunkHandler(ReadOnlySpan<byte> chunk, long offset);
 
-    private static int[] ReadFile(string path, IdxKind kind, Action<int> allocate, ChunkHandler handle)
+    /// <param name="inMemory">whether the caller holds the data in one array (and so cannot take more than <see cref="Array.MaxLength"/> bytes)</param>
+    private static int[] ReadFile(string path, IdxKind kind, Action<long> allocate, ChunkHandler handle, bool inMemory = true, Action<int[]>? onDims = null)
     {
         using var stream = Open(path, out long fileLength, out bool gzip);
         try
         {
             var dims = ReadHeader(stream, path, kind);
-            ReadBody(stream, path, kind, dims, MaxDataBytes(fileLength, gzip, dims.Length), allocate, handle);
+            onDims?.Invoke(dims);
+            ReadBody(stream, path, kind, dims, MaxDataBytes(fileLength, gzip, dims.Length), inMemory, allocate, handle);
             return dims;
         }
         catch (InvalidDataException ex)
@@ -235,20 +261,20 @@ public static class IdxReader
         return gzip ? fileLength * MaxDeflateRatio : System.Math.Max(0, fileLength - headerBytes);
     }
 
-    private static void ReadBody(Stream stream, string path, IdxKind kind, int[] dims, long maxDataBytes, Action<int> allocate, ChunkHandler handle)
+    private static void ReadBody(Stream stream, string path, IdxKind kind, int[] dims, long maxDataBytes, bool inMemory, Action<long> allocate, ChunkHandler handle)
     {
         long expected = 1;
         foreach (int d in dims)
             expected *= d; // at most 3 factors below 2^31, so this cannot overflow a long
         string described = Describe(kind, dims, expected);
-        if (expected > Array.MaxLength)
-            throw Error(path, $"invalid header: {described} is more than can be loaded");
+        if (inMemory && expected > Array.MaxLength)
+            throw Error(path, $"{described} is more than one process can hold in memory; leave the data cache on (DNN_DATA_CACHE) to map it from disk");
         if (expected > maxDataBytes)
             throw Truncated(path, described, CountRemainingBytes(stream));
 
-        allocate((int)expected);
+        allocate(expected);
         var buffer = new byte[(int)System.Math.Min(StreamBufferSize, System.Math.Max(expected, 1))];
-        int total = 0;
+        long total = 0;
         while (total < expected)
         {
             int want = (int)System.Math.Min(buffer.Length, expected - total);

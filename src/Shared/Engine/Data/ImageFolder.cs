@@ -8,7 +8,7 @@ namespace DistributedNN.Data;
 /// <c>DIR/test/&lt;class&gt;/…</c>. Classes are the training folder's subfolders in ordinal order (label 0 first); a test
 /// class must be one of them. Images are decoded in parallel (StbImageSharp): colour (3 channels) if any image has colour,
 /// else grayscale; each resized (bilinear, pixel centres) to the given size, by default the first training image's;
-/// stored channel-major (C × H × W) as <c>byte / 255f</c>, as the IDX reader does. A file that is not an image is a
+/// stored channel-major (C × H × W) as bytes, read as <c>byte / 255f</c> as the IDX reader's. A file that is not an image is a
 /// one-line error naming it.
 /// </summary>
 public static class ImageFolder
@@ -81,7 +81,9 @@ public static class ImageFolder
     private static Dataset Decode(List<(string Path, int Label)> files, int channels, int width, int height, int classes, string name)
     {
         int size = channels * width * height;
-        var features = new float[(long)files.Count * size];
+        if ((long)files.Count * size > Array.MaxLength)
+            throw new DataFormatException($"{name}: {files.Count} images of {size} bytes are more than one array holds; make --image-size smaller");
+        var pixels = GC.AllocateUninitializedArray<byte>(files.Count * size);
         var labels = files.Select(f => f.Label).ToArray();
         OneError(() => Parallel.For(0, files.Count, i =>
         {
@@ -92,10 +94,10 @@ public static class ImageFolder
             {
                 throw new DataFormatException($"{path}: not an image this can read ({e.Message.Split('\n')[0].TrimEnd('.')})");
             }
-            var into = features.AsSpan((int)((long)i * size), size);
+            var into = pixels.AsSpan(i * size, size);
             Resize(image.Data, image.Width, image.Height, channels, width, height, into);
         }));
-        return new Dataset(name, features, labels, size, classes);
+        return new Dataset(name, SampleRows.Of(pixels, size), labels, classes);
     }
 
     // the first bad file of a parallel pass, said as itself
@@ -108,8 +110,8 @@ public static class ImageFolder
         }
     }
 
-    /// <summary>Interleaved bytes (H × W × C) to channel-major floats (C × H' × W') / 255, bilinear over pixel centres when the size differs.</summary>
-    public static void Resize(byte[] source, int sw, int sh, int channels, int width, int height, Span<float> into)
+    /// <summary>Interleaved bytes (H × W × C) to channel-major bytes (C × H' × W'), bilinear over pixel centres when the size differs, rounded.</summary>
+    public static void Resize(byte[] source, int sw, int sh, int channels, int width, int height, Span<byte> into)
     {
         for (int c = 0; c < channels; c++)
             for (int y = 0; y < height; y++)
@@ -124,7 +126,7 @@ public static class ImageFolder
                     double wx = fx - x0;
                     byte At(int yy, int xx) => source[(yy * sw + xx) * channels + c];
                     double v = (1 - wy) * ((1 - wx) * At(y0, x0) + wx * At(y0, x1)) + wy * ((1 - wx) * At(y1, x0) + wx * At(y1, x1));
-                    into[(c * height + y) * width + x] = (float)Math.Round(v) / 255f;
+                    into[(c * height + y) * width + x] = (byte)Math.Round(v);
                 }
             }
     }

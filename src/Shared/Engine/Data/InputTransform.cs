@@ -81,9 +81,13 @@ public sealed class InputTransform
         if (_mean is not null && _mean.Length != data.FeatureCount)
             throw new UserErrorException($"the model takes {_mean.Length} inputs but {data.Name} has {data.FeatureCount} features");
         if (applied.Scale == Scale && !Standardises) return data;
-        var result = new float[data.Features.Length];
+        var result = new float[(long)data.Count * data.FeatureCount];
+        var sample = new float[data.FeatureCount];
         for (int row = 0; row < data.Count; row++)
-            Apply(data.Sample(row), applied, result.AsSpan(row * data.FeatureCount, data.FeatureCount));
+        {
+            data.CopySample(row, sample);
+            Apply(sample, applied, result.AsSpan(row * data.FeatureCount, data.FeatureCount));
+        }
         return new Dataset(data.Name, result, data.Labels, data.FeatureCount, data.ClassCount);
     }
 

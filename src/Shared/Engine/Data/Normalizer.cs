@@ -53,13 +53,14 @@ public sealed class Normalizer
         for (int j = 0; j < scale.Length; j++)
             scale[j] = _std[j] > 0 ? 1.0 / _std[j] : 1.0;
 
-        var source = data.Features;
-        var result = new float[source.Length];
+        var result = new float[(long)data.Count * FeatureCount];
+        var sample = new float[FeatureCount];
         for (int row = 0; row < data.Count; row++)
         {
+            data.CopySample(row, sample);
             int offset = row * FeatureCount;
             for (int j = 0; j < FeatureCount; j++)
-                result[offset + j] = (float)((source[offset + j] - _mean[j]) * scale[j]);
+                result[offset + j] = (float)((sample[j] - _mean[j]) * scale[j]);
         }
         return new Dataset(data.Name, result, data.Labels, data.FeatureCount, data.ClassCount);
     }
@@ -68,9 +69,10 @@ public sealed class Normalizer
     private static double[] ColumnMeans(Dataset data)
     {
         var sum = new double[data.FeatureCount];
+        var sample = new float[data.FeatureCount];
         for (int row = 0; row < data.Count; row++)
         {
-            var sample = data.Sample(row);
+            data.CopySample(row, sample);
             for (int j = 0; j < sum.Length; j++)
                 sum[j] += sample[j];
         }
@@ -83,9 +85,10 @@ public sealed class Normalizer
     private static double[] ColumnStandardDeviations(Dataset data, double[] mean)
     {
         var squares = new double[data.FeatureCount];
+        var sample = new float[data.FeatureCount];
         for (int row = 0; row < data.Count; row++)
         {
-            var sample = data.Sample(row);
+            data.CopySample(row, sample);
             for (int j = 0; j < squares.Length; j++)
             {
                 double d = sample[j] - mean[j];

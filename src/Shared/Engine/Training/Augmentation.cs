@@ -23,6 +23,19 @@ public sealed record Augmentation(int Pad = 0, bool Flip = false)
             throw new UserErrorException($"--random-crop and --random-flip move image pixels, but the network's input is {input.Size} features, not an image: give a model spec whose \"input\" is [channels, height, width]");
     }
 
+    /// <summary>Sample <paramref name="sample"/> of <paramref name="data"/> in <paramref name="epoch"/>, augmented, into
+    /// <paramref name="into"/> (<paramref name="scratch"/>: room for one sample, for the pixels before they move).</summary>
+    public void Gather(Data.Dataset data, int sample, TensorShape shape, ulong seed, int epoch, Span<float> into, Span<float> scratch)
+    {
+        if (IsNone)
+        {
+            data.CopySample(sample, into);
+            return;
+        }
+        data.CopySample(sample, scratch);
+        Apply(scratch[..data.FeatureCount], shape, seed, epoch, sample, into);
+    }
+
     /// <summary>Sample <paramref name="sample"/>'s pixels in <paramref name="epoch"/>, augmented, into <paramref name="into"/>.</summary>
     public void Apply(ReadOnlySpan<float> image, TensorShape shape, ulong seed, int epoch, int sample, Span<float> into)
     {

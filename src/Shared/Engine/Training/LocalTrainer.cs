@@ -13,6 +13,7 @@ public sealed class LocalTrainer
     private readonly Backprop _backprop;
     private readonly float[] _gradient;
     private readonly float[] _input;
+    private readonly float[] _scratch;
     private readonly int[] _labels;
     private readonly int[] _bounds;
     private TrainingState? _state;
@@ -35,6 +36,7 @@ public sealed class LocalTrainer
         _backprop = new Backprop(spec, settings.BatchSize, settings.LabelSmoothing);
         _gradient = new float[spec.ParameterCount];
         _input = GC.AllocateArray<float>(settings.BatchSize * spec.InputSize, pinned: true);
+        _scratch = new float[spec.InputSize];
         _labels = new int[settings.BatchSize];
         _bounds = new int[settings.Shards + 1];
     }
@@ -82,7 +84,7 @@ public sealed class LocalTrainer
             var augment = state.Settings.Augmentation;
             for (int r = 0; r < batch.Length; r++)
             {
-                augment.Apply(train.Sample(batch[r]), _spec.InputShape, state.Plan.Seed, state.Epoch, batch[r], _input.AsSpan(r * features, features));
+                augment.Gather(train, batch[r], _spec.InputShape, state.Plan.Seed, state.Epoch, _input.AsSpan(r * features, features), _scratch);
                 _labels[r] = train.Labels[batch[r]];
             }
             state.Plan.ShardBounds(batch.Length, _bounds);
@@ -129,6 +131,9 @@ public sealed class LocalTrainer
     /// <summary>Rows per evaluation chunk: fixed, so the sum of chunk results never depends on who computed them.</summary>
     public const int EvaluationChunk = 256;
 
+    // an evaluation chunk's rows as floats (the data set may keep them as bytes), one buffer per thread
+    [ThreadStatic] private static float[]? t_rows;
+
     public static int EvaluationChunks(int count) => (count + EvaluationChunk - 1) / EvaluationChunk;
 
     public static BatchStats EvaluateChunk(Backprop backprop, ReadOnlySpan<float> parameters, Dataset data, int chunk, long weightsVersion = -1)
@@ -137,11 +142,15 @@ public sealed class LocalTrainer
         int start = chunk * EvaluationChunk;
         int rows = System.Math.Min(EvaluationChunk, data.Count - start);
         var stats = new BatchStats(0, 0, 0);
+        int needed = System.Math.Min(rows, backprop.MaxRows) * f;
+        if (t_rows is null || t_rows.Length < needed) t_rows = GC.AllocateArray<float>(needed, pinned: true);
+        var rowsScratch = t_rows;
         // in passes of at most MaxRows (wide layers keep their workspace small); the sums run on across passes
         for (int done = 0; done < rows; done += backprop.MaxRows)
         {
             int n = System.Math.Min(backprop.MaxRows, rows - done);
-            backprop.Forward(parameters, data.Features.AsSpan((start + done) * f, n * f), n, weightsVersion);
+            data.CopyRows(start + done, n, rowsScratch);
+            backprop.Forward(parameters, rowsScratch.AsSpan(0, n * f), n, weightsVersion);
             stats = backprop.Evaluate(data.Labels.AsSpan(start + done, n), n, stats);
         }
         return stats;

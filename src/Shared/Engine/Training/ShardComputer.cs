@@ -15,6 +15,7 @@ public sealed class ShardComputer
     private readonly Dataset _train, _test;
     private readonly Backprop _backprop;
     private readonly float[] _input;
+    private readonly float[] _scratch;
     private readonly int[] _labels;
     private readonly int[] _bounds;
     private readonly int[] _activity;
@@ -35,6 +36,7 @@ public sealed class ShardComputer
         int maxShard = (batchSize + shards - 1) / shards;
         _backprop = new Backprop(spec, maxShard, labelSmoothing);
         _input = GC.AllocateArray<float>(maxShard * spec.InputSize, pinned: true);
+        _scratch = new float[spec.InputSize];
         _labels = new int[maxShard];
         _bounds = new int[shards + 1];
         _activity = new int[spec.Layers.Count];
@@ -71,7 +73,7 @@ public sealed class ShardComputer
         for (int r = 0; r < count; r++)
         {
             int sample = batch[start + r];
-            _augment.Apply(_train.Sample(sample), Spec.InputShape, Plan.Seed, epoch, sample, _input.AsSpan(r * f, f));
+            _augment.Gather(_train, sample, Spec.InputShape, Plan.Seed, epoch, _input.AsSpan(r * f, f), _scratch);
             _labels[r] = _train.Labels[sample];
         }
         var stats = _backprop.Gradient(weights, _input, _labels, count, gradient, weightsVersion, new DropoutKey(Plan.Seed, epoch, stepInEpoch, shard));
@@ -95,7 +97,7 @@ public sealed class ShardComputer
         {
             Span<int> shape = [d.Count, d.FeatureCount, d.ClassCount];
             sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(shape));
-            sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.Features.AsSpan()));
+            d.Rows.AppendTo(sha);
             sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.Labels.AsSpan()));
         }
         return Convert.ToHexStringLower(sha.GetHashAndReset());
