@@ -154,6 +154,23 @@ public sealed class DataCacheTests : IDisposable
     }
 
     [Fact]
+    public void The_temporary_fallback_is_a_folder_of_this_user_alone()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var made = DataCache.PrivateTemporary(_dir.Path);
+        Assert.NotNull(made);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(made));
+        Assert.Equal(made, DataCache.PrivateTemporary(_dir.Path)); // found again
+
+        File.SetUnixFileMode(made, (UnixFileMode)0x1FF); // another user could write into it
+        Assert.Null(DataCache.PrivateTemporary(_dir.Path));
+        System.IO.Directory.Delete(made);
+        System.IO.Directory.CreateDirectory(_dir.File("elsewhere"));
+        File.CreateSymbolicLink(made, _dir.File("elsewhere")); // a link someone left to a folder of theirs
+        Assert.Null(DataCache.PrivateTemporary(_dir.Path));
+    }
+
+    [Fact]
     public void Taking_the_first_rows_of_a_mapped_set_reads_the_same_samples()
     {
         var location = new DataLocation(WriteIdx("idx", false, trainCount: 12, side: 4), DataOrigin.DataArgument);

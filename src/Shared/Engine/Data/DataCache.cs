@@ -9,7 +9,7 @@ namespace DistributedNN.Data;
 /// <summary>
 /// The data sets a training process uses, by request, with their fingerprints: loaded once per process (in-process
 /// workers share the coordinator's), and through a cache file (<see cref="DataCacheFile"/>) in
-/// <see cref="Directory"/> — built by the first process that needs it, then memory-mapped, so that the processes of
+/// <see cref="CacheDirectories"/> — built by the first process that needs it, then memory-mapped, so that the processes of
 /// one host share one copy of the samples in their stored type (a quarter of float32's memory for pixels) and a data
 /// set need not fit in memory.
 /// </summary>
@@ -29,27 +29,39 @@ public static class DataCache
     /// <c>off</c>: the data is held in memory); else <c>$XDG_CACHE_HOME/dnn/data</c> or <c>~/.cache/dnn/data</c>, then
     /// the temporary directory (a read-only home, as in a locked-down container), then memory.
     /// </summary>
-    public static IReadOnlyList<string> Directories
+    public static IReadOnlyList<string> CacheDirectories()
     {
-        get
+        var set = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(set))
+            return set.Trim() is "off" or "0" or "none" ? [] : [set];
+        var found = new List<string>();
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (!string.IsNullOrWhiteSpace(xdg)) found.Add(Path.Combine(xdg, "dnn", "data"));
+        else if (!string.IsNullOrEmpty(home)) found.Add(Path.Combine(home, ".cache", "dnn", "data"));
+        if (PrivateTemporary(Path.GetTempPath()) is { } temporary) found.Add(temporary);
+        return found;
+    }
+
+    // The temporary directory is everyone's: a folder there is used only if it is ours alone (made 700, not a link),
+    // as another user's folder could hold a cache file of their making.
+    internal static string? PrivateTemporary(string parent)
+    {
+        string directory = Path.Combine(parent, $"dnn-data-{Platform.UnixFiles.EffectiveUserId}");
+        try
         {
-            var set = Environment.GetEnvironmentVariable(EnvironmentVariable);
-            if (!string.IsNullOrWhiteSpace(set))
-                return set.Trim() is "off" or "0" or "none" ? [] : [set];
-            var found = new List<string>();
-            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-            if (!string.IsNullOrWhiteSpace(xdg)) found.Add(Path.Combine(xdg, "dnn", "data"));
-            else if (!string.IsNullOrEmpty(home)) found.Add(Path.Combine(home, ".cache", "dnn", "data"));
-            found.Add(Path.Combine(Path.GetTempPath(), $"dnn-data-{Environment.UserName}"));
-            return found;
+            if (!Platform.UnixFiles.HasOwnerChecks) return System.IO.Directory.CreateDirectory(directory).FullName;
+            System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return Platform.UnixFiles.Status(directory) is { IsSymbolicLink: false, IsRegularFile: false } s
+                && s.Owner == Platform.UnixFiles.EffectiveUserId && !s.OpenToOthers ? directory : null;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     public static Entry Load(DataRequest request, string? pathOverride = null)
     {
         string? path = pathOverride ?? request.Path;
-        var caches = Directories;
+        var caches = CacheDirectories();
         string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}|{request.ImageSize}|{string.Join('|', caches)}";
         var lazy = Loaded.GetOrAdd(key, _ => new Lazy<Entry>(() =>
         {
