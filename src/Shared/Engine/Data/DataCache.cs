@@ -9,14 +9,16 @@ namespace DistributedNN.Data;
 /// </summary>
 public static class DataCache
 {
-    public sealed record Entry(TrainTestData Data, Dataset Train, string Fingerprint);
+    /// <param name="Train">what the run trains on: the training set after --train-limit, less the validation samples</param>
+    /// <param name="Validation">the samples held out of it (null: no validation split)</param>
+    public sealed record Entry(TrainTestData Data, Dataset Train, string Fingerprint, Dataset? Validation = null);
 
     private static readonly ConcurrentDictionary<string, Lazy<Entry>> Loaded = new();
 
     public static Entry Load(DataRequest request, string? pathOverride = null)
     {
         string? path = pathOverride ?? request.Path;
-        string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}|{request.ImageSize}";
+        string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}|{request.ImageSize}|{request.ValidationFraction:R}";
         var lazy = Loaded.GetOrAdd(key, _ => new Lazy<Entry>(() =>
         {
             var data = DataSource.Load(path, new DataSourceOptions
@@ -26,7 +28,9 @@ public static class DataCache
                 ImageSize = request.ImageSize,
             });
             var train = request.TrainLimit is int n ? data.Train.Take(n) : data.Train;
-            return new Entry(data, train, ShardComputer.Fingerprint(train, data.Test));
+            Dataset? validation = null;
+            if (request.ValidationFraction > 0) (train, validation) = DatasetSplitter.HoldOut(train, request.ValidationFraction);
+            return new Entry(data, train, ShardComputer.Fingerprint(train, data.Test), validation);
         }));
         try { return lazy.Value; }
         catch
