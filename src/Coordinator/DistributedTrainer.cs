@@ -28,7 +28,8 @@ public static class DistributedTrainer
             var system = host.ActorSystemOf();
             var completion = new TaskCompletionSource<TrainingOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
             var verification = ShardVerification.For(options.VerifyFraction, state, loaded.Train, loaded.Data.Test, options.WeightFormat, options.GradientFormat);
-            var job = new TrainingJob(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count, options.Checkpoints, options.PreviousEpochs, verification);
+            var job = new TrainingJob(Guid.NewGuid(), state, data, loaded.Fingerprint, loaded.Data.Test.Count, options.Checkpoints, options.PreviousEpochs, verification,
+                loaded.Validation);
             var settings = new CoordinatorSettings(job,
                 new ClusterPolicy(System.Math.Max(1, options.MinWorkers), options.StepTimeout, options.StartTimeout, options.WorkerWait,
                     string.Join(' ', options.Security?.WorkerArguments() ?? [])),

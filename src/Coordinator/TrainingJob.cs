@@ -21,12 +21,17 @@ public sealed class TrainingJob
     private readonly int[] _activity, _layerWidths, _bounds;
     private readonly List<EpochResult> _epochs = new();
     private readonly WorkerStatsTracker _workerStats = new();
+    private readonly Dataset? _validation;
+    private readonly Backprop? _validationPass;
 
     /// <param name="previous">the epochs a resumed run already did</param>
     /// <param name="verification">--verify-fraction's checks (null: the workers' results are trusted)</param>
+    /// <param name="validation">the samples held out of the training set, measured here after every epoch (null: none)</param>
     public TrainingJob(Guid id, TrainingState state, DataRequest data, string dataFingerprint, int testCount, Checkpointer? checkpoints = null,
-        IReadOnlyList<EpochResult>? previous = null, ShardVerification? verification = null)
+        IReadOnlyList<EpochResult>? previous = null, ShardVerification? verification = null, Dataset? validation = null)
     {
+        if (validation is not null) LocalTrainer.CheckData(state.Spec, validation);
+        (_validation, _validationPass) = (validation, validation is null ? null : new Backprop(state.Spec, LocalTrainer.EvaluationChunk));
         (Id, State, Data, DataFingerprint, TestCount, Checkpoints, Verification) = (id, state, data, dataFingerprint, testCount, checkpoints, verification);
         Pool = new GradientBufferPool(state.Spec.ParameterCount, capacity: 2 * state.Settings.Shards); // a step holds one per shard
         _gradient = GC.AllocateUninitializedArray<float>(state.Spec.ParameterCount, pinned: true);
@@ -92,10 +97,15 @@ public sealed class TrainingJob
     /// <summary>The evaluation of the weights as they stand, on the test set.</summary>
     public EvaluationRound BeginEvaluation() => new(Id, State.Steps, State.Version, TestCount);
 
-    /// <summary>Closes the epoch with its evaluation: logs each worker's share of it, tells the epoch hook, checkpoints.</summary>
+    /// <summary>
+    /// Closes the epoch with its evaluation, and the validation set's measured here on the whole weights the coordinator holds
+    /// (the chunks of <see cref="LocalTrainer.Evaluate(Backprop, ReadOnlySpan{float}, Dataset)"/>, as one process measures it: the
+    /// same figures, so the same early stop); logs each worker's share of the epoch, tells the epoch hook, checkpoints.
+    /// </summary>
     public EpochResult FinishEpoch(EvaluationRound evaluation, JobHooks hooks, ILoggingAdapter log)
     {
-        var result = State.FinishEpoch(evaluation.Total());
+        var validation = _validation is null ? (BatchStats?)null : LocalTrainer.Evaluate(_validationPass!, State.Parameters, _validation);
+        var result = State.FinishEpoch(evaluation.Total(), validation);
         _epochs.Add(result);
         WorkerStatsTracker.Log(log, _workerStats.EndEpoch(result.Epoch));
         hooks.OnEpoch?.Invoke(result);

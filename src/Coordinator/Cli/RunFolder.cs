@@ -9,7 +9,7 @@ namespace DistributedNN.Coordinator.Cli;
 /// <summary>
 /// What a run leaves behind in its folder (<c>--out DIR</c>, default <c>runs/&lt;UTC time&gt;</c>): the model
 /// (<c>model.dnn</c>), the summary (<c>metrics.json</c>, as <c>--metrics-out</c>), the per-epoch metrics
-/// (<c>epochs.csv</c>), the per-step metrics (<c>steps.csv</c>: batch loss and accuracy, per-layer gradient norms) and three plots: <c>loss.png</c> (train and test loss), <c>accuracy.png</c> (train and
+/// (<c>epochs.csv</c>; with a validation split, its loss and accuracy too), the per-step metrics (<c>steps.csv</c>: batch loss and accuracy, per-layer gradient norms) and three plots: <c>loss.png</c> (train and test loss), <c>accuracy.png</c> (train and
 /// test accuracy) and <c>gradient-norms.png</c> (each layer's gradient norm per epoch, log scale — where a
 /// deep sigmoid network's vanishing gradient shows).
 /// </summary>
@@ -71,12 +71,15 @@ internal static class RunFolder
     public static string EpochsCsv(NetworkSpec spec, IReadOnlyList<EpochResult> epochs)
     {
         var inv = CultureInfo.InvariantCulture;
-        var csv = new StringBuilder("epoch,steps,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second");
+        bool validation = epochs.Any(e => e.ValidationLoss is not null);
+        var csv = new StringBuilder("epoch,steps,train_loss,train_accuracy" + (validation ? ",validation_loss,validation_accuracy" : "") + ",test_loss,test_accuracy,train_seconds,samples_per_second");
         LayerColumns(csv, spec);
         csv.Append('\n');
         foreach (var e in epochs)
         {
-            csv.Append(inv, $"{e.Epoch},{e.Steps},{e.TrainLoss:R},{e.TrainAccuracy:R},{e.TestLoss:R},{e.TestAccuracy:R},{e.TrainSeconds:R},{e.SamplesPerSecond:R}");
+            csv.Append(inv, $"{e.Epoch},{e.Steps},{e.TrainLoss:R},{e.TrainAccuracy:R}");
+            if (validation) csv.Append(inv, $",{e.ValidationLoss:R},{e.ValidationAccuracy:R}");
+            csv.Append(inv, $",{e.TestLoss:R},{e.TestAccuracy:R},{e.TrainSeconds:R},{e.SamplesPerSecond:R}");
             LayerValues(csv, spec, l => e.GradientNorms[l], l => e.UpdateRatios?[l] ?? 0, l => e.Health?[l] ?? 0);
             csv.Append('\n');
         }
@@ -115,12 +118,16 @@ internal static class RunFolder
 
         var loss = new ScottPlot.Plot();
         loss.Add.Scatter(x, epochs.Select(e => e.TrainLoss).ToArray()).LegendText = "train loss";
+        if (epochs.All(e => e.ValidationLoss is not null))
+            loss.Add.Scatter(x, epochs.Select(e => e.ValidationLoss!.Value).ToArray()).LegendText = "validation loss";
         loss.Add.Scatter(x, epochs.Select(e => e.TestLoss).ToArray()).LegendText = "test loss";
         Finish(loss, "Loss", "loss (batch mean)");
         loss.SavePng(Path.Combine(dir, "loss.png"), PlotWidth, PlotHeight);
 
         var accuracy = new ScottPlot.Plot();
         accuracy.Add.Scatter(x, epochs.Select(e => e.TrainAccuracy * 100).ToArray()).LegendText = "train accuracy";
+        if (epochs.All(e => e.ValidationAccuracy is not null))
+            accuracy.Add.Scatter(x, epochs.Select(e => e.ValidationAccuracy!.Value * 100).ToArray()).LegendText = "validation accuracy";
         accuracy.Add.Scatter(x, epochs.Select(e => e.TestAccuracy * 100).ToArray()).LegendText = "test accuracy";
         Finish(accuracy, "Accuracy", "accuracy (%)");
         accuracy.SavePng(Path.Combine(dir, "accuracy.png"), PlotWidth, PlotHeight);

@@ -10,7 +10,7 @@ internal static class RunMetrics
 {
     public static void Write(string path, NetworkSpec spec, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, long steps, RunFacts facts)
     {
-        var last = epochs[^1];
+        var last = facts.KeptEpoch(epochs); // the model's own figures: early stopping keeps its best epoch's weights
         double seconds = epochs.Sum(e => e.TrainSeconds);
         double samples = epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds);
         var summary = new Dictionary<string, object>
@@ -49,24 +49,56 @@ internal static class RunMetrics
                 ["compute_ms_per_shard"] = g.Sum(w => w.MeanMs * w.Shards) / System.Math.Max(1, g.Sum(w => w.Shards)),
                 ["slow_epochs"] = g.Where(w => w.Slow).Select(w => w.Epoch).ToArray(),
             }).ToArray(),
-            ["per_epoch"] = epochs.Select(e => new Dictionary<string, object>
-            {
-                ["epoch"] = e.Epoch,
-                ["train_loss"] = e.TrainLoss,
-                ["train_accuracy"] = e.TrainAccuracy,
-                ["test_loss"] = e.TestLoss,
-                ["test_accuracy"] = e.TestAccuracy,
-                ["samples_per_second"] = e.SamplesPerSecond,
-                ["train_seconds"] = e.TrainSeconds,
-                ["gradient_norms"] = e.GradientNorms,
-                ["update_ratios"] = e.UpdateRatios ?? new double[e.GradientNorms.Length],
-                // per layer: dead ReLU fraction, saturated sigmoid/tanh fraction, or null (no such signal)
-                ["activation_health"] = spec.Layers.Select((layer, l) => ActivationHealth.Signal(layer.Activation) == HealthSignal.None ? null
-                    : new Dictionary<string, object> { [ActivationHealth.Name(ActivationHealth.Signal(layer.Activation))!] = e.Health?[l] ?? 0 }).ToArray(),
-            }).ToArray(),
+            ["per_epoch"] = epochs.Select(e => PerEpoch(spec, e)).ToArray(),
         };
+        AddValidation(summary, settings, epochs, facts);
         AddSecurity(summary, facts);
         AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(summary, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+    }
+
+    private static Dictionary<string, object?> PerEpoch(NetworkSpec spec, EpochResult e)
+    {
+        var epoch = new Dictionary<string, object?>
+        {
+            ["epoch"] = e.Epoch,
+            ["train_loss"] = e.TrainLoss,
+            ["train_accuracy"] = e.TrainAccuracy,
+            ["test_loss"] = e.TestLoss,
+            ["test_accuracy"] = e.TestAccuracy,
+            ["samples_per_second"] = e.SamplesPerSecond,
+            ["train_seconds"] = e.TrainSeconds,
+            ["gradient_norms"] = e.GradientNorms,
+            ["update_ratios"] = e.UpdateRatios ?? new double[e.GradientNorms.Length],
+            // per layer: dead ReLU fraction, saturated sigmoid/tanh fraction, or null (no such signal)
+            ["activation_health"] = spec.Layers.Select((layer, l) => ActivationHealth.Signal(layer.Activation) == HealthSignal.None ? null
+                : new Dictionary<string, object> { [ActivationHealth.Name(ActivationHealth.Signal(layer.Activation))!] = e.Health?[l] ?? 0 }).ToArray(),
+        };
+        if (e.ValidationLoss is { } loss)
+        {
+            epoch["validation_loss"] = loss;
+            epoch["validation_accuracy"] = e.ValidationAccuracy;
+        }
+        return epoch;
+    }
+
+    /// <summary>The validation split's figures for the kept epoch, and where early stopping ended (the epoch whose weights the model holds).</summary>
+    private static void AddValidation(Dictionary<string, object> summary, TrainingSettings settings, IReadOnlyList<EpochResult> epochs, RunFacts facts)
+    {
+        if (settings.ValidationFraction <= 0) return;
+        var kept = facts.KeptEpoch(epochs);
+        summary["validation_fraction"] = settings.ValidationFraction;
+        summary["validation_loss"] = kept.ValidationLoss!;
+        summary["validation_accuracy"] = kept.ValidationAccuracy!;
+        if (facts.EarlyStopping is not { } stopping) return;
+        summary["early_stopping"] = new Dictionary<string, object>
+        {
+            ["patience"] = settings.EarlyStoppingPatience,
+            ["best_epoch"] = stopping.BestEpoch,
+            ["best_validation_loss"] = stopping.BestLoss,
+            ["epochs_since_best"] = stopping.EpochsSinceBest,
+            ["stopped_early"] = epochs[^1].Epoch < settings.Epochs,
+            ["weights_of_epoch"] = kept.Epoch,
+        };
     }
 
     /// <summary>How a cluster run was protected, and the warning an --insecure run carries; what --verify-fraction checked.</summary>

@@ -47,8 +47,12 @@ internal sealed class RunProgress
     public void Epoch(EpochResult e)
     {
         _view.Epoch(e);
-        Log.Information("Epoch {Epoch}/{Epochs}: loss {Loss:F4}, train accuracy {TrainAccuracy:P2}, test loss {TestLoss:F4}, test accuracy {TestAccuracy:P2}, {SamplesPerSecond:F0} samples/s; gradient norms {GradientNorms}, update ratios {UpdateRatios}, dead/saturated {Health}",
-            e.Epoch, _epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.GradientNorms, e.UpdateRatios, e.Health);
+        if (e.ValidationLoss is { } loss)
+            Log.Information("Epoch {Epoch}/{Epochs}: loss {Loss:F4}, train accuracy {TrainAccuracy:P2}, validation loss {ValidationLoss:F4}, validation accuracy {ValidationAccuracy:P2}, test loss {TestLoss:F4}, test accuracy {TestAccuracy:P2}, {SamplesPerSecond:F0} samples/s; gradient norms {GradientNorms}, update ratios {UpdateRatios}, dead/saturated {Health}",
+                e.Epoch, _epochs, e.TrainLoss, e.TrainAccuracy, loss, e.ValidationAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.GradientNorms, e.UpdateRatios, e.Health);
+        else
+            Log.Information("Epoch {Epoch}/{Epochs}: loss {Loss:F4}, train accuracy {TrainAccuracy:P2}, test loss {TestLoss:F4}, test accuracy {TestAccuracy:P2}, {SamplesPerSecond:F0} samples/s; gradient norms {GradientNorms}, update ratios {UpdateRatios}, dead/saturated {Health}",
+                e.Epoch, _epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.GradientNorms, e.UpdateRatios, e.Health);
         foreach (var w in _health.Check(e))
             Log.ForContext("HealthKind", w.Kind).ForContext("Layer", w.Layer).Warning("Training health: {Problem}", w.Message);
     }

@@ -44,7 +44,8 @@ internal sealed record TrainChoices(Activation Hidden, LossKind Loss, Activation
         optimizer.Validate();
         int shards = r.Shards ?? System.Math.Min(4, r.Batch);
         var augment = r.RandomCrop == 0 && !r.RandomFlip ? null : new Augmentation(r.RandomCrop, r.RandomFlip);
-        var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer, r.ClipNorm, augment, r.LabelSmoothing);
+        var settings = new TrainingSettings(r.Epochs, r.Batch, shards, (ulong)r.Seed, r.Shuffle, optimizer, r.ClipNorm, augment, r.LabelSmoothing,
+            r.ValidationFraction, r.EarlyStopping);
         settings.Validate();
         return settings;
     }

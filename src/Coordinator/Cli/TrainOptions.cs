@@ -35,6 +35,8 @@ internal sealed class TrainOptions
     private readonly Option<int?> _shards = new("--shards") { Description = "Shards per mini-batch (fixed boundaries; part of the run's mathematics, like the batch size). Default: 4, or the batch size if smaller." };
     private readonly Option<bool> _noShuffle = new("--no-shuffle") { Description = "Keep the data set's order in every epoch." };
     private readonly Option<int?> _trainLimit = new("--train-limit") { Description = "Use only the first N training samples." };
+    private readonly Option<double> _validationFraction = new("--validation-fraction") { Description = "Hold out this fraction F (0 < F < 1) of the training samples (after --train-limit) as a validation set, measured after every epoch; the run trains on the rest. The samples are a fixed random choice (the same for every run on the same data; not the last ones, as a folder or file may be ordered by class). 0: none.", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _earlyStopping = new("--early-stopping") { Description = "Early stopping with this patience N: stop once N epochs in a row have not lowered the validation loss, and keep the weights of the epoch that had the lowest (the saved model, weights sha256). Needs --validation-fraction. 0: train every epoch.", DefaultValueFactory = _ => 0 };
     private readonly Option<string?> _init = new("--init") { Description = "Start from these weights: a model file (.dnn) or a JSON export of the same shape." };
     private readonly Option<string> _initScheme = new("--init-scheme") { Description = "Random initialisation: auto (He for ReLU layers, Xavier otherwise), xavier, he, pytorch.", DefaultValueFactory = _ => "auto" };
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file." };
@@ -72,7 +74,7 @@ internal sealed class TrainOptions
     /// <summary>Adds every option, and --config, to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _weightDecayOn, _lrSchedule, _warmupSteps, _lrStepEpochs, _lrGamma, _lrMin, _clipNorm, _labelSmoothing, _randomCrop, _randomFlip, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn, _imageSize,
+        foreach (var o in new Option[] { _data, _modelSpec, _layers, _activation, _output, _loss, _optimizer, _lr, _momentum, _weightDecay, _weightDecayOn, _lrSchedule, _warmupSteps, _lrStepEpochs, _lrGamma, _lrMin, _clipNorm, _labelSmoothing, _randomCrop, _randomFlip, _batch, _epochs, _seed, _shards, _noShuffle, _trainLimit, _validationFraction, _earlyStopping, _init, _initScheme, _save, _classNames, _metricsOut, _testFraction, _labelColumn, _imageSize,
             _threads, _workers, _spawnWorkers, _minWorkers, _host, _port, _publicHost, _stepTimeout, _startTimeout, _workerWait, _transport, _topology, _gradientFormat, _weightFormat, _logLevel, _checkpointDir, _checkpointEvery, _checkpointKey, _resume })
             command.Options.Add(o);
         command.Options.Add(_verifyFraction);
@@ -138,7 +140,7 @@ internal sealed class TrainOptions
         ActivationGiven = parse.GetResult(_activation) is { Implicit: false },
     });
 
-    /// <summary>The schedule, clipping and weight-decay group options.</summary>
+    /// <summary>The schedule, clipping, weight-decay group, augmentation, smoothing and early-stopping options.</summary>
     private TrainRequest WithRecipe(ParseResult parse, TrainRequest request) => request with
     {
         WeightDecayOn = parse.GetValue(_weightDecayOn)!,
@@ -151,5 +153,7 @@ internal sealed class TrainOptions
         RandomCrop = parse.GetValue(_randomCrop),
         RandomFlip = parse.GetValue(_randomFlip),
         LabelSmoothing = parse.GetValue(_labelSmoothing),
+        ValidationFraction = parse.GetValue(_validationFraction),
+        EarlyStopping = parse.GetValue(_earlyStopping),
     };
 }

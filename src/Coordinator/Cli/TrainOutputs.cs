@@ -47,10 +47,13 @@ internal sealed class TrainOutputs(TrainRequest request, string runDir, bool jso
     public void Finish(TrainStart start, InputTransform input, RunResult result, RunProgress progress, TextWriter stdout, TextWriter stderr)
     {
         var (r, settings, results, facts) = (request, start.Settings, result.Epochs, result.Facts);
+        var kept = facts.KeptEpoch(results);
+        if (facts.EarlyStopping is { } stopping) stdout.WriteLine(EarlyStoppingLine(stopping, settings, results, kept));
         stdout.WriteLine($"weights sha256 {facts.WeightsSha256}");
         if (facts.Verification is { } v)
             stdout.WriteLine($"verify  {v.ShardsVerified} shards computed twice and compared, {v.Mismatches} mismatches{(v.Quarantined.Count > 0 ? "; quarantined " + string.Join(", ", v.Quarantined) : "")}");
-        var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {results[^1].TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}";
+        string keptNote = facts.EarlyStopping is null ? "" : $" (epoch {kept.Epoch}, the lowest validation loss)";
+        var notes = $"trained by dnn train: {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}; test accuracy {kept.TestAccuracy.ToString("P2", CultureInfo.InvariantCulture)}{keptNote}";
         var trainedModel = new TrainedModel(start.Spec, start.Parameters, notes, input);
         if (r.Save is not null)
         {
@@ -66,7 +69,7 @@ internal sealed class TrainOutputs(TrainRequest request, string runDir, bool jso
         {
             throw new UserErrorException($"--out {RunDir}: cannot write the run's files ({e.Message})");
         }
-        progress.Log.Information("Finished: test accuracy {TestAccuracy:P2}, {Steps} steps, weights sha256 {WeightsSha256}", results[^1].TestAccuracy, result.Steps, facts.WeightsSha256);
+        progress.Log.Information("Finished: test accuracy {TestAccuracy:P2} (the weights of epoch {KeptEpoch}), {Steps} steps, weights sha256 {WeightsSha256}", kept.TestAccuracy, kept.Epoch, result.Steps, facts.WeightsSha256);
         stdout.WriteLine($"run     {RunDir} ({string.Join(", ", RunFolder.Files(facts, jsonLog))}{(noPlots is null ? ", " + string.Join(", ", RunFolder.Plots) : "")})");
         if (noPlots is not null) stderr.WriteLine($"warning: no plots in {RunDir}: {noPlots} (install a font, e.g. apt-get install fonts-dejavu-core)");
         if (r.MetricsOut is not null)
@@ -74,6 +77,17 @@ internal sealed class TrainOutputs(TrainRequest request, string runDir, bool jso
             RunMetrics.Write(r.MetricsOut, start.Spec, settings, results, result.Steps, facts);
             stdout.WriteLine($"metrics {r.MetricsOut}");
         }
+    }
+
+    /// <summary>How early stopping ended: where it stopped (or that it did not), and the epoch whose weights the run keeps.</summary>
+    private static string EarlyStoppingLine(EarlyStoppingProgress stopping, TrainingSettings settings, IReadOnlyList<EpochResult> results, EpochResult kept)
+    {
+        int last = results[^1].Epoch;
+        string end = last < settings.Epochs
+            ? $"stopped after epoch {last} of {settings.Epochs}: no lower validation loss in {stopping.EpochsSinceBest} epoch(s)"
+            : $"all {settings.Epochs} epochs trained";
+        return string.Format(CultureInfo.InvariantCulture, "early stopping: {0}; kept the weights of epoch {1} (val_loss {2:F4}, val_acc {3:P2}, test_acc {4:P2})",
+            end, kept.Epoch, kept.ValidationLoss, kept.ValidationAccuracy, kept.TestAccuracy);
     }
 
     /// <summary>--epochs 0: the initialised model, measured on the test set, into --save and the run folder; nothing trained.</summary>

@@ -34,6 +34,10 @@ public sealed record TrainRequest
     public int? Shards { get; init; }
     public bool Shuffle { get; init; } = true;
     public int? TrainLimit { get; init; }
+    /// <summary>The part of the training samples held out for validation (0: none).</summary>
+    public double ValidationFraction { get; init; }
+    /// <summary>Early stopping's patience in epochs (0: none).</summary>
+    public int EarlyStopping { get; init; }
     public string? Init { get; init; }
     public string InitScheme { get; init; } = "auto";
     public string? Save { get; init; }

@@ -40,7 +40,7 @@ internal static class TrainRun
         // an image folder's images are resized to --image-size, else to the network's input (a model spec's [C, H, W])
         var input0 = spec.InputShape;
         var dataRequest = new DataRequest(r.Data, r.TestFraction, r.LabelColumn, r.TrainLimit,
-            r.ImageSize ?? (input0.IsFlat ? null : $"{input0.Width}x{input0.Height}"));
+            r.ImageSize ?? (input0.IsFlat ? null : $"{input0.Width}x{input0.Height}"), settings.ValidationFraction);
         if (r.ImageSize is not null) ImageFolder.ParseSize(r.ImageSize);
         var loaded = LoadData(dataRequest);
         var (parameters, resumedState) = InitialWeights(r, choices.Scheme, spec, loaded, resumed, initial);
@@ -105,7 +105,8 @@ internal static class TrainRun
     private static void Announce(TrainStart start, string? initFrom, TextWriter stdout)
     {
         var (data, train, settings) = (start.Loaded.Data, start.Loaded.Train, start.Settings);
-        stdout.WriteLine($"data    {data.Source}: {train.Count} training, {data.Test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes");
+        string validation = start.Loaded.Validation is { } v ? $", {v.Count} validation" : "";
+        stdout.WriteLine($"data    {data.Source}: {train.Count} training{validation}, {data.Test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes");
         stdout.WriteLine($"network {start.Spec}");
         stdout.WriteLine($"train   {OptimizerSettings.Name(settings.Optimizer.Kind)} lr {settings.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}{Recipe(settings)}, batch {settings.BatchSize} in {settings.Shards} shards, {settings.Epochs} epochs, seed {settings.Seed}{(initFrom is null ? "" : $", init from {initFrom}")}");
     }
@@ -121,6 +122,7 @@ internal static class TrainRun
         if (settings.LabelSmoothing > 0) parts.Add($"label smoothing {settings.LabelSmoothing.ToString(inv)}");
         if (settings.ClipNorm > 0) parts.Add($"gradients clipped to norm {settings.ClipNorm.ToString(inv)}");
         if (settings.Augment is { IsNone: false } a) parts.Add($"augmented:{(a.Pad > 0 ? $" random crop ±{a.Pad}" : "")}{(a.Flip ? " random flip" : "")}");
+        if (settings.EarlyStoppingPatience > 0) parts.Add($"early stopping after {settings.EarlyStoppingPatience} epoch(s) without a lower validation loss");
         return parts.Count == 0 ? "" : $" ({string.Join(", ", parts)})";
     }
 
@@ -147,9 +149,10 @@ internal static class TrainRun
         {
             checkpoints?.AfterStep(s, list, ended);
             progress.Step(s, 0);
-        }));
+        }, start.Loaded.Validation));
         string weightsHash = TrainingState.HashWeights(start.Parameters);
-        return new RunResult(epochs, trainer.Steps, new RunFacts(r.Mode, 1, 0, 0, weightsHash, Health: progress.Warnings));
+        return new RunResult(epochs, trainer.Steps, new RunFacts(r.Mode, 1, 0, 0, weightsHash, Health: progress.Warnings,
+            EarlyStopping: trainer.State?.EarlyStopping?.Progress));
     }
 
     /// <summary>--topology auto considers the sharded topology from this many workers on (docs/BENCHMARKS.md, the sharded topology on the testbed).</summary>
@@ -191,7 +194,7 @@ internal static class TrainRun
         var state = start.ResumedState ?? new TrainingState(start.Spec, start.Parameters, start.Settings, start.Loaded.Train.Count);
         var outcome = progress.Run(() => DistributedTrainer.RunAsync(state, start.DataRequest, start.Loaded, options, progress.Epoch).GetAwaiter().GetResult());
         var facts = new RunFacts(r.Mode, outcome.Workers, outcome.TensorBytesSent, outcome.TensorBytesReceived, outcome.WeightsSha256,
-            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats, security.Name, outcome.Verification);
+            wire.GradientFormat.Name(), wire.WeightFormat.Name(), progress.Warnings, outcome.WorkerStats, security.Name, outcome.Verification, state.EarlyStopping?.Progress);
         return new RunResult(outcome.Epochs, outcome.Steps, facts);
     }
 

@@ -27,12 +27,13 @@ internal abstract class TrainingView
         _ => throw new UserErrorException($"--progress '{mode}' is not one of auto, live, plain"),
     };
 
-    /// <summary>An epoch's line: loss, accuracies, speed, time and per-layer gradient norms.</summary>
+    /// <summary>An epoch's line: loss, accuracies (the validation set's too, when the run holds one out), speed, time and per-layer gradient norms.</summary>
     /// <param name="spec">when given, layers without parameters show "-" for their (absent) gradient norm</param>
     public static string FormatEpoch(EpochResult e, int epochs, NetworkSpec? spec = null) => string.Format(CultureInfo.InvariantCulture,
-        "epoch {0}/{1}  loss {2:F4}  train_acc {3:P2}  test_loss {4:F4}  test_acc {5:P2}  {6:N0} samples/s  {7:F2} s  grad_norms [{8}]",
+        "epoch {0}/{1}  loss {2:F4}  train_acc {3:P2}  {9}test_loss {4:F4}  test_acc {5:P2}  {6:N0} samples/s  {7:F2} s  grad_norms [{8}]",
         e.Epoch, epochs, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.SamplesPerSecond, e.TrainSeconds,
-        string.Join(" ", e.GradientNorms.Select((n, l) => spec?.Layers[l].HasParameters == false ? "-" : n.ToString("0.###e0", CultureInfo.InvariantCulture))));
+        string.Join(" ", e.GradientNorms.Select((n, l) => spec?.Layers[l].HasParameters == false ? "-" : n.ToString("0.###e0", CultureInfo.InvariantCulture))),
+        e.ValidationLoss is { } loss ? string.Format(CultureInfo.InvariantCulture, "val_loss {0:F4}  val_acc {1:P2}  ", loss, e.ValidationAccuracy) : "");
 
     /// <summary>One line per epoch (<see cref="FormatEpoch"/>).</summary>
     public sealed class Plain(TextWriter stdout, int epochs, NetworkSpec? spec = null) : TrainingView
@@ -98,8 +99,9 @@ internal abstract class TrainingView
                 if (_context is null) return;
                 if (_task is null || _epoch != result.Epoch - 1)
                     _task = _context.AddTask("", maxValue: 1);
-                _task.Description = Markup.Escape(string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1} loss {2:F4} acc {3:P1} test {4:P1} {5:N0}/s",
-                    result.Epoch, epochs, result.TrainLoss, result.TrainAccuracy, result.TestAccuracy, result.SamplesPerSecond));
+                _task.Description = Markup.Escape(string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1} loss {2:F4} acc {3:P1} {6}test {4:P1} {5:N0}/s",
+                    result.Epoch, epochs, result.TrainLoss, result.TrainAccuracy, result.TestAccuracy, result.SamplesPerSecond,
+                    result.ValidationLoss is { } loss ? string.Format(CultureInfo.InvariantCulture, "val {0:F4} {1:P1} ", loss, result.ValidationAccuracy) : ""));
                 _task.Value = _task.MaxValue;
                 _task.StopTask();
                 _task = null;

@@ -36,6 +36,8 @@ public sealed class ProtocolLimitsTests
     public void Data_options_and_readiness_are_bounded()
     {
         Assert.Contains("test fraction 1 is outside", ProtocolLimits.Refusal(Job(data: new DataRequest(null, 1, "last", null))));
+        Assert.Contains("validation fraction 1 is outside [0, 1)", ProtocolLimits.Refusal(Job(data: new DataRequest(null, 0.2, "last", null, ValidationFraction: 1))));
+        Assert.Null(ProtocolLimits.Refusal(Job(data: new DataRequest(null, 0.2, "last", null, ValidationFraction: 0.1))));
         Assert.Contains("train limit 0 is not positive", ProtocolLimits.Refusal(Job(data: new DataRequest(null, 0.2, "last", 0))));
         Assert.Contains("the label column has 100 characters", ProtocolLimits.Refusal(Job(data: new DataRequest(null, 0.2, new string('x', 100), null))));
         Assert.Contains("the data fingerprint has 1000 characters", ProtocolLimits.Refusal(new WorkerReady(Guid.Empty, Akka.Actor.ActorRefs.Nobody, new string('a', 1000), 1, 1)));

@@ -171,6 +171,26 @@ public sealed class DataCacheTests : IDisposable
     }
 
     [Fact]
+    public void Selected_rows_read_and_write_as_the_rows_they_name()
+    {
+        var bytes = Enumerable.Range(0, 5 * 3).Select(i => (byte)(i * 17)).ToArray();
+        var all = new Dataset("all", SampleRows.Of(bytes, 3), [0, 1, 2, 0, 1], 3);
+        var picked = new Dataset("picked", all.Rows.Select([4, 0, 2]), [1, 0, 2], 3);
+
+        Assert.Equal(all.Sample(4), picked.Sample(0));
+        Assert.Equal(all.Sample(2), picked.Sample(2));
+        Assert.Equal(SampleElement.Byte, picked.Rows.Element);
+        Assert.Equal(2, picked.Rows.Take(2).Count);
+
+        var file = _dir.File("picked" + DataCache.FileExtension);
+        DataCacheFile.Write(file, "k", new TrainTestData(picked, all, "made here", InputTransform.Pixels), "f");
+        var (read, fingerprint) = DataCacheFile.Open(file, "k")!.Value;
+        Assert.Equal("f", fingerprint);
+        Assert.All(Enumerable.Range(0, 3), i => Assert.Equal(picked.Sample(i), read.Train.Sample(i)));
+        Assert.Null(DataCacheFile.Open(file, "another key"));
+    }
+
+    [Fact]
     public void Taking_the_first_rows_of_a_mapped_set_reads_the_same_samples()
     {
         var location = new DataLocation(WriteIdx("idx", false, trainCount: 12, side: 4), DataOrigin.DataArgument);

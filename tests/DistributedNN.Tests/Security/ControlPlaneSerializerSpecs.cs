@@ -32,6 +32,7 @@ public sealed class ControlPlaneSerializerSpecs : TestKit
             new RegisterWorker(someone, "127.0.0.1", 4055, 8, [1, 2, 3]),
             new RegisterWorker(someone, "::1", 1, 1),
             new StartJob(job, network, new DataRequest("/data/x", 0.2, "last", 1000), 128, 4, 7, true, 256, TransportKind.Tcp, WireFormat.Bf16),
+            new StartJob(job, network, new DataRequest("/data/y", 0.2, "last", null, "32x32", ValidationFraction: 0.1), 64, 2, 3, true, 256, TransportKind.Tcp),
             new StartJob(job, network with { Graph = null }, new DataRequest(null, 0.2, "first", null), 128, 4, ulong.MaxValue, false, 256,
                 TransportKind.Shm, SharedFiles: new SharedFiles("/dev/shm/w", "/dev/shm/g", "/dev/shm/m")),
             new WorkerReady(job, someone, "ab12", 60000, 10000),

@@ -132,6 +132,7 @@ public static class ProtocolLimits
         TooLong("the data path", data.Path, MaxDataPathChars) ?? TooLong("the label column", data.LabelColumn, MaxNameChars)
         ?? TooLong("the image size", data.ImageSize, MaxNameChars)
         ?? (data.TestFraction is > 0 and < 1 ? null : $"test fraction {data.TestFraction} is outside (0, 1)")
+        ?? (data.ValidationFraction is >= 0 and < 1 ? null : $"validation fraction {data.ValidationFraction} is outside [0, 1)")
         ?? (data.TrainLimit is < 1 ? $"train limit {data.TrainLimit} is not positive" : null);
 
     private static string? Refusal(SharedFiles? files) => files is null ? null

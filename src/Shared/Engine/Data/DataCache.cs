@@ -15,7 +15,9 @@ namespace DistributedNN.Data;
 /// </summary>
 public static class DataCache
 {
-    public sealed record Entry(TrainTestData Data, Dataset Train, string Fingerprint);
+    /// <param name="Train">what the run trains on: the training set after --train-limit, less the validation samples</param>
+    /// <param name="Validation">the samples held out of it (null: no validation split)</param>
+    public sealed record Entry(TrainTestData Data, Dataset Train, string Fingerprint, Dataset? Validation = null);
 
     /// <summary>The environment variable that places the cache (a directory), or turns it off (<c>off</c>).</summary>
     public const string EnvironmentVariable = "DNN_DATA_CACHE";
@@ -62,7 +64,7 @@ public static class DataCache
     {
         string? path = pathOverride ?? request.Path;
         var caches = CacheDirectories();
-        string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}|{request.ImageSize}|{string.Join('|', caches)}";
+        string key = $"{path}|{request.TestFraction:R}|{request.LabelColumn}|{request.TrainLimit}|{request.ImageSize}|{request.ValidationFraction:R}|{string.Join('|', caches)}";
         var lazy = Loaded.GetOrAdd(key, _ => new Lazy<Entry>(() =>
         {
             var options = new DataSourceOptions
@@ -73,9 +75,11 @@ public static class DataCache
             };
             bool named = !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(EnvironmentVariable));
             var (data, fingerprint) = FirstThatWorks(caches, named, path, options);
-            if (request.TrainLimit is not int n || n >= data.Train.Count) return new Entry(data, data.Train, fingerprint);
-            var train = data.Train.Take(n);
-            return new Entry(data, train, ShardComputer.Fingerprint(train, data.Test));
+            var train = request.TrainLimit is int n ? data.Train.Take(n) : data.Train;
+            Dataset? validation = null;
+            if (request.ValidationFraction > 0) (train, validation) = DatasetSplitter.HoldOut(train, request.ValidationFraction);
+            // the cache's fingerprint is the whole training set's; a run on part of it names that part
+            return new Entry(data, train, ReferenceEquals(train, data.Train) ? fingerprint : ShardComputer.Fingerprint(train, data.Test), validation);
         }));
         try { return lazy.Value; }
         catch

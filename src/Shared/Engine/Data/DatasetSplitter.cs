@@ -26,6 +26,33 @@ public static class DatasetSplitter
         return (Select(data, train, $"{data.Name} train"), Select(data, test, $"{data.Name} test"));
     }
 
+    /// <summary>Seed of <see cref="HoldOut"/>'s choice: a constant, so every run over the same data validates on the same samples.</summary>
+    public const int ValidationSeed = 2;
+
+    /// <summary>
+    /// Holds out round(<paramref name="fraction"/>·n) samples of a training set (at least one, leaving at least one) as
+    /// its validation set, the rest being what the run trains on. The samples are a seeded random choice
+    /// (<see cref="ValidationSeed"/>, the generator of <see cref="Split"/>), not the last ones: an image folder's training
+    /// set, or a CSV file's, may be ordered by class. A function of the data and the fraction alone — every node that
+    /// loads the same data holds out the same samples — and both parts keep the set's order.
+    /// </summary>
+    /// <exception cref="UserErrorException">The fraction is not strictly between 0 and 1, or there are fewer than 2 samples.</exception>
+    public static (Dataset Train, Dataset Validation) HoldOut(Dataset train, double fraction)
+    {
+        if (!(fraction > 0 && fraction < 1))
+            throw new UserErrorException($"--validation-fraction must be greater than 0 and less than 1 (got {fraction})");
+        if (train.Count < 2)
+            throw new UserErrorException($"{train.Name}: {train.Count} sample(s) are too few to hold out a validation set (--validation-fraction)");
+        int held = System.Math.Clamp((int)System.Math.Round(train.Count * fraction), 1, train.Count - 1);
+        var order = Shuffle(train.Count, ValidationSeed);
+        var validation = order.AsSpan(0, held).ToArray();
+        var rest = order.AsSpan(held).ToArray();
+        Array.Sort(validation);
+        Array.Sort(rest);
+        // views of the set's rows, which stay in their stored type (pixel bytes, a mapped cache)
+        return (View(train, rest, train.Name), View(train, validation, $"{train.Name} (validation)"));
+    }
+
     /// <summary>A copy of the rows at <paramref name="indices"/>, in that order.</summary>
     internal static Dataset Select(Dataset data, int[] indices, string name)
     {
@@ -39,6 +66,9 @@ public static class DatasetSplitter
         }
         return new Dataset(name, features, labels, width, data.ClassCount);
     }
+
+    private static Dataset View(Dataset data, int[] indices, string name) =>
+        new(name, data.Rows.Select(indices), indices.Select(i => data.Labels[i]).ToArray(), data.ClassCount);
 
     // Fisher–Yates over 0..count-1.
     private static int[] Shuffle(int count, int seed)

@@ -49,8 +49,14 @@ public abstract class SampleRows
         }
     }
 
+    /// <summary>The rows at <paramref name="indices"/>, in that order, without a copy (a validation split's two parts).</summary>
+    public SampleRows Select(int[] indices) => new SelectedRows(this, indices);
+
     /// <summary>The stored bytes of every row: what a cache file holds.</summary>
-    internal abstract void WriteTo(Stream stream);
+    internal void WriteTo(Stream stream) => WriteTo(stream, 0, Count);
+
+    /// <summary>The stored bytes of rows [start, start + count).</summary>
+    internal abstract void WriteTo(Stream stream, int start, int count);
 
     protected abstract void Copy(int start, int count, Span<float> into);
 
@@ -96,7 +102,8 @@ public abstract class SampleRows
         public override SampleElement Element => SampleElement.Float32;
         public override SampleRows Take(int count) => new FloatArrayRows(Values.AsSpan(0, count * Width).ToArray(), Width);
         protected override void Copy(int start, int count, Span<float> into) => Values.AsSpan(start * Width, count * Width).CopyTo(into);
-        internal override void WriteTo(Stream stream) => stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Values.AsSpan()));
+        internal override void WriteTo(Stream stream, int start, int count) =>
+            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Values.AsSpan(start * Width, count * Width)));
     }
 
     private sealed class ByteArrayRows : SampleRows
@@ -112,7 +119,35 @@ public abstract class SampleRows
         public override SampleElement Element => SampleElement.Byte;
         public override SampleRows Take(int count) => new ByteArrayRows(_values.AsSpan(0, count * Width).ToArray(), Width);
         protected override void Copy(int start, int count, Span<float> into) => Scale(_values.AsSpan(start * Width, count * Width), into);
-        internal override void WriteTo(Stream stream) => stream.Write(_values);
+        internal override void WriteTo(Stream stream, int start, int count) => stream.Write(_values, start * Width, count * Width);
+    }
+
+    private sealed class SelectedRows : SampleRows
+    {
+        private readonly SampleRows _rows;
+        private readonly int[] _indices;
+
+        public SelectedRows(SampleRows rows, int[] indices) : base(indices.Length, rows.Width)
+        {
+            foreach (int i in indices)
+                if ((uint)i >= (uint)rows.Count) throw new ArgumentOutOfRangeException(nameof(indices), $"row {i} of {rows.Count}");
+            (_rows, _indices) = (rows, indices);
+        }
+
+        public override SampleElement Element => _rows.Element;
+        public override SampleRows Take(int count) => new SelectedRows(_rows, _indices[..System.Math.Min(count, Count)]);
+
+        protected override void Copy(int start, int count, Span<float> into)
+        {
+            for (int r = 0; r < count; r++)
+                _rows.Copy(_indices[start + r], 1, into.Slice(r * Width, Width));
+        }
+
+        internal override void WriteTo(Stream stream, int start, int count)
+        {
+            for (int r = start; r < start + count; r++)
+                _rows.WriteTo(stream, _indices[r], 1);
+        }
     }
 
     /// <summary>The float view of <see cref="SampleRows.Of(float[], int)"/>'s array (null for any other storage).</summary>
@@ -147,11 +182,12 @@ internal sealed unsafe class MappedRows : SampleRows
         GC.KeepAlive(Owner);
     }
 
-    internal override void WriteTo(Stream stream)
+    internal override void WriteTo(Stream stream, int start, int count)
     {
-        long length = (long)Count * Width * ElementSize;
+        byte* first = _start + (long)start * Width * ElementSize;
+        long length = (long)count * Width * ElementSize;
         for (long done = 0; done < length; done += int.MaxValue / 2)
-            stream.Write(new ReadOnlySpan<byte>(_start + done, (int)System.Math.Min(int.MaxValue / 2, length - done)));
+            stream.Write(new ReadOnlySpan<byte>(first + done, (int)System.Math.Min(int.MaxValue / 2, length - done)));
         GC.KeepAlive(Owner);
     }
 }

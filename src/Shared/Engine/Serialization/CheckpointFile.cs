@@ -10,7 +10,8 @@ namespace DistributedNN.Serialization;
 /// <summary>
 /// The coordinator's checkpoint file (docs/MODEL_FORMAT.md, "Checkpoint file"): "DNNCKPT\0", u32 version, a length-prefixed
 /// UTF-8 JSON header (network, settings, data fingerprint, progress, epochs so far), three length-prefixed float32
-/// blocks (parameters, optimizer velocity, optimizer second moment), in version 2 an HMAC-SHA256 of all that under the
+/// blocks (parameters, optimizer velocity, optimizer second moment) and, for a run with early stopping, a fourth (the best
+/// validation epoch's weights), in version 2 an HMAC-SHA256 of all that under the
 /// run's <see cref="CheckpointKey"/>, and a SHA-256 of everything before it. Written atomically (temp file, flush,
 /// rename), so a crash leaves the previous checkpoint whole.
 /// </summary>
@@ -39,8 +40,9 @@ public static class CheckpointFile
         BinaryPrimitives.WriteUInt32LittleEndian(word, key is null ? Version : AuthenticatedVersion); ms.Write(word);
         BinaryPrimitives.WriteInt32LittleEndian(word, header.Length); ms.Write(word);
         ms.Write(header);
-        foreach (var block in new[] { c.Parameters, c.Velocity, c.SecondMoment })
+        foreach (var block in new[] { c.Parameters, c.Velocity, c.SecondMoment, c.BestParameters })
         {
+            if (block is null) continue;
             BinaryPrimitives.WriteInt32LittleEndian(word, block.Length); ms.Write(word);
             ms.Write(MemoryMarshal.AsBytes(block.AsSpan()));
         }
@@ -70,9 +72,10 @@ public static class CheckpointFile
         try { header = JsonSerializer.Deserialize<Header>(body.Slice(4, headerLength), Json) ?? throw new JsonException("empty header"); }
         catch (JsonException e) { throw new DataFormatException($"{name}: invalid checkpoint header ({e.Message.Split('\n')[0]})"); }
         body = body[(4 + headerLength)..];
-        var blocks = new float[3][];
-        for (int b = 0; b < 3; b++)
+        var blocks = new float[4][];
+        for (int b = 0; b < 4; b++)
         {
+            if (b == 3 && body.IsEmpty) break; // the best weights: only with early stopping
             if (body.Length < 4) throw new DataFormatException($"{name}: checkpoint ends inside its data blocks");
             int count = BinaryPrimitives.ReadInt32LittleEndian(body);
             if (count < 0 || (long)count * 4 > body.Length - 4) throw new DataFormatException($"{name}: invalid checkpoint block length {count}");
@@ -80,7 +83,7 @@ public static class CheckpointFile
             body = body[(4 + count * 4)..];
         }
         if (!body.IsEmpty) throw new DataFormatException($"{name}: {body.Length} unexpected bytes after the checkpoint's data");
-        return new Checkpoint(header.Network, header.Settings, header.DataFingerprint, header.Progress, blocks[0], blocks[1], blocks[2], header.Epochs);
+        return new Checkpoint(header.Network, header.Settings, header.DataFingerprint, header.Progress, blocks[0], blocks[1], blocks[2], header.Epochs, blocks[3]);
     }
 
     /// <summary>
@@ -110,7 +113,8 @@ public static class CheckpointFile
     /// <summary>The state of <paramref name="state"/> as a checkpoint.</summary>
     public static Checkpoint Capture(TrainingState state, string dataFingerprint, IReadOnlyList<EpochResult> epochs) => new(
         state.Spec.ToDescription(), state.Settings, dataFingerprint, state.Progress,
-        (float[])state.Parameters.Clone(), (float[])state.Optimizer.Velocity.Clone(), (float[])state.Optimizer.SecondMoment.Clone(), epochs.ToArray());
+        (float[])state.Parameters.Clone(), (float[])state.Optimizer.Velocity.Clone(), (float[])state.Optimizer.SecondMoment.Clone(), epochs.ToArray(),
+        (float[]?)state.EarlyStopping?.BestParameters.Clone());
 
     /// <summary>A run continued from <paramref name="c"/>: its network, settings, weights, optimizer state and position.</summary>
     public static TrainingState Restore(Checkpoint c, int trainCount)
@@ -122,7 +126,7 @@ public static class CheckpointFile
             throw new DataFormatException("the checkpoint's optimizer state does not match its optimizer");
         c.Velocity.CopyTo(state.Optimizer.Velocity, 0);
         c.SecondMoment.CopyTo(state.Optimizer.SecondMoment, 0);
-        try { state.Restore(c.Progress); }
+        try { state.Restore(c.Progress, c.BestParameters); }
         catch (ArgumentException e) { throw new DataFormatException($"the checkpoint does not fit: {e.Message}"); }
         return state;
     }

@@ -50,12 +50,16 @@ public sealed class LocalTrainer
     /// Trains for the configured epochs, calling <paramref name="onEpoch"/> after each. With
     /// <paramref name="resume"/> (whose parameters must be this trainer's), the run goes on from where it
     /// stood, after the <paramref name="previous"/> epochs; <paramref name="afterStep"/> sees every applied step (checkpoints).
+    /// A run with a validation split (<see cref="TrainingSettings.ValidationFraction"/>) measures <paramref name="validation"/>
+    /// after every epoch, and may stop early.
     /// </summary>
     public IReadOnlyList<EpochResult> Train(Dataset train, Dataset test, Action<EpochResult>? onEpoch = null,
-        TrainingState? resume = null, IReadOnlyList<EpochResult>? previous = null, Action<TrainingState, IReadOnlyList<EpochResult>, bool>? afterStep = null)
+        TrainingState? resume = null, IReadOnlyList<EpochResult>? previous = null, Action<TrainingState, IReadOnlyList<EpochResult>, bool>? afterStep = null,
+        Dataset? validation = null)
     {
         CheckData(_spec, train);
         CheckData(_spec, test);
+        if (validation is not null) CheckData(_spec, validation);
         if (resume is not null && !ReferenceEquals(resume.Parameters, Parameters)) throw new ArgumentException("resume from a state over this trainer's parameters");
         var state = _state = resume ?? new TrainingState(_spec, Parameters, _settings, train.Count);
         var results = new List<EpochResult>(previous ?? []);
@@ -65,7 +69,7 @@ public sealed class LocalTrainer
         _backprop.Team = team;
         try
         {
-            TrainSteps(train, test, onEpoch, afterStep, state, results, features);
+            TrainSteps(train, test, validation, onEpoch, afterStep, state, results, features);
         }
         finally
         {
@@ -74,8 +78,8 @@ public sealed class LocalTrainer
         return results;
     }
 
-    private void TrainSteps(Dataset train, Dataset test, Action<EpochResult>? onEpoch, Action<TrainingState, IReadOnlyList<EpochResult>, bool>? afterStep,
-        TrainingState state, List<EpochResult> results, int features)
+    private void TrainSteps(Dataset train, Dataset test, Dataset? validation, Action<EpochResult>? onEpoch,
+        Action<TrainingState, IReadOnlyList<EpochResult>, bool>? afterStep, TrainingState state, List<EpochResult> results, int features)
     {
         while (!state.Finished)
         {
@@ -93,7 +97,7 @@ public sealed class LocalTrainer
             bool epochEnded = state.ApplyStep(_gradient, stats, _backprop.Activity);
             if (epochEnded)
             {
-                var result = state.FinishEpoch(Evaluate(test));
+                var result = state.FinishEpoch(Evaluate(test), validation is null ? null : Evaluate(validation));
                 results.Add(result);
                 onEpoch?.Invoke(result);
             }

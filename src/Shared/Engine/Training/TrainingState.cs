@@ -28,6 +28,7 @@ public sealed class TrainingState
         Parameters = parameters;
         Plan = new DataPlan(trainCount, settings.BatchSize, settings.Shards, settings.Seed, settings.Shuffle);
         Optimizer = new Optimizer(settings.Optimizer.Resolve(spec, Plan.StepsPerEpoch, settings.Epochs), spec.ParameterCount);
+        EarlyStopping = settings.EarlyStoppingPatience > 0 ? new EarlyStopping(settings.EarlyStoppingPatience, spec.ParameterCount) : null;
         _norms = new double[spec.Layers.Count];
         _normSums = new double[spec.Layers.Count];
         _ratios = new double[spec.Layers.Count];
@@ -41,6 +42,8 @@ public sealed class TrainingState
     public float[] Parameters { get; }
     public Optimizer Optimizer { get; }
     public DataPlan Plan { get; }
+    /// <summary>The validation loss watched after every epoch (null: the run trains every epoch).</summary>
+    public EarlyStopping? EarlyStopping { get; }
     /// <summary>0-based epoch of the next step.</summary>
     public int Epoch { get; private set; }
     /// <summary>0-based step within <see cref="Epoch"/> of the next step.</summary>
@@ -49,7 +52,8 @@ public sealed class TrainingState
     public long Steps { get; private set; }
     /// <summary>Weight version: bumped by every update.</summary>
     public long Version => Steps;
-    public bool Finished => Epoch >= Settings.Epochs;
+    /// <summary>Every epoch trained, or stopped early (<see cref="EarlyStopping"/>).</summary>
+    public bool Finished => Epoch >= Settings.Epochs || EarlyStopping is { Stopped: true };
     public bool AtEpochStart => StepInEpoch == 0;
 
     /// <summary>The sample indices of the next step.</summary>
@@ -105,16 +109,25 @@ public sealed class TrainingState
         return coefficient < 1 ? (float)coefficient : 1f;
     }
 
-    /// <summary>Closes the epoch with its test-set result and moves to the next.</summary>
-    public EpochResult FinishEpoch(BatchStats test)
+    /// <summary>
+    /// Closes the epoch with its test-set result and, when the run holds out a validation set, that set's (measured on
+    /// the weights as they stand); moves to the next. With early stopping, the epoch is weighed against the best so far,
+    /// and a run that ends here — stopped, or at its last epoch — ends with the best epoch's weights in <see cref="Parameters"/>.
+    /// </summary>
+    public EpochResult FinishEpoch(BatchStats test, BatchStats? validation = null)
     {
+        if ((Settings.ValidationFraction > 0) != validation.HasValue)
+            throw new ArgumentException(validation.HasValue ? "a validation result for a run without a validation set" : "the run holds out a validation set: measure it at every epoch's end");
         double seconds = _epochClock.Elapsed.TotalSeconds;
         var s = _epochStats;
+        var v = validation.GetValueOrDefault();
         var result = new EpochResult(
             Epoch + 1, Steps, s.LossSum / s.Count, (double)s.Correct / s.Count,
             test.LossSum / System.Math.Max(1, test.Count), (double)test.Correct / System.Math.Max(1, test.Count),
             seconds, _clockedSamples / seconds, _normSums.Select(n => n / Plan.StepsPerEpoch).ToArray(),
-            _ratioSums.Select(n => n / Plan.StepsPerEpoch).ToArray(), _healthSums.Select(n => n / Plan.StepsPerEpoch).ToArray());
+            _ratioSums.Select(n => n / Plan.StepsPerEpoch).ToArray(), _healthSums.Select(n => n / Plan.StepsPerEpoch).ToArray(),
+            validation.HasValue ? v.LossSum / System.Math.Max(1, v.Count) : null, validation.HasValue ? (double)v.Correct / System.Math.Max(1, v.Count) : null);
+        EarlyStopping?.Observe(result.Epoch, result.ValidationLoss!.Value, Parameters);
         Epoch++;
         StepInEpoch = 0;
         _epochStats = default;
@@ -123,6 +136,7 @@ public sealed class TrainingState
         Array.Clear(_ratioSums);
         Array.Clear(_healthSums);
         _epochClock.Reset();
+        if (Finished) EarlyStopping?.RestoreBest(Parameters);
         return result;
     }
 
@@ -146,10 +160,13 @@ public sealed class TrainingState
 
     /// <summary>Where the run is, for a checkpoint: everything but the parameters and the optimizer's buffers.</summary>
     public TrainingProgress Progress => new(Epoch, StepInEpoch, Steps, Optimizer.Steps, _epochStats, (double[])_normSums.Clone(),
-        (double[])_ratioSums.Clone(), (double[])_healthSums.Clone());
+        (double[])_ratioSums.Clone(), (double[])_healthSums.Clone(), EarlyStopping?.Progress);
 
-    /// <summary>Puts the run back where a checkpoint left it (parameters and optimizer buffers are restored by the caller).</summary>
-    public void Restore(TrainingProgress p)
+    /// <summary>
+    /// Puts the run back where a checkpoint left it (parameters and optimizer buffers are restored by the caller), with
+    /// <paramref name="bestParameters"/>, the best epoch's weights, for a run with early stopping.
+    /// </summary>
+    public void Restore(TrainingProgress p, float[]? bestParameters = null)
     {
         if (p.NormSums.Length != _normSums.Length) throw new ArgumentException("the checkpoint's layer count differs");
         if (p.Epoch < 0 || p.StepInEpoch < 0 || p.StepInEpoch >= Plan.StepsPerEpoch || p.Steps < 0)
@@ -162,6 +179,7 @@ public sealed class TrainingState
         p.NormSums.CopyTo(_normSums, 0);
         Restore(p.RatioSums, _ratioSums);
         Restore(p.HealthSums, _healthSums);
+        EarlyStopping?.Restore(p.EarlyStopping, bestParameters);
     }
 
     private static void Restore(double[]? saved, double[] sums)
