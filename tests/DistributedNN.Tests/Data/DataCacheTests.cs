@@ -69,6 +69,29 @@ public sealed class DataCacheTests : IDisposable
     }
 
     [Fact]
+    public void An_image_folder_is_decoded_once_into_the_cache_and_a_new_image_caches_it_again()
+    {
+        string root = ImageFolderTests.Write(_dir.File("images"), 60, colour: true);
+        var location = new DataLocation(root, DataOrigin.DataArgument);
+        var memory = DataSource.LoadFrom(location, Options);
+
+        var (cached, fingerprint) = DataCache.Cached(Cache, location, Options);
+
+        AssertSame(memory, cached);
+        Assert.Equal(ShardComputer.Fingerprint(memory.Train, memory.Test), fingerprint);
+        Assert.Equal(memory.Transform.Classes, cached.Transform.Classes);
+        Assert.Equal(SampleElement.Byte, cached.Train.Rows.Element);
+        var first = Directory.GetFiles(Cache).Single();
+        // another size is another cache; an image added is the same source changed: cached again, the old file gone
+        var (small, _) = DataCache.Cached(Cache, location, Options with { ImageSize = "14" });
+        Assert.Equal(3 * 14 * 14, small.Train.FeatureCount);
+        File.Copy(Directory.GetFiles(Path.Combine(root, "train"), "*.png", SearchOption.AllDirectories)[0], Path.Combine(root, "train", ImageFolderTests.Names[0], "extra.png"));
+        var (more, _) = DataCache.Cached(Cache, location, Options);
+        Assert.Equal(memory.Train.Count + 1, more.Train.Count);
+        Assert.False(File.Exists(first));
+    }
+
+    [Fact]
     public void The_second_load_maps_the_file_the_first_wrote()
     {
         var location = new DataLocation(WriteIdx("idx", false, trainCount: 9, side: 3), DataOrigin.DataArgument);

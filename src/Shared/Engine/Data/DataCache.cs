@@ -166,8 +166,8 @@ public static class DataCache
     }
 
     /// <summary>
-    /// What a cache file is for: <c>Source</c> names the files and options (the file's name starts with it); <c>Key</c>
-    /// adds each file's size and modification time. Null for a location that is not there.
+    /// What a cache file is for: <c>Source</c> names the location and options (the file's name starts with it); <c>Key</c>
+    /// adds the files there, each with its size and modification time. Null for a location that is not there.
     /// </summary>
     internal static (string Source, string Key)? Identify(DataLocation location, DataSourceOptions o)
     {
@@ -200,8 +200,8 @@ public static class DataCache
         }
         else return null;
         var list = files.ToArray();
-        string source = Hash($"{kind}|{string.Join('|', list)}")[..16];
-        var key = new StringBuilder($"{DataCacheFile.Version}|{kind}");
+        string source = Hash($"{kind}|{path}")[..16]; // the location, whatever files it holds now
+        var key = new StringBuilder($"{DataCacheFile.Version}|{kind}|{path}");
         foreach (var f in list)
         {
             var info = new FileInfo(f);
