@@ -17,7 +17,7 @@ namespace DistributedNN.Numerics;
 /// into blocks of <see cref="KBlock"/> so the B panel being streamed (KBlock × 2 vectors) stays in L1
 /// across all row tiles.
 /// </summary>
-public static unsafe class Gemm
+public static unsafe partial class Gemm
 {
     private const int Rows = 4;
     /// <summary>k-block: 128 rows of a 32-float B panel is 16 KB, half the L1 data cache.</summary>
@@ -79,12 +79,12 @@ public static unsafe class Gemm
             switch (Kernels.Path)
             {
                 case KernelPath.Vector512:
-                    j = SegPanels2<V512, Vector512<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+                    j = SegPanels2x6<V512, Vector512<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
                     j = SegPanels1<V512, Vector512<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
                     j = SegPanels1<V256, Vector256<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
                     break;
                 case KernelPath.Vector256:
-                    j = SegPanels2<V256, Vector256<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
+                    j = SegPanels2x6<V256, Vector256<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
                     j = SegPanels1<V256, Vector256<float>>(j, m, n, seg, count, a, ars, acs, b, ldb, c, ldc);
                     break;
             }
@@ -195,12 +195,12 @@ public static unsafe class Gemm
         switch (Kernels.Path)
         {
             case KernelPath.Vector512:
-                j = Panels2<V512, Vector512<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+                j = Panels2x6<V512, Vector512<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
                 j = Panels1<V512, Vector512<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
                 j = Panels1<V256, Vector256<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
                 break;
             case KernelPath.Vector256:
-                j = Panels2<V256, Vector256<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
+                j = Panels2x6<V256, Vector256<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
                 j = Panels1<V256, Vector256<float>>(j, m, n, kLen, a, ars, acs, b, ldb, c, ldc, load, add);
                 break;
         }
