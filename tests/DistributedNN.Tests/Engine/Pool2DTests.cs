@@ -66,6 +66,39 @@ public sealed class Pool2DTests
         if (s.Kind == PoolKind.Max) Assert.True(dx.Count(v => v == 0) >= x.Length - rows * s.OutputSize); // only winners get gradient
     }
 
+    [Theory]
+    [InlineData(8, 4)]
+    [InlineData(9, 6)]
+    [InlineData(24, 24)]
+    [InlineData(25, 3)]
+    public void Two_by_two_max_pooling_keeps_the_first_winner_of_ties_and_a_leading_NaN(int width, int height)
+    {
+        // the 2×2, stride-2 case runs 4 windows at a time on vectors: its values and winners must be the window loop's
+        var s = new PoolShape(PoolKind.Max, 3, height, width, 2, 2);
+        const int rows = 2;
+        var rng = new DistributedNN.Numerics.Rng(11);
+        var x = Enumerable.Range(0, rows * s.InputSize).Select(_ => rng.NextInt(10) switch { 0 => float.NaN, 1 => -0f, var k => (float)(k % 3) }).ToArray();
+        var pool = new Pool2D(s, rows);
+        var z = new float[rows * s.OutputSize];
+        pool.Forward(x, rows, z);
+        var winners = new float[rows * s.InputSize];
+        pool.Backward(Enumerable.Repeat(1f, z.Length).ToArray(), rows, winners);
+
+        var expectedWinners = new float[winners.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < s.Channels; c++)
+                for (int oy = 0; oy < s.OutHeight; oy++)
+                    for (int ox = 0; ox < s.OutWidth; ox++)
+                    {
+                        int first = r * s.InputSize + (c * height + 2 * oy) * width + 2 * ox, best = first;
+                        foreach (int i in new[] { first, first + 1, first + width, first + width + 1 })
+                            if (x[i] > x[best]) best = i;
+                        Assert.Equal(BitConverter.SingleToInt32Bits(x[best]), BitConverter.SingleToInt32Bits(z[r * s.OutputSize + (c * s.OutHeight + oy) * s.OutWidth + ox]));
+                        expectedWinners[best] += 1;
+                    }
+        Assert.Equal(expectedWinners, winners);
+    }
+
     [Fact]
     public void A_window_larger_than_the_input_is_a_clear_error()
     {

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using DistributedNN.Numerics;
 
 namespace DistributedNN.Model;
@@ -148,6 +149,14 @@ public sealed unsafe class Conv2D
     /// gathering sets each patch value from its pixel (0 outside the input); scattering adds each patch value onto its
     /// pixel (col2im, the adjoint of im2col).
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void Copy(float* from, float* to, int n)
+    {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.Load(from + i), to + i);
+        for (; i < n; i++) to[i] = from[i];
+    }
+
     private void Patches(float* x, float* cols, int ld, bool gather)
     {
         var s = Shape;
@@ -157,6 +166,11 @@ public sealed unsafe class Conv2D
                 for (int kx = 0; kx < s.KernelWidth; kx++)
                 {
                     float* row = cols + (long)((c * s.KernelHeight + ky) * s.KernelWidth + kx) * ld;
+                    // the outputs whose input column ox·S + kx − P falls inside the row: [first, last); the rest read padding
+                    // (the same for every output row: worked out once, its divisions out of the loop)
+                    int shift = kx - s.Padding;
+                    int first = shift >= 0 ? 0 : System.Math.Min(ow, (-shift + s.Stride - 1) / s.Stride);
+                    int last = shift > s.Width - 1 ? first : System.Math.Max(first, System.Math.Min(ow, (s.Width - 1 - shift) / s.Stride + 1));
                     for (int oy = 0; oy < oh; oy++)
                     {
                         int iy = oy * s.Stride + ky - s.Padding;
@@ -167,20 +181,16 @@ public sealed unsafe class Conv2D
                             continue;
                         }
                         float* pixels = x + (c * s.Height + iy) * s.Width;
-                        // the outputs whose input column ox·S + kx − P falls inside the row: [first, last); the rest read padding
-                        int shift = kx - s.Padding;
-                        int first = shift >= 0 ? 0 : System.Math.Min(ow, (-shift + s.Stride - 1) / s.Stride);
-                        int last = shift > s.Width - 1 ? first : System.Math.Max(first, System.Math.Min(ow, (s.Width - 1 - shift) / s.Stride + 1));
                         if (gather)
                         {
-                            new Span<float>(patch, first).Clear();
-                            new Span<float>(patch + last, ow - last).Clear();
+                            for (int ox = 0; ox < first; ox++) patch[ox] = 0f;
+                            for (int ox = last; ox < ow; ox++) patch[ox] = 0f;
                         }
                         if (s.Stride == 1)
                         {
-                            // a contiguous run of input pixels
+                            // a contiguous run of input pixels (short — a few to a few dozen — so copied here, not through a call)
                             float* run = pixels + first + shift;
-                            if (gather) new ReadOnlySpan<float>(run, last - first).CopyTo(new Span<float>(patch + first, last - first));
+                            if (gather) Copy(run, patch + first, last - first);
                             else Elementwise.AddInto(run, patch + first, last - first);
                             continue;
                         }

@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace DistributedNN.Model;
 
 /// <summary>
@@ -29,6 +32,8 @@ public sealed class Pool2D
         int channels = s.Channels, height = s.Height, width = s.Width, size = s.Size, stride = s.Stride;
         int oh = s.OutHeight, ow = s.OutWidth, inSize = s.InputSize, outSize = s.OutputSize;
         bool max = s.Kind == PoolKind.Max;
+        // 2×2 windows at stride 2 (the usual max pooling): 4 windows at a time on vectors, then the loop below for the rest
+        bool pairs = max && size == 2 && stride == 2 && Sse.IsSupported;
         float scale = 1f / (size * size);
         fixed (float* x = input)
         fixed (float* y = output)
@@ -39,7 +44,10 @@ public sealed class Pool2D
                     int plane = r * inSize + c * height * width;
                     int o = r * outSize + c * oh * ow;
                     for (int oy = 0; oy < oh; oy++)
-                        for (int ox = 0; ox < ow; ox++, o++)
+                    {
+                        int done = pairs ? MaxOfPairs(x, plane + oy * 2 * width, width, ow, y + o, arg + o) : 0;
+                        o += done;
+                        for (int ox = done; ox < ow; ox++, o++)
                         {
                             int first = plane + oy * stride * width + ox * stride;
                             if (max)
@@ -63,7 +71,42 @@ public sealed class Pool2D
                                 y[o] = sum * scale;
                             }
                         }
+                    }
                 }
+    }
+
+    /// <summary>
+    /// Max pooling of one output row of 2×2 windows at stride 2, 4 windows at a time: the scalar loop's comparisons — strict,
+    /// in window order (the first of equal values wins; a NaN first stays) — on 128-bit lanes, so the same values and
+    /// winners. Returns how many windows it did (a multiple of 4).
+    /// </summary>
+    private static unsafe int MaxOfPairs(float* x, int first, int width, int count, float* y, int* arg)
+    {
+        var lanes = Vector128.Create(0, 2, 4, 6);
+        int done = 0;
+        for (; done + 4 <= count; done += 4)
+        {
+            int i = first + 2 * done;
+            Vector128<float> v0 = Sse.LoadVector128(x + i), v1 = Sse.LoadVector128(x + i + 4);
+            Vector128<float> w0 = Sse.LoadVector128(x + i + width), w1 = Sse.LoadVector128(x + i + width + 4);
+            // even and odd columns: the windows' left and right halves, top row then bottom row
+            var a = Sse.Shuffle(v0, v1, 0b10_00_10_00);
+            var b = Sse.Shuffle(v0, v1, 0b11_01_11_01);
+            var c = Sse.Shuffle(w0, w1, 0b10_00_10_00);
+            var d = Sse.Shuffle(w0, w1, 0b11_01_11_01);
+            var at = Vector128.Create(i) + lanes;
+            Vector128<float> top = a;
+            Vector128<int> best = at;
+            var m = Vector128.GreaterThan(b, top);
+            (top, best) = (Vector128.ConditionalSelect(m, b, top), Vector128.ConditionalSelect(m.AsInt32(), at + Vector128<int>.One, best));
+            m = Vector128.GreaterThan(c, top);
+            (top, best) = (Vector128.ConditionalSelect(m, c, top), Vector128.ConditionalSelect(m.AsInt32(), at + Vector128.Create(width), best));
+            m = Vector128.GreaterThan(d, top);
+            (top, best) = (Vector128.ConditionalSelect(m, d, top), Vector128.ConditionalSelect(m.AsInt32(), at + Vector128.Create(width + 1), best));
+            top.Store(y + done);
+            best.Store(arg + done);
+        }
+        return done;
     }
 
     /// <summary>dE/dx [rows × InputSize] (overwritten) from dE/dz of the last <see cref="Forward"/> over the same rows.</summary>
