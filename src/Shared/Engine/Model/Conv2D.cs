@@ -74,9 +74,7 @@ public sealed unsafe class Conv2D
                     float* zr = z + (long)(r0 + r) * s.OutputSize;
                     for (int f = 0; f < s.Filters; f++)
                     {
-                        float b = bias[f];
-                        float* from = wide + (long)f * width + r * pixels, to = zr + f * pixels;
-                        for (int j = 0; j < pixels; j++) to[j] = from[j] + b;
+                        AddBias(wide + (long)f * width + r * pixels, bias[f], zr + f * pixels, pixels);
                     }
                 }
             }
@@ -128,6 +126,15 @@ public sealed unsafe class Conv2D
             fixed (float* g = gradient)
                 Gemm.Transpose(s.PatchSize, s.Filters, gT, g); // dW [Filters × PatchSize]
         }
+    }
+
+    // to[j] = from[j] + b: one addition per element
+    private static void AddBias(float* from, float b, float* to, int n)
+    {
+        int j = 0;
+        var bv = Vector256.Create(b);
+        for (; j + 8 <= n; j += 8) Vector256.Store(Vector256.Load(from + j) + bv, to + j);
+        for (; j < n; j++) to[j] = from[j] + b;
     }
 
     /// <summary>
