@@ -157,12 +157,18 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
             if (rejected is null) return new Delivery(scheduler.AllComplete && Settled(round));
             return new Delivery(false, rejected, DivergedOn: rejected.Kind == RejectionKind.NonFinite ? 1 : null); // a sum is not redone: the step stops
         }
-        var why = round.Addressed(result) ?? (scheduler.IsAssigned(result.Item, worker.Id) ? null
+        // an item held by another worker, or queued, counts from the first worker whose result is sound (WorkScheduler.CanClaim)
+        bool assigned = scheduler.IsAssigned(result.Item, worker.Id);
+        var why = round.Addressed(result) ?? (assigned || scheduler.CanClaim(result.Item, worker.Id) ? null
             : new Rejection(RejectionKind.Overtaken, $"{result.Kind} item {result.Item} is not assigned to {worker.Name}"));
         why ??= round.Accept(result, gradient, worker.Id, worker.Name);
         if (why is not null) release(gradient);
+        // what a worker sends for an item it does not hold never counts against it, nor has it redone
+        if (why is not null && !assigned && why.Kind != RejectionKind.Overtaken)
+            why = new Rejection(RejectionKind.Overtaken, $"{why.Reason} ({result.Kind} item {result.Item} is not {worker.Name}'s)");
         if (why is null)
         {
+            if (!assigned) scheduler.Claim(result.Item, worker.Id);
             scheduler.Complete(result.Item, worker.Id);
             bool exposed = Verify(round, result.Item);
             return new Delivery(scheduler.AllComplete && Settled(round), Exposed: exposed);

@@ -174,6 +174,28 @@ public sealed class WorkScheduler
         w.Suspect = false;
     }
 
+    /// <summary>
+    /// Whether a sound result for <paramref name="item"/> from <paramref name="worker"/>, which does not hold it, may count:
+    /// the item is computed once (not verified twice), not yet delivered, and the worker is healthy and not a suspect. Any
+    /// worker computes an item's very bits; and under the sharded topology its gradient slices may already be in the slice
+    /// owners' sums (from an order of the step that a new layout overtook), so that no worker can compute it again once
+    /// the step's weights have moved on — the first sound result must count.
+    /// </summary>
+    public bool CanClaim(int item, int worker) =>
+        (uint)item < (uint)_slots.Length && _slots[item].Length == 1 && !_done[item]
+        && _workers.TryGetValue(worker, out var w) && w.Healthy && !w.Suspect;
+
+    /// <summary>Gives <paramref name="item"/> to <paramref name="worker"/> (see <see cref="CanClaim"/>): out of the queue, or from the worker that held it.</summary>
+    public void Claim(int item, int worker)
+    {
+        if (!CanClaim(item, worker)) throw new InvalidOperationException($"item {item} cannot be claimed by worker {worker}");
+        int previous = _owner[item];
+        if (previous == worker) return;
+        if (previous < 0) _queue.Remove(item);
+        else if (_workers.TryGetValue(previous, out var p)) p.InFlight = Math.Max(0, p.InFlight - 1);
+        Assign(item, worker);
+    }
+
     /// <summary>What <paramref name="worker"/> delivered for <paramref name="item"/> no longer counts (it lied in this round): the slot is queued again.</summary>
     public void Reopen(int item, int worker)
     {

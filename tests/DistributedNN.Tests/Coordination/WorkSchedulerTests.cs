@@ -35,6 +35,32 @@ public sealed class WorkSchedulerTests
     }
 
     [Fact]
+    public void A_sound_result_from_a_worker_that_does_not_hold_the_item_counts_once_unless_the_item_is_verified_twice()
+    {
+        var s = With((1, 1), (2, 1));
+        s.Begin(4, twice: [3]);
+        var given = Given(s);
+        Assert.Equal([0], given[1]);
+        Assert.Equal([1], given[2]);
+        // worker 2 delivers item 0, held by worker 1: it counts, and worker 1 has room again
+        Assert.True(s.CanClaim(0, 2));
+        s.Claim(0, 2);
+        s.Complete(0, 2);
+        Assert.False(s.IsAssigned(0, 1));
+        Assert.False(s.CanClaim(0, 1)); // delivered: a second result is overtaken
+        // a queued item, delivered before anyone was given it: out of the queue
+        Assert.True(s.CanClaim(2, 1));
+        s.Claim(2, 1);
+        s.Complete(2, 1);
+        Assert.DoesNotContain(2, s.Dispatch().SelectMany(a => a.Items));
+        // an item verified twice counts only from the workers it was given to, and a quarantined worker claims nothing
+        Assert.False(s.CanClaim(3, 1));
+        for (int i = 0; i < WorkScheduler.QuarantineAfter; i++) s.Bad(2);
+        Assert.False(s.CanClaim(1, 2));
+        Assert.Throws<InvalidOperationException>(() => s.Claim(1, 2));
+    }
+
+    [Fact]
     public void A_removed_worker_hands_its_items_back_to_the_queue()
     {
         var s = With((1, 2), (2, 2));
