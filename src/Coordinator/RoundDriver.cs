@@ -157,9 +157,11 @@ public sealed class RoundDriver(WorkerRegistry registry, WorkScheduler scheduler
             if (rejected is null) return new Delivery(scheduler.AllComplete && Settled(round));
             return new Delivery(false, rejected, DivergedOn: rejected.Kind == RejectionKind.NonFinite ? 1 : null); // a sum is not redone: the step stops
         }
-        // an item held by another worker, or queued, counts from the first worker whose result is sound (WorkScheduler.CanClaim)
+        // a sharded step's item held by another worker, or queued, counts from the first worker whose result is sound
+        // (WorkScheduler.CanClaim) — not where --verify-fraction checks workers: a worker must not pick which items it answers
         bool assigned = scheduler.IsAssigned(result.Item, worker.Id);
-        var why = round.Addressed(result) ?? (assigned || scheduler.CanClaim(result.Item, worker.Id) ? null
+        bool mayClaim = topology is not null && verification is null && round is StepAggregator;
+        var why = round.Addressed(result) ?? (assigned || (mayClaim && scheduler.CanClaim(result.Item, worker.Id)) ? null
             : new Rejection(RejectionKind.Overtaken, $"{result.Kind} item {result.Item} is not assigned to {worker.Name}"));
         why ??= round.Accept(result, gradient, worker.Id, worker.Name);
         if (why is not null) release(gradient);
