@@ -41,9 +41,12 @@ public static class DataCache
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         if (!string.IsNullOrWhiteSpace(xdg)) found.Add(Path.Combine(xdg, "dnn", "data"));
         else if (!string.IsNullOrEmpty(home)) found.Add(Path.Combine(home, ".cache", "dnn", "data"));
-        if (PrivateTemporary(Path.GetTempPath()) is { } temporary) found.Add(temporary);
+        found.Add(Temporary);
         return found;
     }
+
+    // the fallback in the temporary directory: made (and checked) only when a run comes to it
+    private static string Temporary => Path.Combine(Path.GetTempPath(), $"dnn-data-{Platform.UnixFiles.EffectiveUserId}");
 
     // The temporary directory is everyone's: a folder there is used only if it is ours alone (made 700, not a link),
     // as another user's folder could hold a cache file of their making.
@@ -97,7 +100,12 @@ public static class DataCache
         var location = DataSource.Resolve(path, options);
         for (int i = 0; ; i++)
         {
-            try { return Cached(caches[i], location, options); }
+            try
+            {
+                if (!named && caches[i] == Temporary && PrivateTemporary(Path.GetTempPath()) is null)
+                    throw new UnwritableCacheException($"{caches[i]} is not this user's alone");
+                return Cached(caches[i], location, options);
+            }
             catch (UnwritableCacheException) when (!named && i + 1 < caches.Count) { }
             catch (UnwritableCacheException) when (!named) { return Uncached(path, options); }
         }

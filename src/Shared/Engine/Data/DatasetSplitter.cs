@@ -17,12 +17,7 @@ public static class DatasetSplitter
         if (data.Count < 2)
             throw new UserErrorException($"{data.Name}: {data.Count} row(s) are too few to split into a training and a test set");
 
-        int testCount = System.Math.Clamp((int)System.Math.Round(data.Count * testFraction), 1, data.Count - 1);
-        var order = Shuffle(data.Count, seed);
-        var test = order.AsSpan(0, testCount).ToArray();
-        var train = order.AsSpan(testCount).ToArray();
-        Array.Sort(test);
-        Array.Sort(train);
+        var (test, train) = Choose(data.Count, testFraction, seed);
         return (Select(data, train, $"{data.Name} train"), Select(data, test, $"{data.Name} test"));
     }
 
@@ -43,14 +38,21 @@ public static class DatasetSplitter
             throw new UserErrorException($"--validation-fraction must be greater than 0 and less than 1 (got {fraction})");
         if (train.Count < 2)
             throw new UserErrorException($"{train.Name}: {train.Count} sample(s) are too few to hold out a validation set (--validation-fraction)");
-        int held = System.Math.Clamp((int)System.Math.Round(train.Count * fraction), 1, train.Count - 1);
-        var order = Shuffle(train.Count, ValidationSeed);
-        var validation = order.AsSpan(0, held).ToArray();
-        var rest = order.AsSpan(held).ToArray();
-        Array.Sort(validation);
-        Array.Sort(rest);
+        var (validation, rest) = Choose(train.Count, fraction, ValidationSeed);
         // views of the set's rows, which stay in their stored type (pixel bytes, a mapped cache)
         return (View(train, rest, train.Name), View(train, validation, $"{train.Name} (validation)"));
+    }
+
+    /// <summary>round(fraction·count) of the indices 0..count−1 (at least one, leaving at least one), a seeded choice, and the rest; both ascending.</summary>
+    private static (int[] Chosen, int[] Others) Choose(int count, double fraction, int seed)
+    {
+        int chosen = System.Math.Clamp((int)System.Math.Round(count * fraction), 1, count - 1);
+        var order = Shuffle(count, seed);
+        var picked = order.AsSpan(0, chosen).ToArray();
+        var rest = order.AsSpan(chosen).ToArray();
+        Array.Sort(picked);
+        Array.Sort(rest);
+        return (picked, rest);
     }
 
     /// <summary>A copy of the rows at <paramref name="indices"/>, in that order.</summary>
