@@ -4,6 +4,7 @@ using DistributedNN.Worker;
 using DistributedNN.Data;
 
 // dnn-worker: joins a training cluster and computes shard gradients (the same as `dnn worker`).
+DistributedNN.Hosting.SocketTuning.Apply(); // before any socket: see its comment
 var root = WorkerCommand.Configure(new RootCommand(WorkerCommand.Description));
 try
 {

@@ -23,6 +23,38 @@ public sealed class TensorChannelTests
     }
 
     [Fact]
+    public async Task A_sink_not_ready_for_a_frame_holds_it_until_it_is_then_reads_it_whole()
+    {
+        await using var pair = await ConnectPairAsync();
+        var asked = new TaskCompletionSource<TensorHeader>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sink = new QueueSink
+        {
+            Ready = h =>
+            {
+                asked.TrySetResult(h);
+                return new ValueTask(ready.Task); // e.g. a slice owner waiting for the layout a member's frame names
+            },
+        };
+        using var cts = new CancellationTokenSource();
+        Task loop = pair.Server.ReceiveLoopAsync(sink, cts.Token);
+        var payload = AwkwardValues();
+        var header = Header(TensorKind.ShardGradient, payload.Length, step: 7, version: 6, shard: 1);
+        await pair.Client.SendAsync(header, payload).AsTask().WaitAsync(WaitLimit);
+
+        Assert.Equal(header, await asked.Task.WaitAsync(WaitLimit));
+        Assert.Equal(0, sink.DestinationRequests); // held before any destination is asked for
+        Assert.False(sink.TryTake(out _));
+        Assert.False(loop.IsCompleted);
+
+        ready.SetResult();
+        var got = await sink.NextAsync();
+        Assert.Equal(header, got.Header);
+        AssertBitsEqual(payload, got.Payload);
+        cts.Cancel();
+    }
+
+    [Fact]
     public async Task Weights_and_gradient_frames_cross_one_connection_in_both_directions_bit_for_bit()
     {
         await using var pair = await ConnectPairAsync();

@@ -156,6 +156,11 @@ internal sealed class QueueSink : ITensorSink
 
     public Func<TensorHeader, bool> Accept { get; init; } = _ => true;
 
+    /// <summary>What <see cref="ITensorSink.ReadyAsync"/> awaits for each frame (null: nothing).</summary>
+    public Func<TensorHeader, ValueTask>? Ready { get; init; }
+
+    public ValueTask ReadyAsync(TensorHeader header) => Ready?.Invoke(header) ?? ValueTask.CompletedTask;
+
     public int DestinationRequests => Volatile.Read(ref _destinationRequests);
 
     public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)

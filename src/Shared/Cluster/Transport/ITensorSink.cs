@@ -17,6 +17,14 @@ public interface ITensorSink
     /// </summary>
     bool TryGetDestination(in TensorHeader header, out Memory<float> destination);
 
+    /// <summary>
+    /// Called for each valid header before <see cref="TryGetDestination"/>: a sink that cannot place a frame yet (state the
+    /// frame names is still on its way on another connection) may wait here — asynchronously, never blocking the thread:
+    /// receive loops run on the socket engine's threads (<see cref="Hosting.SocketTuning"/>), and a blocked one would
+    /// hold up every connection of the process, the awaited one too.
+    /// </summary>
+    ValueTask ReadyAsync(TensorHeader header) => ValueTask.CompletedTask;
+
     /// <summary>Called once the whole payload is in <paramref name="payload"/> (the memory given by <see cref="TryGetDestination"/>).</summary>
     void Received(in TensorHeader header, Memory<float> payload);
 }

@@ -20,12 +20,14 @@ internal sealed partial class SliceExchange
     {
         private float[] _part = [];
 
+        public ValueTask ReadyAsync(TensorHeader header) => header.Job == exchange._settings.Job ? exchange.AwaitLayoutAsync(header.Layout) : ValueTask.CompletedTask;
+
         public bool TryGetDestination(in TensorHeader header, out Memory<float> destination)
         {
             destination = default;
             lock (exchange._gate)
             {
-                if (header.Job != exchange._settings.Job || exchange.AwaitLayout(header.Layout) is not { } layout) return false;
+                if (header.Job != exchange._settings.Job || exchange._layout is not { } layout || layout.Id != header.Layout) return false;
                 if (header.Kind == TensorKind.PeerHello && header.Count == 0 && (uint)header.Shard < (uint)layout.Slices && header.Shard != layout.Self)
                 {
                     exchange.Welcome(header.Shard, channel);
@@ -48,21 +50,50 @@ internal sealed partial class SliceExchange
     }
 
     /// <summary>
-    /// Under the gate: the current layout if it is <paramref name="id"/>. The coordinator sends a new layout to every worker
-    /// at once, so a quick member's hello and first gradient slices can come before this worker has read it (a worker that
-    /// just joined, cold): frames naming a layout newer than this worker's wait for it a while rather than being dropped, or
-    /// this worker's slice would never have all its parts.
+    /// Completes once layout <paramref name="id"/> is this worker's, or cannot become it (an older one, a disposed exchange),
+    /// or after <see cref="LayoutWait"/>. The coordinator sends a new layout to every worker at once, so a quick member's
+    /// hello and first gradient slices can come before this worker has read it (a worker that just joined, cold): frames
+    /// naming a layout newer than this worker's wait for it a while rather than being dropped, or this worker's slice would
+    /// never have all its parts. The wait is asynchronous: the layout comes on another connection, possibly through the
+    /// same socket-engine thread.
     /// </summary>
-    private ReduceLayout? AwaitLayout(ushort id)
+    private async ValueTask AwaitLayoutAsync(ushort id)
     {
         var until = DateTime.UtcNow + LayoutWait;
-        while (!_disposed && _layout?.Id != id && IsNewer(id, _layout?.Id) && DateTime.UtcNow < until)
+        while (true)
         {
-            FramesAwaitingLayout++;
-            Monitor.Wait(_gate, TimeSpan.FromMilliseconds(50));
-            FramesAwaitingLayout--;
+            Task changed;
+            lock (_gate)
+            {
+                if (_disposed || _layout?.Id == id || !IsNewer(id, _layout?.Id)) return;
+                changed = _layoutChanged.Task;
+                FramesAwaitingLayout++;
+            }
+            try
+            {
+                var left = until - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) return;
+                await changed.WaitAsync(left).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return;
+            }
+            finally
+            {
+                lock (_gate) FramesAwaitingLayout--;
+            }
         }
-        return _layout?.Id == id ? _layout : null;
+    }
+
+    /// <summary>Completed (and replaced) at each new layout and at the dispose: what <see cref="AwaitLayoutAsync"/> waits on.</summary>
+    private TaskCompletionSource _layoutChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Under the gate: wakes the frames waiting in <see cref="AwaitLayoutAsync"/>.</summary>
+    private void LayoutChanged()
+    {
+        _layoutChanged.TrySetResult();
+        _layoutChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>Member frames waiting for a layout this worker has not read yet (what the tests watch).</summary>

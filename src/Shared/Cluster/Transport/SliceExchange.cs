@@ -66,7 +66,7 @@ internal sealed partial class SliceExchange : IDisposable
                 _scratch[r] = GC.AllocateUninitializedArray<float>(layout.Length(r) + 1, pinned: true);
                 _owners[r] = ConnectAsync(layout, r, _connecting.Token);
             }
-            Monitor.PulseAll(_gate); // members whose frames named this layout before it came (AwaitLayout)
+            LayoutChanged(); // members whose frames named this layout before it came (AwaitLayoutAsync)
         }
     }
 
@@ -316,7 +316,7 @@ internal sealed partial class SliceExchange : IDisposable
             CloseConnections();
             _layout = null;
             _disposed = true;
-            Monitor.PulseAll(_gate); // member frames waiting for a layout: none will come
+            LayoutChanged(); // member frames waiting for a layout: none will come
         }
     }
 }

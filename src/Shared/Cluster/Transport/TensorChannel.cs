@@ -261,6 +261,7 @@ public sealed partial class TensorChannel : IAsyncDisposable, IDisposable
         if (!TensorFrame.TryReadHeader(_receiveHeader, _options.MaxCount, out TensorHeader header, out string? error))
             throw new TensorProtocolException($"tensor frame from {RemoteEndPoint} rejected: {error}");
 
+        await sink.ReadyAsync(header).ConfigureAwait(false);
         if (sink.TryGetDestination(in header, out Memory<float> destination))
         {
             if (destination.Length != header.Count)
