@@ -7,10 +7,11 @@ namespace DistributedNN.Hosting;
 /// By default .NET hands every socket completion from its epoll thread to the thread pool: a TLS record read is a
 /// wake-up of the epoll thread, then of a pool thread (which, idle again, spins through sched_yield before it sleeps).
 /// Inline completions run the continuation on the epoll thread itself (one per core). On a worker of the sharded topology
-/// (about 30 frames of 118 KB a step at 8 hosts) that took its context switches from ~250 to ~40 a step, and with the
-/// pool's spinning off (the programs' runtimeconfig: System.Threading.ThreadPool.UnfairSemaphoreSpinLimit = 0) its CPU per
-/// step from 11 to 4–6 ms (docs/BENCHMARKS.md, issue 14). The price: a continuation that blocks stalls every socket of
-/// the process, so nothing on the data plane's receive path may wait synchronously (docs/ARCHITECTURE.md).
+/// at 8 emulated hosts of 0.2 core (about 30 frames of 118 KB a step), held by its CPU quota, that and the pool's spinning
+/// off (the programs' runtimeconfig: System.Threading.ThreadPool.UnfairSemaphoreSpinLimit = 0) took the share of its
+/// time on pool threads from 65% to 12%, and the run from 13.0–16.5k to 19.5–22.4k samples/s (docs/BENCHMARKS.md,
+/// issue 14). The price: a continuation that blocks stalls every socket of the process, so nothing on the data plane's
+/// receive path may wait synchronously (docs/ARCHITECTURE.md, docs/DATA_PLANE.md).
 /// </para>
 /// A value the user set (e.g. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0) is kept.
 /// </summary>
