@@ -44,7 +44,9 @@
 # samples/s: the median epoch after the first (which carries the JIT and the connections' start), the whole
 # run's figure beside it. Bytes per step: each link's bytes over the whole run (joining, evaluation, heartbeats)
 # divided by the run's steps; "up" is what the host sent, "down" what it received. CPU throttled: the share of
-# the host's CFS periods (those it had work in) that ran out of quota; near 100% the host was CPU-bound.
+# the host's CFS periods (those it had work in) that ran out of quota; near 100% the host was CPU-bound. CPU ms/step:
+# the CPU time the host's processes used during the second epoch (its training and evaluation) per step of it, in
+# real milliseconds (a quota of 0.2 core stretches each into 5 of wall time); needs 2 epochs and a cgroup.
 # The coordinator's -- options pass through unchanged (e.g. --topology, once `dnn train` has it). The script
 # sets --min-workers, --host, --port, --public-host, --metrics-out, --out and the TLS options itself; the
 # workers get the coordinator's --data. DNN_* variables other than DNN_DATA and DNN_KERNEL are not passed on.
@@ -422,6 +424,15 @@ link_bytes() { # "up down periods throttled" of host i: what the host sent (its 
   echo "$(ip netns exec "$sw_ns" cat "/sys/class/net/$(host_link "$1")/statistics/rx_bytes" \
     "/sys/class/net/$(host_link "$1")/statistics/tx_bytes" | paste -sd ' ') $periods $throttled"
 }
+host_cpu_usec() { # CPU time used by host i's processes so far, in µs (cgroup v2: its cgroup's; v1: its live processes'; 0 without a cgroup)
+  local cg pid ticks=0
+  cg=$(host_cgroup "$1")
+  if [[ -z $cg ]]; then echo 0; return; fi
+  if [[ $cgroup_version == v2 ]]; then awk '$1 == "usage_usec" { print $2 }' "$cg/cpu.stat"; return; fi
+  while read -r pid; do ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0))); done <"$cg/cgroup.procs"
+  echo $((ticks * 1000000 / clock_ticks))
+}
+clock_ticks=$(getconf CLK_TCK)
 metric() { grep -m1 -E "^  \"$1\": " "$2" | sed -E 's/^  "[^"]+": "?([^",]*)"?,?$/\1/'; }
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
 
@@ -441,7 +452,7 @@ wait_listening() { # the coordinator's port, in its namespace; it loads the data
 
 # shellcheck disable=SC2034 # before, after and worker_exits are read by report through namerefs
 run_training() {
-  local workers=$1 cut_at=$2 label=$3 dir coordinator rc i t before=() after=() worker_pids=() cut_time=""
+  local workers=$1 cut_at=$2 label=$3 dir coordinator rc i t before=() after=() worker_pids=() cut_time="" cpu_pid=""
   dir=${keep:-$tmp}/$label
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -458,6 +469,20 @@ run_training() {
       --log-level warning "${tls[@]}" "${worker_data[@]}"
     worker_pids[i]=$!
   done
+  # each host's CPU time when the coordinator prints epochs 1 and 2: the report's CPU per step is the second epoch's (the
+  # first carries the start-up and the JIT; the epoch's evaluation is in it)
+  (
+    trap 'kill "${pause:-}" 2>/dev/null; exit 0' TERM
+    for e in 1 2; do
+      until grep -qE "^epoch $e/" "$dir/coordinator.log"; do
+        sleep 0.2 &
+        pause=$!
+        wait "$pause"
+      done
+      for ((i = 0; i <= workers; i++)); do host_cpu_usec "$i"; done | paste -sd ' ' >"$dir/cpu-after-epoch-$e"
+    done
+  ) &
+  cpu_pid=$!
   if [[ -n $cut_at ]]; then
     (
       # stopped (the run ended first): its sleep goes with it
@@ -479,6 +504,8 @@ run_training() {
   rc=0
   wait "$coordinator" || rc=$?
   forget_pid "$coordinator"
+  kill "$cpu_pid" 2>/dev/null || true
+  wait "$cpu_pid" 2>/dev/null || true
   for ((i = 0; i <= workers; i++)); do after[i]=$(link_bytes "$i"); done
   if [[ -n $timer_pid ]]; then
     kill "$timer_pid" 2>/dev/null || true
@@ -535,7 +562,12 @@ report() {
   ((steps > 0)) || die "the $label run made no steps"
   printf 'samples/s: %s (median epoch after the first; %s over the whole run); %s epoch(s), %s steps; weights_sha256 %s\n' \
     "$(printf '%.0f' "$sps")" "$(printf '%.0f' "$run_sps")" "$(metric epochs "$m")" "$steps" "$(metric weights_sha256 "$m")"
-  printf '  %-12s %14s %14s %14s %16s\n' link "up B/step" "down B/step" "total B/step" "CPU throttled"
+  printf '  %-12s %14s %14s %14s %16s %12s\n' link "up B/step" "down B/step" "total B/step" "CPU throttled" "CPU ms/step"
+  local cpu1=() cpu2=() cpu_ms
+  if [[ -s $dir/cpu-after-epoch-1 && -s $dir/cpu-after-epoch-2 ]]; then
+    read -r -a cpu1 <"$dir/cpu-after-epoch-1"
+    read -r -a cpu2 <"$dir/cpu-after-epoch-2"
+  fi
   for ((i = 0; i <= workers; i++)); do
     read -r u0 d0 p0 t0 <<<"${b[i]}"
     read -r u1 d1 p1 t1 <<<"${a[i]}"
@@ -543,9 +575,14 @@ report() {
     throttled=$(awk -v p=$((p1 - p0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", (p > 0 ? 100 * t / p : 0) }')
     up=$(((u1 - u0) / steps))
     down=$(((d1 - d0) / steps))
-    printf '  %-12s %14d %14d %14d %15s%%\n' "$(host_name "$i")" "$up" "$down" $((up + down)) "$throttled"
+    # CPU time over the second epoch per step of it (null: no cgroup, or fewer than 2 epochs)
+    cpu_ms=null
+    if ((${#cpu2[@]} > i && ${cpu2[i]:-0} > 0)); then
+      cpu_ms=$(awk -v d=$((cpu2[i] - cpu1[i])) -v s="$steps" -v e="$(metric epochs "$m")" 'BEGIN { printf "%.2f", d / 1000 / (s / e) }')
+    fi
+    printf '  %-12s %14d %14d %14d %15s%% %12s\n' "$(host_name "$i")" "$up" "$down" $((up + down)) "$throttled" "${cpu_ms/null/-}"
     if ((up + down > busiest_bytes)); then busiest_bytes=$((up + down)) busiest=$(host_name "$i"); fi
-    links+="${links:+,}{\"host\":$(json_str "$(host_name "$i")"),\"address\":\"$(host_addr "$i")\",\"up_bytes_per_step\":$up,\"down_bytes_per_step\":$down,\"cpu_throttled_percent\":$throttled}"
+    links+="${links:+,}{\"host\":$(json_str "$(host_name "$i")"),\"address\":\"$(host_addr "$i")\",\"up_bytes_per_step\":$up,\"down_bytes_per_step\":$down,\"cpu_throttled_percent\":$throttled,\"cpu_ms_per_step\":$cpu_ms}"
   done
   echo "busiest link: $busiest, $busiest_bytes bytes per step"
   local partition=null
