@@ -51,6 +51,56 @@ public sealed class DataPlaneHandshakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Under_TLS_a_frame_crosses_sealed_and_no_stretch_of_it_is_on_the_wire_in_the_clear()
+    {
+        using var tls = TlsTestCertificates.Cluster();
+        using var relay = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0); // the network between the two ends
+        relay.Start();
+        var wire = new MemoryStream(); // what the connecting side sent, as the network saw it
+        var relaying = Task.Run(async () =>
+        {
+            using var inbound = await relay.AcceptTcpClientAsync();
+            using var outbound = new System.Net.Sockets.TcpClient();
+            await outbound.ConnectAsync(_listener.LocalEndPoint);
+            await Task.WhenAny(Pump(inbound.GetStream(), outbound.GetStream(), wire), Pump(outbound.GetStream(), inbound.GetStream(), null));
+        });
+        await using var client = await TensorChannel.ConnectAsync((IPEndPoint)relay.LocalEndpoint,
+            TensorChannelOptions.ForModel(1000) with { Tls = tls, AccessToken = _token }, CancellationToken.None).WaitAsync(WaitLimit);
+        using var limit = new CancellationTokenSource(WaitLimit);
+        TensorChannel? server;
+        while (!_accepted.TryDequeue(out server)) await Task.Delay(10, limit.Token);
+        await using var _ = server;
+        var sink = new QueueSink();
+        var loop = server.ReceiveLoopAsync(sink);
+
+        var payload = Pattern(1000, seed: 3);
+        var header = Header(TensorKind.ShardGradient, payload.Length, shard: 2);
+        await client.SendAsync(header, payload).AsTask().WaitAsync(WaitLimit);
+        var got = await sink.NextAsync();
+        Assert.Equal(header, got.Header);
+        AssertBitsEqual(payload, got.Payload);
+
+        byte[] sent;
+        lock (wire) sent = wire.ToArray();
+        Assert.Equal(0x16, sent[0]); // the connection opens with a TLS handshake record
+        var plain = System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan());
+        for (int at = 0; at + 32 <= plain.Length; at += 32) Assert.Equal(-1, sent.AsSpan().IndexOf(plain.Slice(at, 32)));
+        Assert.True(sent.Length > plain.Length + TensorFrame.HeaderSize, "the frame never crossed the relay");
+    }
+
+    private static async Task Pump(Stream from, Stream to, MemoryStream? record)
+    {
+        var buffer = new byte[64 * 1024];
+        int n;
+        while ((n = await from.ReadAsync(buffer)) > 0)
+        {
+            if (record is not null) lock (record) record.Write(buffer, 0, n);
+            await to.WriteAsync(buffer.AsMemory(0, n));
+        }
+        to.Close();
+    }
+
+    [Fact]
     public async Task The_clusters_certificate_and_the_right_token_are_accepted()
     {
         using var tls = TlsTestCertificates.Cluster(); // loaded again: another node with the same files

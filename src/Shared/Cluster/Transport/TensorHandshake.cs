@@ -12,10 +12,15 @@ namespace DistributedNN.Transport;
 /// <list type="number">
 /// <item>with <see cref="TensorChannelOptions.Tls"/>: a mutual TLS handshake — each side presents the cluster's
 /// certificate and accepts only a peer whose certificate chains to a trusted one;</item>
-/// <item>the connecting side sends a 48-byte hello: magic 'D','N','N','H' (u32 LE), version u8 = 1, 3 reserved zero
+/// <item>the connecting side sends a 48-byte hello: magic 'D','N','N','H' (u32 LE), version u8 = 2, 3 reserved zero
 /// bytes, the 32-byte access token, 8 reserved zero bytes;</item>
 /// <item>the accepting side answers 8 bytes: magic 'D','N','N','A', status u8 (0 accepted, 1 wrong credentials,
-/// 2 malformed hello), 3 reserved zero bytes — and closes the connection unless it accepted.</item>
+/// 2 malformed hello), 3 reserved zero bytes — and closes the connection unless it accepted;</item>
+/// <item>with TLS, the hello and the reply are each followed by 32 random bytes of their sender (zeros in a refusal);
+/// both ends derive a key per direction from the two (<see cref="SealedStream.Keys"/>) and leave TLS for
+/// <see cref="SealedStream"/> records: the connecting side sends an empty record first, and the accepting side sends
+/// nothing until it has read it. Neither end writes past the last TLS message the other still reads through TLS (the
+/// hello, then the reply), so no sealed byte can be taken in by the TLS reader.</item>
 /// </list>
 /// A worker's listener requires the token it sent the coordinator in its registration (over the control plane), so
 /// only the coordinator it registered with can connect. The whole opening must finish within
@@ -28,7 +33,7 @@ public static class TensorHandshake
     public const int TokenSize = 32;
     public const uint HelloMagic = 0x484E4E44; // 'D','N','N','H'
     public const uint ReplyMagic = 0x414E4E44; // 'D','N','N','A'
-    public const byte Version = 1;
+    public const byte Version = 2; // 2: sealed records after TLS
 
     private const byte Accepted = 0, WrongCredentials = 1, Malformed = 2;
 
@@ -79,12 +84,14 @@ public static class TensorHandshake
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.HandshakeTimeout);
-        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        Stream plain = new NetworkStream(socket, ownsSocket: false), stream = plain;
+        SslStream? ssl = null;
         try
         {
-            if (options.Tls is { } tls) stream = await SecureAsync(stream, tls, accepting: false, remote, timeout.Token).ConfigureAwait(false);
-            await stream.WriteAsync(Hello(options.AccessToken), timeout.Token).ConfigureAwait(false);
-            var reply = new byte[ReplySize];
+            if (options.Tls is { } tls) stream = ssl = await SecureAsync(plain, tls, accepting: false, remote, timeout.Token).ConfigureAwait(false);
+            byte[] mine = ssl is null ? [] : RandomNumberGenerator.GetBytes(SealedStream.RandomSize);
+            await stream.WriteAsync((byte[])[.. Hello(options.AccessToken), .. mine], timeout.Token).ConfigureAwait(false);
+            var reply = new byte[ReplySize + mine.Length];
             try
             {
                 await stream.ReadExactlyAsync(reply, timeout.Token).ConfigureAwait(false);
@@ -98,21 +105,36 @@ public static class TensorHandshake
                 throw new TensorAuthenticationException($"{remote} is not a data-plane endpoint (its handshake reply starts 0x{BinaryPrimitives.ReadUInt32LittleEndian(reply):X8})");
             switch (reply[4])
             {
-                case Accepted: return stream;
+                case Accepted: return ssl is null ? stream : await SealAsync(plain, ssl, mine, reply.AsSpan(ReplySize).ToArray(), timeout.Token).ConfigureAwait(false);
                 case WrongCredentials: throw new TensorAuthenticationException($"the data plane at {remote} refused this connection: wrong credentials");
                 default: throw new TensorAuthenticationException($"the data plane at {remote} refused this connection (status {reply[4]})");
             }
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await DisposeAsync(stream, plain).ConfigureAwait(false);
             throw new TensorAuthenticationException($"no handshake with the data plane at {remote} within {options.HandshakeTimeout.TotalSeconds:0.#} s", e);
         }
         catch
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await DisposeAsync(stream, plain).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The connecting side leaves TLS: its first sealed record, empty, tells the accepting side it may write.</summary>
+    private static async Task<Stream> SealAsync(Stream plain, SslStream ssl, byte[] mine, byte[] theirs, CancellationToken ct)
+    {
+        var (send, receive) = SealedStream.Keys(mine, theirs, connector: true);
+        var sealedStream = new SealedStream(plain, send, receive, retired: ssl);
+        await sealedStream.WriteAsync(ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
+        return sealedStream;
+    }
+
+    private static async Task DisposeAsync(Stream stream, Stream plain)
+    {
+        await stream.DisposeAsync().ConfigureAwait(false);
+        await plain.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>The accepting side: TLS when configured, read the hello, check the token (or the peer token), reply.</summary>
@@ -121,10 +143,12 @@ public static class TensorHandshake
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.HandshakeTimeout);
-        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        Stream plain = new NetworkStream(socket, ownsSocket: false), stream = plain;
+        SslStream? ssl = null;
         try
         {
-            if (options.Tls is { } tls) stream = await SecureAsync(stream, tls, accepting: true, remote, timeout.Token).ConfigureAwait(false);
+            if (options.Tls is { } tls) stream = ssl = await SecureAsync(plain, tls, accepting: true, remote, timeout.Token).ConfigureAwait(false);
+            byte[] extra = ssl is null ? [] : new byte[SealedStream.RandomSize]; // zeros in a refusal
             var hello = new byte[HelloSize];
             int got = 0;
             try
@@ -140,35 +164,47 @@ public static class TensorHandshake
             if (BinaryPrimitives.ReadUInt32LittleEndian(hello) != HelloMagic || hello[4] != Version
                 || hello.AsSpan(5, 3).ContainsAnyExcept((byte)0) || hello.AsSpan(40, 8).ContainsAnyExcept((byte)0))
             {
-                await ReplyAsync(stream, Malformed, timeout.Token).ConfigureAwait(false);
+                await ReplyAsync(stream, Malformed, extra, timeout.Token).ConfigureAwait(false);
                 throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: not a data-plane hello (first bytes 0x{BinaryPrimitives.ReadUInt32LittleEndian(hello):X8})");
             }
             bool peer = options.PeerToken is { } peerToken && CryptographicOperations.FixedTimeEquals(peerToken, hello.AsSpan(8, TokenSize));
             if (!peer && options.AccessToken is { } token && !CryptographicOperations.FixedTimeEquals(token, hello.AsSpan(8, TokenSize)))
             {
-                await ReplyAsync(stream, WrongCredentials, timeout.Token).ConfigureAwait(false);
+                await ReplyAsync(stream, WrongCredentials, extra, timeout.Token).ConfigureAwait(false);
                 throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: wrong credentials");
             }
-            await ReplyAsync(stream, Accepted, timeout.Token).ConfigureAwait(false);
-            return (stream, peer);
+            if (ssl is null)
+            {
+                await ReplyAsync(stream, Accepted, extra, timeout.Token).ConfigureAwait(false);
+                return (stream, peer);
+            }
+            var theirs = new byte[SealedStream.RandomSize];
+            await stream.ReadExactlyAsync(theirs, timeout.Token).ConfigureAwait(false);
+            RandomNumberGenerator.Fill(extra);
+            await ReplyAsync(stream, Accepted, extra, timeout.Token).ConfigureAwait(false);
+            var (send, receive) = SealedStream.Keys(theirs, extra, connector: false);
+            var sealedStream = new SealedStream(plain, send, receive, retired: ssl);
+            stream = sealedStream;
+            await sealedStream.ExpectEmptyRecordAsync(timeout.Token).ConfigureAwait(false); // the connector reads no more TLS: writing is safe
+            return (sealedStream, peer);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await DisposeAsync(stream, plain).ConfigureAwait(false);
             throw new TensorAuthenticationException($"refused a data-plane connection from {remote}: no handshake within {options.HandshakeTimeout.TotalSeconds:0.#} s", e);
         }
         catch
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await DisposeAsync(stream, plain).ConfigureAwait(false);
             throw;
         }
     }
 
     /// <summary>Mutual TLS over <paramref name="plain"/>: the SslStream frames travel on, or a TensorAuthenticationException.</summary>
-    private static async Task<Stream> SecureAsync(Stream plain, Security.ClusterTls tls, bool accepting, IPEndPoint remote, CancellationToken ct)
+    private static async Task<SslStream> SecureAsync(Stream plain, Security.ClusterTls tls, bool accepting, IPEndPoint remote, CancellationToken ct)
     {
         string? refusal = null;
-        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: true); // the socket's stream carries the sealed records after it
         try
         {
             if (accepting) await ssl.AuthenticateAsServerAsync(tls.ServerOptions(r => refusal = r), ct).ConfigureAwait(false);
@@ -186,9 +222,10 @@ public static class TensorHandshake
         }
     }
 
-    private static async Task ReplyAsync(Stream stream, byte status, CancellationToken ct)
+    private static async Task ReplyAsync(Stream stream, byte status, byte[] extra, CancellationToken ct)
     {
-        var reply = new byte[ReplySize];
+        var reply = new byte[ReplySize + extra.Length];
+        extra.CopyTo(reply, ReplySize);
         BinaryPrimitives.WriteUInt32LittleEndian(reply, ReplyMagic);
         reply[4] = status;
         try
