@@ -56,21 +56,29 @@ public sealed class StepTrafficTests
     }
 
     [Fact]
-    public void A_step_adds_compute_each_phase_on_its_busiest_link_and_the_reduction()
+    public void A_step_is_its_critical_path_or_the_CPU_of_its_busiest_host_whichever_is_longer()
     {
         var machine = new MachineFigures(FlopsPerSecond: 1e9, SampleSeconds: 1e-3, LinkBytesPerSecond: 1e6, LatencySeconds: 1e-3,
             MessageSeconds: 1e-4, SumSecondsPerParameter: 1e-9, OptimizerSecondsPerParameter: 2e-9);
         var p = new CostModel(new NetworkCost(1000, 0), machine).Predict(Topology.Star, Four);
         Assert.Equal(2 * 8 * 1e-3, p.ComputeSeconds, 12);                 // 2 shards of 8 samples, 1 ms each
-        // gradients: 32,000 bytes in at 1 MB/s + 8 messages + one latency; weights: 16,000 out + 4 messages + one latency
-        Assert.Equal(0.032 + 0.0008 + 0.001 + 0.016 + 0.0004 + 0.001, p.CommunicationSeconds, 12);
+        // the links: gradients 32,000 bytes into the coordinator at 1 MB/s + one latency; weights 16,000 out + one latency
+        Assert.Equal(0.032 + 0.001 + 0.016 + 0.001, p.CommunicationSeconds, 12);
         Assert.Equal(1000 * (8 * 1e-9 + 2e-9), p.ReduceSeconds, 15);
-        Assert.Equal(64 / (0.016 + 0.0512 + 1e-5), p.SamplesPerSecond, 6);
-        Assert.Equal((LinkLoad.Coordinator, 48_000.0, 12), (p.BusiestLink, p.BusiestLinkBytes, p.CriticalMessages));
-        // a quarter of the CPU: compute, message overhead and the reduction take 4 times as long, bytes and latency do not
-        var slow = new CostModel(new NetworkCost(1000, 0), machine with { CpuShare = 0.25 }).Predict(Topology.Star, Four);
-        Assert.Equal(4 * p.ComputeSeconds, slow.ComputeSeconds, 12);
-        Assert.Equal(0.032 + 4 * 0.0008 + 0.001 + 0.016 + 4 * 0.0004 + 0.001, slow.CommunicationSeconds, 12);
+        Assert.Equal(64 / (0.016 + 0.050 + 1e-5), p.SamplesPerSecond, 6);
+        Assert.Equal((LinkLoad.Coordinator, 48_000.0, StepPrediction.LinkBound), (p.BusiestLink, p.BusiestLinkBytes, p.Bound));
+        // a tenth of the CPU: compute and the reduction take 10 times as long, the wire does not; the hosts' message overheads
+        // (the coordinator's 12 at 1 ms, the worker host's 3) still fit inside the critical path
+        var slow = new CostModel(new NetworkCost(1000, 0), machine with { CpuShare = 0.1 }).Predict(Topology.Star, Four);
+        Assert.Equal(10 * p.ComputeSeconds, slow.ComputeSeconds, 12);
+        Assert.Equal((StepPrediction.LinkBound, 0.16 + 0.050 + 1e-4), (slow.Bound, Math.Round(slow.StepSeconds, 12)));
+        // sharded, a worker host moves 19,000 bytes in 19 messages: at 10 µs a byte on a tenth of a core it holds the step
+        var sharded = new CostModel(new NetworkCost(1000, 0), machine with { CpuShare = 0.1, ByteSeconds = 1e-5 }).Predict(Topology.Sharded, Four);
+        Assert.Equal((StepPrediction.WorkerCpuBound, 19, 19_000.0), (sharded.Bound, sharded.CriticalMessages, sharded.CriticalBytes));
+        // per-byte CPU on a slow coordinator: 48,000 bytes at 10 µs each and a tenth of a core make it the bound
+        var held = new CostModel(new NetworkCost(1000, 0), machine with { CpuShare = 0.1, ByteSeconds = 1e-5 }).Predict(Topology.Star, Four);
+        Assert.Equal(StepPrediction.CoordinatorCpuBound, held.Bound);
+        Assert.Equal(48_000 * 1e-4 + 12 * 1e-3 + 1e-4, held.StepSeconds, 9);
     }
 
     [Fact]

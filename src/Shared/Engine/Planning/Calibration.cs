@@ -10,13 +10,14 @@ public static class Calibration
     /// <summary>
     /// Least squares on the relative error: each run's measured step time T (batch / samples_per_s) against the model's
     /// x·compute + m·messages/quota + c·bytes/quota + the rest, solved for the compute multiplier x, the overhead per message m
-    /// and per byte c (neither below 0: a cost the runs do not show is left at 0 and the others refitted). The busiest link of
-    /// a phase depends on m and c, so the fit is repeated a few times from the figures it found.
+    /// and per byte c (neither below 0: a cost the runs do not show is left at 0 and the others refitted). Which bound holds a
+    /// run's step (its links, a worker host's CPU, the coordinator's) depends on the figures, so the fit is repeated from the
+    /// figures it found, each run taken by the bound that held it under them.
     /// </summary>
     public static CalibrationResult Fit(IReadOnlyList<MeasuredRun> runs, NetworkCost network, MachineFigures initial, StepShape command)
     {
         var machine = initial;
-        for (int round = 0; round < 4; round++)
+        for (int round = 0; round < 12; round++)
         {
             var parts = runs.Select(r => Parts(r, Predict(r, network, machine, command))).ToArray();
             (double x, double m, double c) = Solve(parts, machine.MessageSeconds, machine.ByteSeconds);
@@ -24,9 +25,73 @@ public static class Calibration
                 throw new UserErrorException("--calibrate: the measured runs are faster than their communication alone predicts; check each run's link_gbit, parameters and --latency-us");
             machine = machine with { FlopsPerSecond = machine.FlopsPerSecond / x, SampleSeconds = machine.SampleSeconds * x, MessageSeconds = m, ByteSeconds = c };
         }
+        if (runs.Count >= 3) // fewer runs cannot tell three figures apart: the rate alone was fitted
+            machine = new[] { machine, Refine(runs, network, machine, command), Refine(runs, network, Coarse(runs, network, machine, command), command) }
+                .MinBy(m => SquaredError(runs, network, m, command))!;
         var predictions = runs.Select(r => new CalibratedRun(r, Predict(r, network, machine, command))).ToArray();
         return new CalibrationResult(machine, predictions);
     }
+
+    /// <summary>
+    /// The sum of squared relative errors minimised directly from <paramref name="start"/> (a compass search over the compute
+    /// rate's logarithm, m and c, each step doubled after a move and halved when neither way helps): the step is the larger of its bounds, so the
+    /// linear fit above, which takes each run by the bound that held it under the previous figures, can stop short of the
+    /// best figures where runs change bounds.
+    /// </summary>
+    private static MachineFigures Refine(IReadOnlyList<MeasuredRun> runs, NetworkCost network, MachineFigures start, StepShape command)
+    {
+        double Cost(double[] v) => SquaredError(runs, network, With(start, v[0], v[1], v[2]), command);
+        double[] at = [0, start.MessageSeconds, start.ByteSeconds];
+        double[] step = [0.25, Math.Max(start.MessageSeconds, 20e-6), Math.Max(start.ByteSeconds, 0.1e-9)];
+        double best = Cost(at);
+        double[] small = [1e-10, 1e-12, 1e-16]; // relative 1e-10 for the rate; 1 ps per message, 1e-7 ps per byte
+        for (int i = 0; i < 30_000 && Enumerable.Range(0, 3).Any(d => step[d] > small[d]); i++)
+        {
+            int d = i % 3;
+            bool moved = false;
+            foreach (int sign in new[] { 1, -1 })
+            {
+                double[] next = (double[])at.Clone();
+                next[d] = d == 0 ? at[d] + sign * step[d] : Math.Max(0, at[d] + sign * step[d]);
+                double cost = Cost(next);
+                if (cost < best) (at, best, moved) = (next, cost, true);
+            }
+            step[d] = moved ? step[d] * 2 : step[d] / 2; // longer strides along a valley, shorter ones where it turns
+        }
+        return With(start, at[0], at[1], at[2]);
+    }
+
+    /// <summary>
+    /// A start for <see cref="Refine"/> where the search cannot get stuck on a bound's edge far from the best figures: the
+    /// best of a grid of per-message (0–1 ms) and per-byte (0–8 ns) costs, each with the compute rate that suits it best.
+    /// </summary>
+    private static MachineFigures Coarse(IReadOnlyList<MeasuredRun> runs, NetworkCost network, MachineFigures start, StepShape command)
+    {
+        var best = (Cost: double.PositiveInfinity, Figures: start);
+        for (int i = 0; i <= 24; i++)
+        for (int j = 0; j <= 24; j++)
+        {
+            double m = i == 0 ? 0 : 1e-6 * Math.Pow(1000, (i - 1) / 23.0), c = j == 0 ? 0 : 0.01e-9 * Math.Pow(800, (j - 1) / 23.0);
+            for (double lx = -4; lx <= 4; lx += 0.125)
+            {
+                var figures = With(start, lx, m, c);
+                double cost = SquaredError(runs, network, figures, command);
+                if (cost < best.Cost) best = (cost, figures);
+            }
+        }
+        return best.Figures;
+    }
+
+    private static MachineFigures With(MachineFigures start, double logRate, double message, double perByte) => start with
+    {
+        FlopsPerSecond = start.FlopsPerSecond * Math.Exp(logRate), SampleSeconds = start.SampleSeconds / Math.Exp(logRate), MessageSeconds = message, ByteSeconds = perByte,
+    };
+
+    private static double SquaredError(IReadOnlyList<MeasuredRun> runs, NetworkCost network, MachineFigures figures, StepShape command) => runs.Sum(r =>
+    {
+        double e = Predict(r, network, figures, command).SamplesPerSecond / r.SamplesPerSecond - 1;
+        return e * e;
+    });
 
     /// <summary>The model's prediction for <paramref name="run"/>: its network, shape, quota and link, or the command's.</summary>
     public static StepPrediction Predict(MeasuredRun run, NetworkCost network, MachineFigures machine, StepShape command)
@@ -51,8 +116,8 @@ public static class Calibration
     private static double[] Parts(MeasuredRun run, StepPrediction p)
     {
         double t = p.Shape.Batch / run.SamplesPerSecond;
-        double rest = p.StepSeconds - p.ComputeSeconds - p.MessageSeconds - p.ByteSeconds;
-        return [p.ComputeSeconds / t, p.CriticalMessages / run.CpuQuota / t, p.CriticalBytes / run.CpuQuota / t, (t - rest) / t];
+        double rest = p.StepSeconds - p.CriticalComputeSeconds - p.MessageSeconds - p.ByteSeconds;
+        return [p.CriticalComputeSeconds / t, p.CriticalMessages / run.CpuQuota / t, p.CriticalBytes / run.CpuQuota / t, (t - rest) / t];
     }
 
     /// <summary>

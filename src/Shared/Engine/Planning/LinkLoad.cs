@@ -10,5 +10,5 @@ public sealed record LinkLoad(string Link, LinkPhase Gradients, LinkPhase Weight
     public const string Coordinator = "coordinator", WorkerHost = "worker host";
 
     public double Bytes => Gradients.Bytes + Weights.Bytes;
-    public double Seconds(MachineFigures machine) => Gradients.Seconds(machine) + Weights.Seconds(machine);
+    public int Messages => Gradients.Messages + Weights.Messages;
 }

@@ -2,7 +2,8 @@ namespace DistributedNN.Planning;
 
 /// <summary>
 /// What one link carries in one phase of a step: bytes and tensor messages each way. Links are full duplex, so the bytes
-/// take the longer direction's time; the messages' software overhead is CPU time of the one host, so both directions add.
+/// take the longer direction's time; the CPU the host spends on them (per message, per byte) is counted per host by
+/// <see cref="CostModel"/>, both directions added.
 /// </summary>
 public readonly record struct LinkPhase(double BytesOut, double BytesIn, int MessagesOut, int MessagesIn)
 {
@@ -13,10 +14,8 @@ public readonly record struct LinkPhase(double BytesOut, double BytesIn, int Mes
     public bool IsIdle => Messages == 0;
 
     /// <summary>
-    /// The phase's time on this link: the longer direction at the link rate, every message's overhead, the CPU time of
-    /// every byte either way (network stack and TLS: on a host with a small CPU share it, not the link, holds the step),
-    /// and one one-way latency (the messages of a phase are pipelined: they do not wait for each other's delivery).
+    /// The phase's time on the wire: the longer direction at the link rate and one one-way latency (the messages of a phase
+    /// are pipelined: they do not wait for each other's delivery).
     /// </summary>
-    public double Seconds(MachineFigures machine) => IsIdle ? 0 :
-        Math.Max(BytesOut, BytesIn) / machine.LinkBytesPerSecond + machine.MessageOverhead(Messages) + machine.ByteCpu(Bytes) + machine.LatencySeconds;
+    public double WireSeconds(MachineFigures machine) => IsIdle ? 0 : Math.Max(BytesOut, BytesIn) / machine.LinkBytesPerSecond + machine.LatencySeconds;
 }

@@ -1,10 +1,12 @@
 namespace DistributedNN.Planning;
 
 /// <summary>
-/// The model's prediction for one step: its parts on the critical path (compute on the busiest host, communication of the
-/// two phases, each on its busiest link, the reducer's or coordinator's sum and optimizer), the resulting rate, and the
-/// busiest link's bytes. <see cref="CriticalMessages"/>, <see cref="MessageSeconds"/>, <see cref="CriticalBytes"/> and
-/// <see cref="ByteSeconds"/> (parts of the communication) let a calibration refit the per-message and per-byte CPU costs.
+/// The model's prediction for one step: compute on the busiest host, communication, the sum and optimizer, the resulting
+/// rate, the busiest link's bytes, and what bounds the step (<see cref="Bound"/>: the links' critical path, a worker host's
+/// CPU or the coordinator's; communication is the step less compute and reduction, whichever it is).
+/// <see cref="CriticalComputeSeconds"/>, <see cref="CriticalMessages"/>, <see cref="MessageSeconds"/>,
+/// <see cref="CriticalBytes"/> and <see cref="ByteSeconds"/> are the bound's parts, so that a calibration can refit the
+/// compute rate and the per-message and per-byte CPU costs.
 /// </summary>
 public sealed record StepPrediction(
     Topology Topology,
@@ -17,8 +19,12 @@ public sealed record StepPrediction(
     int CriticalMessages,
     double MessageSeconds,
     double CriticalBytes = 0,
-    double ByteSeconds = 0)
+    double ByteSeconds = 0,
+    string Bound = StepPrediction.LinkBound,
+    double CriticalComputeSeconds = 0)
 {
+    public const string LinkBound = "links", WorkerCpuBound = "worker CPU", CoordinatorCpuBound = "coordinator CPU";
+
     public double StepSeconds => ComputeSeconds + CommunicationSeconds + ReduceSeconds;
     public double SamplesPerSecond => Shape.Batch / StepSeconds;
 }
