@@ -9,7 +9,7 @@ namespace DistributedNN.Planning;
 /// - the coordinator's CPU: the same for its bytes and messages, + its sum and optimizer (the star) or its replica's update.
 /// A host's network stack and TLS run while its link carries the bytes, so on a host with a small CPU share the CPU, not
 /// the link, holds the step; adding the two (as this model once did) missed the testbed's runs by up to 36% where the
-/// larger of them fits all seven within 14% (docs/BENCHMARKS.md, issue 14).
+/// larger of them fits all seven within 17% (docs/BENCHMARKS.md, issue 14).
 ///
 /// What it leaves out, and why that is acceptable for choosing a topology and sizing a cluster:
 /// - overlap of compute and communication: today's step sends nothing until a shard's backward pass is done, and the weights
