@@ -33,7 +33,7 @@ public sealed partial class TensorChannel : IAsyncDisposable, IDisposable
     private const int SendPieceBytes = 4 << 20;
 
     private readonly Socket _socket;
-    /// <summary>What frames travel on: the socket's NetworkStream, or the SslStream over it.</summary>
+    /// <summary>What frames travel on: the socket's NetworkStream, or under TLS the <see cref="SealedStream"/> over it.</summary>
     private readonly Stream _stream;
     private readonly TensorChannelOptions _options;
     /// <summary>Drops a peer that stalls in the middle of a frame (null: no deadline); <see cref="_stalled"/> says how it did.</summary>

@@ -46,13 +46,14 @@ public static class DataCache
     }
 
     // the fallback in the temporary directory: made (and checked) only when a run comes to it
-    private static string Temporary => Path.Combine(Path.GetTempPath(), $"dnn-data-{Platform.UnixFiles.EffectiveUserId}");
+    private static string Temporary => Path.Combine(Path.GetTempPath(), TemporaryName);
+    private static string TemporaryName => $"dnn-data-{Platform.UnixFiles.EffectiveUserId}";
 
     // The temporary directory is everyone's: a folder there is used only if it is ours alone (made 700, not a link),
     // as another user's folder could hold a cache file of their making.
     internal static string? PrivateTemporary(string parent)
     {
-        string directory = Path.Combine(parent, $"dnn-data-{Platform.UnixFiles.EffectiveUserId}");
+        string directory = Path.Combine(parent, TemporaryName);
         try
         {
             if (!Platform.UnixFiles.HasOwnerChecks) return System.IO.Directory.CreateDirectory(directory).FullName;
