@@ -132,4 +132,81 @@ public sealed class SealedStreamTests
         await using (var reader = Acceptor(new MemoryStream([])))
             await Assert.ThrowsAsync<EndOfStreamException>(() => reader.ExpectEmptyRecordAsync(CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_joined_write_puts_the_same_records_on_the_wire_as_two_writes()
+    {
+        byte[] header = Pattern(48), payload = Pattern(SealedStream.MaxRecord + 9);
+        var joined = new MemoryStream();
+        await using (var writer = Connector(joined))
+        {
+            await writer.WriteAsync(header, payload); // the header's record and the payload's first in one inner write
+            await writer.WriteAsync(header, ReadOnlyMemory<byte>.Empty); // nothing to join: the header's record alone
+        }
+        Assert.Equal(await SealAsync(header, payload, header), joined.ToArray());
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(4099)]
+    public async Task Records_arriving_in_pieces_of_any_size_read_the_same(int piece)
+    {
+        byte[] header = Pattern(48), payload = Pattern(300_001), tail = Pattern(5);
+        var wire = await SealAsync(header, payload, [], header, tail);
+        await using var reader = Acceptor(new Trickle(wire, piece));
+        var all = new MemoryStream();
+        var buffer = new byte[65_536];
+        int got;
+        while ((got = await reader.ReadAsync(buffer)) > 0) all.Write(buffer, 0, got);
+        Assert.Equal([.. header, .. payload, .. header, .. tail], all.ToArray());
+    }
+
+    [Fact]
+    public async Task A_small_record_after_a_large_one_comes_in_the_same_socket_read()
+    {
+        // frames of a header record (48 bytes) and a payload record, back to back as they arrive from a peer
+        byte[] header = Pattern(48), payload = Pattern(117_000);
+        var wire = await SealAsync(header, payload, header, payload, header, payload);
+        var socket = new Trickle(wire, int.MaxValue);
+        await using var reader = Acceptor(socket);
+        var destination = new byte[payload.Length];
+        for (int frame = 0; frame < 3; frame++)
+        {
+            Assert.Equal(48, await reader.ReadAsync(destination.AsMemory(0, 48)));
+            Assert.Equal(payload.Length, await reader.ReadAsync(destination));
+            Assert.Equal(payload, destination);
+        }
+        // a read for the first header's length (taking the whole header record and the next length with it), then one
+        // for each payload record, which also takes the next header record: 4 reads, where a read per length and per
+        // record would take 12
+        Assert.Equal(4, socket.Reads);
+    }
+
+    /// <summary>A socket stand-in: each read returns at most <c>piece</c> bytes of the wire; counts the reads.</summary>
+    private sealed class Trickle(byte[] wire, int piece) : Stream
+    {
+        private int _at;
+        public int Reads { get; private set; }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            Reads++;
+            int n = Math.Min(Math.Min(buffer.Length, piece), wire.Length - _at);
+            wire.AsSpan(_at, n).CopyTo(buffer.Span);
+            _at += n;
+            return ValueTask.FromResult(n);
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void Flush() { }
+        public override bool CanRead => true;
+        public override bool CanWrite => false;
+        public override bool CanSeek => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
 }

@@ -66,6 +66,7 @@ public static class DnnAkka
             # a frozen worker flapping must not make the resolver down everyone, coordinator included
             akka.cluster.split-brain-resolver.down-all-when-unstable = off
             akka.cluster.down-removal-margin = 2s
+            akka.scheduler.tick-duration = 50ms
             """, HoconAddMode.Prepend)
         .AddHocon(UntrustedMode, HoconAddMode.Prepend)
         .WithDnnSerializers()

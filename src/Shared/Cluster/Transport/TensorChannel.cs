@@ -172,22 +172,22 @@ public sealed partial class TensorChannel : IAsyncDisposable, IDisposable
             TensorFrame.WriteHeader(header, _sendHeader);
             try
             {
-                await SendAllAsync(_sendHeader, ct).ConfigureAwait(false);
                 long total = header.PayloadBytes;
-                if (total > 0 && TensorHeader.IsBf16(header.Kind))
+                if (total == 0) await SendAllAsync(_sendHeader, ct).ConfigureAwait(false);
+                else if (TensorHeader.IsBf16(header.Kind))
                 {
                     // rounded into a scratch buffer of the channel (under the send lock), then sent from there
                     if (_sendBf16.Length < total) _sendBf16 = GC.AllocateUninitializedArray<byte>((int)total);
                     Numerics.BFloat16.Narrow(payload.Span, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(_sendBf16.AsSpan(0, (int)total)));
-                    await SendAllAsync(_sendBf16.AsMemory(0, (int)total), ct).ConfigureAwait(false);
+                    await SendHeaderWithAsync(_sendBf16.AsMemory(0, (int)total), ct).ConfigureAwait(false);
                 }
-                else if (total > 0)
+                else
                 {
                     using MemoryHandle pin = payload.Pin();
                     for (long offset = 0; offset < total; offset += MaxWindowBytes)
                     {
-                        int length = (int)Math.Min(MaxWindowBytes, total - offset);
-                        await SendAllAsync(PinnedBytes.Over(pin, offset, length), ct).ConfigureAwait(false);
+                        var window = PinnedBytes.Over(pin, offset, (int)Math.Min(MaxWindowBytes, total - offset));
+                        await (offset == 0 ? SendHeaderWithAsync(window, ct) : SendAllAsync(window, ct)).ConfigureAwait(false);
                     }
                 }
             }
@@ -333,15 +333,6 @@ public sealed partial class TensorChannel : IAsyncDisposable, IDisposable
             total += got;
         }
         return total;
-    }
-
-    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct)
-    {
-        for (int offset = 0; offset < buffer.Length; offset += SendPieceBytes)
-        {
-            _watch?.SendProgress();
-            await _stream.WriteAsync(buffer.Slice(offset, Math.Min(SendPieceBytes, buffer.Length - offset)), ct).ConfigureAwait(false);
-        }
     }
 
     /// <summary>What to throw for <paramref name="e"/>: the stall that closed the channel, if one did.</summary>

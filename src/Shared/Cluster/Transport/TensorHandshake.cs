@@ -33,7 +33,7 @@ public static class TensorHandshake
     public const int TokenSize = 32;
     public const uint HelloMagic = 0x484E4E44; // 'D','N','N','H'
     public const uint ReplyMagic = 0x414E4E44; // 'D','N','N','A'
-    public const byte Version = 2; // 2: sealed records after TLS
+    public const byte Version = 3; // 2: sealed records after TLS; 3: their key is 128 bits
 
     private const byte Accepted = 0, WrongCredentials = 1, Malformed = 2;
 
