@@ -62,16 +62,22 @@ public sealed class StepTrafficTests
             MessageSeconds: 1e-4, SumSecondsPerParameter: 1e-9, OptimizerSecondsPerParameter: 2e-9);
         var p = new CostModel(new NetworkCost(1000, 0), machine).Predict(Topology.Star, Four);
         Assert.Equal(2 * 8 * 1e-3, p.ComputeSeconds, 12);                 // 2 shards of 8 samples, 1 ms each
-        // the links: gradients 32,000 bytes into the coordinator at 1 MB/s + one latency; weights 16,000 out + one latency
-        Assert.Equal(0.032 + 0.001 + 0.016 + 0.001, p.CommunicationSeconds, 12);
+        // the links: gradients 32,000 bytes into the coordinator at 1 MB/s + one latency; weights 16,000 out + one latency.
+        // Each host sends its first shard's gradient after 8 ms and computes its second meanwhile: the coordinator's link is
+        // busy from 8 ms to 8 + 33 = 41 ms, so 8 ms of the 16 ms of compute are under the gradients' wire time
+        Assert.Equal(0.032 + 0.001 + 0.016 + 0.001 - 0.008, p.CommunicationSeconds, 12);
         Assert.Equal(1000 * (8 * 1e-9 + 2e-9), p.ReduceSeconds, 15);
-        Assert.Equal(64 / (0.016 + 0.050 + 1e-5), p.SamplesPerSecond, 6);
+        Assert.Equal(64 / (0.008 + 0.033 + 0.017 + 1e-5), p.SamplesPerSecond, 6);
+        // one shard a host: nothing to overlap, compute then the wire (8 gradients of 4,000 bytes in, 8 weights out)
+        var one = new CostModel(new NetworkCost(1000, 0), machine).Predict(Topology.Star, new StepShape(8, 8, 64));
+        Assert.Equal(0.008 + (32_000 / 1e6 + 0.001) + (32_000 / 1e6 + 0.001) + 1000 * (8 * 1e-9 + 2e-9), one.StepSeconds, 12);
         Assert.Equal((LinkLoad.Coordinator, 48_000.0, StepPrediction.LinkBound), (p.BusiestLink, p.BusiestLinkBytes, p.Bound));
-        // a tenth of the CPU: compute and the reduction take 10 times as long, the wire does not; the hosts' message overheads
-        // (the coordinator's 12 at 1 ms, the worker host's 3) still fit inside the critical path
+        // a tenth of the CPU: compute and the reduction take 10 times as long, the wire does not (the first shard's gradient
+        // is in long before the second is computed: only the second's half of the wire follows the compute); the hosts'
+        // message overheads (the coordinator's 12 at 1 ms, the worker host's 3) still fit inside the critical path
         var slow = new CostModel(new NetworkCost(1000, 0), machine with { CpuShare = 0.1 }).Predict(Topology.Star, Four);
         Assert.Equal(10 * p.ComputeSeconds, slow.ComputeSeconds, 12);
-        Assert.Equal((StepPrediction.LinkBound, 0.16 + 0.050 + 1e-4), (slow.Bound, Math.Round(slow.StepSeconds, 12)));
+        Assert.Equal((StepPrediction.LinkBound, 0.16 + 0.0165 + 0.017 + 1e-4), (slow.Bound, Math.Round(slow.StepSeconds, 12)));
         // sharded, a worker host moves 19,000 bytes in 19 messages: at 10 µs a byte on a tenth of a core it holds the step
         var sharded = new CostModel(new NetworkCost(1000, 0), machine with { CpuShare = 0.1, ByteSeconds = 1e-5 }).Predict(Topology.Sharded, Four);
         Assert.Equal((StepPrediction.WorkerCpuBound, 19, 19_000.0), (sharded.Bound, sharded.CriticalMessages, sharded.CriticalBytes));
