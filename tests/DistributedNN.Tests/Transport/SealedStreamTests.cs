@@ -183,6 +183,17 @@ public sealed class SealedStreamTests
         Assert.Equal(4, socket.Reads);
     }
 
+    [Fact]
+    public async Task A_reader_holds_at_most_one_largest_record_and_its_look_ahead()
+    {
+        // a record of 2.2 MB, then the largest: doubling the first's buffer would hold 4.4 MB
+        var wire = await SealAsync(Pattern(48), Pattern(2_200_000), Pattern(48), Pattern(SealedStream.MaxRecord), Pattern(48), Pattern(1000));
+        await using var reader = Acceptor(new Trickle(wire, 1 << 20));
+        var buffer = new byte[SealedStream.MaxRecord];
+        while (await reader.ReadAsync(buffer) > 0) { }
+        Assert.InRange(reader.ReceiveCapacity, SealedStream.MaxRecord, SealedStream.MaxRecord + (64 << 10));
+    }
+
     /// <summary>A socket stand-in: each read returns at most <c>piece</c> bytes of the wire; counts the reads.</summary>
     private sealed class Trickle(byte[] wire, int piece) : Stream
     {

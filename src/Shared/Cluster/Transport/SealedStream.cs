@@ -172,6 +172,9 @@ internal sealed class SealedStream : Stream
         return n;
     }
 
+    /// <summary>The bytes this stream holds for what it reads (the tests watch it stay within one largest record and a look-ahead).</summary>
+    internal int ReceiveCapacity => _in.Length;
+
     /// <summary>Until at least <paramref name="need"/> unread bytes are in: false if the peer closed first.</summary>
     private async ValueTask<bool> FillAsync(int need, CancellationToken ct)
     {
@@ -180,7 +183,10 @@ internal sealed class SealedStream : Stream
         if (_in.Length - _inStart < need + Lookahead)
         {
             // the unread bytes (at most what the last read took past its record) to the front, of a larger buffer if need be
-            var target = _in.Length < need + Lookahead ? GC.AllocateUninitializedArray<byte>(Math.Max(need + Lookahead, 2 * _in.Length)) : _in;
+            // (doubling, but never beyond the largest record and a look-ahead: a connection holds at most ~4 MB here)
+            var target = _in.Length < need + Lookahead
+                ? GC.AllocateUninitializedArray<byte>(Math.Max(need + Lookahead, Math.Min(2 * _in.Length, RecordSize(MaxRecord) + Lookahead)))
+                : _in;
             Buffer.BlockCopy(_in, _inStart, target, 0, unread);
             (_in, _inStart, _inEnd) = (target, 0, unread);
         }
