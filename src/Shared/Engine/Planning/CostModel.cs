@@ -45,10 +45,12 @@ public sealed class CostModel(NetworkCost network, MachineFigures machine)
         // wire, or after the first shard and all of the wire, whichever is later
         int s = shape.MostShardsPerHost;
         double gradients = links.Max(l => l.Gradients.WireSeconds(Machine));
-        double gradientsIn = Math.Max(compute + gradients / s, compute / s + gradients);
+        bool computeHolds = compute + gradients / s >= compute / s + gradients;
+        double pathCompute = computeHolds ? compute : compute / s; // the compute the critical path waits for
+        double gradientsIn = pathCompute + (computeHolds ? gradients / s : gradients);
         double weights = links.Max(l => l.Weights.WireSeconds(Machine));
 
-        var path = (Bound: StepPrediction.LinkBound, Step: gradientsIn + weights + reduce, Compute: compute, Host: (LinkLoad?)null);
+        var path = (Bound: StepPrediction.LinkBound, Step: gradientsIn + weights + reduce, Compute: pathCompute, Host: (LinkLoad?)null);
         var workerCpu = (Bound: StepPrediction.WorkerCpuBound, Step: compute + HostCpu(worker) + (topology == Topology.Star ? 0 : slice), Compute: compute, Host: (LinkLoad?)worker);
         var coordinatorCpu = (Bound: StepPrediction.CoordinatorCpuBound, Step: HostCpu(coordinator) + (topology == Topology.Star ? reduce : replica), Compute: 0.0,
             Host: (LinkLoad?)coordinator);
