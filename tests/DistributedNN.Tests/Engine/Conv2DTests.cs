@@ -20,7 +20,7 @@ public sealed class Conv2DTests
         new ConvShape(2, 8, 7, 3, 4, 4, Stride: 3, Padding: 2),
     };
 
-    private static double[] Random(int n, int seed)
+    internal static double[] Random(int n, int seed)
     {
         var rng = new DistributedNN.Numerics.Rng((ulong)seed);
         return Enumerable.Range(0, n).Select(_ => rng.NextDouble() * 2 - 1).ToArray();

@@ -9,6 +9,10 @@ namespace DistributedNN.Model;
 /// dWᵀ = Σ cols · δᵀ (one FMA chain per weight over every sample's pixels in order, continued from chunk to chunk),
 /// db = Σ_s Σ_pixels δ_s, and dx_s = col2im(Wᵀ · δ_s) — every input pixel collects the gradient of every output it
 /// fed (the chain rule's sum over paths). Results do not depend on the chunking or on the threads of <see cref="Team"/>.
+/// Where the shape allows (stride 1, no padding, output rows of whole 8-pixel vectors, filters in 16s) and one thread
+/// computes, no patch matrix is made: the forward and the weight gradient read each patch where it lies in the input
+/// (<see cref="Gemm.MatMulGatherB"/>, <see cref="Gemm.MatMulGatherA"/>), and col2im takes Wᵀ·δ a band of patch rows at a
+/// time (<see cref="ScatterProduct"/>) — the same FMA chains and the same order of additions, so the same bits.
 /// Buffers are allocated once; not thread-safe.
 /// </summary>
 public sealed unsafe class Conv2D
@@ -20,6 +24,9 @@ public sealed unsafe class Conv2D
     private readonly float* _wide;      // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
     private readonly float* _deltaT;    // the chunk's δ transposed, [Chunk·pixels × Filters]
     private readonly float* _weightGradT; // Σ cols·δᵀ = dWᵀ, [PatchSize × Filters]
+    private readonly int[]? _patchOffsets; // implicit im2col: patch row (c, ky, kx) → c·H·W + ky·W + kx
+    private readonly int[]? _runOffsets;   // a chunk's 8-pixel output runs → where their patch starts in the chunk's input
+    private readonly int[]? _pixelOffsets; // a chunk's output pixels → where their patch starts in the chunk's input
 
     public Conv2D(ConvShape shape)
     {
@@ -33,7 +40,40 @@ public sealed unsafe class Conv2D
             Pinned.Floats((long)pixels * Chunk * shape.Filters, out _deltaT),
             Pinned.Floats((long)shape.PatchSize * shape.Filters, out _weightGradT),
         ];
+        if (Implicit(shape)) (_patchOffsets, _runOffsets, _pixelOffsets) = Offsets(shape);
     }
+
+    /// <summary>
+    /// Whether the products can read the patches straight from the input (<see cref="Gemm.MatMulGatherB"/>, <see cref="Gemm.MatMulGatherA"/>)
+    /// instead of copying them into the column matrix first: stride 1 and no padding, so that every output row's patch row is a
+    /// run of contiguous input pixels; output rows of whole 8-pixel vectors; filters in whole 16-wide panels.
+    /// </summary>
+    private static bool Implicit(ConvShape s) =>
+        s.Stride == 1 && s.Padding == 0 && s.OutWidth % 8 == 0 && s.OutHeight * s.OutWidth % 16 == 0 && s.Filters % 16 == 0;
+
+    private static (int[] Patch, int[] Runs, int[] Pixels) Offsets(ConvShape s)
+    {
+        int pixels = s.OutHeight * s.OutWidth;
+        var patch = new int[s.PatchSize];
+        for (int c = 0, i = 0; c < s.Channels; c++)
+            for (int ky = 0; ky < s.KernelHeight; ky++)
+                for (int kx = 0; kx < s.KernelWidth; kx++) patch[i++] = (c * s.Height + ky) * s.Width + kx;
+        var at = new int[Chunk * pixels];
+        for (int q = 0; q < at.Length; q++)
+        {
+            int r = q / pixels, t = q % pixels;
+            at[q] = r * s.InputSize + t / s.OutWidth * s.Width + t % s.OutWidth;
+        }
+        var runs = new int[at.Length / 8];
+        for (int q = 0; q < runs.Length; q++) runs[q] = at[8 * q];
+        return (patch, runs, at);
+    }
+
+    /// <summary>The products of this call read the patches in place: a shape that allows it, a vector path, one thread.</summary>
+    private bool InPlace(GemmTeam gemm) => ReadsPatchesInPlace && gemm.Threads == 1;
+
+    /// <summary>Whether a call on one thread reads the patches in place (no column matrix) on the path in force.</summary>
+    internal bool ReadsPatchesInPlace => _patchOffsets is not null && Kernels.Path != KernelPath.Scalar;
 
     public ConvShape Shape { get; }
 
@@ -65,9 +105,15 @@ public sealed unsafe class Conv2D
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
-                for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
                 // Z [Filters × n·pixels] = W [Filters × PatchSize] · cols [PatchSize × n·pixels]
-                gemm.MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
+                if (InPlace(gemm))
+                    fixed (int* patch = _patchOffsets, runs = _runOffsets)
+                        Gemm.MatMulGatherB(s.Filters, width, s.PatchSize, p, s.PatchSize, x + (long)r0 * s.InputSize, patch, runs, wide, width, accumulate: false);
+                else
+                {
+                    for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
+                    gemm.MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
+                }
                 float* bias = p + s.Filters * s.PatchSize;
                 for (int r = 0; r < n; r++)
                 {
@@ -100,20 +146,30 @@ public sealed unsafe class Conv2D
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
+                bool inPlace = InPlace(gemm);
                 for (int r = 0; r < n; r++)
                 {
                     float* dr = d + (long)(r0 + r) * s.OutputSize;
-                    Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
+                    if (!inPlace) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
                     Gemm.Transpose(s.Filters, pixels, dr, dT + (long)r * pixels * s.Filters);
                     BiasSums(dT + (long)r * pixels * s.Filters, pixels, s.Filters, bias);
                 }
                 // dWᵀ [PatchSize × Filters] (+)= cols [PatchSize × n·pixels] · δᵀ [n·pixels × Filters]
-                gemm.MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
+                if (inPlace)
+                    fixed (int* patch = _patchOffsets, at = _pixelOffsets)
+                        Gemm.MatMulGatherA(s.PatchSize, s.Filters, width, x + (long)r0 * s.InputSize, patch, at, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
+                else gemm.MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 if (inputGradient.IsEmpty) continue;
+                if (inPlace)
+                {
+                    // dx = col2im(Wᵀ · δ), the product a band of patch rows at a time
+                    new Span<float>(dx + (long)r0 * s.InputSize, n * s.InputSize).Clear();
+                    GatherDelta(d + (long)r0 * s.OutputSize, n, wide, width);
+                    ScatterProduct(p, wide, width, cols, dx + (long)r0 * s.InputSize);
+                    continue;
+                }
                 // dcols [PatchSize × n·pixels] = Wᵀ · δ, δ gathered as [Filters × n·pixels]; then every patch value back onto its pixel
-                for (int r = 0; r < n; r++)
-                    for (int f = 0; f < s.Filters; f++)
-                        new ReadOnlySpan<float>(d + (long)(r0 + r) * s.OutputSize + f * pixels, pixels).CopyTo(new Span<float>(wide + (long)f * width + r * pixels, pixels));
+                GatherDelta(d + (long)r0 * s.OutputSize, n, wide, width);
                 gemm.MatMul(s.PatchSize, width, s.Filters, p, 1, s.PatchSize, wide, width, cols, width, accumulate: false);
                 for (int r = 0; r < n; r++)
                 {
@@ -126,6 +182,41 @@ public sealed unsafe class Conv2D
             fixed (float* g = gradient)
                 Gemm.Transpose(s.PatchSize, s.Filters, gT, g); // dW [Filters × PatchSize]
         }
+    }
+
+    /// <summary>
+    /// col2im of Wᵀ·δ without the whole column matrix: the product is computed a band of patch rows at a time into
+    /// <paramref name="band"/> (a few KB, in cache), and each row's 8-pixel runs are added onto their pixels, rows in order
+    /// — each pixel collects its values in the order of the whole matrix's scatter (<see cref="Patches"/>), so the same bits.
+    /// </summary>
+    private void ScatterProduct(float* p, float* wide, int width, float* band, float* dx)
+    {
+        var s = Shape;
+        int bandRows = System.Math.Max(6, 16384 / width / 6 * 6), runs = width / 8;
+        fixed (int* patch = _patchOffsets, at = _runOffsets)
+            for (int i0 = 0; i0 < s.PatchSize; i0 += bandRows)
+            {
+                int rowsHere = System.Math.Min(bandRows, s.PatchSize - i0);
+                Gemm.MatMul(rowsHere, width, s.Filters, p + i0, 1, s.PatchSize, wide, width, band, width, accumulate: false);
+                for (int r = 0; r < rowsHere; r++)
+                {
+                    float* from = band + (long)r * width, to = dx + patch[i0 + r];
+                    for (int q = 0; q < runs; q++)
+                    {
+                        float* run = to + at[q];
+                        (Vector256.Load(run) + Vector256.Load(from + 8 * q)).Store(run);
+                    }
+                }
+            }
+    }
+
+    /// <summary>δ of <paramref name="n"/> samples ([Filters × pixels] each) side by side as [Filters × n·pixels] in <paramref name="wide"/>.</summary>
+    private void GatherDelta(float* d, int n, float* wide, int width)
+    {
+        int pixels = Shape.OutHeight * Shape.OutWidth;
+        for (int r = 0; r < n; r++)
+            for (int f = 0; f < Shape.Filters; f++)
+                new ReadOnlySpan<float>(d + (long)r * Shape.OutputSize + f * pixels, pixels).CopyTo(new Span<float>(wide + (long)f * width + r * pixels, pixels));
     }
 
     // to[j] = from[j] + b: one addition per element

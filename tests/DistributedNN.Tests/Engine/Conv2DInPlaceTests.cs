@@ -1,0 +1,67 @@
+using DistributedNN.Model;
+using DistributedNN.Numerics;
+
+namespace DistributedNN.Tests.Engine;
+
+/// <summary>
+/// The convolution's products reading the patches where they lie in the input (implicit im2col: one thread, a vector path,
+/// stride 1, no padding) against the same products on the copied patch matrix (a team of threads takes that way): the same bits.
+/// </summary>
+[Collection(KernelPathCollection.Name)]
+public sealed class Conv2DInPlaceTests
+{
+    public static TheoryData<ConvShape> InPlaceShapes() => new()
+    {
+        new ConvShape(1, 28, 28, 32, 5, 5), // examples/cnn.json's layers: 24 × 24 and 8 × 8 outputs
+        new ConvShape(4, 12, 12, 64, 5, 5),
+        new ConvShape(3, 10, 11, 16, 3, 4), // a non-square kernel, 8 × 8 out
+        new ConvShape(8, 12, 12, 16, 5, 5), // patches of 200 values: the forward's chains cross k-blocks
+    };
+
+    [Theory]
+    [MemberData(nameof(InPlaceShapes))]
+    public void Patches_read_in_place_give_the_bits_of_the_copied_patch_matrix(ConvShape s)
+    {
+        // one thread reads the patches where they lie (implicit im2col); a team copies them into the column matrix first
+        int rows = Conv2D.Chunk + 3;
+        var x = Conv2DTests.Random(rows * s.InputSize, 11).Select(v => (float)v).ToArray();
+        var p = Conv2DTests.Random(s.ParameterCount, 12).Select(v => (float)v).ToArray();
+        var t = Conv2DTests.Random(rows * s.OutputSize, 13).Select(v => (float)v).ToArray();
+        foreach (var path in new[] { KernelPath.Vector256, KernelPath.Auto })
+        {
+            using (KernelPathScope.Use(path))
+            {
+                var conv = new Conv2D(s);
+                Assert.True(conv.ReadsPatchesInPlace);
+                var (z, g, dx) = Run(conv, s, x, rows, p, t);
+                using var team = new GemmTeam(2);
+                var (z2, g2, dx2) = Run(new Conv2D(s) { Team = team }, s, x, rows, p, t);
+                Assert.Equal(z2, z);
+                Assert.Equal(g2, g);
+                Assert.Equal(dx2, dx);
+                var expected = Conv2DTests.Reference(s, x.Select(v => (double)v).ToArray(), rows, p.Select(v => (double)v).ToArray());
+                for (int i = 0; i < z.Length; i++) Assert.Equal(expected[i], z[i], 1e-4);
+            }
+        }
+    }
+
+    [Fact]
+    public void Strides_padding_and_ragged_rows_take_the_copied_patch_matrix()
+    {
+        Assert.False(new Conv2D(new ConvShape(1, 28, 28, 32, 5, 5, Stride: 1, Padding: 2)).ReadsPatchesInPlace);
+        Assert.False(new Conv2D(new ConvShape(1, 28, 28, 32, 4, 4, Stride: 2)).ReadsPatchesInPlace);
+        Assert.False(new Conv2D(new ConvShape(1, 12, 13, 32, 5, 5)).ReadsPatchesInPlace); // 8 × 9 outputs
+        Assert.False(new Conv2D(new ConvShape(1, 12, 12, 8, 5, 5)).ReadsPatchesInPlace);  // 8 filters: no 16-wide panel
+        using (KernelPathScope.Use(KernelPath.Scalar)) Assert.False(new Conv2D(new ConvShape(1, 28, 28, 32, 5, 5)).ReadsPatchesInPlace);
+    }
+
+    private static (float[] Z, float[] G, float[] Dx) Run(Conv2D conv, ConvShape s, float[] x, int rows, float[] p, float[] t)
+    {
+        var z = new float[rows * s.OutputSize];
+        conv.Forward(x, rows, p, z);
+        var g = new float[s.ParameterCount];
+        var dx = new float[rows * s.InputSize];
+        conv.Backward(x, t, rows, p, g, dx);
+        return (z, g, dx);
+    }
+}
