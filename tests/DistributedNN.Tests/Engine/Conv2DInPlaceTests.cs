@@ -4,8 +4,8 @@ using DistributedNN.Numerics;
 namespace DistributedNN.Tests.Engine;
 
 /// <summary>
-/// The convolution's products reading the patches where they lie in the input (implicit im2col: one thread, a vector path,
-/// stride 1, no padding) against the same products on the copied patch matrix (a team of threads takes that way): the same bits.
+/// The convolution's products reading the patches where they lie in the input (implicit im2col: a vector path, stride 1,
+/// no padding) against the same products on the copied patch matrix (the scalar path takes that way): the same bits.
 /// </summary>
 [Collection(KernelPathCollection.Name)]
 public sealed class Conv2DInPlaceTests
@@ -22,27 +22,32 @@ public sealed class Conv2DInPlaceTests
     [MemberData(nameof(InPlaceShapes))]
     public void Patches_read_in_place_give_the_bits_of_the_copied_patch_matrix(ConvShape s)
     {
-        // one thread reads the patches where they lie (implicit im2col); a team copies them into the column matrix first
+        // the scalar path copies the patches into the column matrix; the vector paths read them where they lie, on one thread or a team
         int rows = Conv2D.Chunk + 3;
         var x = Conv2DTests.Random(rows * s.InputSize, 11).Select(v => (float)v).ToArray();
         var p = Conv2DTests.Random(s.ParameterCount, 12).Select(v => (float)v).ToArray();
         var t = Conv2DTests.Random(rows * s.OutputSize, 13).Select(v => (float)v).ToArray();
-        foreach (var path in new[] { KernelPath.Vector256, KernelPath.Auto })
+        float[] z, g, dx;
+        using (KernelPathScope.Use(KernelPath.Scalar))
         {
-            using (KernelPathScope.Use(path))
-            {
-                var conv = new Conv2D(s);
-                Assert.True(conv.ReadsPatchesInPlace);
-                var (z, g, dx) = Run(conv, s, x, rows, p, t);
-                using var team = new GemmTeam(2);
-                var (z2, g2, dx2) = Run(new Conv2D(s) { Team = team }, s, x, rows, p, t);
-                Assert.Equal(z2, z);
-                Assert.Equal(g2, g);
-                Assert.Equal(dx2, dx);
-                var expected = Conv2DTests.Reference(s, x.Select(v => (double)v).ToArray(), rows, p.Select(v => (double)v).ToArray());
-                for (int i = 0; i < z.Length; i++) Assert.Equal(expected[i], z[i], 1e-4);
-            }
+            var copied = new Conv2D(s);
+            Assert.False(copied.ReadsPatchesInPlace);
+            (z, g, dx) = Run(copied, s, x, rows, p, t);
         }
+        var expected = Conv2DTests.Reference(s, x.Select(v => (double)v).ToArray(), rows, p.Select(v => (double)v).ToArray());
+        for (int i = 0; i < z.Length; i++) Assert.Equal(expected[i], z[i], 1e-4);
+        using var team = new GemmTeam(2);
+        foreach (var path in new[] { KernelPath.Vector256, KernelPath.Auto })
+            foreach (var threads in new[] { GemmTeam.CallingThread, team })
+                using (KernelPathScope.Use(path))
+                {
+                    var conv = new Conv2D(s) { Team = threads };
+                    Assert.True(conv.ReadsPatchesInPlace);
+                    var (z2, g2, dx2) = Run(conv, s, x, rows, p, t);
+                    Assert.Equal(z, z2);
+                    Assert.Equal(g, g2);
+                    Assert.Equal(dx, dx2);
+                }
     }
 
     [Fact]

@@ -9,8 +9,8 @@ namespace DistributedNN.Model;
 /// dWᵀ = Σ cols · δᵀ (one FMA chain per weight over every sample's pixels in order, continued from chunk to chunk),
 /// db = Σ_s Σ_pixels δ_s, and dx_s = col2im(Wᵀ · δ_s) — every input pixel collects the gradient of every output it
 /// fed (the chain rule's sum over paths). Results do not depend on the chunking or on the threads of <see cref="Team"/>.
-/// Where the shape allows (stride 1, no padding, output rows of whole 8-pixel vectors, filters in 16s) and one thread
-/// computes, no patch matrix is made: the forward and the weight gradient read each patch where it lies in the input
+/// Where the shape allows (stride 1, no padding, output rows of whole 8-pixel vectors, filters in 16s) on a vector path,
+/// no patch matrix is made: the forward and the weight gradient read each patch where it lies in the input
 /// (<see cref="Gemm.MatMulGatherB"/>, <see cref="Gemm.MatMulGatherA"/>), and col2im takes Wᵀ·δ a band of patch rows at a
 /// time (<see cref="ScatterProduct"/>) — the same FMA chains and the same order of additions, so the same bits.
 /// Buffers are allocated once; not thread-safe.
@@ -69,10 +69,10 @@ public sealed unsafe class Conv2D
         return (patch, runs, at);
     }
 
-    /// <summary>The products of this call read the patches in place: a shape that allows it, a vector path, one thread.</summary>
-    private bool InPlace(GemmTeam gemm) => ReadsPatchesInPlace && gemm.Threads == 1;
+    /// <summary>The products of this call read the patches in place: a shape that allows it, on a vector path.</summary>
+    private bool InPlace(GemmTeam gemm) => ReadsPatchesInPlace;
 
-    /// <summary>Whether a call on one thread reads the patches in place (no column matrix) on the path in force.</summary>
+    /// <summary>Whether a call reads the patches in place (no column matrix) on the path in force.</summary>
     internal bool ReadsPatchesInPlace => _patchOffsets is not null && Kernels.Path != KernelPath.Scalar;
 
     public ConvShape Shape { get; }
@@ -108,7 +108,7 @@ public sealed unsafe class Conv2D
                 // Z [Filters × n·pixels] = W [Filters × PatchSize] · cols [PatchSize × n·pixels]
                 if (InPlace(gemm))
                     fixed (int* patch = _patchOffsets, runs = _runOffsets)
-                        Gemm.MatMulGatherB(s.Filters, width, s.PatchSize, p, s.PatchSize, x + (long)r0 * s.InputSize, patch, runs, wide, width, accumulate: false);
+                        gemm.MatMulGatherB(s.Filters, width, s.PatchSize, p, s.PatchSize, x + (long)r0 * s.InputSize, patch, runs, wide, width, accumulate: false);
                 else
                 {
                     for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
@@ -157,7 +157,7 @@ public sealed unsafe class Conv2D
                 // dWᵀ [PatchSize × Filters] (+)= cols [PatchSize × n·pixels] · δᵀ [n·pixels × Filters]
                 if (inPlace)
                     fixed (int* patch = _patchOffsets, at = _pixelOffsets)
-                        Gemm.MatMulGatherA(s.PatchSize, s.Filters, width, x + (long)r0 * s.InputSize, patch, at, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
+                        gemm.MatMulGatherA(s.PatchSize, s.Filters, width, x + (long)r0 * s.InputSize, patch, at, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 else gemm.MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 if (inputGradient.IsEmpty) continue;
                 if (inPlace)
@@ -165,7 +165,7 @@ public sealed unsafe class Conv2D
                     // dx = col2im(Wᵀ · δ), the product a band of patch rows at a time
                     new Span<float>(dx + (long)r0 * s.InputSize, n * s.InputSize).Clear();
                     GatherDelta(d + (long)r0 * s.OutputSize, n, wide, width);
-                    ScatterProduct(p, wide, width, cols, dx + (long)r0 * s.InputSize);
+                    ScatterProduct(gemm, p, wide, width, cols, dx + (long)r0 * s.InputSize);
                     continue;
                 }
                 // dcols [PatchSize × n·pixels] = Wᵀ · δ, δ gathered as [Filters × n·pixels]; then every patch value back onto its pixel
@@ -189,7 +189,7 @@ public sealed unsafe class Conv2D
     /// <paramref name="band"/> (a few KB, in cache), and each row's 8-pixel runs are added onto their pixels, rows in order
     /// — each pixel collects its values in the order of the whole matrix's scatter (<see cref="Patches"/>), so the same bits.
     /// </summary>
-    private void ScatterProduct(float* p, float* wide, int width, float* band, float* dx)
+    private void ScatterProduct(GemmTeam gemm, float* p, float* wide, int width, float* band, float* dx)
     {
         var s = Shape;
         int bandRows = System.Math.Max(6, 16384 / width / 6 * 6), runs = width / 8;
@@ -197,7 +197,7 @@ public sealed unsafe class Conv2D
             for (int i0 = 0; i0 < s.PatchSize; i0 += bandRows)
             {
                 int rowsHere = System.Math.Min(bandRows, s.PatchSize - i0);
-                Gemm.MatMul(rowsHere, width, s.Filters, p + i0, 1, s.PatchSize, wide, width, band, width, accumulate: false);
+                gemm.MatMul(rowsHere, width, s.Filters, p + i0, 1, s.PatchSize, wide, width, band, width, accumulate: false);
                 for (int r = 0; r < rowsHere; r++)
                 {
                     float* from = band + (long)r * width, to = dx + patch[i0 + r];

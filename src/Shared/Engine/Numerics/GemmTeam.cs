@@ -42,6 +42,8 @@ public sealed unsafe class GemmTeam : IDisposable
     private int[] _bounds = [];
     private int _boundsCount;
     private bool _segmented, _transpose;
+    private int* _rowOff, _runOff; // a gathered product's tables (null: a plain one)
+    private bool _gatherA;
     private Action<int>? _task;
 
     public GemmTeam(int threads)
@@ -100,6 +102,43 @@ public sealed unsafe class GemmTeam : IDisposable
         _segmented = true;
         _transpose = false;
         Run(parts);
+    }
+
+    /// <summary><see cref="Gemm.MatMulGatherB"/> on the team, in blocks of columns (whole runs of B).</summary>
+    public void MatMulGatherB(int m, int n, int k, float* a, int ars, float* b, int* rowOff, int* runOff, float* c, int ldc, bool accumulate)
+    {
+        int parts = System.Math.Min(Parts(m, n, k), n / ColumnQuantum);
+        if (parts <= 1)
+        {
+            Gemm.MatMulGatherB(m, n, k, a, ars, b, rowOff, runOff, c, ldc, accumulate);
+            return;
+        }
+        RunGathered(parts, byColumns: true, m, n, k, a, ars, b, 0, c, ldc, rowOff, runOff, accumulate);
+    }
+
+    /// <summary><see cref="Gemm.MatMulGatherA"/> on the team, in blocks of rows.</summary>
+    public void MatMulGatherA(int m, int n, int k, float* a, int* rowOff, int* colOff, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        int parts = System.Math.Min(Parts(m, n, k), m / RowQuantum);
+        if (parts <= 1)
+        {
+            Gemm.MatMulGatherA(m, n, k, a, rowOff, colOff, b, ldb, c, ldc, accumulate);
+            return;
+        }
+        RunGathered(parts, byColumns: false, m, n, k, a, 0, b, ldb, c, ldc, rowOff, colOff, accumulate);
+    }
+
+    private void RunGathered(int parts, bool byColumns, int m, int n, int k, float* a, int ars, float* b, int ldb, float* c, int ldc, int* rowOff, int* runOff, bool accumulate)
+    {
+        Set(m, n, k, a, ars, 0, b, ldb, c, ldc);
+        _rowOff = rowOff;
+        _runOff = runOff;
+        (_gatherA, _byColumns) = (!byColumns, byColumns);
+        _accumulate = accumulate;
+        _segmented = false;
+        _transpose = false;
+        try { Run(parts); }
+        finally { _rowOff = _runOff = null; }
     }
 
     /// <summary><see cref="Gemm.Transpose(int, int, float*, float*)"/> on the team, in bands of 16 source rows.</summary>
@@ -236,6 +275,12 @@ public sealed unsafe class GemmTeam : IDisposable
         if (_transpose)
         {
             Gemm.Transpose(_m, _n, _a, _c, from, to);
+            return;
+        }
+        if (_rowOff != null)
+        {
+            if (_gatherA) Gemm.MatMulGatherA(to - from, _n, _k, _a, _rowOff + from, _runOff, _b, _ldb, _c + (long)from * _ldc, _ldc, _accumulate);
+            else Gemm.MatMulGatherB(_m, to - from, _k, _a, _ars, _b, _rowOff, _runOff + from / 8, _c + from, _ldc, _accumulate);
             return;
         }
         float* a = _a, b = _b, c = _c;
