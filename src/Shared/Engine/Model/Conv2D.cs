@@ -9,9 +9,9 @@ namespace DistributedNN.Model;
 /// dWᵀ = Σ cols · δᵀ (one FMA chain per weight over every sample's pixels in order, continued from chunk to chunk),
 /// db = Σ_s Σ_pixels δ_s, and dx_s = col2im(Wᵀ · δ_s) — every input pixel collects the gradient of every output it
 /// fed (the chain rule's sum over paths). Results do not depend on the chunking or on the threads of <see cref="Team"/>.
-/// Where the shape allows (stride 1, no padding, output rows of whole 8-pixel vectors, filters in 16s) on a vector path,
-/// no patch matrix is made: the forward and the weight gradient read each patch where it lies in the input
-/// (<see cref="Gemm.MatMulGatherB"/>, <see cref="Gemm.MatMulGatherA"/>), and col2im takes Wᵀ·δ a band of patch rows at a
+/// Where the shape allows (stride 1, filters in 16s) on a vector path, no patch matrix is made: the forward and the weight
+/// gradient read each patch where it lies in the input, or in a bordered copy of it (<see cref="ConvPlane"/>;
+/// <see cref="Gemm.MatMulGatherB"/>, <see cref="Gemm.MatMulGatherA"/>), and col2im takes Wᵀ·δ a band of patch rows at a
 /// time (<see cref="ScatterProduct"/>) — the same FMA chains and the same order of additions, so the same bits.
 /// Buffers are allocated once; not thread-safe.
 /// </summary>
@@ -24,56 +24,28 @@ public sealed unsafe class Conv2D
     private readonly float* _wide;      // [Filters × Chunk·pixels]: Z of a chunk, or its δ gathered
     private readonly float* _deltaT;    // the chunk's δ transposed, [Chunk·pixels × Filters]
     private readonly float* _weightGradT; // Σ cols·δᵀ = dWᵀ, [PatchSize × Filters]
-    private readonly int[]? _patchOffsets; // implicit im2col: patch row (c, ky, kx) → c·H·W + ky·W + kx
-    private readonly int[]? _runOffsets;   // a chunk's 8-pixel output runs → where their patch starts in the chunk's input
-    private readonly int[]? _pixelOffsets; // a chunk's output pixels → where their patch starts in the chunk's input
+    private readonly ConvPlane? _plane;  // implicit im2col: where the patches are read in place
 
     public Conv2D(ConvShape shape)
     {
         shape.Validate();
         Shape = shape;
         int pixels = shape.OutHeight * shape.OutWidth;
+        if (ConvPlane.Fits(shape)) _plane = new ConvPlane(shape, Chunk);
         _buffers =
         [
             Pinned.Floats((long)shape.PatchSize * pixels * Chunk, out _cols),
-            Pinned.Floats((long)shape.Filters * pixels * Chunk, out _wide),
+            Pinned.Floats((long)shape.Filters * System.Math.Max(pixels, _plane?.PerSample ?? 0) * Chunk, out _wide),
             Pinned.Floats((long)pixels * Chunk * shape.Filters, out _deltaT),
             Pinned.Floats((long)shape.PatchSize * shape.Filters, out _weightGradT),
         ];
-        if (Implicit(shape)) (_patchOffsets, _runOffsets, _pixelOffsets) = Offsets(shape);
-    }
-
-    /// <summary>
-    /// Whether the products can read the patches straight from the input (<see cref="Gemm.MatMulGatherB"/>, <see cref="Gemm.MatMulGatherA"/>)
-    /// instead of copying them into the column matrix first: stride 1 and no padding, so that every output row's patch row is a
-    /// run of contiguous input pixels; output rows of whole 8-pixel vectors; filters in whole 16-wide panels.
-    /// </summary>
-    private static bool Implicit(ConvShape s) =>
-        s.Stride == 1 && s.Padding == 0 && s.OutWidth % 8 == 0 && s.OutHeight * s.OutWidth % 16 == 0 && s.Filters % 16 == 0;
-
-    private static (int[] Patch, int[] Runs, int[] Pixels) Offsets(ConvShape s)
-    {
-        int pixels = s.OutHeight * s.OutWidth;
-        var patch = new int[s.PatchSize];
-        for (int c = 0, i = 0; c < s.Channels; c++)
-            for (int ky = 0; ky < s.KernelHeight; ky++)
-                for (int kx = 0; kx < s.KernelWidth; kx++) patch[i++] = (c * s.Height + ky) * s.Width + kx;
-        var at = new int[Chunk * pixels];
-        for (int q = 0; q < at.Length; q++)
-        {
-            int r = q / pixels, t = q % pixels;
-            at[q] = r * s.InputSize + t / s.OutWidth * s.Width + t % s.OutWidth;
-        }
-        var runs = new int[at.Length / 8];
-        for (int q = 0; q < runs.Length; q++) runs[q] = at[8 * q];
-        return (patch, runs, at);
     }
 
     /// <summary>The products of this call read the patches in place: a shape that allows it, on a vector path.</summary>
     private bool InPlace(GemmTeam gemm) => ReadsPatchesInPlace;
 
     /// <summary>Whether a call reads the patches in place (no column matrix) on the path in force.</summary>
-    internal bool ReadsPatchesInPlace => _patchOffsets is not null && Kernels.Path != KernelPath.Scalar;
+    internal bool ReadsPatchesInPlace => _plane is not null && Kernels.Path != KernelPath.Scalar;
 
     public ConvShape Shape { get; }
 
@@ -105,22 +77,26 @@ public sealed unsafe class Conv2D
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
+                float* bias = p + s.Filters * s.PatchSize;
                 // Z [Filters × n·pixels] = W [Filters × PatchSize] · cols [PatchSize × n·pixels]
                 if (InPlace(gemm))
-                    fixed (int* patch = _patchOffsets, runs = _runOffsets)
-                        gemm.MatMulGatherB(s.Filters, width, s.PatchSize, p, s.PatchSize, x + (long)r0 * s.InputSize, patch, runs, wide, width, accumulate: false);
-                else
                 {
-                    for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
-                    gemm.MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
+                    var plane = _plane!;
+                    int computed = n * plane.PerSample;
+                    float* planes = plane.Input(x, r0, n);
+                    fixed (int* patch = plane.PatchOffsets, runs = plane.RunOffsets)
+                        gemm.MatMulGatherB(s.Filters, computed, s.PatchSize, p, s.PatchSize, planes, patch, runs, wide, computed, accumulate: false);
+                    plane.Output(wide, computed, n, bias, z + (long)r0 * s.OutputSize);
+                    continue;
                 }
-                float* bias = p + s.Filters * s.PatchSize;
+                for (int r = 0; r < n; r++) Patches(x + (long)(r0 + r) * s.InputSize, cols + r * pixels, width, gather: true);
+                gemm.MatMul(s.Filters, width, s.PatchSize, p, s.PatchSize, 1, cols, width, wide, width, accumulate: false);
                 for (int r = 0; r < n; r++)
                 {
                     float* zr = z + (long)(r0 + r) * s.OutputSize;
                     for (int f = 0; f < s.Filters; f++)
                     {
-                        AddBias(wide + (long)f * width + r * pixels, bias[f], zr + f * pixels, pixels);
+                        ConvPlane.AddBias(wide + (long)f * width + r * pixels, bias[f], zr + f * pixels, pixels);
                     }
                 }
             }
@@ -156,16 +132,17 @@ public sealed unsafe class Conv2D
                 }
                 // dWᵀ [PatchSize × Filters] (+)= cols [PatchSize × n·pixels] · δᵀ [n·pixels × Filters]
                 if (inPlace)
-                    fixed (int* patch = _patchOffsets, at = _pixelOffsets)
-                        gemm.MatMulGatherA(s.PatchSize, s.Filters, width, x + (long)r0 * s.InputSize, patch, at, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
+                    fixed (int* patch = _plane!.PatchOffsets, at = _plane.PixelOffsets)
+                        gemm.MatMulGatherA(s.PatchSize, s.Filters, width, _plane.Input(x, r0, n), patch, at, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 else gemm.MatMul(s.PatchSize, s.Filters, width, cols, width, 1, dT, s.Filters, gT, s.Filters, accumulate: r0 > 0);
                 if (inputGradient.IsEmpty) continue;
                 if (inPlace)
                 {
                     // dx = col2im(Wᵀ · δ), the product a band of patch rows at a time
-                    new Span<float>(dx + (long)r0 * s.InputSize, n * s.InputSize).Clear();
+                    float* planes = _plane!.Gradient(dx, r0, n);
                     GatherDelta(d + (long)r0 * s.OutputSize, n, wide, width);
-                    ScatterProduct(gemm, p, wide, width, cols, dx + (long)r0 * s.InputSize);
+                    ScatterProduct(gemm, p, wide, width, n, cols, planes);
+                    _plane.GradientOut(planes, dx, r0, n);
                     continue;
                 }
                 // dcols [PatchSize × n·pixels] = Wᵀ · δ, δ gathered as [Filters × n·pixels]; then every patch value back onto its pixel
@@ -186,28 +163,20 @@ public sealed unsafe class Conv2D
 
     /// <summary>
     /// col2im of Wᵀ·δ without the whole column matrix: the product is computed a band of patch rows at a time into
-    /// <paramref name="band"/> (a few KB, in cache), and each row's 8-pixel runs are added onto their pixels, rows in order
-    /// — each pixel collects its values in the order of the whole matrix's scatter (<see cref="Patches"/>), so the same bits.
+    /// <paramref name="band"/> (a few KB, in cache), and each row's values are added onto their pixels of the gradient
+    /// <paramref name="planes"/>, rows in order — each pixel collects its values in the order of the whole matrix's scatter
+    /// (<see cref="Patches"/>), so the same bits.
     /// </summary>
-    private void ScatterProduct(GemmTeam gemm, float* p, float* wide, int width, float* band, float* dx)
+    private void ScatterProduct(GemmTeam gemm, float* p, float* wide, int width, int n, float* band, float* planes)
     {
         var s = Shape;
-        int bandRows = System.Math.Max(6, 16384 / width / 6 * 6), runs = width / 8;
-        fixed (int* patch = _patchOffsets, at = _runOffsets)
-            for (int i0 = 0; i0 < s.PatchSize; i0 += bandRows)
-            {
-                int rowsHere = System.Math.Min(bandRows, s.PatchSize - i0);
-                gemm.MatMul(rowsHere, width, s.Filters, p + i0, 1, s.PatchSize, wide, width, band, width, accumulate: false);
-                for (int r = 0; r < rowsHere; r++)
-                {
-                    float* from = band + (long)r * width, to = dx + patch[i0 + r];
-                    for (int q = 0; q < runs; q++)
-                    {
-                        float* run = to + at[q];
-                        (Vector256.Load(run) + Vector256.Load(from + 8 * q)).Store(run);
-                    }
-                }
-            }
+        int bandRows = System.Math.Max(6, 16384 / width / 6 * 6);
+        for (int i0 = 0; i0 < s.PatchSize; i0 += bandRows)
+        {
+            int rowsHere = System.Math.Min(bandRows, s.PatchSize - i0);
+            gemm.MatMul(rowsHere, width, s.Filters, p + i0, 1, s.PatchSize, wide, width, band, width, accumulate: false);
+            for (int r = 0; r < rowsHere; r++) _plane!.Scatter(band + (long)r * width, n, planes, i0 + r);
+        }
     }
 
     /// <summary>δ of <paramref name="n"/> samples ([Filters × pixels] each) side by side as [Filters × n·pixels] in <paramref name="wide"/>.</summary>
@@ -217,15 +186,6 @@ public sealed unsafe class Conv2D
         for (int r = 0; r < n; r++)
             for (int f = 0; f < Shape.Filters; f++)
                 new ReadOnlySpan<float>(d + (long)r * Shape.OutputSize + f * pixels, pixels).CopyTo(new Span<float>(wide + (long)f * width + r * pixels, pixels));
-    }
-
-    // to[j] = from[j] + b: one addition per element
-    private static void AddBias(float* from, float b, float* to, int n)
-    {
-        int j = 0;
-        var bv = Vector256.Create(b);
-        for (; j + 8 <= n; j += 8) Vector256.Store(Vector256.Load(from + j) + bv, to + j);
-        for (; j < n; j++) to[j] = from[j] + b;
     }
 
     /// <summary>

@@ -49,15 +49,44 @@ internal sealed unsafe class BatchNormLayer : Layer
             int count = shards.Length - 1;
             if (_mean.Length < count * _channels) (_mean, _variance, _inverse) = (new double[count * _channels], new double[count * _channels], new double[count * _channels]);
             for (int s = 0; s < count; s++)
-                for (int c = 0; c < _channels; c++)
+            {
+                int c = 0;
+                for (; c + BatchNormKernels.Group <= _channels; c += BatchNormKernels.Group) MomentsOfGroup(pass, shards[s], shards[s + 1], s, c);
+                for (; c < _channels; c++)
                 {
                     var (mean, variance) = Moments(pass, shards[s], shards[s + 1], c);
                     int at = s * _channels + c;
-                    (_mean[at], _variance[at], _inverse[at]) = (mean, variance, 1 / Math.Sqrt(variance + Epsilon));
-                    Normalize(pass, shards[s], shards[s + 1], c, mean, _inverse[at], gamma[c], beta[c]);
+                    (_mean[at], _variance[at]) = (mean, variance);
                 }
+                for (c = 0; c < _channels; c++)
+                {
+                    int at = s * _channels + c;
+                    _inverse[at] = 1 / Math.Sqrt(_variance[at] + Epsilon);
+                    Normalize(pass, shards[s], shards[s + 1], c, _mean[at], _inverse[at], gamma[c], beta[c]);
+                }
+            }
         }
         Activate(pass, null);
+    }
+
+    // Moments of channels c … c + 3 side by side (BatchNormKernels: each channel's chains as in Moments)
+    private void MomentsOfGroup(in Pass pass, int from, int to, int s, int c)
+    {
+        long m = (long)(to - from) * _area;
+        double* sums = stackalloc double[BatchNormKernels.Group];
+        double* squares = stackalloc double[BatchNormKernels.Group];
+        if (m > 0)
+        {
+            float* x = Source(pass);
+            BatchNormKernels.Sums(x, Outputs, _area, from, to, c, sums);
+            for (int j = 0; j < BatchNormKernels.Group; j++) sums[j] /= m;
+            BatchNormKernels.Squares(x, Outputs, _area, from, to, c, sums, squares);
+        }
+        for (int j = 0; j < BatchNormKernels.Group; j++)
+        {
+            int at = s * _channels + c + j;
+            (_mean[at], _variance[at]) = m == 0 ? (0, 0) : (sums[j], squares[j] / m);
+        }
     }
 
     // the mean and biased variance of channel c over rows [from, to), in double, rows then positions in order
@@ -83,12 +112,10 @@ internal sealed unsafe class BatchNormLayer : Layer
     {
         float* x = Source(pass);
         for (int r = from; r < to; r++)
-            for (int p = 0; p < _area; p++)
-            {
-                long i = (long)r * Outputs + (long)c * _area + p;
-                _normalized[i] = (float)((x[i] - mean) * inverse);
-                Output[i] = gamma * _normalized[i] + beta;
-            }
+        {
+            long i = (long)r * Outputs + (long)c * _area;
+            BatchNormKernels.Normalize(x + i, _normalized + i, Output + i, _area, mean, inverse, gamma, beta);
+        }
     }
 
     public override void Backward(in Pass pass)
@@ -102,32 +129,47 @@ internal sealed unsafe class BatchNormLayer : Layer
         if (!SourceIsLayer()) return;
         // dE/dx = (1/σ̂)·(g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)) over each shard's rows × positions per channel, g = δ·γ
         float* gamma = pass.Parameters + WeightOffset, dx = SourceGradient(pass);
+        double* g = stackalloc double[BatchNormKernels.Group];
+        double* gx = stackalloc double[BatchNormKernels.Group];
         for (int s = 0; s + 1 < shards.Length; s++)
         {
-            long m = (long)(shards[s + 1] - shards[s]) * _area;
+            int from = shards[s], to = shards[s + 1];
+            long m = (long)(to - from) * _area;
             if (m == 0) continue;
-            for (int c = 0; c < _channels; c++)
+            for (int c0 = 0; c0 < _channels; c0 += BatchNormKernels.Group)
             {
-                double meanG = 0, meanGx = 0;
-                for (int r = shards[s]; r < shards[s + 1]; r++)
-                    for (int p = 0; p < _area; p++)
+                int group = Math.Min(BatchNormKernels.Group, _channels - c0);
+                if (group == BatchNormKernels.Group) BatchNormKernels.GradientSums(Delta, _normalized, Outputs, _area, from, to, c0, gamma, g, gx);
+                else
+                    for (int j = 0; j < group; j++) (g[j], gx[j]) = GradientSums(from, to, c0 + j, gamma[c0 + j]);
+                for (int j = 0; j < group; j++)
+                {
+                    int c = c0 + j;
+                    double meanG = g[j] / m, meanGx = gx[j] / m, inverse = _inverse[s * _channels + c];
+                    for (int r = from; r < to; r++)
                     {
-                        long i = (long)r * Outputs + (long)c * _area + p;
-                        double g = (double)Delta[i] * gamma[c];
-                        meanG += g;
-                        meanGx += g * _normalized[i];
+                        long i = (long)r * Outputs + (long)c * _area;
+                        BatchNormKernels.InputGradient(Delta + i, _normalized + i, dx + i, _area, gamma[c], meanG, meanGx, inverse);
                     }
-                (meanG, meanGx) = (meanG / m, meanGx / m);
-                double inverse = _inverse[s * _channels + c];
-                for (int r = shards[s]; r < shards[s + 1]; r++)
-                    for (int p = 0; p < _area; p++)
-                    {
-                        long i = (long)r * Outputs + (long)c * _area + p;
-                        dx[i] = (float)(inverse * ((double)Delta[i] * gamma[c] - meanG - _normalized[i] * meanGx));
-                    }
+                }
             }
         }
         Deliver(0, dx, (long)pass.Rows * Outputs);
+    }
+
+    // Σ g and Σ g·x̂ (g = δ·γ) of channel c over rows [from, to), in double, rows then positions in order
+    private (double G, double Gx) GradientSums(int from, int to, int c, float gamma)
+    {
+        double sumG = 0, sumGx = 0;
+        for (int r = from; r < to; r++)
+            for (int p = 0; p < _area; p++)
+            {
+                long i = (long)r * Outputs + (long)c * _area + p;
+                double g = (double)Delta[i] * gamma;
+                sumG += g;
+                sumGx += g * _normalized[i];
+            }
+        return (sumG, sumGx);
     }
 
     /// <summary>Shard s's [2C]: Σ δ ⊙ x̂ then Σ δ per channel; or (statistics) rows × mean then rows × unbiased variance.</summary>
@@ -142,7 +184,12 @@ internal sealed unsafe class BatchNormLayer : Layer
             int from = _shards[shard], to = _shards[shard + 1], channels = layer._channels, area = layer._area;
             if (from == to) return default;
             scratch.Clear();
-            for (int c = 0; c < channels; c++)
+            int grouped = 0;
+            if (!statistics)
+                fixed (float* sums = scratch)
+                    for (; grouped + BatchNormKernels.Group <= channels; grouped += BatchNormKernels.Group)
+                        BatchNormKernels.DeltaSums(delta, layer._normalized, layer.Outputs, area, from, to, grouped, sums + grouped, sums + channels + grouped);
+            for (int c = grouped; c < channels; c++)
             {
                 if (statistics)
                 {
