@@ -90,7 +90,7 @@ internal sealed unsafe class ConvPlane
                 float* from = product + (long)f * width + r * PerSample, to = z + (long)r * s.OutputSize + f * pixels;
                 if (!Padded) AddBias(from, bias[f], to, pixels);
                 else
-                    for (int oy = 0; oy < s.OutHeight; oy++) AddBias(from + oy * Wp, bias[f], to + oy * ow, ow);
+                    for (int oy = 0, oh = s.OutHeight; oy < oh; oy++) AddBias(from + oy * Wp, bias[f], to + oy * ow, ow);
             }
     }
 
@@ -106,11 +106,11 @@ internal sealed unsafe class ConvPlane
     public void Scatter(float* values, int n, float* plane, int row)
     {
         var s = _s;
-        int ow = s.OutWidth;
+        int ow = s.OutWidth, oh = s.OutHeight, wp = Wp;
         for (int r = 0; r < n; r++)
         {
             float* to = plane + (long)r * SampleStride + _patch[row];
-            for (int oy = 0; oy < s.OutHeight; oy++, to += Wp, values += ow)
+            for (int oy = 0; oy < oh; oy++, to += wp, values += ow)
             {
                 int ox = 0;
                 for (; ox + 8 <= ow; ox += 8) (Vector256.Load(to + ox) + Vector256.Load(values + ox)).Store(to + ox);
