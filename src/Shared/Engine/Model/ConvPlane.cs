@@ -4,13 +4,15 @@ using DistributedNN.Numerics;
 namespace DistributedNN.Model;
 
 /// <summary>
-/// Where a stride-1 convolution's products read their patches in place (<see cref="Conv2D"/>, implicit im2col): the plane
-/// every patch row is a run of. Without padding and with output rows of whole 8-pixel vectors, the plane is the input
-/// itself. Otherwise each sample is copied once into a plane of rows Wp = W + 2·P wide with its zero border (and a few
-/// floats of slack), and the forward computes rows of Wp outputs, of which the last Wp − OutWidth are discarded: every
-/// 8-pixel run of outputs then reads contiguous floats of the plane. The zeros the products read in the border are the
-/// zeros the copied patch matrix holds there, so every FMA chain is the same; col2im adds into a gradient plane whose
-/// border is thrown away, so every pixel inside gets the same additions in the same order.
+/// Where a convolution's products read their patches in place (<see cref="Conv2D"/>, implicit im2col): the planes every
+/// patch row is a run of. With stride 1, no padding and output rows of whole 8-pixel vectors, the plane is the input
+/// itself. Otherwise each sample is copied once into planes with its zero border: with stride S, S × S phase planes per
+/// channel (phase (py, px) holds the bordered image's pixels (S·i + py, S·j + px) at (i, j)), so that the inputs of
+/// kernel tap (ky, kx) for a row of outputs are contiguous in phase (ky mod S, kx mod S) from (oy + ky / S, kx / S) on.
+/// The forward computes rows of <see cref="RowWidth"/> outputs (a phase plane's width), of which the last ones are
+/// discarded: every 8-output run then reads contiguous floats. The zeros the products read in the border are the zeros
+/// the copied patch matrix holds there, so every FMA chain is the same; col2im adds into gradient planes whose border is
+/// thrown away, so every pixel inside gets the same additions in the same order.
 /// Buffers are allocated once; not thread-safe.
 /// </summary>
 internal sealed unsafe class ConvPlane
@@ -20,63 +22,95 @@ internal sealed unsafe class ConvPlane
     private readonly float* _input, _gradient; // padded: a chunk's planes, and their gradient
     private readonly int[] _patch, _runs, _pixels;
 
-    /// <summary>Whether the shape's products can read the patches in place: stride 1, filters in 16-wide panels.</summary>
-    public static bool Fits(ConvShape s) => s.Stride == 1 && s.Filters % 16 == 0;
+    /// <summary>Whether the shape's products can read the patches in place: filters in 16-wide panels.</summary>
+    public static bool Fits(ConvShape s) => s.Filters % 16 == 0;
 
     public ConvPlane(ConvShape s, int chunk)
     {
         _s = s;
-        int ow = s.OutWidth, pixels = s.OutHeight * ow;
-        Padded = s.Padding > 0 || ow % 8 != 0 || pixels % 16 != 0;
-        Wp = s.Width + 2 * s.Padding;
-        int hp = s.Height + 2 * s.Padding;
-        RowWidth = Padded ? Wp : ow;
-        PerSample = Padded ? (s.OutHeight * Wp + 15) / 16 * 16 : pixels;
-        // the last run of the last sample reads up to KernelWidth + 14 floats past its plane
-        SampleStride = Padded ? (s.Channels * hp * Wp + s.KernelWidth + 16 + 7) / 8 * 8 : s.InputSize;
+        int ow = s.OutWidth, pixels = s.OutHeight * ow, stride = s.Stride;
+        Padded = stride > 1 || s.Padding > 0 || ow % 8 != 0 || pixels % 16 != 0;
+        _phaseHeight = (s.Height + 2 * s.Padding + stride - 1) / stride;
+        _phaseWidth = (s.Width + 2 * s.Padding + stride - 1) / stride;
+        RowStride = Padded ? _phaseWidth : s.Width;
+        RowWidth = Padded ? _phaseWidth : ow;
+        PerSample = Padded ? (s.OutHeight * RowWidth + 15) / 16 * 16 : pixels;
+        // the last run of the last sample reads up to KernelWidth + 22 floats past its planes
+        SampleStride = Padded ? (s.Channels * stride * stride * _phaseHeight * _phaseWidth + s.KernelWidth + 24 + 7) / 8 * 8 : s.InputSize;
         if (Padded)
             _buffers = [Pinned.Floats((long)chunk * SampleStride, out _input), Pinned.Floats((long)chunk * SampleStride, out _gradient)];
         _patch = new int[s.PatchSize];
         for (int c = 0, i = 0; c < s.Channels; c++)
             for (int ky = 0; ky < s.KernelHeight; ky++)
-                for (int kx = 0; kx < s.KernelWidth; kx++) _patch[i++] = (c * hp + ky) * Wp + kx;
+                for (int kx = 0; kx < s.KernelWidth; kx++)
+                    _patch[i++] = Padded ? Phase(c, ky % stride, kx % stride) + ky / stride * RowStride + kx / stride : (c * s.Height + ky) * s.Width + kx;
         _runs = new int[chunk * PerSample / 8];
         for (int q = 0; q < _runs.Length; q++)
         {
             int r = q / (PerSample / 8), t = q % (PerSample / 8) * 8;
-            _runs[q] = r * SampleStride + t / RowWidth * Wp + t % RowWidth;
+            _runs[q] = r * SampleStride + t / RowWidth * RowStride + t % RowWidth;
         }
         _pixels = new int[chunk * pixels];
         for (int q = 0; q < _pixels.Length; q++)
         {
             int r = q / pixels, t = q % pixels;
-            _pixels[q] = r * SampleStride + t / ow * Wp + t % ow;
+            _pixels[q] = r * SampleStride + t / ow * RowStride + t % ow;
         }
     }
 
-    /// <summary>Whether the samples are copied into bordered planes (else the input is the plane).</summary>
+    private readonly int _phaseHeight, _phaseWidth;
+
+    /// <summary>Whether the samples are copied into bordered (phase) planes (else the input is the plane).</summary>
     public bool Padded { get; }
-    /// <summary>The plane's row length.</summary>
-    public int Wp { get; }
-    /// <summary>Outputs the forward computes per output row (Wp when padded: the last ones discarded).</summary>
+    /// <summary>Floats from a plane's row to the next.</summary>
+    public int RowStride { get; }
+    /// <summary>Outputs the forward computes per output row (a phase plane's width when padded: the last ones discarded).</summary>
     public int RowWidth { get; }
     /// <summary>Outputs the forward computes per sample: a multiple of 16.</summary>
     public int PerSample { get; }
     /// <summary>Floats from one sample's plane to the next.</summary>
     public int SampleStride { get; }
 
+    // where phase plane (py, px) of channel c starts in a sample's planes
+    private int Phase(int c, int py, int px) => ((c * _s.Stride + py) * _s.Stride + px) * _phaseHeight * _phaseWidth;
+
     /// <summary>The planes of samples [r0, r0 + n) of <paramref name="x"/>: the input itself, or their bordered copies.</summary>
     public float* Input(float* x, int r0, int n)
     {
         var s = _s;
         if (!Padded) return x + (long)r0 * s.InputSize;
-        int hp = s.Height + 2 * s.Padding;
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < s.Channels; c++)
-                for (int iy = 0; iy < s.Height; iy++)
-                    new ReadOnlySpan<float>(x + (long)(r0 + r) * s.InputSize + (c * s.Height + iy) * s.Width, s.Width)
-                        .CopyTo(new Span<float>(_input + (long)r * SampleStride + (c * hp + iy + s.Padding) * Wp + s.Padding, s.Width));
+        for (int r = 0; r < n; r++) Planes(x + (long)(r0 + r) * s.InputSize, _input + (long)r * SampleStride, toPlanes: true);
         return _input; // the border and the slack are never written: zeros from the allocation on
+    }
+
+    /// <summary>One sample's image to its planes (or back): pixel (iy, ix) ↔ phase ((iy + P) mod S, (ix + P) mod S) at ((iy + P) / S, (ix + P) / S).</summary>
+    private void Planes(float* image, float* planes, bool toPlanes)
+    {
+        var s = _s;
+        int stride = s.Stride, p = s.Padding;
+        for (int c = 0; c < s.Channels; c++)
+            for (int iy = 0; iy < s.Height; iy++)
+            {
+                int y = iy + p;
+                float* row = image + (c * s.Height + iy) * s.Width;
+                if (stride == 1)
+                {
+                    float* at = planes + Phase(c, 0, 0) + y * RowStride + p;
+                    if (toPlanes) new ReadOnlySpan<float>(row, s.Width).CopyTo(new Span<float>(at, s.Width));
+                    else new ReadOnlySpan<float>(at, s.Width).CopyTo(new Span<float>(row, s.Width));
+                    continue;
+                }
+                // phase column px holds the pixels ix ≡ px − P (mod S), one after another
+                for (int px = 0; px < stride; px++)
+                {
+                    int first = ((px - p) % stride + stride) % stride;
+                    float* at = planes + Phase(c, y % stride, px) + y / stride * RowStride + (first + p) / stride;
+                    if (toPlanes)
+                        for (int ix = first; ix < s.Width; ix += stride) *at++ = row[ix];
+                    else
+                        for (int ix = first; ix < s.Width; ix += stride) row[ix] = *at++;
+                }
+            }
     }
 
     /// <summary>z of samples [r0, r0 + n) = the forward's product (rows of <see cref="RowWidth"/>, <paramref name="width"/> per filter) + bias.</summary>
@@ -90,7 +124,7 @@ internal sealed unsafe class ConvPlane
                 float* from = product + (long)f * width + r * PerSample, to = z + (long)r * s.OutputSize + f * pixels;
                 if (!Padded) AddBias(from, bias[f], to, pixels);
                 else
-                    for (int oy = 0, oh = s.OutHeight; oy < oh; oy++) AddBias(from + oy * Wp, bias[f], to + oy * ow, ow);
+                    for (int oy = 0, oh = s.OutHeight; oy < oh; oy++) AddBias(from + oy * RowWidth, bias[f], to + oy * ow, ow);
             }
     }
 
@@ -106,7 +140,7 @@ internal sealed unsafe class ConvPlane
     public void Scatter(float* values, int n, float* plane, int row)
     {
         var s = _s;
-        int ow = s.OutWidth, oh = s.OutHeight, wp = Wp;
+        int ow = s.OutWidth, oh = s.OutHeight, wp = RowStride;
         for (int r = 0; r < n; r++)
         {
             float* to = plane + (long)r * SampleStride + _patch[row];
@@ -122,14 +156,8 @@ internal sealed unsafe class ConvPlane
     /// <summary>When padded: the inside of the gradient planes into dx of samples [r0, r0 + n).</summary>
     public void GradientOut(float* plane, float* dx, int r0, int n)
     {
-        var s = _s;
         if (!Padded) return;
-        int hp = s.Height + 2 * s.Padding;
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < s.Channels; c++)
-                for (int iy = 0; iy < s.Height; iy++)
-                    new ReadOnlySpan<float>(plane + (long)r * SampleStride + (c * hp + iy + s.Padding) * Wp + s.Padding, s.Width)
-                        .CopyTo(new Span<float>(dx + (long)(r0 + r) * s.InputSize + (c * s.Height + iy) * s.Width, s.Width));
+        for (int r = 0; r < n; r++) Planes(dx + (long)(r0 + r) * _s.InputSize, plane + (long)r * SampleStride, toPlanes: false);
     }
 
     /// <summary>Patch row (c, ky, kx) → its offset in a sample's plane.</summary>
