@@ -9,8 +9,8 @@ namespace DistributedNN.Model;
 /// dWᵀ = Σ cols · δᵀ (one FMA chain per weight over every sample's pixels in order, continued from chunk to chunk),
 /// db = Σ_s Σ_pixels δ_s, and dx_s = col2im(Wᵀ · δ_s) — every input pixel collects the gradient of every output it
 /// fed (the chain rule's sum over paths). Results do not depend on the chunking or on the threads of <see cref="Team"/>.
-/// Where the shape allows (stride 1, filters in 16s) on a vector path, no patch matrix is made: the forward and the weight
-/// gradient read each patch where it lies in the input, or in a bordered copy of it (<see cref="ConvPlane"/>;
+/// With filters in 16s on a vector path, no patch matrix is made: the forward and the weight gradient read each patch where
+/// it lies in the input, or in bordered (phase) planes copied from it (<see cref="ConvPlane"/>;
 /// <see cref="Gemm.MatMulGatherB"/>, <see cref="Gemm.MatMulGatherA"/>), and col2im takes Wᵀ·δ a band of patch rows at a
 /// time (<see cref="ScatterProduct"/>) — the same FMA chains and the same order of additions, so the same bits.
 /// Buffers are allocated once; not thread-safe.
