@@ -20,12 +20,7 @@ public static unsafe partial class Gemm
     public static void MatMulGatherB(int m, int n, int k, float* a, int ars, float* b, int* rowOff, int* runOff, float* c, int ldc, bool accumulate)
     {
         if (n % 16 != 0) throw new ArgumentException($"{n} columns: a gathered B needs a multiple of 16");
-        if (m <= 0 || n <= 0) return;
-        if (k <= 0)
-        {
-            if (!accumulate) ZeroRows(m, n, c, ldc);
-            return;
-        }
+        if (NothingToMultiply(m, n, k, c, ldc, accumulate)) return;
         for (int k0 = 0; k0 < k; k0 += KBlock)
         {
             int kLen = System.Math.Min(KBlock, k - k0);
@@ -46,12 +41,7 @@ public static unsafe partial class Gemm
     public static void MatMulGatherA(int m, int n, int k, float* a, int* rowOff, int* colOff, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
         if (n % 16 != 0) throw new ArgumentException($"{n} columns: a gathered A needs a multiple of 16");
-        if (m <= 0 || n <= 0) return;
-        if (k <= 0)
-        {
-            if (!accumulate) ZeroRows(m, n, c, ldc);
-            return;
-        }
+        if (NothingToMultiply(m, n, k, c, ldc, accumulate)) return;
         for (int k0 = 0; k0 < k; k0 += KBlock)
         {
             int kLen = System.Math.Min(KBlock, k - k0);

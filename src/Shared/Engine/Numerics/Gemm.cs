@@ -29,12 +29,7 @@ public static unsafe partial class Gemm
     /// </summary>
     public static void MatMul(int m, int n, int k, float* a, int ars, int acs, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
-        if (m <= 0 || n <= 0) return;
-        if (k <= 0)
-        {
-            if (!accumulate) ZeroRows(m, n, c, ldc);
-            return;
-        }
+        if (NothingToMultiply(m, n, k, c, ldc, accumulate)) return;
         for (int k0 = 0; k0 < k; k0 += KBlock)
         {
             int kLen = System.Math.Min(KBlock, k - k0);
@@ -182,6 +177,15 @@ public static unsafe partial class Gemm
         if (rows > 1) TOps.Store(c + ldc, y1);
         if (rows > 2) TOps.Store(c + 2L * ldc, y2);
         if (rows > 3) TOps.Store(c + 3L * ldc, y3);
+    }
+
+    /// <summary>An empty product: C stays (accumulate) or is zeroed (an empty k); true when there is nothing to multiply.</summary>
+    private static bool NothingToMultiply(int m, int n, int k, float* c, int ldc, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return true;
+        if (k > 0) return false;
+        if (!accumulate) ZeroRows(m, n, c, ldc);
+        return true;
     }
 
     private static void ZeroRows(int m, int n, float* c, int ldc)
