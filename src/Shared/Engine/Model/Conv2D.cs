@@ -41,9 +41,6 @@ public sealed unsafe class Conv2D
         ];
     }
 
-    /// <summary>The products of this call read the patches in place: a shape that allows it, on a vector path.</summary>
-    private bool InPlace(GemmTeam gemm) => ReadsPatchesInPlace;
-
     /// <summary>Whether a call reads the patches in place (no column matrix) on the path in force.</summary>
     internal bool ReadsPatchesInPlace => _plane is not null && Kernels.Path != KernelPath.Scalar;
 
@@ -79,7 +76,7 @@ public sealed unsafe class Conv2D
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
                 float* bias = p + s.Filters * s.PatchSize;
                 // Z [Filters × n·pixels] = W [Filters × PatchSize] · cols [PatchSize × n·pixels]
-                if (InPlace(gemm))
+                if (ReadsPatchesInPlace)
                 {
                     var plane = _plane!;
                     int computed = n * plane.PerSample;
@@ -122,7 +119,7 @@ public sealed unsafe class Conv2D
             for (int r0 = 0; r0 < rows; r0 += Chunk)
             {
                 int n = System.Math.Min(Chunk, rows - r0), width = n * pixels;
-                bool inPlace = InPlace(gemm);
+                bool inPlace = ReadsPatchesInPlace;
                 for (int r = 0; r < n; r++)
                 {
                     float* dr = d + (long)(r0 + r) * s.OutputSize;
