@@ -20,27 +20,32 @@ public sealed unsafe class BatchNormKernelsTests
     }
 
     [Theory]
-    [InlineData(KernelPath.Auto)]
-    [InlineData(KernelPath.Vector256)]
-    [InlineData(KernelPath.Scalar)]
-    public void Sums_of_four_channels_are_each_channel_s_own_chain(KernelPath path)
+    [InlineData(KernelPath.Auto, 4)]
+    [InlineData(KernelPath.Vector256, 4)]
+    [InlineData(KernelPath.Scalar, 4)]
+    [InlineData(KernelPath.Auto, 3)]
+    [InlineData(KernelPath.Auto, 1)]
+    public void Sums_of_a_group_of_channels_are_each_channel_s_own_chain(KernelPath path, int group)
     {
         using var _ = KernelPathScope.Use(path);
         var x = Random((int)(Rows * Stride), 1);
         var delta = Random(x.Length, 2);
         var normalized = Random(x.Length, 3);
         var gamma = Random(Channels, 4);
+        // a smaller group must leave the slots past it alone
         double* sums = stackalloc double[4], means = stackalloc double[4], squares = stackalloc double[4], g = stackalloc double[4], gx = stackalloc double[4];
         float* scaled = stackalloc float[4], shifted = stackalloc float[4];
+        for (int j = 0; j < 4; j++) (sums[j], squares[j], g[j], gx[j], scaled[j], shifted[j]) = (-7, -7, -7, -7, -7, -7);
         fixed (float* px = x, pd = delta, pn = normalized, pg = gamma)
         {
-            BatchNormKernels.Sums(px, Stride, Area, 1, Rows, 0, sums);
+            BatchNormKernels.Sums(px, Stride, Area, 1, Rows, 0, group, sums);
             for (int c = 0; c < 4; c++) means[c] = sums[c] / 7;
-            BatchNormKernels.Squares(px, Stride, Area, 1, Rows, 0, means, squares);
-            BatchNormKernels.GradientSums(pd, pn, Stride, Area, 1, Rows, 0, pg, g, gx);
-            BatchNormKernels.DeltaSums(pd, pn, Stride, Area, 1, Rows, 0, scaled, shifted);
+            BatchNormKernels.Squares(px, Stride, Area, 1, Rows, 0, group, means, squares);
+            BatchNormKernels.GradientSums(pd, pn, Stride, Area, 1, Rows, 0, group, pg, g, gx);
+            BatchNormKernels.DeltaSums(pd, pn, Stride, Area, 1, Rows, 0, group, scaled, shifted);
         }
-        for (int c = 0; c < Channels; c++)
+        for (int c = group; c < 4; c++) Assert.Equal([-7, -7, -7, -7, -7f, -7f], new[] { sums[c], squares[c], g[c], gx[c], scaled[c], shifted[c] });
+        for (int c = 0; c < group; c++)
         {
             double sum = 0, square = 0, sumG = 0, sumGx = 0;
             float sc = 0, sh = 0;

@@ -40,7 +40,7 @@ public sealed class CostModel(NetworkCost network, MachineFigures machine)
         double slice = Machine.ReduceSeconds(shape.Shards, Math.Ceiling((double)Network.Parameters / shape.Hosts));
         double replica = Machine.ReduceSeconds(0, Network.Parameters);
         double reduce = topology == Topology.Star ? Machine.ReduceSeconds(shape.Shards, Network.Parameters) : slice + replica;
-        // a host sends each shard's gradient as soon as that shard is done, so with s shards a host its link carries the
+        // a host sends each shard's gradient as soon as that shard is done, so with s shards on a host, its link carries the
         // first s − 1 while it computes the rest: the gradients are in after the compute and the last shard's share of the
         // wire, or after the first shard and all of the wire, whichever is later
         int s = shape.MostShardsPerHost;

@@ -50,15 +50,8 @@ internal sealed unsafe class BatchNormLayer : Layer
             if (_mean.Length < count * _channels) (_mean, _variance, _inverse) = (new double[count * _channels], new double[count * _channels], new double[count * _channels]);
             for (int s = 0; s < count; s++)
             {
-                int c = 0;
-                for (; c + BatchNormKernels.Group <= _channels; c += BatchNormKernels.Group) MomentsOfGroup(pass, shards[s], shards[s + 1], s, c);
-                for (; c < _channels; c++)
-                {
-                    var (mean, variance) = Moments(pass, shards[s], shards[s + 1], c);
-                    int at = s * _channels + c;
-                    (_mean[at], _variance[at]) = (mean, variance);
-                }
-                for (c = 0; c < _channels; c++)
+                for (int c = 0; c < _channels; c += BatchNormKernels.Group) Moments(pass, shards[s], shards[s + 1], s, c);
+                for (int c = 0; c < _channels; c++)
                 {
                     int at = s * _channels + c;
                     _inverse[at] = 1 / Math.Sqrt(_variance[at] + Epsilon);
@@ -69,43 +62,26 @@ internal sealed unsafe class BatchNormLayer : Layer
         Activate(pass, null);
     }
 
-    // Moments of channels c … c + 3 side by side (BatchNormKernels: each channel's chains as in Moments)
-    private void MomentsOfGroup(in Pass pass, int from, int to, int s, int c)
+    // the mean and biased variance of channels c … c + 3 (as many as there are) over rows [from, to) of shard s, in double,
+    // rows then positions in order, into _mean and _variance
+    private void Moments(in Pass pass, int from, int to, int s, int c)
     {
+        int group = Math.Min(BatchNormKernels.Group, _channels - c);
         long m = (long)(to - from) * _area;
         double* sums = stackalloc double[BatchNormKernels.Group];
         double* squares = stackalloc double[BatchNormKernels.Group];
         if (m > 0)
         {
             float* x = Source(pass);
-            BatchNormKernels.Sums(x, Outputs, _area, from, to, c, sums);
-            for (int j = 0; j < BatchNormKernels.Group; j++) sums[j] /= m;
-            BatchNormKernels.Squares(x, Outputs, _area, from, to, c, sums, squares);
+            BatchNormKernels.Sums(x, Outputs, _area, from, to, c, group, sums);
+            for (int j = 0; j < group; j++) sums[j] /= m;
+            BatchNormKernels.Squares(x, Outputs, _area, from, to, c, group, sums, squares);
         }
-        for (int j = 0; j < BatchNormKernels.Group; j++)
+        for (int j = 0; j < group; j++)
         {
             int at = s * _channels + c + j;
             (_mean[at], _variance[at]) = m == 0 ? (0, 0) : (sums[j], squares[j] / m);
         }
-    }
-
-    // the mean and biased variance of channel c over rows [from, to), in double, rows then positions in order
-    private (double Mean, double Variance) Moments(in Pass pass, int from, int to, int c)
-    {
-        long m = (long)(to - from) * _area;
-        if (m == 0) return (0, 0);
-        float* x = Source(pass);
-        double sum = 0, squares = 0;
-        for (int r = from; r < to; r++)
-            for (int p = 0; p < _area; p++) sum += x[(long)r * Outputs + (long)c * _area + p];
-        double mean = sum / m;
-        for (int r = from; r < to; r++)
-            for (int p = 0; p < _area; p++)
-            {
-                double d = x[(long)r * Outputs + (long)c * _area + p] - mean;
-                squares += d * d;
-            }
-        return (mean, squares / m);
     }
 
     private void Normalize(in Pass pass, int from, int to, int c, double mean, double inverse, float gamma, float beta)
@@ -139,9 +115,7 @@ internal sealed unsafe class BatchNormLayer : Layer
             for (int c0 = 0; c0 < _channels; c0 += BatchNormKernels.Group)
             {
                 int group = Math.Min(BatchNormKernels.Group, _channels - c0);
-                if (group == BatchNormKernels.Group) BatchNormKernels.GradientSums(Delta, _normalized, Outputs, _area, from, to, c0, gamma, g, gx);
-                else
-                    for (int j = 0; j < group; j++) (g[j], gx[j]) = GradientSums(from, to, c0 + j, gamma[c0 + j]);
+                BatchNormKernels.GradientSums(Delta, _normalized, Outputs, _area, from, to, c0, group, gamma, g, gx);
                 for (int j = 0; j < group; j++)
                 {
                     int c = c0 + j;
@@ -157,21 +131,6 @@ internal sealed unsafe class BatchNormLayer : Layer
         Deliver(0, dx, (long)pass.Rows * Outputs);
     }
 
-    // Σ g and Σ g·x̂ (g = δ·γ) of channel c over rows [from, to), in double, rows then positions in order
-    private (double G, double Gx) GradientSums(int from, int to, int c, float gamma)
-    {
-        double sumG = 0, sumGx = 0;
-        for (int r = from; r < to; r++)
-            for (int p = 0; p < _area; p++)
-            {
-                long i = (long)r * Outputs + (long)c * _area + p;
-                double g = (double)Delta[i] * gamma;
-                sumG += g;
-                sumGx += g * _normalized[i];
-            }
-        return (sumG, sumGx);
-    }
-
     /// <summary>Shard s's [2C]: Σ δ ⊙ x̂ then Σ δ per channel; or (statistics) rows × mean then rows × unbiased variance.</summary>
     private readonly ref struct ShardSums(BatchNormLayer layer, float* delta, ReadOnlySpan<int> shards, bool statistics) : ShardOrder.IShards
     {
@@ -184,30 +143,20 @@ internal sealed unsafe class BatchNormLayer : Layer
             int from = _shards[shard], to = _shards[shard + 1], channels = layer._channels, area = layer._area;
             if (from == to) return default;
             scratch.Clear();
-            int grouped = 0;
             if (!statistics)
-                fixed (float* sums = scratch)
-                    for (; grouped + BatchNormKernels.Group <= channels; grouped += BatchNormKernels.Group)
-                        BatchNormKernels.DeltaSums(delta, layer._normalized, layer.Outputs, area, from, to, grouped, sums + grouped, sums + channels + grouped);
-            for (int c = grouped; c < channels; c++)
             {
-                if (statistics)
-                {
-                    int at = shard * channels + c, rows = to - from;
-                    long m = (long)rows * area;
-                    scratch[c] = (float)(rows * layer._mean[at]);
-                    scratch[channels + c] = (float)(rows * (m > 1 ? layer._variance[at] * m / (m - 1) : 0));
-                    continue;
-                }
-                float scaled = 0, shifted = 0;
-                for (int r = from; r < to; r++)
-                    for (int p = 0; p < area; p++)
-                    {
-                        long i = (long)r * layer.Outputs + (long)c * area + p;
-                        scaled += delta[i] * layer._normalized[i];
-                        shifted += delta[i];
-                    }
-                (scratch[c], scratch[channels + c]) = (scaled, shifted);
+                fixed (float* sums = scratch)
+                    for (int c = 0; c < channels; c += BatchNormKernels.Group)
+                        BatchNormKernels.DeltaSums(delta, layer._normalized, layer.Outputs, area, from, to, c, Math.Min(BatchNormKernels.Group, channels - c),
+                            sums + c, sums + channels + c);
+                return scratch;
+            }
+            for (int c = 0; c < channels; c++)
+            {
+                int at = shard * channels + c, rows = to - from;
+                long m = (long)rows * area;
+                scratch[c] = (float)(rows * layer._mean[at]);
+                scratch[channels + c] = (float)(rows * (m > 1 ? layer._variance[at] * m / (m - 1) : 0));
             }
             return scratch;
         }
